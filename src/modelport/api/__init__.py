@@ -1,0 +1,1 @@
+"""The HTTP edge: the ASGI app factory, the control API and its error table."""

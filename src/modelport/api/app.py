@@ -1,0 +1,127 @@
+"""The ASGI app factory: the only place (with the CLI root) that wires parts together."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelport import __version__
+from modelport.api.auth import authorize
+from modelport.api.errors import error_response, install_error_handlers, install_fallback_handler
+from modelport.api.routes import artifacts, models, tokens
+from modelport.errors import ModelportError
+from modelport.metrics import Metrics
+from modelport.services import Services
+from modelport.settings import Settings
+
+log = logging.getLogger("modelport.server")
+
+
+class MetricsMiddleware:
+    """Counts requests and times them, labelled by route template (bounded cardinality)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            template = route_template(scope)
+            method = scope["method"]
+            self.metrics.http_requests.labels(method, template, str(status)).inc()
+            self.metrics.http_latency.labels(method, template).observe(time.perf_counter() - start)
+
+
+def route_template(scope: Scope) -> str:
+    """The request path with its parameters put back as ``{name}`` (bounded label values)."""
+    if "endpoint" not in scope:
+        return "unmatched"
+    parts = scope["path"].split("/")
+    names = {str(v): k for k, v in (scope.get("path_params") or {}).items()}
+    return "/".join(f"{{{names[p]}}}" if p in names else p for p in parts)
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+    """Build the server app; ``services`` may be injected (tests), else opened from settings."""
+    settings = settings or (services.settings if services else Settings())
+    metrics = Metrics(settings.metrics_dir)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        app.state.services = services or Services.open(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.services.close()
+
+    app = FastAPI(
+        title="modelport",
+        version=__version__,
+        description="Self-hosted ML deployment: registry, endpoints, batch, tuning, monitoring.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.metrics = metrics
+    if services is not None:
+        app.state.services = services
+    install_error_handlers(app)
+    install_fallback_handler(app)
+    for router in (models.router, artifacts.router, tokens.router):
+        app.include_router(router, prefix="/api/v1")
+
+    @app.get("/ping", include_in_schema=False)
+    def ping() -> Response:
+        return Response(status_code=200)
+
+    @app.get("/api/v1/info", tags=["server"])
+    def info(request: Request) -> dict[str, Any]:
+        svc: Services = request.app.state.services
+        authorize(svc, request.headers.get("authorization"), None, "read")
+        return {
+            "name": "modelport",
+            "version": __version__,
+            "database": svc.db.display_url,
+            "artifacts": svc.artifacts.root,
+            "auth": svc.settings.auth,
+        }
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus(request: Request) -> Response:
+        try:
+            authorize(request.app.state.services, request.headers.get("authorization"), None, "read")
+        except ModelportError as exc:
+            return error_response(exc.code, exc.message)
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for server worker processes: settings come from MODELPORT_* variables."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return create_app(Settings())

@@ -1,0 +1,87 @@
+"""Options every command shares, and how results are printed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from modelport.errors import InvalidArgument
+
+console = Console()
+err_console = Console(stderr=True)
+
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option("--home", help="modelport home folder (default $MODELPORT_HOME or ~/.modelport).", show_default=False),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+
+
+def settings_for(home: Path | None):  # type: ignore[no-untyped-def]
+    from modelport.settings import Settings
+
+    return Settings().with_overrides(home=home)
+
+
+def open_client(home: Path | None):  # type: ignore[no-untyped-def]
+    from modelport.client import Client
+
+    return Client(settings=settings_for(home))
+
+
+def parse_pairs(items: Sequence[str] | None, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidArgument(f"invalid {what} {item!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def parse_metrics(items: Sequence[str] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in parse_pairs(items, "--metric").items():
+        try:
+            out[key] = float(value)
+        except ValueError:
+            raise InvalidArgument(f"invalid --metric {key}={value!r}: the value must be a number") from None
+    return out
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(to_jsonable(value), indent=2, sort_keys=False))
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    t = Table(title=title, show_lines=False, header_style="bold")
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*("" if v is None else str(v) for v in row))
+    console.print(t)
+
+
+def kv(d: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in d.items())
+
+
+def when(dt: Any) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M:%S") if dt else ""

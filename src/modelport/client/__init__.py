@@ -1,0 +1,75 @@
+"""``modelport.Client``: one object, in-process or against a server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from modelport.client.base import ModelsAPI, TokensAPI
+from modelport.settings import Settings
+
+
+class Client:
+    """The modelport SDK.
+
+    ``Client()`` works in-process on ``MODELPORT_HOME`` (or a remote server if
+    ``MODELPORT_URL`` is set); ``Client(url=..., token=...)`` talks to a server.
+    Both raise the same :mod:`modelport.errors` and return the same objects.
+    """
+
+    models: ModelsAPI
+    tokens: TokensAPI
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        home: str | Path | None = None,
+        settings: Settings | None = None,
+        http_client: Any = None,
+    ) -> None:
+        base = settings or Settings()
+        self.settings = base.with_overrides(url=url, token=token, home=home)
+        self._closers: list[Any] = []
+        if self.settings.url or http_client is not None:
+            from modelport.client.http import HttpTransport
+            from modelport.client.remote import RemoteModels, RemoteTokens
+            from modelport.registry.service import default_user
+
+            secret = self.settings.token.get_secret_value() if self.settings.token else None
+            http = HttpTransport(
+                self.settings.url or "http://testserver",
+                secret,
+                user=self.settings.user or default_user(),
+                client=http_client,
+            )
+            self._closers.append(http.close)
+            self.models = RemoteModels(http)
+            self.tokens = RemoteTokens(http)
+            self.remote = True
+        else:
+            from modelport.client.local import LocalModels, LocalTokens
+            from modelport.services import Services
+
+            services = Services.open(self.settings)
+            self.services = services
+            self._closers.append(services.close)
+            self.models = LocalModels(services)
+            self.tokens = LocalTokens(services)
+            self.remote = False
+
+    def close(self) -> None:
+        for close in reversed(self._closers):
+            close()
+        self._closers.clear()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = self.settings.url if self.remote else str(self.settings.home)
+        return f"Client({where!r})"

@@ -1,0 +1,1 @@
+"""Registry persistence: engine set-up, ORM tables, Alembic migrations."""

@@ -1,0 +1,187 @@
+"""Domain objects: what stores return and the SDK hands to users.
+
+They are plain, immutable pydantic models, so the same class is the REST
+schema, the SDK return type and the CLI's ``--json`` output.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelport.errors import InvalidArgument
+
+NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9_.])*$"
+NAME_MAX = 63
+_NAME_RE = re.compile(NAME_PATTERN)
+_ALIAS_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_-]*$")
+
+Scope = Literal["admin", "invoke", "read"]
+SCOPES: tuple[str, ...] = ("admin", "invoke", "read")
+
+
+def validate_name(name: str, what: str = "model name") -> str:
+    """Check a resource name; the error says exactly what is allowed."""
+    if not isinstance(name, str) or not name or len(name) > NAME_MAX or not _NAME_RE.match(name):
+        shown = name if isinstance(name, str) else repr(name)
+        raise InvalidArgument(
+            f"invalid {what} {shown!r}: use 1-{NAME_MAX} letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit, with no '-' right before the end"
+        )
+    return name
+
+
+def validate_alias(alias: str) -> str:
+    if not isinstance(alias, str) or not alias or len(alias) > NAME_MAX or not _ALIAS_RE.match(alias):
+        raise InvalidArgument(
+            f"invalid alias {alias!r}: use 1-{NAME_MAX} letters, digits, '_' or '-', starting with a letter or '_'"
+        )
+    return alias
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A reference to a model version: ``churn:3``, ``churn@champion`` or ``churn`` (latest)."""
+
+    name: str
+    version: int | None = None
+    alias: str | None = None
+
+    @classmethod
+    def parse(cls, ref: str) -> ModelRef:
+        if not isinstance(ref, str) or not ref:
+            raise InvalidArgument("empty model reference: expected NAME, NAME:VERSION or NAME@ALIAS")
+        if "@" in ref:
+            name, _, alias = ref.partition("@")
+            return cls(validate_name(name), alias=validate_alias(alias))
+        if ":" in ref:
+            name, _, version = ref.partition(":")
+            if not version.isdigit() or int(version) < 1:
+                raise InvalidArgument(
+                    f"invalid model reference {ref!r}: the version after ':' must be a positive integer"
+                )
+            return cls(validate_name(name), version=int(version))
+        return cls(validate_name(ref))
+
+    def __str__(self) -> str:
+        if self.alias:
+            return f"{self.name}@{self.alias}"
+        if self.version is not None:
+            return f"{self.name}:{self.version}"
+        return self.name
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ArtifactFile(_Frozen):
+    """One stored file of a version, content-addressed."""
+
+    role: str = "model"
+    """``model`` is what serving loads; ``original`` keeps the unconverted upload."""
+    uri: str
+    sha256: str
+    size: int
+    filename: str
+    format: str | None = None
+
+
+class Model(_Frozen):
+    name: str
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    latest_version: int | None = None
+    aliases: dict[str, int] = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime
+
+
+class ModelVersion(_Frozen):
+    name: str
+    version: int
+    format: str
+    artifact_uri: str
+    sha256: str
+    size: int
+    files: list[ArtifactFile] = Field(default_factory=list)
+    signature: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    params: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+    source: dict[str, Any] = Field(default_factory=dict)
+    description: str = ""
+    aliases: list[str] = Field(default_factory=list)
+    created_at: datetime
+    created_by: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    def file(self, role: str = "model") -> ArtifactFile:
+        for f in self.files:
+            if f.role == role:
+                return f
+        raise InvalidArgument(f"{self.ref} has no {role!r} file; it has: {', '.join(f.role for f in self.files)}")
+
+
+class Alias(_Frozen):
+    name: str
+    alias: str
+    version: int
+
+
+class Token(_Frozen):
+    """A token's public record; the secret is shown once, at creation."""
+
+    id: str
+    name: str
+    scope: Scope
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+
+class NewToken(_Frozen):
+    token: Token
+    secret: str
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a listing; pass ``next_page_token`` back for the next."""
+
+    items: list[T]
+    next_page_token: str | None = None
+
+
+class ArtifactUpload(_Frozen):
+    """What the store returns for a staged upload."""
+
+    uri: str
+    sha256: str
+    size: int
+
+
+class RegisterRequest(_Frozen):
+    """Everything but the bytes: the server and the local registry take the same request."""
+
+    name: str
+    format: str | None = None
+    filename: str = "model"
+    sha256: str
+    size: int
+    description: str = ""
+    metrics: dict[str, float] = Field(default_factory=dict)
+    params: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+    source: dict[str, Any] = Field(default_factory=dict)
+    signature: dict[str, Any] = Field(default_factory=dict)
+    extra_files: list[ArtifactFile] = Field(default_factory=list)

@@ -1,0 +1,45 @@
+"""The in-process services behind every interface, built from settings.
+
+The CLI, the SDK's local mode and the server's app factory each build one
+:class:`Services` and pass it down; nothing below reads settings itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelport.auth import TokenStore
+from modelport.db.database import Database
+from modelport.registry.service import Registry
+from modelport.registry.store import RegistryStore
+from modelport.settings import Settings
+from modelport.store import ArtifactStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    artifacts: ArtifactStore
+    registry: Registry
+    tokens: TokenStore
+
+    @classmethod
+    def open(cls, settings: Settings, *, ensure_schema: bool = True) -> Services:
+        db = Database(settings.resolved_database_url)
+        try:
+            if ensure_schema:
+                db.ensure_schema()
+            artifacts = ArtifactStore(
+                settings.resolved_artifacts,
+                cache_dir=settings.home / "cache",
+                s3_endpoint_url=settings.s3_endpoint_url,
+            )
+        except BaseException:
+            db.dispose()
+            raise
+        registry = Registry(RegistryStore(db), artifacts, user=settings.user)
+        return cls(settings=settings, db=db, artifacts=artifacts, registry=registry, tokens=TokenStore(db))
+
+    def close(self) -> None:
+        self.db.dispose()

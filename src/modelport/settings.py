@@ -1,0 +1,93 @@
+"""Settings, read once from ``MODELPORT_*`` environment variables and passed down.
+
+Nothing else in modelport reads the environment: the CLI builds a
+:class:`Settings` (applying ``--home`` and friends), the server receives one,
+and the SDK's :class:`~modelport.Client` takes one or builds it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where modelport keeps its state and how it is reached."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELPORT_", extra="ignore")
+
+    home: Path = Field(default=Path("~/.modelport"))
+    """Folder for the default SQLite database and artifact store."""
+
+    database_url: str | None = None
+    """SQLAlchemy URL of the registry database; default ``sqlite:///<home>/modelport.db``.
+    PostgreSQL: ``postgresql+psycopg://user:pass@host:5432/db``."""
+
+    artifacts: str | None = None
+    """Artifact store root: a folder (default ``<home>/artifacts``) or ``s3://bucket/prefix``."""
+
+    s3_endpoint_url: str | None = None
+    """Endpoint of an S3-compatible server (MinIO, moto); default AWS."""
+
+    url: str | None = None
+    """A remote modelport server for the CLI and SDK (``http://host:8080``); unset = in-process."""
+
+    token: SecretStr | None = None
+    """Bearer token sent to a remote server."""
+
+    auth: Literal["auto", "required", "off"] = "auto"
+    """``required``: every API call needs a token; ``auto``: required once any token exists."""
+
+    max_upload_bytes: int = 2 * 1024**3
+    """Largest artifact upload the server accepts."""
+
+    max_request_bytes: int = 6 * 1024 * 1024
+    """Largest invocation body the data plane accepts (SageMaker's 6 MiB)."""
+
+    request_timeout_s: float = 60.0
+    """Per-invocation deadline."""
+
+    metrics_dir: Path | None = None
+    """Shared folder for Prometheus samples when the server runs several workers."""
+
+    user: str | None = None
+    """Name recorded as ``created_by``; default the OS user."""
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'modelport.db'}"
+
+    @property
+    def resolved_artifacts(self) -> str:
+        return self.artifacts or str(self.home / "artifacts")
+
+    @property
+    def is_remote(self) -> bool:
+        return bool(self.url)
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some fields replaced (``None`` values are ignored)."""
+        data = {k: v for k, v in changes.items() if v is not None}
+        if not data:
+            return self
+        return type(self)(**{**self.model_dump(), **data})
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that rebuilds these settings in a child process (server workers)."""
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"MODELPORT_{name.upper()}"] = str(value)
+        return env

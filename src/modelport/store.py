@@ -1,0 +1,211 @@
+"""The artifact store: content-addressed, atomic, verified (fsspec).
+
+Blobs live at ``<root>/blobs/sha256/<2 hex>/<64 hex>``.  A blob becomes
+visible only once complete: locally it is written to ``<root>/tmp/`` and
+renamed into place; on S3 a single PUT or a multipart upload is not
+visible until it completes.  Every read verifies the sha256, so a tampered
+or truncated artifact is refused instead of loaded (pickles run code when
+loaded: only verified bytes ever reach them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import fsspec
+
+from modelport.domain import ArtifactUpload
+from modelport.errors import DataLoss, InvalidArgument, MissingExtra, NotFound, PayloadTooLarge, Unavailable
+
+CHUNK = 1024 * 1024
+_SHA_HEX = frozenset("0123456789abcdef")
+
+
+def check_sha256(value: str) -> str:
+    if not isinstance(value, str) or len(value) != 64 or not set(value) <= _SHA_HEX:
+        raise InvalidArgument(f"invalid sha256 {value!r}: expected 64 lowercase hex digits")
+    return value
+
+
+def sha256_file(path: str | os.PathLike[str]) -> tuple[str, int]:
+    """The sha256 hex digest and size of a local file."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def spool_stream(chunks: Iterable[bytes], dest: IO[bytes], *, limit: int) -> tuple[str, int]:
+    """Copy chunks to ``dest`` while hashing; refuse more than ``limit`` bytes."""
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"upload exceeds the limit of {limit} bytes")
+        digest.update(chunk)
+        dest.write(chunk)
+    return digest.hexdigest(), size
+
+
+class ArtifactStore:
+    """Content-addressed blobs on a local folder or an S3 prefix."""
+
+    def __init__(self, root: str, *, cache_dir: Path, s3_endpoint_url: str | None = None) -> None:
+        self.root = root.rstrip("/")
+        self.cache_dir = cache_dir
+        protocol = fsspec.utils.get_protocol(self.root)
+        self.is_local = protocol in ("file", "local")
+        options: dict[str, Any] = {}
+        if protocol == "s3":
+            try:
+                import s3fs  # noqa: F401
+            except ImportError:
+                raise MissingExtra.for_extra("s3", "an s3:// artifact store") from None
+            if s3_endpoint_url:
+                options["client_kwargs"] = {"endpoint_url": s3_endpoint_url}
+            # Listings must see what another process just wrote.
+            options["use_listings_cache"] = False
+        elif not self.is_local:
+            raise InvalidArgument(f"unsupported artifact store {root!r}: expected a local folder or s3://bucket/prefix")
+        if self.is_local:
+            self.root = os.path.abspath(os.path.expanduser(self.root))
+            Path(self.root, "tmp").mkdir(parents=True, exist_ok=True)
+        self.fs: fsspec.AbstractFileSystem = fsspec.filesystem(protocol, **options)
+
+    # -- addressing -------------------------------------------------------------
+
+    def uri_for(self, sha256: str) -> str:
+        check_sha256(sha256)
+        return f"{self.root}/blobs/sha256/{sha256[:2]}/{sha256}"
+
+    def key(self, path: str) -> str:
+        return f"{self.root}/{path.lstrip('/')}"
+
+    # -- writing ----------------------------------------------------------------
+
+    def put_file(self, local_path: str | os.PathLike[str], sha256: str | None = None) -> ArtifactUpload:
+        """Store a local file under its sha256; a no-op if the blob exists."""
+        digest, size = sha256_file(local_path)
+        if sha256 is not None and digest != sha256:
+            raise InvalidArgument(f"upload is corrupted: sha256 is {digest}, the client announced {sha256}")
+        uri = self.uri_for(digest)
+        with self._io("write"):
+            if self.fs.exists(uri):
+                return ArtifactUpload(uri=uri, sha256=digest, size=size)
+            if self.is_local:
+                Path(uri).parent.mkdir(parents=True, exist_ok=True)
+                tmp = Path(self.root, "tmp", f"{uuid.uuid4().hex}.part")
+                shutil.copyfile(local_path, tmp)
+                os.chmod(tmp, 0o444)  # artifacts are immutable
+                os.replace(tmp, uri)
+            else:
+                self.fs.put_file(str(local_path), uri)
+        return ArtifactUpload(uri=uri, sha256=digest, size=size)
+
+    def put_stream(self, chunks: Iterable[bytes], *, limit: int, sha256: str | None = None) -> ArtifactUpload:
+        """Spool a stream to a temp file (hashing, size-limited), then store it."""
+        tmp_dir = Path(self.root, "tmp") if self.is_local else None
+        with tempfile.NamedTemporaryFile(dir=tmp_dir, suffix=".upload", delete=True) as fh:
+            digest, _ = spool_stream(chunks, fh, limit=limit)
+            fh.flush()
+            if sha256 is not None and digest != sha256:
+                raise InvalidArgument(f"upload is corrupted: sha256 is {digest}, the client announced {sha256}")
+            return self.put_file(fh.name)
+
+    def put_bytes(self, data: bytes) -> ArtifactUpload:
+        return self.put_stream([data], limit=len(data) + 1)
+
+    def write_text(self, path: str, text: str) -> str:
+        """Write a small non-blob object (capture files, reports) atomically; returns its URI."""
+        uri = self.key(path)
+        with self._io("write"):
+            if self.is_local:
+                Path(uri).parent.mkdir(parents=True, exist_ok=True)
+                tmp = Path(uri).with_name(f".{Path(uri).name}.{uuid.uuid4().hex}.part")
+                tmp.write_text(text)
+                os.replace(tmp, uri)
+            else:
+                self.fs.pipe_file(uri, text.encode())
+        return uri
+
+    def delete(self, sha256: str) -> None:
+        uri = self.uri_for(sha256)
+        with self._io("delete"), contextlib.suppress(FileNotFoundError):
+            if self.is_local and Path(uri).exists():
+                os.chmod(uri, 0o644)
+            self.fs.rm_file(uri)
+
+    # -- reading ----------------------------------------------------------------
+
+    def exists(self, sha256: str) -> bool:
+        with self._io("read"):
+            return bool(self.fs.exists(self.uri_for(sha256)))
+
+    def local_path(self, uri: str, sha256: str) -> Path:
+        """A verified local copy of a blob (the blob itself when the store is local)."""
+        check_sha256(sha256)
+        if self.is_local:
+            path = Path(uri)
+            if not path.exists():
+                raise NotFound(f"artifact {uri} is missing from the store")
+            self._verify(path, sha256, uri)
+            return path
+        cached = self.cache_dir / "sha256" / sha256[:2] / sha256
+        if cached.exists():
+            self._verify(cached, sha256, uri)
+            return cached
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f"{sha256}.{uuid.uuid4().hex}.part")
+        with self._io("read"):
+            try:
+                self.fs.get_file(uri, str(tmp))
+            except FileNotFoundError:
+                raise NotFound(f"artifact {uri} is missing from the store") from None
+        try:
+            self._verify(tmp, sha256, uri)
+        except DataLoss:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, cached)
+        return cached
+
+    def open_chunks(self, uri: str, sha256: str) -> Iterator[bytes]:
+        """Stream a verified blob (verification happens before the first byte)."""
+        path = self.local_path(uri, sha256)
+        with open(path, "rb") as fh:
+            while chunk := fh.read(CHUNK):
+                yield chunk
+
+    @staticmethod
+    def _verify(path: Path, sha256: str, uri: str) -> None:
+        digest, _ = sha256_file(path)
+        if digest != sha256:
+            raise DataLoss(
+                f"artifact {uri} failed its integrity check (sha256 {digest}, registered {sha256}): "
+                "it was modified or corrupted after registration and will not be loaded"
+            )
+
+    @contextlib.contextmanager
+    def _io(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except (NotFound, DataLoss, InvalidArgument):
+            raise
+        except PermissionError as exc:
+            raise Unavailable(f"artifact store {self.root}: permission denied ({what}): {exc}") from None
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise Unavailable(f"artifact store {self.root} is unavailable ({what}): {exc}") from None
