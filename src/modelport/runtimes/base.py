@@ -51,7 +51,7 @@ class Runtime(ABC):
 
             self.predict(synthesize_batch(self.signature, rows=1))
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most runtimes hold nothing native
         """Release native resources (sessions, JVM references)."""
 
 

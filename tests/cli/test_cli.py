@@ -1,0 +1,129 @@
+"""The CLI as a user drives it: tables, --json, one-line errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+from modelport.cli.main import app, main
+from tests import infra
+
+
+@pytest.fixture
+def cli(home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Run `modelport ARGS --home HOME` in-process; returns (exit code, stdout, stderr)."""
+
+    def run(*args: str, home_opt: bool = True) -> tuple[int, str, str]:
+        argv = ["modelport", *args, *(["--home", str(home)] if home_opt else [])]
+        monkeypatch.setattr(sys, "argv", argv)
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_register_show_list_versions_alias_delete(cli, model_file: Path, other_model_file: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("models", "register", str(model_file), "--name", "churn", "--metric", "auc=0.91",
+                       "--param", "max_depth=8", "--tag", "team=risk")
+    assert code == 0 and "Registered churn:1 (sklearn" in out
+    assert cli("models", "register", str(other_model_file), "--name", "churn")[0] == 0
+
+    code, out, _ = cli("models", "show", "churn:1", "--json")
+    shown = json.loads(out)
+    assert shown["metrics"] == {"auc": 0.91} and shown["params"] == {"max_depth": "8"} and shown["tags"] == {"team": "risk"}
+    assert json.loads(cli("models", "show", "churn", "--json")[1])["version"] == 2
+
+    code, out, _ = cli("models", "alias", "set", "churn@champion", "2")
+    assert code == 0 and "churn@champion → churn:2" in out
+    assert json.loads(cli("models", "show", "churn@champion", "--json")[1])["version"] == 2
+
+    code, out, _ = cli("models", "list")
+    assert code == 0 and "churn" in out and "@champion→2" in out
+    listed = json.loads(cli("models", "list", "--json")[1])
+    assert [m["name"] for m in listed["items"]] == ["churn"] and listed["items"][0]["latest_version"] == 2
+
+    code, out, _ = cli("models", "versions", "churn", "--json")
+    assert [v["version"] for v in json.loads(out)["items"]] == [2, 1]
+    code, out, _ = cli("models", "versions", "churn")
+    assert "Versions of churn" in out and "@champion" in out
+
+    code, _, err = cli("models", "delete", "churn:2")
+    assert code == 1
+    assert err.strip() == (
+        "error: model version churn:2 is the target of churn@champion; move the alias first or use --force"
+    )
+    assert cli("models", "delete", "churn:1")[0] == 0
+    code, out, _ = cli("models", "delete", "churn:2", "--force")
+    assert code == 0 and "Deleted churn:2" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("models", "show", "ghost"), "error: model 'ghost' does not exist"),
+        (("models", "show", "ghost:x"), "error: invalid model reference 'ghost:x': the version after ':' must be a positive integer"),
+        (("models", "register", "/no/such.joblib", "--name", "m"), "error: model file '/no/such.joblib' does not exist or is not a file"),
+        (("models", "register", "MODEL", "--name", "bad name"), "error: invalid model name 'bad name'"),
+        (("models", "register", "MODEL", "--name", "m", "--metric", "auc=high"), "error: invalid --metric auc='high': the value must be a number"),
+        (("models", "register", "MODEL", "--name", "m", "--tag", "novalue"), "error: invalid --tag 'novalue': expected KEY=VALUE"),
+        (("models", "alias", "set", "m", "1"), "error: expected NAME@ALIAS, got 'm'"),
+        (("tokens", "create", "--scope", "god"), "error: invalid scope 'god': expected one of admin, invoke, read"),
+    ],
+)
+def test_user_errors_are_one_line_exit_1(cli, model_file: Path, args: tuple[str, ...], message: str) -> None:  # type: ignore[no-untyped-def]
+    args = tuple(str(model_file) if a == "MODEL" else a for a in args)
+    code, _out, err = cli(*args)
+    assert code == 1
+    assert err.startswith(message)
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_usage_errors_exit_2(cli) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("models", "list", "--bogus")
+    assert code == 2 and "No such option" in err
+    assert cli("models", "show", home_opt=False)[0] == 2
+
+
+def test_every_command_accepts_home() -> None:
+    root = typer.main.get_command(app)
+    missing = []
+
+    def walk(cmd, path: str) -> None:  # type: ignore[no-untyped-def]
+        if hasattr(cmd, "commands"):  # a group (typer vendors its own click)
+            for name, sub in cmd.commands.items():
+                walk(sub, f"{path} {name}")
+        elif "--home" not in {opt for p in cmd.params for opt in getattr(p, "opts", [])}:
+            missing.append(path)
+
+    walk(root, "modelport")
+    assert missing == []
+
+
+def test_token_secret_goes_to_stdout_alone(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = cli("tokens", "create", "--scope", "read", "--name", "ci")
+    assert code == 0 and out.strip().startswith("mp_") and len(out.strip().split()) == 1
+    assert "Store it now" in err
+    code, out, _ = cli("tokens", "list", "--json")
+    listed = json.loads(out)
+    assert [t["name"] for t in listed] == ["ci"] and "secret" not in listed[0]
+
+
+def test_console_script_exit_codes(home: Path) -> None:
+    env = {**os.environ, "MODELPORT_HOME": str(home)}
+    ok = subprocess.run([*infra.modelport_cmd(), "models", "list", "--json"], env=env, capture_output=True, text=True)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["items"] == []
+    bad = subprocess.run([*infra.modelport_cmd(), "models", "show", "x"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 1 and bad.stderr == "error: model 'x' does not exist\n"
+    usage = subprocess.run([*infra.modelport_cmd(), "models", "nope"], env=env, capture_output=True, text=True)
+    assert usage.returncode == 2

@@ -1,0 +1,47 @@
+"""`modelport.Client` in-process and against a server: same objects, same errors, same messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelport import Client, Conflict, InvalidArgument, ModelVersion, NotFound
+
+
+def test_register_and_read_back(client: Client, name: str, model_file: Path, tmp_path: Path) -> None:
+    mv = client.models.register(model_file, name, metrics={"auc": 0.9}, params={"C": 1.0}, tags={"team": "risk"})
+    assert isinstance(mv, ModelVersion) and mv.version == 1 and mv.format == "sklearn"
+    assert mv.params == {"C": "1.0"}
+    client.models.register(model_file, name, description="second")
+    assert client.models.show(name).description == "second"
+    assert client.models.show(f"{name}:1").metrics == {"auc": 0.9}
+    client.models.set_alias(name, "champion", 1)
+    assert client.models.show(f"{name}@champion").version == 1
+    assert client.models.get(name).aliases == {"champion": 1}
+    assert [v.version for v in client.models.versions(name).items] == [2, 1]
+    assert [v.version for v in client.models.iter_versions(name)] == [2, 1]
+    page = client.models.list(name_contains=name)
+    assert [m.name for m in page.items] == [name]
+    assert client.models.update(name, tags={"tier": "gold"}).tags == {"tier": "gold"}
+    out = client.models.download(f"{name}@champion", tmp_path / "copy.joblib")
+    assert out.read_bytes() == model_file.read_bytes()
+
+
+def test_same_errors_local_and_remote(client: Client, name: str, model_file: Path) -> None:
+    with pytest.raises(NotFound, match=f"^model '{name}' does not exist$"):
+        client.models.show(name)
+    with pytest.raises(InvalidArgument, match="^invalid model name 'a b'"):
+        client.models.show("a b")
+    with pytest.raises(InvalidArgument, match="does not exist or is not a file"):
+        client.models.register(model_file.with_name("missing.joblib"), name)
+    client.models.register(model_file, name)
+    client.models.set_alias(name, "prod", 1)
+    with pytest.raises(Conflict, match=f"^model version {name}:1 is the target of {name}@prod"):
+        client.models.delete(f"{name}:1")
+    with pytest.raises(InvalidArgument, match="delete takes NAME:VERSION or NAME"):
+        client.models.delete(f"{name}@prod")
+    with pytest.raises(NotFound, match=f"^model version {name}:9 does not exist$"):
+        client.models.set_alias(name, "prod", 9)
+    deleted = client.models.delete(name, force=True)
+    assert [v.ref for v in deleted] == [f"{name}:1"]

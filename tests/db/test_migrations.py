@@ -1,0 +1,66 @@
+"""Migrations: empty → head on both databases; a stale schema is refused with the fix."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+import sqlalchemy as sa
+
+from modelport.db.database import Database
+from modelport.errors import FailedPrecondition
+from modelport.services import Services
+from modelport.settings import Settings
+from tests import infra
+
+
+def test_upgrade_from_empty_to_head(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        assert db.current_revision() is None
+        assert db.upgrade() == Database.head_revision()
+        with db.read_engine.connect() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+        assert {"models", "model_versions", "aliases", "tokens", "alembic_version"} <= tables
+        assert db.upgrade() == Database.head_revision()  # idempotent
+    finally:
+        db.dispose()
+
+
+def test_fresh_database_is_created_on_first_use(settings: Settings) -> None:
+    svc = Services.open(settings)
+    try:
+        assert svc.db.current_revision() == Database.head_revision()
+    finally:
+        svc.close()
+
+
+def test_stale_schema_is_refused_with_the_command(settings: Settings) -> None:
+    db = Database(settings.resolved_database_url)
+    db.upgrade("0001")
+    db.dispose()
+    with pytest.raises(FailedPrecondition, match=r"at revision 0001, this modelport needs .*run `modelport db upgrade`"):
+        Services.open(settings)
+
+
+def test_server_refuses_to_start_on_stale_schema(sqlite_settings: Settings) -> None:
+    db = Database(sqlite_settings.resolved_database_url)
+    db.upgrade("0001")
+    db.dispose()
+    env = {"MODELPORT_HOME": str(sqlite_settings.home)}
+    proc = subprocess.run(
+        [*infra.modelport_cmd(), "server", "--port", str(infra.free_port())],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "run `modelport db upgrade`" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    upgraded = subprocess.run(
+        [*infra.modelport_cmd(), "db", "upgrade"], env={**os.environ, **env}, capture_output=True, text=True
+    )
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "0001 → 0002" in upgraded.stdout
