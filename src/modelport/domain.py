@@ -118,6 +118,10 @@ class ModelVersion(_Frozen):
     aliases: list[str] = Field(default_factory=list)
     created_at: datetime
     created_by: str = ""
+    baseline: dict[str, Any] = Field(default_factory=dict)
+    """Statistics of the registration sample (see :mod:`modelport.baseline`)."""
+    conversion: dict[str, Any] = Field(default_factory=dict)
+    """How the served artifact was made from the original: converter, parity report."""
 
     @property
     def ref(self) -> str:
@@ -170,6 +174,18 @@ class ArtifactUpload(_Frozen):
     size: int
 
 
+class RegisterOptions(_Frozen):
+    """How a registration prepares the model: sample, conversion, parity tolerance."""
+
+    sample_sha256: str | None = None
+    sample_filename: str | None = None
+    to_onnx: bool = False
+    force: bool = False
+    atol: float = 1e-4
+    min_label_agreement: float = 1.0
+    opset: int | None = None
+
+
 class RegisterRequest(_Frozen):
     """Everything but the bytes: the server and the local registry take the same request."""
 
@@ -178,10 +194,10 @@ class RegisterRequest(_Frozen):
     filename: str = "model"
     sha256: str
     size: int
+    options: RegisterOptions = Field(default_factory=RegisterOptions)
     description: str = ""
     metrics: dict[str, float] = Field(default_factory=dict)
     params: dict[str, str] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
     source: dict[str, Any] = Field(default_factory=dict)
     signature: dict[str, Any] = Field(default_factory=dict)
-    extra_files: list[ArtifactFile] = Field(default_factory=list)

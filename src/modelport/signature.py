@@ -184,3 +184,132 @@ def synthesize_batch(signature: Signature, rows: int = 1, *, seed: int = 0) -> B
         else:
             batch[col.name] = rng.standard_normal(size=shape).astype(col.dtype)
     return batch
+
+
+# -- inference ------------------------------------------------------------------
+
+
+def signature_from_frame(frame: Any, *, categories_limit: int = 50) -> tuple[ColumnSpec, ...]:
+    """Input columns from a sample DataFrame: names, dtypes, nullability."""
+    cols = []
+    for name in frame.columns:
+        series = frame[name]
+        kind = series.dtype.kind
+        if kind in "OUSTM" or str(series.dtype) in ("string", "category", "str"):
+            dtype = "string"
+        elif kind == "b":
+            dtype = "bool"
+        elif kind in "iu":
+            dtype = np.dtype(series.dtype).name
+        elif kind == "f":
+            dtype = np.dtype(series.dtype).name
+        else:
+            raise InvalidArgument(f"sample column {name!r} has unsupported dtype {series.dtype}")
+        nullable = bool(series.isna().any())
+        cols.append(ColumnSpec(name=str(name), dtype=dtype, shape=(-1,), nullable=nullable))
+    return tuple(cols)
+
+
+def output_specs(outputs: Mapping[str, np.ndarray]) -> tuple[ColumnSpec, ...]:
+    """Output columns as a runtime actually returned them (names, dtypes, shapes)."""
+    specs = []
+    for name, value in outputs.items():
+        arr = np.asarray(value)
+        shape = (-1, *arr.shape[1:]) if arr.ndim else (-1,)
+        specs.append(ColumnSpec(name=name, dtype=dtype_name(arr.dtype), shape=tuple(int(d) for d in shape)))
+    return tuple(specs)
+
+
+def frame_to_batch(frame: Any, signature: Signature | None = None) -> Batch:
+    """A DataFrame as a columnar batch (no copies for numeric columns)."""
+    batch: Batch = {}
+    for name in frame.columns:
+        values = frame[name].to_numpy()
+        if values.dtype.kind in "OUS" or str(frame[name].dtype) in ("string", "str", "category"):
+            values = frame[name].astype(object).to_numpy()
+        batch[str(name)] = values
+    return validate_batch(signature, batch) if signature is not None else batch
+
+
+# -- validation -----------------------------------------------------------------
+
+_NUMERIC_KINDS = "biuf"
+
+
+def _coerce(spec: ColumnSpec, value: Any) -> np.ndarray:
+    arr = np.asarray(value)
+    want = spec.dtype
+    if want == "string":
+        if arr.dtype.kind in "OUS":
+            return arr.astype(object, copy=False)
+        raise InvalidArgument(
+            f"column {spec.name!r}: expected strings, got {dtype_name(arr.dtype) if arr.dtype.kind != 'O' else 'objects'}"
+        )
+    if arr.dtype.kind == "O":
+        # JSON nulls or mixed lists arrive as objects: numbers (and None → NaN) only.
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            sample = next((v for v in arr.ravel() if not isinstance(v, int | float | bool | np.number) and v is not None), None)
+            raise InvalidArgument(f"column {spec.name!r}: expected {want}, got a non-numeric value {sample!r}") from None
+    if arr.dtype.kind in "US":
+        raise InvalidArgument(f"column {spec.name!r}: expected {want}, got strings")
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        raise InvalidArgument(f"column {spec.name!r}: expected {want}, got {arr.dtype}")
+    target = numpy_dtype(want)
+    if arr.dtype == target:
+        out = arr
+    elif target.kind in "iu" and arr.dtype.kind == "f":
+        if np.isnan(arr).any():
+            raise InvalidArgument(f"column {spec.name!r}: missing value (NaN) where {want} is expected")
+        if not np.all(np.mod(arr, 1) == 0):
+            raise InvalidArgument(f"column {spec.name!r}: expected {want}, got fractional numbers")
+        out = arr.astype(target)
+    elif target.kind == "b" and arr.dtype.kind in "iu":
+        if not np.isin(arr, (0, 1)).all():
+            raise InvalidArgument(f"column {spec.name!r}: expected bool (0/1), got other integers")
+        out = arr.astype(bool)
+    else:
+        out = arr.astype(target, copy=False)
+    if not spec.nullable and out.dtype.kind == "f" and np.isnan(out).any():
+        row = int(np.argwhere(np.isnan(out))[0][0])
+        raise InvalidArgument(f"column {spec.name!r}: missing value (NaN) at row {row}, and this column does not allow missing values")
+    return out
+
+
+def validate_batch(signature: Signature | None, batch: Mapping[str, Any]) -> Batch:
+    """Check a batch against the signature's inputs and coerce dtypes; INVALID_ARGUMENT names the column.
+
+    Shared by every caller: REST codecs, the v2 protocol, batch jobs, `modelport predict`.
+    """
+    if signature is None or not signature.inputs:
+        return {k: np.asarray(v) for k, v in batch.items()}
+    expected = signature.input_names
+    missing = [n for n in expected if n not in batch]
+    if missing:
+        raise InvalidArgument(
+            f"missing input column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}; "
+            f"expected {', '.join(expected)}"
+        )
+    unexpected = [n for n in batch if n not in set(expected)]
+    if unexpected:
+        raise InvalidArgument(
+            f"unexpected input column{'s' if len(unexpected) > 1 else ''} {', '.join(map(repr, unexpected))}; "
+            f"expected {', '.join(expected)}"
+        )
+    out: Batch = {}
+    rows: int | None = None
+    for spec in signature.inputs:
+        arr = _coerce(spec, batch[spec.name])
+        if arr.ndim == 0:
+            arr = arr.reshape(1)
+        if len(spec.shape) != arr.ndim or any(w not in (-1, g) for w, g in zip(spec.shape[1:], arr.shape[1:], strict=False)):
+            raise InvalidArgument(
+                f"column {spec.name!r}: expected shape {_describe_shape(spec.shape)}, got {list(arr.shape)}"
+            )
+        if rows is None:
+            rows = arr.shape[0]
+        elif arr.shape[0] != rows:
+            raise InvalidArgument(f"column {spec.name!r} has {arr.shape[0]} rows, other columns have {rows}")
+        out[spec.name] = arr
+    return out

@@ -164,8 +164,11 @@ class ArtifactStore:
             return path
         cached = self.cache_dir / "sha256" / sha256[:2] / sha256
         if cached.exists():
-            self._verify(cached, sha256, uri)
-            return cached
+            try:
+                self._verify(cached, sha256, uri)
+                return cached
+            except DataLoss:
+                cached.unlink(missing_ok=True)  # a damaged cache copy: fetch it again
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(f"{sha256}.{uuid.uuid4().hex}.part")
         with self._io("read"):

@@ -124,7 +124,7 @@ def test_alias_errors(services: Services, model_file: Path) -> None:
 def test_unknown_format_and_missing_file(services: Services, tmp_path: Path) -> None:
     odd = tmp_path / "model.weird"
     odd.write_bytes(b"abc")
-    with pytest.raises(InvalidArgument, match=r"cannot tell the format of 'model.weird'.*--format"):
+    with pytest.raises(InvalidArgument, match=r"'model.weird' is not a model file modelport recognises.*--format"):
         services.registry.register(odd, "m")
     with pytest.raises(InvalidArgument, match=r"model file '.*missing.joblib' does not exist"):
         services.registry.register(tmp_path / "missing.joblib", "m")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -52,8 +53,20 @@ def test_tampered_artifact_is_refused(store_settings: Settings, make_services, m
         Path(mv.artifact_uri).write_bytes(tampered)
     else:
         svc.artifacts.fs.pipe_file(mv.artifact_uri, tampered)
+        # The local cache of this machine holds verified bytes; another machine has none.
+        shutil.rmtree(svc.artifacts.cache_dir, ignore_errors=True)
     with pytest.raises(DataLoss, match=r"failed its integrity check .* will not be loaded"):
         svc.registry.artifact_path(mv)
+
+
+def test_damaged_cache_copy_is_fetched_again(s3: infra.S3Server, home: Path, make_services, model_file: Path) -> None:
+    bucket = s3.create_bucket()
+    svc = make_services(Settings(home=home, artifacts=f"s3://{bucket}/mp", s3_endpoint_url=s3.url))
+    mv = svc.registry.register(model_file, "m")
+    cached = svc.registry.artifact_path(mv)
+    os.chmod(cached, 0o644)
+    cached.write_bytes(b"bit rot")
+    assert svc.registry.artifact_path(mv).read_bytes() == model_file.read_bytes()
 
 
 def test_local_blobs_are_read_only(sqlite_settings: Settings, make_services, model_file: Path) -> None:

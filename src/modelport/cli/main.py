@@ -11,7 +11,7 @@ import sys
 import typer
 
 from modelport import __version__
-from modelport.cli import db, models, server, tokens
+from modelport.cli import db, models, scoring, server, tokens
 from modelport.cli.common import err_console
 
 app = typer.Typer(
@@ -26,6 +26,8 @@ app.add_typer(models.app, name="models")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(db.app, name="db")
 app.command("server")(server.server)
+app.command("predict")(scoring.predict)
+app.command("convert")(scoring.convert)
 
 
 def _version(value: bool) -> None:

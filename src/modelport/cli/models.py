@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -49,9 +49,38 @@ def _print_version(mv: ModelVersion) -> None:
     if mv.signature:
         for direction in ("inputs", "outputs"):
             cols = mv.signature.get(direction) or []
-            shown = ", ".join(f"{c['name']}:{c['dtype']}{c.get('shape', [-1])}" for c in cols)
+            shown = ", ".join(_col(c) for c in cols)
             rows.append((direction, shown))
+        if mv.signature.get("classes") is not None:
+            rows.append(("classes", ", ".join(map(str, mv.signature["classes"]))))
+    if mv.conversion:
+        parity = mv.conversion.get("parity", {})
+        verdict = "ok" if parity.get("ok") else ("FORCED past a failed check" if mv.conversion.get("forced") else "failed")
+        rows.append(("conversion", f"{mv.conversion.get('from')} → {mv.conversion.get('to')}, parity {verdict} on {parity.get('rows')} rows"))
+    if mv.baseline:
+        rows.append(("baseline", f"{mv.baseline.get('item_count')} rows, {len(mv.baseline.get('features', []))} features"))
     table(None, ["field", "value"], rows)
+
+
+def _col(c: dict[str, Any]) -> str:
+    shape = c.get("shape", [-1])
+    dims = "" if list(shape) == [-1] else "[" + ",".join("N" if d == -1 else str(d) for d in shape) + "]"
+    return f"{c['name']}:{c['dtype']}{dims}{'?' if c.get('nullable') else ''}"
+
+
+def print_parity(report: dict[str, Any], title: str) -> None:
+    """The parity report as a table: every output's max difference, label agreement."""
+    rows = []
+    for o in report.get("outputs", []):
+        diff = "" if o.get("max_abs_diff") is None else f"{o['max_abs_diff']:.3g}"
+        rel = "" if o.get("max_rel_diff") is None else f"{o['max_rel_diff']:.3g}"
+        agree = "" if o.get("agreement") is None else f"{o['agreement']:.2%}"
+        rows.append((o["name"], diff, rel, agree, "ok" if o.get("ok") else "FAIL"))
+    table(
+        f"Parity {title} on {report.get('rows')} {report.get('source', 'sample')} rows (tolerance {report.get('atol'):g})",
+        ["output", "max |diff|", "max rel diff", "label agreement", ""],
+        rows,
+    )
 
 
 @app.command()
@@ -64,10 +93,16 @@ def register(
     param: Annotated[list[str] | None, typer.Option("--param", help="NAME=VALUE hyperparameter (repeatable).")] = None,
     tag: TagOpt = None,
     signature: Annotated[Path | None, typer.Option("--signature", help="JSON file overriding the signature.")] = None,
+    sample: Annotated[
+        Path | None, typer.Option("--sample", help="CSV/JSONL/Parquet rows: signature names + dtypes, baseline statistics.")
+    ] = None,
+    to_onnx: Annotated[bool, typer.Option("--to-onnx", help="Convert to ONNX (parity-checked); serve the ONNX.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Register even if the conversion fails its parity check.")] = False,
+    atol: Annotated[float, typer.Option("--atol", help="Parity tolerance on probabilities (relative for regression).")] = 1e-4,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register a model file as the next version of NAME."""
+    """Register a model file as the next version of NAME (format detected from its bytes)."""
     sig = None
     if signature is not None:
         try:
@@ -84,11 +119,17 @@ def register(
             params=parse_pairs(param, "--param"),
             tags=parse_pairs(tag, "--tag"),
             signature=sig,
+            sample=sample,
+            to_onnx=to_onnx,
+            force=force,
+            atol=atol,
         )
     if as_json:
         print_json(mv)
-    else:
-        console.print(f"Registered [bold]{mv.ref}[/bold] ({mv.format}, {mv.size:,} bytes, sha256 {mv.sha256[:12]}…)")
+        return
+    if mv.conversion:
+        print_parity(mv.conversion["parity"], f"{mv.conversion['from']} → onnx")
+    console.print(f"Registered [bold]{mv.ref}[/bold] ({mv.format}, {mv.size:,} bytes, sha256 {mv.sha256[:12]}…)")
 
 
 @app.command("list")

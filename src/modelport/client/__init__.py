@@ -45,7 +45,7 @@ class Client:
                 client=http_client,
             )
             self._closers.append(http.close)
-            self.models = RemoteModels(http)
+            self.models = RemoteModels(http, self.settings.home / "cache")
             self.tokens = RemoteTokens(http)
             self.remote = True
         else:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.domain import Alias, Model, ModelRef, ModelVersion, NewToken, Page, Token
+from modelport.scoring import LoadedModel
 
 
 class ModelsAPI(ABC):
@@ -29,8 +30,17 @@ class ModelsAPI(ABC):
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
         signature: Mapping[str, Any] | None = None,
+        sample: str | Path | None = None,
+        to_onnx: bool = False,
+        force: bool = False,
+        atol: float = 1e-4,
     ) -> ModelVersion:
-        """Register a model file as the next version of ``name``."""
+        """Register a model file as the next version of ``name``.
+
+        ``sample`` (CSV, JSONL or Parquet) gives the signature its names and
+        dtypes and the baseline its statistics; ``to_onnx`` converts and checks
+        parity (refused beyond ``atol`` unless ``force``).
+        """
 
     @abstractmethod
     def list(
@@ -82,6 +92,15 @@ class ModelsAPI(ABC):
     @abstractmethod
     def download(self, ref: str, dest: str | Path, *, role: str = "model") -> Path:
         """Copy a version's file to ``dest`` (a file or folder), verified by sha256."""
+
+    def load(self, ref: str, *, options: Mapping[str, Any] | None = None) -> LoadedModel:
+        """Load a version for in-process scoring (its sha256-verified artifact, its runtime)."""
+        mv = self.show(ref)
+        return LoadedModel.from_path(mv, self._verified_path(mv), options)
+
+    @abstractmethod
+    def _verified_path(self, mv: ModelVersion) -> Path:
+        """A local, sha256-verified copy of the version's served file."""
 
     def iter_versions(self, name: str) -> Iterator[ModelVersion]:
         token: str | None = None

@@ -28,6 +28,10 @@ class LocalModels(ModelsAPI):
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
         signature: Mapping[str, Any] | None = None,
+        sample: str | Path | None = None,
+        to_onnx: bool = False,
+        force: bool = False,
+        atol: float = 1e-4,
     ) -> ModelVersion:
         return self._reg.register(
             path,
@@ -38,6 +42,10 @@ class LocalModels(ModelsAPI):
             params=params,
             tags=tags,
             signature=signature,
+            sample=sample,
+            to_onnx=to_onnx,
+            force=force,
+            atol=atol,
         )
 
     def list(
@@ -81,6 +89,9 @@ class LocalModels(ModelsAPI):
 
     def delete_alias(self, name: str, alias: str) -> None:
         self._reg.delete_alias(name, alias)
+
+    def _verified_path(self, mv: ModelVersion) -> Path:
+        return self._reg.artifact_path(mv)
 
     def download(self, ref: str, dest: str | Path, *, role: str = "model") -> Path:
         mv = self._reg.get_version(ref)

@@ -11,7 +11,8 @@ from modelport.client.base import ModelsAPI, TokensAPI
 from modelport.client.http import HttpTransport
 from modelport.domain import Alias, Model, ModelRef, ModelVersion, NewToken, Page, Token, validate_name
 from modelport.errors import DataLoss, InvalidArgument
-from modelport.formats import detect_format
+from modelport.formats import check_format
+from modelport.frames import table_format
 from modelport.store import CHUNK, sha256_file
 
 
@@ -32,8 +33,18 @@ def _tag_params(tags: Mapping[str, str] | None) -> list[tuple[str, str]]:
 
 
 class RemoteModels(ModelsAPI):
-    def __init__(self, http: HttpTransport) -> None:
+    def __init__(self, http: HttpTransport, cache_dir: Path) -> None:
         self._http = http
+        self._cache = cache_dir
+
+    def _verified_path(self, mv: ModelVersion) -> Path:
+        """Download once into the content-addressed cache, verifying the sha256."""
+        f = mv.file("model")
+        target = self._cache / "sha256" / f.sha256[:2] / f.sha256
+        if target.exists() and sha256_file(target)[0] == f.sha256:
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return self.download(mv.ref, target)
 
     def register(
         self,
@@ -46,15 +57,28 @@ class RemoteModels(ModelsAPI):
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
         signature: Mapping[str, Any] | None = None,
+        sample: str | Path | None = None,
+        to_onnx: bool = False,
+        force: bool = False,
+        atol: float = 1e-4,
     ) -> ModelVersion:
         validate_name(name)
         path = Path(path)
         if not path.is_file():
             raise InvalidArgument(f"model file {str(path)!r} does not exist or is not a file")
-        fmt = detect_format(path, format)
+        if format:
+            check_format(format)
+        options: dict[str, Any] = {"to_onnx": to_onnx, "force": force, "atol": atol}
+        if sample is not None:
+            sample = Path(sample)
+            if not sample.is_file():
+                raise InvalidArgument(f"sample file {str(sample)!r} does not exist or is not a file")
+            table_format(sample)
+            options.update(sample_sha256=self.upload(sample)["sha256"], sample_filename=sample.name)
         upload = self.upload(path)
         body = {
-            "format": fmt,
+            "format": format,
+            "options": options,
             "filename": path.name,
             "sha256": upload["sha256"],
             "size": upload["size"],

@@ -78,6 +78,8 @@ class ModelVersionRow(Base):
     description: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     created_by: Mapped[str] = mapped_column(sa.String(255), nullable=False, default="")
+    baseline: Mapped[dict[str, Any]] = mapped_column(sa.JSON, nullable=False, default=dict)
+    conversion: Mapped[dict[str, Any]] = mapped_column(sa.JSON, nullable=False, default=dict)
 
 
 class AliasRow(Base):

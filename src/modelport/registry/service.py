@@ -22,11 +22,14 @@ from modelport.domain import (
     ModelRef,
     ModelVersion,
     Page,
+    RegisterOptions,
     RegisterRequest,
     validate_name,
 )
 from modelport.errors import InvalidArgument, ModelportError, NotFound
-from modelport.formats import detect_format
+from modelport.formats import check_format, detect_format
+from modelport.frames import read_table, table_format
+from modelport.registration import prepare
 from modelport.registry.store import RegistryStore
 from modelport.store import ArtifactStore
 
@@ -61,17 +64,29 @@ class Registry:
         tags: Mapping[str, str] | None = None,
         signature: Mapping[str, Any] | None = None,
         source: Mapping[str, Any] | None = None,
+        sample: str | Path | None = None,
+        to_onnx: bool = False,
+        force: bool = False,
+        atol: float = 1e-4,
     ) -> ModelVersion:
-        """Store a local model file as the next version of ``name``."""
+        """Store a local model file (and its sample) and register the next version of ``name``."""
         validate_name(name)
         path = Path(path)
         if not path.is_file():
             raise InvalidArgument(f"model file {str(path)!r} does not exist or is not a file")
-        fmt = detect_format(path, format)
+        if format:
+            check_format(format)
+        sample_upload = None
+        if sample is not None:
+            sample = Path(sample)
+            if not sample.is_file():
+                raise InvalidArgument(f"sample file {str(sample)!r} does not exist or is not a file")
+            table_format(sample)
+            sample_upload = self.artifacts.put_file(sample)
         upload = self.artifacts.put_file(path)
         request = RegisterRequest(
             name=name,
-            format=fmt,
+            format=format,
             filename=path.name,
             sha256=upload.sha256,
             size=upload.size,
@@ -81,41 +96,68 @@ class Registry:
             tags=dict(tags or {}),
             signature=dict(signature or {}),
             source={"path": str(path.resolve()), **dict(source or {})},
+            options=RegisterOptions(
+                sample_sha256=sample_upload.sha256 if sample_upload else None,
+                sample_filename=sample.name if isinstance(sample, Path) else None,
+                to_onnx=to_onnx,
+                force=force,
+                atol=atol,
+            ),
         )
         return self.register_uploaded(request, created_by=self.user)
 
     def register_uploaded(self, req: RegisterRequest, *, created_by: str) -> ModelVersion:
-        """Record a version whose blobs are already in the store (the server's path)."""
+        """Prepare and record a version whose bytes are already in the store (the server's path)."""
         validate_name(req.name)
-        if not req.format:
-            raise InvalidArgument("format is required when registering an uploaded artifact")
-        shas = [req.sha256, *(f.sha256 for f in req.extra_files)]
-        for sha in shas:
+        opts = req.options
+        staged = [req.sha256, *([opts.sample_sha256] if opts.sample_sha256 else [])]
+        for sha in staged:
             if not self.artifacts.exists(sha):
                 raise InvalidArgument(f"artifact sha256 {sha} is not in the store: upload it before registering")
         uri = self.artifacts.uri_for(req.sha256)
-        primary = ArtifactFile(role="model", uri=uri, sha256=req.sha256, size=req.size, filename=req.filename, format=req.format)
-        files = [primary, *req.extra_files]
+        written = list(staged)
         try:
+            path = self.artifacts.local_path(uri, req.sha256)
+            fmt = detect_format(path, req.format, filename=req.filename)
+            sample = None
+            if opts.sample_sha256:
+                sample_path = self.artifacts.local_path(self.artifacts.uri_for(opts.sample_sha256), opts.sample_sha256)
+                sample = read_table(sample_path, fmt=table_format(opts.sample_filename or "sample.csv"))
+            prepared = prepare(path, fmt, sample=sample, signature=req.signature or None, options=opts)
+            files = [ArtifactFile(role="model", uri=uri, sha256=req.sha256, size=req.size, filename=req.filename, format=fmt)]
+            if prepared.onnx_bytes is not None:
+                onnx = self.artifacts.put_bytes(prepared.onnx_bytes)
+                written.append(onnx.sha256)
+                stem = Path(req.filename).name.split(".")[0] or "model"
+                files = [
+                    ArtifactFile(role="model", uri=onnx.uri, sha256=onnx.sha256, size=onnx.size, filename=f"{stem}.onnx", format="onnx"),
+                    files[0].model_copy(update={"role": "original"}),
+                ]
+            primary = files[0]
             return self.db.add_version(
                 req.name,
-                format=req.format,
-                artifact_uri=uri,
-                sha256=req.sha256,
-                size=req.size,
+                format=prepared.format,
+                artifact_uri=primary.uri,
+                sha256=primary.sha256,
+                size=primary.size,
                 files=files,
-                signature=req.signature,
+                signature=prepared.signature.to_dict(),
                 metrics=req.metrics,
                 params=req.params,
                 tags=req.tags,
                 source=req.source,
                 description=req.description,
                 created_by=created_by,
+                baseline=prepared.baseline,
+                conversion=prepared.conversion,
             )
         except BaseException:
-            for sha in shas:
+            for sha in written:
                 self._collect(sha)
             raise
+        finally:
+            if opts.sample_sha256:
+                self._collect(opts.sample_sha256)
 
     # -- reads ------------------------------------------------------------------
 

@@ -155,6 +155,8 @@ class RegistryStore:
         source: Mapping[str, Any],
         description: str,
         created_by: str,
+        baseline: Mapping[str, Any] | None = None,
+        conversion: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Insert a version with the next number, creating the model on first use.
 
@@ -193,6 +195,8 @@ class RegistryStore:
                 description=description,
                 created_at=now,
                 created_by=created_by,
+                baseline=dict(baseline or {}),
+                conversion=dict(conversion or {}),
             )
             s.add(row)
             s.flush()
@@ -374,4 +378,6 @@ class RegistryStore:
             aliases=sorted(a for a, v in aliases.items() if v == row.version),
             created_at=row.created_at,
             created_by=row.created_by,
+            baseline=dict(row.baseline or {}),
+            conversion=dict(row.conversion or {}),
         )

@@ -12,6 +12,16 @@ first axis) and returns named output columns with the same number of rows.
 Input is validated against the signature by the caller before ``predict``
 (see :func:`modelport.signature.validate_batch`), so runtimes may assume the
 names and dtypes they declared.
+
+Output names are shared by every format, so an original and its ONNX
+conversion can be compared column by column and a client sees the same reply
+whichever runtime serves it:
+
+- classifiers: ``label`` (n,) and ``probabilities`` (n, k), the class order in
+  ``signature.extra["classes"]``;
+- regressors: ``prediction`` (n,) (or (n, m) for several targets);
+- anything else keeps the model's own output names (ONNX graph outputs,
+  PMML fields, PFA record fields).
 """
 
 from __future__ import annotations
@@ -31,6 +41,12 @@ class Runtime(ABC):
 
     #: the ``ModelVersion.format`` this runtime serves
     format: ClassVar[str]
+    #: input names come from the model (feature_names_in_, a graph); False = generic (x0, f0…)
+    names_from_model: bool = True
+    #: input dtypes come from the model (ONNX, PMML); False = take them from the sample
+    dtypes_from_model: bool = True
+    #: the model cannot describe its inputs: ``load`` needs a signature (from a sample)
+    needs_signature: ClassVar[bool] = False
 
     def __init__(self, signature: Signature) -> None:
         self.signature = signature
@@ -53,6 +69,17 @@ class Runtime(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most runtimes hold nothing native
         """Release native resources (sessions, JVM references)."""
+
+
+LABEL = "label"
+PROBABILITIES = "probabilities"
+PREDICTION = "prediction"
+
+
+def classifier_outputs(proba: np.ndarray, classes: np.ndarray) -> Batch:
+    """The standard classifier outputs from a probability matrix (label = most probable class)."""
+    proba = np.asarray(proba)
+    return {LABEL: np.asarray(classes).take(proba.argmax(axis=1)), PROBABILITIES: proba}
 
 
 def as_2d_float(batch: Mapping[str, np.ndarray], names: list[str], dtype: Any = np.float64) -> np.ndarray:

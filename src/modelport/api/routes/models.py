@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from modelport.api.auth import Principal, require
-from modelport.domain import Alias, Model, ModelRef, ModelVersion, Page, RegisterRequest
+from modelport.domain import Alias, Model, ModelRef, ModelVersion, Page, RegisterOptions, RegisterRequest
 from modelport.errors import InvalidArgument
 from modelport.services import Services
 
@@ -58,7 +58,7 @@ class UpdateModel(BaseModel):
 class RegisterBody(BaseModel):
     """A version whose artifact was uploaded with ``PUT /api/v1/artifacts/{sha256}``."""
 
-    format: str
+    format: str | None = None
     filename: str = "model"
     sha256: str
     size: int
@@ -68,7 +68,7 @@ class RegisterBody(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
     source: dict[str, Any] = Field(default_factory=dict)
     signature: dict[str, Any] = Field(default_factory=dict)
-    extra_files: list[dict[str, Any]] = Field(default_factory=list)
+    options: RegisterOptions = Field(default_factory=RegisterOptions)
 
 
 class SetAlias(BaseModel):
@@ -122,13 +122,7 @@ def list_versions(
 
 @router.post("/{name}/versions", response_model=ModelVersion, status_code=201)
 def register_version(name: str, body: RegisterBody, svc: Svc, who: Admin) -> ModelVersion:
-    from modelport.domain import ArtifactFile
-
-    try:
-        extra = [ArtifactFile(**f) for f in body.extra_files]
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgument(f"invalid extra_files: {exc}") from None
-    req = RegisterRequest(name=name, **body.model_dump(exclude={"extra_files"}), extra_files=extra)
+    req = RegisterRequest(name=name, **dict(body))
     return svc.registry.register_uploaded(req, created_by=who.name)
 
 

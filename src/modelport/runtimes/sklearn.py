@@ -1,0 +1,214 @@
+"""scikit-learn estimators and pipelines: joblib/pickle, and skops (the safe format).
+
+Pickles run code when they are loaded.  modelport loads them only from its
+own artifact store, after the sha256 recorded at registration has been
+checked (:meth:`modelport.store.ArtifactStore.local_path`), so the bytes that
+run are the bytes the registering user uploaded.  skops files are loaded
+without running arbitrary code: only types from an allow-list of modules
+(scikit-learn, NumPy, SciPy, the boosting libraries' scikit-learn wrappers)
+are trusted, and a file referencing anything else is refused by name.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from modelport.errors import InvalidArgument, MissingExtra, ModelFailure
+from modelport.runtimes.base import PREDICTION, Runtime, classifier_outputs
+from modelport.signature import Batch, ColumnSpec, Signature
+
+TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.", "xgboost.", "lightgbm.", "collections.", "builtins.")
+
+
+def _joblib() -> Any:
+    try:
+        import joblib
+    except ImportError:
+        raise MissingExtra.for_extra("sklearn", "scikit-learn models") from None
+    return joblib
+
+
+def _estimator_name(model: Any) -> str:
+    return f"{type(model).__module__}.{type(model).__qualname__}"
+
+
+def _final_step(model: Any) -> Any:
+    steps = getattr(model, "steps", None)
+    return steps[-1][1] if steps else model
+
+
+def _default_inputs(model: Any) -> tuple[ColumnSpec, ...]:
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        return tuple(ColumnSpec(name=str(n), dtype="float64") for n in names)
+    n = getattr(model, "n_features_in_", None)
+    if n is None:
+        return ()
+    # scikit-learn's own names for unnamed features
+    return tuple(ColumnSpec(name=f"x{i}", dtype="float64") for i in range(int(n)))
+
+
+class SklearnRuntime(Runtime):
+    format: ClassVar[str] = "sklearn"
+
+    def __init__(self, model: Any, signature: Signature) -> None:
+        if not callable(getattr(model, "predict", None)):
+            raise InvalidArgument(
+                f"the file holds a {_estimator_name(model)}, which has no predict method: "
+                "expected a fitted scikit-learn estimator or pipeline"
+            )
+        if signature.is_empty or not signature.inputs:
+            signature = Signature(inputs=_default_inputs(model), outputs=signature.outputs, extra=signature.extra)
+        classes = getattr(model, "classes_", None)
+        self.is_classifier = classes is not None and callable(getattr(model, "predict_proba", None))
+        if self.is_classifier and "classes" not in signature.extra:
+            signature = Signature(
+                inputs=signature.inputs,
+                outputs=signature.outputs,
+                extra={**signature.extra, "classes": np.asarray(classes).tolist()},
+            )
+        super().__init__(signature)
+        self.model = model
+        self.classes = np.asarray(classes) if classes is not None else None
+        self._by_name = getattr(model, "feature_names_in_", None) is not None
+        self.names_from_model = self._by_name
+        self.dtypes_from_model = False
+        self._names = signature.input_names
+
+    @classmethod
+    def load(
+        cls, path: Path, *, signature: Signature | None = None, options: Mapping[str, Any] | None = None
+    ) -> SklearnRuntime:
+        joblib = _joblib()
+        try:
+            model = joblib.load(path)
+        except (pickle.UnpicklingError, EOFError, ValueError, KeyError, IndexError, TypeError) as exc:
+            raise InvalidArgument(
+                f"not a scikit-learn model (expected a joblib or pickle file): {type(exc).__name__}: {exc}"
+            ) from None
+        except (AttributeError, ModuleNotFoundError, ImportError) as exc:
+            raise InvalidArgument(f"the pickle needs code that is not installed here: {exc}") from None
+        return cls(model, signature or Signature())
+
+    def model_input(self, batch: Batch) -> Any:
+        if self._by_name:
+            import pandas as pd
+
+            return pd.DataFrame({n: batch[n] for n in self._names}, copy=False)
+        cols = [np.asarray(batch[n]) for n in self._names]
+        if len(cols) == 1 and cols[0].ndim == 2:
+            return cols[0]
+        return np.column_stack(cols) if cols else np.empty((0, 0))
+
+    def predict(self, batch: Batch) -> Batch:
+        x = self.model_input(batch)
+        try:
+            if self.is_classifier:
+                return classifier_outputs(self.model.predict_proba(x), self.classes)  # type: ignore[arg-type]
+            return {PREDICTION: np.asarray(self.model.predict(x))}
+        except (ValueError, TypeError) as exc:
+            raise ModelFailure(f"the scikit-learn model failed: {exc}") from None
+
+
+class SkopsRuntime(SklearnRuntime):
+    format: ClassVar[str] = "skops"
+
+    @classmethod
+    def load(
+        cls, path: Path, *, signature: Signature | None = None, options: Mapping[str, Any] | None = None
+    ) -> SkopsRuntime:
+        try:
+            import skops.io as sio
+        except ImportError:
+            raise MissingExtra.for_extra("sklearn", "skops models") from None
+        try:
+            untrusted = sio.get_untrusted_types(file=path)
+        except Exception as exc:  # skops raises zipfile/json/KeyError variants for foreign files
+            raise InvalidArgument(f"not a skops model (expected a file written by skops.io.dump): {exc}") from None
+        refused = [t for t in untrusted if not t.startswith(TRUSTED_MODULES)]
+        if refused:
+            raise InvalidArgument(
+                f"the skops file references types outside scikit-learn/NumPy/SciPy, refused: {', '.join(refused)}"
+            )
+        model = sio.load(path, trusted=untrusted)
+        return cls(model, signature or Signature())
+
+
+# -- conversion -------------------------------------------------------------------
+
+
+def _has_column_transformer(model: Any) -> bool:
+    from sklearn.compose import ColumnTransformer
+
+    if isinstance(model, ColumnTransformer):
+        return True
+    return any(_has_column_transformer(step) for _, step in getattr(model, "steps", ()))
+
+
+def to_onnx(runtime: Runtime, sample: Batch, *, opset: int | None = None) -> bytes:
+    """Convert with skl2onnx: plain tensors (no ZipMap), standard output names."""
+    assert isinstance(runtime, SklearnRuntime)
+    try:
+        from skl2onnx import convert_sklearn
+        from skl2onnx.common.data_types import (
+            DoubleTensorType,
+            FloatTensorType,
+            Int64TensorType,
+            StringTensorType,
+        )
+    except ImportError:
+        raise MissingExtra.for_extra("onnx", "converting scikit-learn models to ONNX") from None
+    model = runtime.model
+    sig = runtime.signature
+    per_column = _has_column_transformer(model) or any(c.dtype == "string" for c in sig.inputs)
+    if per_column:
+        types = {"string": StringTensorType, "int64": Int64TensorType, "int32": Int64TensorType, "float64": DoubleTensorType}
+        initial = [(c.name, types.get(c.dtype, FloatTensorType)([None, 1])) for c in sig.inputs]
+        # skl2onnx's numeric imputers/scalers want float inputs: keep numbers as float32 unless integral ids.
+        initial = [
+            (n, FloatTensorType([None, 1]) if isinstance(t, DoubleTensorType) else t) for n, t in initial
+        ]
+    else:
+        initial = [("input", FloatTensorType([None, len(sig.inputs)]))]
+    final = _final_step(model)
+    options = {id(final): {"zipmap": False}} if runtime.is_classifier else None
+    final_types = None
+    if not runtime.is_classifier:
+        final_types = [(PREDICTION, FloatTensorType([None, 1]))]
+    try:
+        onx = convert_sklearn(
+            model,
+            initial_types=initial,
+            options=options,
+            final_types=final_types,
+            target_opset=opset,
+        )
+    except Exception as exc:  # skl2onnx raises RuntimeError/NotImplementedError/MissingShapeCalculator…
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidArgument(f"skl2onnx cannot convert {_estimator_name(final)}: {first}") from None
+    if runtime.is_classifier:
+        _rename(onx, {"output_label": "label", "output_probability": "probabilities"})
+    if per_column:
+        # skl2onnx sanitises names ("petal length (cm)" → "petal_length__cm_"): put the columns back.
+        _rename(onx, {i.name: c.name for i, c in zip(onx.graph.input, sig.inputs, strict=True)})
+    return bytes(onx.SerializeToString())
+
+
+def _rename(model: Any, mapping: dict[str, str]) -> None:
+    """Rename graph inputs/outputs and every node edge that uses them."""
+    mapping = {old: new for old, new in mapping.items() if old != new}
+    if not mapping:
+        return
+    graph = model.graph
+    for value in (*graph.input, *graph.output):
+        value.name = mapping.get(value.name, value.name)
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            node.input[i] = mapping.get(name, name)
+        for i, name in enumerate(node.output):
+            node.output[i] = mapping.get(name, name)
