@@ -5,16 +5,27 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
 STAMP := $(VENV)/.installed
+# sklearn2pmml refuses scikit-learn 1.9.1: the PMML tests run its exporter in a venv of its own.
+SK2P := .venv-sklearn2pmml
+SK2P_STAMP := $(SK2P)/.installed
 
 .PHONY: install demo test lint clean
 
-install: $(STAMP)
+install: $(STAMP) $(SK2P_STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(UV) || $(BIN)/pip install --quiet --disable-pip-version-check uv
 	$(UV) pip install --quiet --python $(BIN)/python -e '.[all,dev]'
+	@# torch is an optional extra; pip (not uv) takes the local CPU wheel (+cpu sorts above PyPI's CUDA build)
+	$(BIN)/pip install --quiet --disable-pip-version-check $(if $(wildcard /opt/wheels),--find-links /opt/wheels) 'torch==2.13.0'
+	@$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.__version__.endswith('+cpu') else 'torch is not the CPU build: ' + torch.__version__)"
 	@touch $(STAMP)
+
+$(SK2P_STAMP): Makefile $(STAMP)
+	@test -x $(SK2P)/bin/python || $(PYTHON) -m venv --without-pip $(SK2P)
+	$(UV) pip install --quiet --python $(SK2P)/bin/python 'scikit-learn==1.9.0' 'sklearn2pmml==0.133.1' pandas
+	@touch $(SK2P_STAMP)
 
 demo: install
 	$(BIN)/python examples/demo.py
@@ -27,4 +38,4 @@ lint: install
 	$(BIN)/mypy src
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(SK2P) .pytest_cache

@@ -18,7 +18,7 @@ from tests import infra
 def pytest_configure(config: pytest.Config) -> None:
     # Settings must come from the tests, never from the developer's shell.
     for key in list(os.environ):
-        if key.startswith("MODELPORT_"):
+        if key.startswith("MODELPORT_") and key != "MODELPORT_SKLEARN2PMML_PYTHON":
             del os.environ[key]
 
 

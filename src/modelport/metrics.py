@@ -31,6 +31,56 @@ class Metrics:
             registry=self.registry,
         )
 
+        ev = ["endpoint", "variant"]
+        self.invocations = Counter(
+            "modelport_invocations_total", "Endpoint invocations, by variant and outcome code.", [*ev, "code"],
+            registry=self.registry,
+        )
+        self.invocation_latency = Histogram(
+            "modelport_invocation_duration_seconds", "Invocation time inside the data plane (decode, model, encode).",
+            ev, buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.model_latency = Histogram(
+            "modelport_model_duration_seconds", "Time spent in the model's predict.", ev,
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.rows = Counter("modelport_rows_total", "Rows scored.", ev, registry=self.registry)
+        self.payload_bytes = Counter(
+            "modelport_payload_bytes_total", "Request and response body bytes.", ["endpoint", "direction"],
+            registry=self.registry,
+        )
+        self.shadow_rows = Counter(
+            "modelport_shadow_rows_total", "Rows a shadow variant scored next to the live one.", ev, registry=self.registry
+        )
+        self.shadow_label_matches = Counter(
+            "modelport_shadow_label_matches_total", "Shadow rows whose label equals the live label.", ev,
+            registry=self.registry,
+        )
+        self.shadow_abs_diff = Counter(
+            "modelport_shadow_abs_diff_total", "Sum over rows of the mean |shadow - live| of numeric outputs.", ev,
+            registry=self.registry,
+        )
+        self.shadow_failures = Counter(
+            "modelport_shadow_failures_total", "Shadow calls that failed or were dropped.", ev, registry=self.registry
+        )
+        self.capture_records = Counter(
+            "modelport_capture_records_total", "Data-capture records, written or dropped.", [*ev, "result"],
+            registry=self.registry,
+        )
+
+    def collect_samples(self) -> dict[str, list[tuple[dict[str, str], float]]]:
+        """Current samples by metric family (summed over workers), for `endpoints show`."""
+        if self.multiprocess_dir is not None:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=str(self.multiprocess_dir))
+        else:
+            registry = self.registry
+        out: dict[str, list[tuple[dict[str, str], float]]] = {}
+        for family in registry.collect():
+            for sample in family.samples:
+                out.setdefault(sample.name, []).append((dict(sample.labels), float(sample.value)))
+        return out
+
     def render(self) -> bytes:
         if self.multiprocess_dir is not None:
             collector = CollectorRegistry()

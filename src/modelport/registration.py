@@ -107,7 +107,17 @@ def reconcile(runtime: Runtime, frame: Any) -> tuple[Signature, Any]:
                 f"the sample has {len(columns)} columns but the model takes {len(names)} features; "
                 "pass a sample with exactly the model's input columns"
             )
-        return Signature(inputs=signature_from_frame(frame), extra=sig.extra), frame
+        # The sample names the columns; the model still decides dtypes it computes in.
+        inputs = tuple(
+            ColumnSpec(
+                name=c.name,
+                dtype=spec.dtype if runtime.dtypes_from_model else c.dtype,
+                shape=spec.shape,
+                nullable=c.nullable or spec.nullable,
+            )
+            for c, spec in zip(signature_from_frame(frame), sig.inputs, strict=True)
+        )
+        return Signature(inputs=inputs, extra=sig.extra), frame
     missing = [n for n in names if n not in columns]
     raise InvalidArgument(
         f"the sample lacks the model's input column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}"

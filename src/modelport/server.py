@@ -22,7 +22,12 @@ log = logging.getLogger("modelport.server")
 
 def check_ready(settings: Settings) -> None:
     """Create a fresh schema, refuse a stale one (with the command that fixes it)."""
-    Services.open(settings).close()
+    services = Services.open(settings)
+    try:
+        if settings.serve_endpoint:
+            services.endpoints.get(settings.serve_endpoint)
+    finally:
+        services.close()
 
 
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080, workers: int = 1) -> None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from modelport.auth import TokenStore
 from modelport.db.database import Database
+from modelport.endpoints.service import EndpointService
+from modelport.endpoints.store import EndpointStore
 from modelport.registry.service import Registry
 from modelport.registry.store import RegistryStore
 from modelport.settings import Settings
@@ -23,6 +25,7 @@ class Services:
     artifacts: ArtifactStore
     registry: Registry
     tokens: TokenStore
+    endpoints: EndpointService
 
     @classmethod
     def open(cls, settings: Settings, *, ensure_schema: bool = True) -> Services:
@@ -38,8 +41,16 @@ class Services:
         except BaseException:
             db.dispose()
             raise
-        registry = Registry(RegistryStore(db), artifacts, user=settings.user)
-        return cls(settings=settings, db=db, artifacts=artifacts, registry=registry, tokens=TokenStore(db))
+        endpoint_store = EndpointStore(db)
+        registry = Registry(RegistryStore(db), artifacts, user=settings.user, served=endpoint_store.models_in_use)
+        return cls(
+            settings=settings,
+            db=db,
+            artifacts=artifacts,
+            registry=registry,
+            tokens=TokenStore(db),
+            endpoints=EndpointService(endpoint_store, registry),
+        )
 
     def close(self) -> None:
         self.db.dispose()

@@ -50,6 +50,18 @@ class Settings(BaseSettings):
     request_timeout_s: float = 60.0
     """Per-invocation deadline."""
 
+    sync_interval_s: float = 0.5
+    """How often each server process checks the registry for endpoint changes."""
+
+    runtime_threads: int = 1
+    """Intra-op threads per loaded model (servers get parallelism from concurrent requests)."""
+
+    predict_threads: int = 16
+    """Worker threads per server process running model calls."""
+
+    serve_endpoint: str | None = None
+    """Serve only this endpoint's data plane (set by `modelport serve NAME`)."""
+
     metrics_dir: Path | None = None
     """Shared folder for Prometheus samples when the server runs several workers."""
 

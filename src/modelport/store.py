@@ -65,6 +65,7 @@ class ArtifactStore:
     def __init__(self, root: str, *, cache_dir: Path, s3_endpoint_url: str | None = None) -> None:
         self.root = root.rstrip("/")
         self.cache_dir = cache_dir
+        self.s3_endpoint_url = s3_endpoint_url
         protocol = fsspec.utils.get_protocol(self.root)
         self.is_local = protocol in ("file", "local")
         options: dict[str, Any] = {}
@@ -127,18 +128,26 @@ class ArtifactStore:
     def put_bytes(self, data: bytes) -> ArtifactUpload:
         return self.put_stream([data], limit=len(data) + 1)
 
-    def write_text(self, path: str, text: str) -> str:
-        """Write a small non-blob object (capture files, reports) atomically; returns its URI."""
-        uri = self.key(path)
+    def write_object(self, path: str, data: bytes, *, root: str | None = None) -> str:
+        """Write a non-blob object (capture files, reports) atomically under ``root`` (default the store root)."""
+        base = (root or self.root).rstrip("/")
+        uri = f"{base}/{path.lstrip('/')}"
+        fs = self.fs if root is None else fsspec.filesystem(fsspec.utils.get_protocol(base), **self._options_for(base))
+        local = fsspec.utils.get_protocol(base) in ("file", "local")
         with self._io("write"):
-            if self.is_local:
+            if local:
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
                 tmp = Path(uri).with_name(f".{Path(uri).name}.{uuid.uuid4().hex}.part")
-                tmp.write_text(text)
+                tmp.write_bytes(data)
                 os.replace(tmp, uri)
             else:
-                self.fs.pipe_file(uri, text.encode())
+                fs.pipe_file(uri, data)  # a single PUT: visible only when complete
         return uri
+
+    def _options_for(self, root: str) -> dict[str, Any]:
+        if fsspec.utils.get_protocol(root) == "s3" and self.s3_endpoint_url:
+            return {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}, "use_listings_cache": False}
+        return {}
 
     def delete(self, sha256: str) -> None:
         uri = self.uri_for(sha256)

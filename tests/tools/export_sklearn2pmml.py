@@ -10,8 +10,8 @@ its own virtualenv (``make install`` creates ``.venv-sklearn2pmml`` with
 It writes ``OUT_DIR/iris.pmml`` and ``OUT_DIR/reference.json``:
 ``{"versions": {...}, "inputs": {field: [values]}, "outputs": {field: [values]}}``
 where the output fields carry the names sklearn2pmml gives them in the PMML
-(``species``, ``probability(setosa)``, ...).  Only the standard library,
-scikit-learn, pandas and sklearn2pmml are imported: modelport is not installed there.
+(``species``, ``probability(setosa)``, ...).  It imports only scikit-learn, numpy
+and sklearn2pmml (pandas comes in with ``as_frame``): modelport is not installed there.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import sklearn
 import sklearn2pmml
 from sklearn.datasets import load_iris
@@ -32,12 +33,16 @@ def main(out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     iris = load_iris(as_frame=True)
     X = iris.data
-    y = iris.target.map(dict(enumerate(iris.target_names))).rename("species")
+    # A plain object array: sklearn2pmml 0.133.1 fails on a pandas 3 string
+    # Series as the target ("Expected a Java primitive value, got
+    # java.util.ArrayList"), so the target field is named explicitly.
+    y = np.asarray(iris.target_names[iris.target], dtype=object)
 
     # Boosted trees: float-typed PMML fields (scikit-learn compares float32
     # features against its thresholds) and probabilities through a softmax.
     pipeline = PMMLPipeline([("classifier", GradientBoostingClassifier(n_estimators=20, max_depth=2, random_state=0))])
     pipeline.fit(X, y)
+    pipeline.target_fields = ["species"]
     # Embeds ModelVerification records, which the PMML runtime checks at load.
     pipeline.verify(X.sample(n=10, random_state=0))
     export(pipeline, str(out_dir / "iris.pmml"))

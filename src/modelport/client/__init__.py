@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.client.base import ModelsAPI, TokensAPI
+from modelport.client.endpoints import EndpointsAPI, InvocationResult
 from modelport.settings import Settings
 
 
@@ -19,6 +20,7 @@ class Client:
 
     models: ModelsAPI
     tokens: TokensAPI
+    endpoints: EndpointsAPI
 
     def __init__(
         self,
@@ -45,8 +47,11 @@ class Client:
                 client=http_client,
             )
             self._closers.append(http.close)
+            from modelport.client.endpoints import RemoteEndpoints
+
             self.models = RemoteModels(http, self.settings.home / "cache")
             self.tokens = RemoteTokens(http)
+            self.endpoints = RemoteEndpoints(http)
             self.remote = True
         else:
             from modelport.client.local import LocalModels, LocalTokens
@@ -55,9 +60,19 @@ class Client:
             services = Services.open(self.settings)
             self.services = services
             self._closers.append(services.close)
+            from modelport.client.endpoints import LocalEndpoints
+            from modelport.registry.service import default_user
+
             self.models = LocalModels(services)
             self.tokens = LocalTokens(services)
+            local_endpoints = LocalEndpoints(services, self.settings.user or default_user())
+            self.endpoints = local_endpoints
+            self._closers.append(local_endpoints.close)
             self.remote = False
+
+    def invoke(self, endpoint: str, data: Any, **options: Any) -> InvocationResult:
+        """Call an endpoint (same as ``client.endpoints.invoke``)."""
+        return self.endpoints.invoke(endpoint, data, **options)
 
     def close(self) -> None:
         for close in reversed(self._closers):

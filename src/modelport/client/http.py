@@ -41,6 +41,40 @@ class HttpTransport:
         self.raise_for_error(resp)
         return resp
 
+    def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A data-plane call: errors come in the SageMaker envelope (``x-amzn-ErrorType`` + message)."""
+        with self._translate():
+            resp = self.http.request(method, path, **kwargs)
+        if resp.status_code >= 400:
+            self.raise_sagemaker_error(resp)
+        return resp
+
+    @staticmethod
+    def raise_sagemaker_error(resp: httpx.Response) -> None:
+        from modelport.errors import InvalidArgument, ModelFailure, NotReady, PayloadTooLarge, PermissionDenied, Unauthenticated
+
+        try:
+            body = resp.json()
+        except ValueError:
+            body = {}
+        kind = resp.headers.get("x-amzn-errortype", "").split(":")[0]
+        message = body.get("OriginalMessage") or body.get("message") or body.get("Message") or resp.reason_phrase
+        if kind == "ModelError":
+            original = int(body.get("OriginalStatusCode", 500))
+            raise (InvalidArgument if original < 500 else ModelFailure)(message)
+        errors = {
+            400: InvalidArgument,
+            401: Unauthenticated,
+            403: PermissionDenied,
+            413: PayloadTooLarge,
+            429: NotReady,
+        }
+        if resp.status_code == 400 and "not found" in message:
+            from modelport.errors import NotFound
+
+            raise NotFound(message)
+        raise errors.get(resp.status_code, Internal)(message)
+
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.request(method, path, **kwargs).json()
 

@@ -103,3 +103,29 @@ class TokenRow(Base):
     prefix: Mapped[str] = mapped_column(sa.String(16), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class EndpointRow(Base):
+    __tablename__ = "endpoints"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(63), nullable=False, unique=True)
+    revision: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    status: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    failure_reason: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    variant_status: Mapped[dict[str, Any]] = mapped_column(sa.JSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class EndpointConfigRow(Base):
+    __tablename__ = "endpoint_configs"
+    __table_args__ = (sa.UniqueConstraint("endpoint_id", "revision"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    endpoint_id: Mapped[int] = mapped_column(sa.ForeignKey("endpoints.id", ondelete="CASCADE"), nullable=False)
+    revision: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    config: Mapped[dict[str, Any]] = mapped_column(sa.JSON, nullable=False)
+    action: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_by: Mapped[str] = mapped_column(sa.String(255), nullable=False, default="")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from modelport.domain import (
     RegisterRequest,
     validate_name,
 )
-from modelport.errors import InvalidArgument, ModelportError, NotFound
+from modelport.errors import Conflict, InvalidArgument, ModelportError, NotFound
 from modelport.formats import check_format, detect_format
 from modelport.frames import read_table, table_format
 from modelport.registration import prepare
@@ -45,10 +45,19 @@ def default_user() -> str:
 class Registry:
     """Models, versions, aliases and their artifacts, in-process."""
 
-    def __init__(self, store: RegistryStore, artifacts: ArtifactStore, *, user: str | None = None) -> None:
+    def __init__(
+        self,
+        store: RegistryStore,
+        artifacts: ArtifactStore,
+        *,
+        user: str | None = None,
+        served: Callable[[], dict[str, list[str]]] | None = None,
+    ) -> None:
         self.db = store
         self.artifacts = artifacts
         self.user = user or default_user()
+        # ``name:N`` → endpoints serving it; deleting a served version is refused.
+        self.served = served or (lambda: {})
 
     # -- registration ------------------------------------------------------------
 
@@ -198,6 +207,8 @@ class Registry:
         return self.db.update_model(name, description=description, tags=tags)
 
     def delete_model(self, name: str, *, force: bool = False) -> list[ModelVersion]:
+        served = self.served()
+        self._check_not_served([ref for ref in served if ref.split(":")[0] == name], served)
         deleted = self.db.delete_model(name, force=force)
         for v in deleted:
             for f in v.files:
@@ -208,6 +219,7 @@ class Registry:
         parsed = ModelRef.parse(ref) if isinstance(ref, str) else ref
         if parsed.version is None:
             raise InvalidArgument(f"delete needs an explicit version: {parsed.name}:N, not {parsed}")
+        self._check_not_served([f"{parsed.name}:{parsed.version}"])
         deleted = self.db.delete_version(parsed.name, parsed.version, force=force)
         for f in deleted.files:
             self._collect(f.sha256)
@@ -218,6 +230,15 @@ class Registry:
 
     def delete_alias(self, name: str, alias: str) -> None:
         self.db.delete_alias(name, alias)
+
+    def _check_not_served(self, refs: list[str], served: dict[str, list[str]] | None = None) -> None:
+        served = self.served() if served is None else served
+        for ref in refs:
+            if served.get(ref):
+                raise Conflict(
+                    f"model version {ref} is served by endpoint{'s' if len(served[ref]) > 1 else ''} "
+                    f"{', '.join(served[ref])}; update or delete the endpoint first"
+                )
 
     def _collect(self, sha256: str) -> None:
         """Remove a blob no version references any more (best effort)."""

@@ -26,14 +26,17 @@ whichever runtime serves it:
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
 
-from modelport.signature import Batch, Signature
+from modelport.errors import InvalidArgument, MissingExtra
+from modelport.signature import Batch, ColumnSpec, Signature, numpy_dtype
 
 
 class Runtime(ABC):
@@ -82,9 +85,96 @@ def classifier_outputs(proba: np.ndarray, classes: np.ndarray) -> Batch:
     return {LABEL: np.asarray(classes).take(proba.argmax(axis=1)), PROBABILITIES: proba}
 
 
+def standard_signature(
+    inputs: tuple[ColumnSpec, ...], *, dtype: str, classes: int | None = None, targets: int = 1
+) -> Signature:
+    """``inputs`` and the standard outputs, scores in ``dtype``.
+
+    A classifier (``classes`` given) has ``label`` and ``probabilities`` over
+    the class indices ``0..classes-1``; a regressor has ``prediction``, ``(n,)``
+    or ``(n, targets)``.
+    """
+    if classes is not None:
+        outputs = (
+            ColumnSpec(name=LABEL, dtype="int64"),
+            ColumnSpec(name=PROBABILITIES, dtype=dtype, shape=(-1, classes)),
+        )
+        return Signature(inputs=inputs, outputs=outputs, extra={"classes": list(range(classes))})
+    shape = (-1,) if targets <= 1 else (-1, targets)
+    return Signature(inputs=inputs, outputs=(ColumnSpec(name=PREDICTION, dtype=dtype, shape=shape),))
+
+
 def as_2d_float(batch: Mapping[str, np.ndarray], names: list[str], dtype: Any = np.float64) -> np.ndarray:
     """Stack 1-D columns (in signature order) into an ``(n, k)`` matrix."""
     cols = [np.asarray(batch[n]) for n in names]
     if len(cols) == 1 and cols[0].ndim == 2:
         return cols[0].astype(dtype, copy=False)
     return np.column_stack(cols).astype(dtype, copy=False)
+
+
+def empty_outputs(signature: Signature) -> Batch:
+    """Zero-row output columns as the signature declares them, for a batch with no rows."""
+    out: Batch = {}
+    for spec in signature.outputs:
+        tail = tuple(d if d > 0 else 0 for d in spec.shape[1:])
+        out[spec.name] = np.empty((0, *tail), dtype=numpy_dtype(spec.dtype))
+    return out
+
+
+def threads_option(options: Mapping[str, Any] | None, framework: str) -> int:
+    """``options["threads"]`` (default 1), checked: a whole number >= 1."""
+    threads = (options or {}).get("threads", 1)
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise InvalidArgument(f"{framework} option threads must be an integer >= 1, got {threads!r}")
+    return threads
+
+
+def import_optional(module: str, *, extra: str, what: str) -> ModuleType:
+    """Import a framework a runtime needs only once it is used; MissingExtra names the extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra.for_extra(extra, what) from None
+
+
+def read_head(path: Path, size: int) -> bytes:
+    """The first ``size`` bytes of a file, or ``b""`` when it cannot be read (a sniffer then says no)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(size)
+    except OSError:
+        return b""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none), for one-line errors."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def merge_numeric_signature(own: Signature, declared: Signature | None, *, width: int, framework: str) -> Signature:
+    """A declared signature where it says something, checked against a model of ``width`` numeric features.
+
+    For models that take one number per feature and predict class indices
+    ``0..k-1`` (the boosters): string columns, another width or other class
+    labels cannot be served by the model, so they are refused here rather than
+    at the first request.
+    """
+    if declared is None or declared.is_empty:
+        return own
+    inputs = declared.inputs or own.inputs
+    strings = [c.name for c in inputs if c.dtype == "string"]
+    if strings:
+        raise InvalidArgument(
+            f"{framework} models take numbers; signature column(s) {', '.join(map(repr, strings))} are strings"
+        )
+    declared_width = inputs[0].shape[1] if len(inputs) == 1 and len(inputs[0].shape) == 2 else len(inputs)
+    if declared_width != width:
+        raise InvalidArgument(f"the signature has {declared_width} input feature(s); the {framework} model has {width}")
+    classes = own.extra.get("classes")
+    if classes is not None and list(declared.extra.get("classes", classes)) != classes:
+        raise InvalidArgument(
+            f"the {framework} classifier predicts the class indices {classes}; "
+            f"the signature's classes {declared.extra['classes']!r} cannot be mapped onto them"
+        )
+    return Signature(inputs=inputs, outputs=declared.outputs or own.outputs, extra={**own.extra, **declared.extra})

@@ -6,7 +6,9 @@ Columns reach the graph in one of two ways, decided once at load:
   with string columns has one ``[N, 1]`` input per column); 1-D columns are
   reshaped to ``[N, 1]`` when the graph wants rank 2;
 - *stacked*: the graph has a single ``[N, k]`` input and the signature lists
-  ``k`` numeric columns; they are stacked in signature order.
+  ``k`` numeric columns; they are stacked in signature order (also when one
+  column shares the input's name, as a feature called ``input`` does with a
+  converted booster's or PyTorch model's ``input``).
 
 Without a stored signature, the signature is the graph's own inputs and
 outputs (an ``X`` of shape ``[-1, 4]`` stays one tensor).  ZipMap outputs
@@ -22,8 +24,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from modelport.errors import InvalidArgument, MissingExtra, ModelFailure
-from modelport.runtimes.base import PROBABILITIES, Runtime
+from modelport.errors import InvalidArgument, ModelFailure
+from modelport.runtimes.base import PROBABILITIES, Runtime, first_line, import_optional
 from modelport.signature import Batch, ColumnSpec, Signature
 
 ORT_DTYPES: dict[str, str] = {
@@ -44,11 +46,7 @@ ORT_DTYPES: dict[str, str] = {
 
 
 def _ort() -> Any:
-    try:
-        import onnxruntime
-    except ImportError:
-        raise MissingExtra.for_extra("onnx", "ONNX models") from None
-    return onnxruntime
+    return import_optional("onnxruntime", extra="onnx", what="ONNX models")
 
 
 def _shape(dims: list[Any]) -> tuple[int, ...]:
@@ -89,14 +87,13 @@ class OnnxRuntime(Runtime):
         self._zipmap = {o.name for o in session.get_outputs() if o.type.startswith("seq(map")}
         self._stack: list[str] | None = None
         names = signature.input_names
-        if names and not set(self._inputs) <= set(names):
-            if len(self._inputs) == 1 and len(next(iter(self._inputs.values())).shape) == 2:
-                self._stack = names
-            else:
-                raise InvalidArgument(
-                    f"the signature's columns ({', '.join(names)}) do not match the ONNX graph inputs "
-                    f"({', '.join(self._inputs)})"
-                )
+        if names and len(self._inputs) == 1 and _stacks(next(iter(self._inputs.values())), names):
+            self._stack = names
+        elif names and not set(self._inputs) <= set(names):
+            raise InvalidArgument(
+                f"the signature's columns ({', '.join(names)}) do not match the ONNX graph inputs "
+                f"({', '.join(self._inputs)})"
+            )
         self._squeeze = {
             spec.name for spec in signature.outputs if len(spec.shape) == 1 and spec.name in self._outputs
         }
@@ -111,8 +108,7 @@ class OnnxRuntime(Runtime):
                 os.fspath(path), sess_options=session_options(options), providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # ORT raises its own pybind classes; all mean "not a usable model"
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InvalidArgument(f"not a valid ONNX model: {first}") from None
+            raise InvalidArgument(f"not a valid ONNX model: {first_line(exc)}") from None
         if signature is None or signature.is_empty:
             signature = cls.graph_signature(session)
         return cls(session, signature)
@@ -157,7 +153,7 @@ class OnnxRuntime(Runtime):
             results = self.session.run(self._outputs, feeds)
         except Exception as exc:
             name = type(exc).__name__
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else name
+            message = first_line(exc)
             if name in ("InvalidArgument", "InvalidGraph", "Fail") and "input" in message.lower():
                 raise InvalidArgument(f"the ONNX model rejected the input: {message}") from None
             raise ModelFailure(f"the ONNX model failed: {message}") from None
@@ -174,6 +170,21 @@ class OnnxRuntime(Runtime):
 
     def close(self) -> None:
         self.session = None
+
+
+def _stacks(arg: Any, names: list[str]) -> bool:
+    """Whether the signature's columns are stacked into ``arg``, a graph's only input.
+
+    They are when ``arg`` is ``[N, k]`` and not itself a column, and also when
+    it is named like one of ``k > 1`` columns and is exactly ``k`` wide: a
+    converted model's ``input`` stays the stacked tensor when a feature
+    happens to be called ``input`` too.
+    """
+    if len(arg.shape) != 2:
+        return False
+    if arg.name not in names:
+        return True
+    return len(names) > 1 and arg.shape[1] == len(names)
 
 
 def _numpy_type(ort_type: str) -> Any:

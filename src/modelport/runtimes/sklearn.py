@@ -19,18 +19,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from modelport.errors import InvalidArgument, MissingExtra, ModelFailure
-from modelport.runtimes.base import PREDICTION, Runtime, classifier_outputs
+from modelport.runtimes.base import PREDICTION, Runtime, classifier_outputs, first_line, import_optional
 from modelport.signature import Batch, ColumnSpec, Signature
 
 TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.", "xgboost.", "lightgbm.", "collections.", "builtins.")
 
 
 def _joblib() -> Any:
-    try:
-        import joblib
-    except ImportError:
-        raise MissingExtra.for_extra("sklearn", "scikit-learn models") from None
-    return joblib
+    return import_optional("joblib", extra="sklearn", what="scikit-learn models")
 
 
 def _estimator_name(model: Any) -> str:
@@ -122,10 +118,7 @@ class SkopsRuntime(SklearnRuntime):
     def load(
         cls, path: Path, *, signature: Signature | None = None, options: Mapping[str, Any] | None = None
     ) -> SkopsRuntime:
-        try:
-            import skops.io as sio
-        except ImportError:
-            raise MissingExtra.for_extra("sklearn", "skops models") from None
+        sio = import_optional("skops.io", extra="sklearn", what="skops models")
         try:
             untrusted = sio.get_untrusted_types(file=path)
         except Exception as exc:  # skops raises zipfile/json/KeyError variants for foreign files
@@ -161,6 +154,8 @@ def to_onnx(runtime: Runtime, sample: Batch, *, opset: int | None = None) -> byt
             Int64TensorType,
             StringTensorType,
         )
+
+        from modelport.runtimes.onnx_graph import rename_tensors
     except ImportError:
         raise MissingExtra.for_extra("onnx", "converting scikit-learn models to ONNX") from None
     model = runtime.model
@@ -189,26 +184,10 @@ def to_onnx(runtime: Runtime, sample: Batch, *, opset: int | None = None) -> byt
             target_opset=opset,
         )
     except Exception as exc:  # skl2onnx raises RuntimeError/NotImplementedError/MissingShapeCalculator…
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InvalidArgument(f"skl2onnx cannot convert {_estimator_name(final)}: {first}") from None
+        raise InvalidArgument(f"skl2onnx cannot convert {_estimator_name(final)}: {first_line(exc)}") from None
     if runtime.is_classifier:
-        _rename(onx, {"output_label": "label", "output_probability": "probabilities"})
+        rename_tensors(onx, {"output_label": "label", "output_probability": "probabilities"})
     if per_column:
         # skl2onnx sanitises names ("petal length (cm)" → "petal_length__cm_"): put the columns back.
-        _rename(onx, {i.name: c.name for i, c in zip(onx.graph.input, sig.inputs, strict=True)})
+        rename_tensors(onx, {i.name: c.name for i, c in zip(onx.graph.input, sig.inputs, strict=True)})
     return bytes(onx.SerializeToString())
-
-
-def _rename(model: Any, mapping: dict[str, str]) -> None:
-    """Rename graph inputs/outputs and every node edge that uses them."""
-    mapping = {old: new for old, new in mapping.items() if old != new}
-    if not mapping:
-        return
-    graph = model.graph
-    for value in (*graph.input, *graph.output):
-        value.name = mapping.get(value.name, value.name)
-    for node in graph.node:
-        for i, name in enumerate(node.input):
-            node.input[i] = mapping.get(name, name)
-        for i, name in enumerate(node.output):
-            node.output[i] = mapping.get(name, name)

@@ -64,19 +64,30 @@ def coerce(node: Node, target: AvroType) -> Node:
     if node.is_const:
         return constant(target, convert(node.const))
     inner_run, inner_vec = node.run, node.vec
-    to_float = target.kind in ("float", "double") or (
-        isinstance(target, ArrayType) and target.items.kind in ("float", "double") and node.type.kind == "array"
-    )
+    to_float = floats_expected(target, node.type)
 
     def run(frame: list[Any]) -> Any:
         return convert(inner_run(frame))
 
     def vec(vframe: Any) -> Any:
-        v = inner_vec(vframe)  # type: ignore[misc]
-        if not is_rowwise(v):
-            return convert(v)
-        if to_float and v.dtype != object:
-            return v.astype(np.float64)
-        return object_array([convert(x) for x in row_values(v, vframe.n)])
+        return convert_vector(convert, to_float, inner_vec(vframe), vframe.n)  # type: ignore[misc]
 
     return Node(target, run, vec if inner_vec is not None else None, children=(node,))
+
+
+def convert_vector(convert: Converter, to_float: bool, v: Any, n: int) -> Any:
+    """Apply a value converter to a vector value."""
+    if not is_rowwise(v):
+        return convert(v)
+    if to_float and v.dtype != object:
+        return v.astype(np.float64)
+    return object_array([convert(x) for x in row_values(v, n)])
+
+
+def floats_expected(target: AvroType, actual: AvroType) -> bool:
+    """Whether converting ``actual`` to ``target`` only turns integers into floats."""
+    if target.kind in ("float", "double") and actual.kind in ("int", "long"):
+        return True
+    return (
+        isinstance(target, ArrayType) and isinstance(actual, ArrayType) and floats_expected(target.items, actual.items)
+    )

@@ -18,10 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import numpy as np
-
 from modelport.runtimes.pfa.types import AvroType
-from modelport.runtimes.pfa.vector import is_rowwise
 
 NOT_CONST: Any = type("NotConst", (), {"__repr__": lambda self: "NOT_CONST"})()
 
@@ -31,7 +28,7 @@ _IN_PROGRESS = "in-progress"
 class Node:
     """A compiled expression."""
 
-    __slots__ = ("type", "run", "vec", "children", "const", "pure", "_vectorizable")
+    __slots__ = ("_vectorizable", "children", "const", "pure", "run", "type", "vec")
 
     def __init__(
         self,

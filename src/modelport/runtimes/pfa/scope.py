@@ -25,6 +25,8 @@ class FrameLayout:
 
     parent: FrameLayout | None = None
     size: int = 1
+    #: an inline function body that reads symbols of an enclosing frame
+    captures: bool = False
 
     def allocate(self) -> int:
         slot = self.size

@@ -202,7 +202,7 @@ def accepts(expected: AvroType, actual: AvroType) -> bool:
         return (
             isinstance(actual, FcnType)
             and len(expected.params) == len(actual.params)
-            and all(accepts(a, e) for e, a in zip(expected.params, actual.params))
+            and all(accepts(a, e) for e, a in zip(expected.params, actual.params, strict=False))
             and accepts(expected.ret, actual.ret)
         )
     return expected == actual

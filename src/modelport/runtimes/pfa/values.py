@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from modelport.errors import InvalidArgument
 from modelport.runtimes.pfa.errors import PfaSyntaxError, join_path
 from modelport.runtimes.pfa.types import (
     INT_MAX,
@@ -33,11 +34,23 @@ from modelport.runtimes.pfa.types import (
     UnionType,
 )
 
-_SPECIAL_FLOATS = {"NaN": math.nan, "nan": math.nan, "Infinity": math.inf, "inf": math.inf, "-Infinity": -math.inf, "-inf": -math.inf}
+_SPECIAL_FLOATS = {
+    "NaN": math.nan,
+    "nan": math.nan,
+    "Infinity": math.inf,
+    "inf": math.inf,
+    "-Infinity": -math.inf,
+    "-inf": -math.inf,
+}
 
 
-class ValueMismatch(PfaSyntaxError):
-    """A value that does not fit its declared type (a syntax error when it is a literal)."""
+class ValueMismatch(InvalidArgument):
+    """A value that does not fit its declared type; ``path`` says where in it."""
+
+    def __init__(self, reason: str, path: str) -> None:
+        super().__init__(f"{reason} (at {path})" if path else reason)
+        self.reason = reason
+        self.path = path
 
 
 def _is_bool(v: Any) -> bool:
@@ -61,7 +74,7 @@ def member_name(t: AvroType) -> str:
 
 def _tagged_member(union: UnionType, value: Any) -> tuple[AvroType, Any] | None:
     if isinstance(value, dict) and len(value) == 1:
-        (tag, inner), = value.items()
+        ((tag, inner),) = value.items()
         for member in union.types:
             name = member_name(member)
             if tag == name or (isinstance(member, (RecordType, EnumType)) and tag == member.name):
@@ -168,7 +181,10 @@ def _convert_union(t: UnionType, v: Any, path: str, tagged_unions: bool) -> Any:
 
 def decode_json(t: AvroType, v: Any, path: str) -> Any:
     """A literal or initial value in Avro's JSON encoding, as an internal value."""
-    return convert(t, v, path, tagged_unions=True)
+    try:
+        return convert(t, v, path, tagged_unions=True)
+    except ValueMismatch as exc:
+        raise PfaSyntaxError(exc.reason, exc.path) from None
 
 
 def _matches(t: AvroType, v: Any, exact: bool) -> bool:
@@ -214,7 +230,7 @@ def compare(t: AvroType, x: Any, y: Any) -> int:
         a, b = t.index[x], t.index[y]
         return (a > b) - (a < b)
     if isinstance(t, ArrayType):
-        for xi, yi in zip(x, y):
+        for xi, yi in zip(x, y, strict=False):
             c = compare(t.items, xi, yi)
             if c:
                 return c

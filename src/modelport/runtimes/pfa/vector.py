@@ -22,10 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from modelport.runtimes.pfa.types import ArrayType, AvroType, RecordType
+from modelport.runtimes.pfa.types import ArrayType, AvroType, RecordType, UnionType
 
-_NUMERIC_DTYPES = {"boolean": np.dtype(bool), "int": np.dtype(np.int64), "long": np.dtype(np.int64)}
-_NUMERIC_DTYPES.update(float=np.dtype(np.float64), double=np.dtype(np.float64))
+_NUMERIC_DTYPES: dict[str, np.dtype[Any]] = {
+    "boolean": np.dtype(bool),
+    "int": np.dtype(np.int64),
+    "long": np.dtype(np.int64),
+    "float": np.dtype(np.float64),
+    "double": np.dtype(np.float64),
+}
 
 
 class VRecord:
@@ -44,7 +49,7 @@ class VRecord:
 class VFrame:
     """The slots of one function body for a batch of ``n`` rows."""
 
-    __slots__ = ("slots", "n")
+    __slots__ = ("n", "slots")
 
     def __init__(self, slots: list[Any], n: int) -> None:
         self.slots = slots
@@ -57,6 +62,11 @@ class VFrame:
 
 def is_rowwise(v: Any) -> bool:
     return isinstance(v, VRecord) or (isinstance(v, np.ndarray) and v.ndim > 0)
+
+
+def rows_in(v: Any) -> int:
+    """The number of rows of a per-row vector value."""
+    return v.n if isinstance(v, VRecord) else len(v)
 
 
 def dtype_for(t: AvroType) -> np.dtype:
@@ -77,12 +87,24 @@ def take(v: Any, index: np.ndarray) -> Any:
     return v
 
 
-def object_array(values: Sequence[Any]) -> np.ndarray:
-    # Element by element: numpy would otherwise broadcast nested lists.
+def object_array(values: Sequence[Any], *, flat: bool = False) -> np.ndarray:
+    """A 1-D object array holding ``values`` as they are.
+
+    ``flat`` promises no value is a list, so numpy may copy them in one go
+    (it would otherwise try to broadcast nested lists).
+    """
     out = np.empty(len(values), dtype=object)
+    if flat:
+        out[:] = values
+        return out
     for i, value in enumerate(values):
         out[i] = value
     return out
+
+
+def _holds_lists(t: AvroType) -> bool:
+    members = t.types if isinstance(t, UnionType) else (t,)
+    return any(isinstance(m, (ArrayType, UnionType)) for m in members)
 
 
 def row_values(v: Any, n: int) -> list[Any]:
@@ -91,9 +113,7 @@ def row_values(v: Any, n: int) -> list[Any]:
         columns = {k: row_values(f, n) for k, f in v.fields.items()}
         return [{k: col[i] for k, col in columns.items()} for i in range(n)]
     if isinstance(v, np.ndarray) and v.ndim > 0:
-        if v.dtype == object:
-            return [x.tolist() if isinstance(x, np.ndarray) else x for x in v]
-        return v.tolist()
+        return v.tolist()  # object columns hold plain values, which tolist() keeps
     return [v] * n
 
 
@@ -103,11 +123,13 @@ def from_rows(values: Sequence[Any], t: AvroType) -> Any:
     if isinstance(t, RecordType):
         return VRecord({f.name: from_rows([r[f.name] for r in values], f.type) for f in t.fields}, n)
     dtype = dtype_for(t)
-    if dtype != object:
+    if dtype.kind != "O":
         return np.array(values, dtype=dtype).reshape(n)
-    if numeric_items(t) and n and len({len(r) for r in values}) == 1:
+    if numeric_items(t) and not n:
+        return np.empty((0, 0), dtype=dtype_for(t.items))  # type: ignore[attr-defined]
+    if numeric_items(t) and len({len(r) for r in values}) == 1:
         return np.array(values, dtype=dtype_for(t.items)).reshape(n, len(values[0]))  # type: ignore[attr-defined]
-    return object_array(values)
+    return object_array(values, flat=not _holds_lists(t))
 
 
 def broadcast(v: Any, n: int, t: AvroType) -> Any:
@@ -117,7 +139,7 @@ def broadcast(v: Any, n: int, t: AvroType) -> Any:
     if isinstance(t, RecordType) and isinstance(v, dict):
         return VRecord({f.name: broadcast(v[f.name], n, f.type) for f in t.fields}, n)
     dtype = dtype_for(t)
-    if dtype != object:
+    if dtype.kind != "O":
         return np.full(n, v, dtype=dtype)
     if numeric_items(t) and isinstance(v, list):
         return np.tile(np.asarray(v, dtype=dtype_for(t.items)), (n, 1)).reshape(n, len(v))  # type: ignore[attr-defined]
@@ -143,7 +165,7 @@ def merge(n: int, parts: Sequence[tuple[np.ndarray, Any]], t: AvroType) -> Any:
             fields[f.name] = merge(n, sub, f.type)
         return VRecord(fields, n)
     dtype = dtype_for(t)
-    if dtype != object:
+    if dtype.kind != "O":
         out = np.empty(n, dtype=dtype)
         for index, v in parts:
             out[index] = v
@@ -153,7 +175,7 @@ def merge(n: int, parts: Sequence[tuple[np.ndarray, Any]], t: AvroType) -> Any:
         widths = {f.shape[1] for f in full if isinstance(f, np.ndarray) and f.ndim == 2}
         if len(widths) == 1 and all(isinstance(f, np.ndarray) and f.ndim == 2 for f in full):
             out2 = np.empty((n, widths.pop()), dtype=dtype_for(t.items))  # type: ignore[attr-defined]
-            for (index, _), f in zip(parts, full):
+            for (index, _), f in zip(parts, full, strict=False):
                 out2[index] = f
             return out2
     out = np.empty(n, dtype=object)
@@ -176,7 +198,7 @@ def apply_rows(fn: Callable[..., Any], args: Sequence[Any], n: int, ret: AvroTyp
     columns = [row_values(a, n) if is_rowwise(a) else None for a in args]
     results = []
     for i in range(n):
-        results.append(fn(*[a if c is None else c[i] for a, c in zip(args, columns)]))
+        results.append(fn(*[a if c is None else c[i] for a, c in zip(args, columns, strict=False)]))
     return from_rows(results, ret)
 
 

@@ -1,0 +1,267 @@
+"""``modelport endpoints …``, ``modelport invoke`` and ``modelport serve``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from modelport.cli.common import HomeOpt, JsonOpt, console, err_console, open_client, print_json, settings_for, table, when
+from modelport.errors import InvalidArgument
+
+app = typer.Typer(help="Serve model versions behind endpoints: variants, weights, shadows, capture.", no_args_is_help=True)
+
+VariantOpt = Annotated[
+    list[str] | None, typer.Option("--variant", help="NAME=MODEL[:VERSION|@ALIAS][:WEIGHT] (repeatable).")
+]
+ShadowOpt = Annotated[
+    list[str] | None, typer.Option("--shadow", help="NAME=MODEL[:VERSION|@ALIAS][:PERCENT]: mirror traffic, compare, discard.")
+]
+
+
+def _capture(value: str | None) -> float | bool | None:
+    if value is None:
+        return None
+    if value.lower() in ("off", "0", "false", "no"):
+        return False
+    try:
+        percent = float(value.rstrip("%"))
+    except ValueError:
+        raise InvalidArgument(f"invalid --capture {value!r}: expected a percentage (0-100) or 'off'") from None
+    return percent
+
+
+def _print_endpoint(ep: Any, stats: dict[str, Any] | None = None) -> None:
+    status = ep.status + (f" ({ep.failure_reason})" if ep.failure_reason else "")
+    console.print(f"[bold]{ep.name}[/bold]  revision {ep.revision}  status {status}  updated {when(ep.updated_at)}")
+    live_total = sum(v.weight for v in ep.config.variants if not v.shadow) or 1.0
+    figures = (stats or {}).get("variants", {})
+    rows = []
+    for v in ep.config.variants:
+        share = f"shadow {v.sample_percent:g}%" if v.shadow else f"{v.weight:g} ({v.weight / live_total:.0%})"
+        f = figures.get(v.name, {})
+        rows.append(
+            (
+                v.name,
+                v.model + (f"  ({v.requested})" if v.requested and v.requested != v.model else ""),
+                share,
+                ep.variant_status.get(v.name, {}).get("status", ""),
+                _num(f.get("requests")),
+                _num(f.get("errors")),
+                _ms(f.get("p50_ms")),
+                _ms(f.get("p99_ms")),
+                _agreement(f),
+            )
+        )
+    table(None, ["variant", "model", "weight", "status", "requests", "errors", "p50", "p99", "shadow agreement"], rows)
+    cap = ep.config.capture
+    if cap.enabled:
+        console.print(f"data capture: {cap.sampling_percent:g}% of requests → {cap.destination or 'artifact store capture/'}")
+    if stats is None:
+        console.print("(no live figures: they come from a running server; set MODELPORT_URL)")
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:,.0f}"
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f} ms"
+
+
+def _agreement(f: dict[str, Any]) -> str:
+    parts = []
+    if "shadow_label_agreement" in f:
+        parts.append(f"labels {f['shadow_label_agreement']:.1%}")
+    if "shadow_mean_abs_diff" in f:
+        parts.append(f"mean |diff| {f['shadow_mean_abs_diff']:.3g}")
+    return ", ".join(parts)
+
+
+@app.command()
+def create(
+    name: Annotated[str, typer.Argument(help="Endpoint name.")],
+    variant: VariantOpt = None,
+    shadow: ShadowOpt = None,
+    capture: Annotated[str | None, typer.Option("--capture", help="Capture this % of requests (SageMaker Data Capture format).")] = None,
+    capture_dest: Annotated[str | None, typer.Option("--capture-dest", help="Folder or s3:// prefix (default the artifact store).")] = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an endpoint with one or more variants (aliases are pinned to their current version)."""
+    if not variant:
+        raise InvalidArgument("an endpoint needs at least one --variant NAME=MODEL[:VERSION][:WEIGHT]")
+    with open_client(home) as client:
+        ep = client.endpoints.create(
+            name, variant, shadows=shadow or (), capture=_capture(capture), capture_destination=capture_dest
+        )
+    if as_json:
+        print_json(ep)
+    else:
+        console.print(f"Created endpoint [bold]{ep.name}[/bold] (revision {ep.revision}); a running server picks it up within a second")
+        _print_endpoint(ep, {})
+
+
+@app.command()
+def update(
+    name: Annotated[str, typer.Argument(help="Endpoint name.")],
+    weights: Annotated[str | None, typer.Option("--weights", help="NAME=W[,NAME=W…]")] = None,
+    variant: VariantOpt = None,
+    shadow: ShadowOpt = None,
+    remove: Annotated[list[str] | None, typer.Option("--remove", help="Variant to remove (repeatable).")] = None,
+    capture: Annotated[str | None, typer.Option("--capture", help="Percentage, or 'off'.")] = None,
+    capture_dest: Annotated[str | None, typer.Option("--capture-dest")] = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change an endpoint live: weights, swap or add a variant, shadows, capture. Makes a new revision."""
+    from modelport.endpoints.config import parse_weights
+
+    with open_client(home) as client:
+        ep = client.endpoints.update(
+            name,
+            weights=parse_weights(weights) if weights else None,
+            variants=variant or (),
+            shadows=shadow or (),
+            remove=remove or (),
+            capture=_capture(capture),
+            capture_destination=capture_dest,
+        )
+    if as_json:
+        print_json(ep)
+    else:
+        console.print(f"Updated endpoint [bold]{ep.name}[/bold] → revision {ep.revision}")
+        _print_endpoint(ep, {})
+
+
+@app.command()
+def rollback(
+    name: Annotated[str, typer.Argument(help="Endpoint name.")],
+    to: Annotated[int | None, typer.Option("--to", help="Revision to return to (default: the previous one).")] = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Return to the previous configuration (recorded as a new revision)."""
+    with open_client(home) as client:
+        ep = client.endpoints.rollback(name, to)
+    if as_json:
+        print_json(ep)
+    else:
+        console.print(f"Rolled back endpoint [bold]{ep.name}[/bold] → revision {ep.revision}: {ep.config.comment}")
+
+
+@app.command("list")
+def list_(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """List endpoints."""
+    with open_client(home) as client:
+        eps = client.endpoints.list()
+    if as_json:
+        print_json(eps)
+        return
+    table(
+        "Endpoints",
+        ["name", "status", "revision", "variants", "updated"],
+        [
+            (
+                e.name,
+                e.status,
+                e.revision,
+                ", ".join(f"{v.name}={v.model}" + (" (shadow)" if v.shadow else f":{v.weight:g}") for v in e.config.variants),
+                when(e.updated_at),
+            )
+            for e in eps
+        ],
+    )
+
+
+@app.command()
+def show(name: Annotated[str, typer.Argument(help="Endpoint name.")], home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Show an endpoint: variants, status and the recent figures of a running server."""
+    with open_client(home) as client:
+        ep = client.endpoints.get(name)
+        stats = client.endpoints.stats(name)
+    if as_json:
+        print_json({"endpoint": ep, "stats": stats})
+    else:
+        _print_endpoint(ep, stats)
+
+
+@app.command()
+def history(name: Annotated[str, typer.Argument(help="Endpoint name.")], home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Every configuration revision, newest first."""
+    with open_client(home) as client:
+        revisions = client.endpoints.history(name)
+    if as_json:
+        print_json(revisions)
+        return
+    table(
+        f"History of {name}",
+        ["revision", "action", "variants", "capture", "when", "by"],
+        [
+            (
+                r.revision,
+                r.action,
+                ", ".join(f"{v.name}={v.model}" + (" shadow" if v.shadow else f":{v.weight:g}") for v in r.config.variants),
+                f"{r.config.capture.sampling_percent:g}%" if r.config.capture.enabled else "off",
+                when(r.created_at),
+                r.created_by,
+            )
+            for r in revisions
+        ],
+    )
+
+
+@app.command()
+def delete(
+    name: Annotated[str, typer.Argument(help="Endpoint name.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Delete an endpoint (servers stop serving it within a second)."""
+    if not yes:
+        typer.confirm(f"Delete endpoint {name!r}?", abort=True)
+    with open_client(home) as client:
+        client.endpoints.delete(name)
+    console.print(f"Deleted endpoint {name}")
+
+
+def invoke(
+    name: Annotated[str, typer.Argument(help="Endpoint name.")],
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="CSV, JSON, JSONL, Parquet or XML file.")] = None,
+    json_body: Annotated[str | None, typer.Option("--json", help="A JSON request body.")] = None,
+    content_type: Annotated[str | None, typer.Option("--content-type", help="Override the request Content-Type.")] = None,
+    accept: Annotated[str, typer.Option("--accept", help="Reply type: application/json, text/csv, application/xml.")] = "application/json",
+    variant: Annotated[str | None, typer.Option("--variant", help="Send to this variant (overrides weights).")] = None,
+    inference_id: Annotated[str | None, typer.Option("--inference-id")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Call an endpoint: through the server when MODELPORT_URL is set, else in-process."""
+    if (file is None) == (json_body is None):
+        raise InvalidArgument("pass exactly one of --file or --json")
+    if file is not None and not file.is_file():
+        raise InvalidArgument(f"file {str(file)!r} does not exist")
+    with open_client(home) as client:
+        result = client.endpoints.invoke(
+            name, file if file is not None else json_body, content_type=content_type, accept=accept,
+            variant=variant, inference_id=inference_id,
+        )
+    err_console.print(f"variant {result.variant}, inference id {result.inference_id}", highlight=False)
+    typer.echo(result.body.decode("utf-8", errors="replace").rstrip("\n"))
+
+
+def serve(
+    name: Annotated[str, typer.Argument(help="The endpoint to serve.")],
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Port (default 8080, or $SAGEMAKER_BIND_TO_PORT).")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    home: HomeOpt = None,
+) -> None:
+    """Serve one endpoint's data plane only (/ping, /invocations, /v2): what a container runs."""
+    from modelport.server import serve as run
+
+    if port is None:
+        port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
+    settings = settings_for(home).with_overrides(serve_endpoint=name)
+    run(settings, host=host, port=port, workers=workers)

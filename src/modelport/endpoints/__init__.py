@@ -1,0 +1,1 @@
+"""Endpoints: named, versioned configurations of variants that serve traffic."""

@@ -1,0 +1,170 @@
+"""Endpoint configurations: variants, weights, shadows, data capture.
+
+Every change to an endpoint creates a new :class:`EndpointConfig` revision;
+the history is kept, so a rollback is "make a new revision equal to the
+previous one".  Model references are resolved when the config is written: an
+alias (``churn@champion``) is pinned to the version it pointed at then, so
+moving the alias later does not silently change a live endpoint.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelport.domain import NAME_MAX, ModelRef
+from modelport.errors import InvalidArgument
+
+VARIANT_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+EndpointStatus = Literal["creating", "updating", "in_service", "failed"]
+
+
+def validate_variant_name(name: str) -> str:
+    if not isinstance(name, str) or not name or len(name) > NAME_MAX or not VARIANT_RE.match(name):
+        raise InvalidArgument(
+            f"invalid variant name {name!r}: use 1-{NAME_MAX} letters, digits or '-', starting and ending with a letter or digit"
+        )
+    return name
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Variant(_Model):
+    """One model version behind an endpoint."""
+
+    name: str
+    model: str
+    """The pinned version, ``name:N``."""
+    requested: str | None = None
+    """What the user asked for (``churn@champion``), kept for the record."""
+    weight: float = 1.0
+    shadow: bool = False
+    """A shadow gets a copy of live traffic; its answers are compared, never returned."""
+    sample_percent: float = 100.0
+    """For shadows: the share of requests mirrored."""
+    max_batch_size: int | None = None
+    max_batch_wait_ms: float | None = None
+
+    @property
+    def ref(self) -> ModelRef:
+        return ModelRef.parse(self.model)
+
+
+class CaptureConfig(_Model):
+    enabled: bool = False
+    sampling_percent: float = 100.0
+    destination: str | None = None
+    """Root for capture files; default the artifact store's ``capture/``."""
+    capture_input: bool = True
+    capture_output: bool = True
+    csv_content_types: list[str] = Field(default_factory=lambda: ["text/csv"])
+    json_content_types: list[str] = Field(default_factory=lambda: ["application/json"])
+
+
+class EndpointConfig(_Model):
+    variants: list[Variant]
+    capture: CaptureConfig = Field(default_factory=CaptureConfig)
+    comment: str = ""
+
+    @property
+    def live(self) -> list[Variant]:
+        return [v for v in self.variants if not v.shadow]
+
+    @property
+    def shadows(self) -> list[Variant]:
+        return [v for v in self.variants if v.shadow]
+
+    def variant(self, name: str) -> Variant:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise InvalidArgument(f"no variant {name!r}; variants: {', '.join(v.name for v in self.variants)}")
+
+    def check(self) -> EndpointConfig:
+        """Refuse configs that cannot serve: the message says what to fix."""
+        if not self.variants:
+            raise InvalidArgument("an endpoint needs at least one variant")
+        seen: set[str] = set()
+        for v in self.variants:
+            validate_variant_name(v.name)
+            if v.name in seen:
+                raise InvalidArgument(f"variant {v.name!r} appears twice")
+            seen.add(v.name)
+            if not (v.weight >= 0) or v.weight == float("inf"):
+                raise InvalidArgument(f"variant {v.name!r}: weight must be a number >= 0, got {v.weight}")
+            if not 0 <= v.sample_percent <= 100:
+                raise InvalidArgument(f"variant {v.name!r}: sample percent must be 0-100, got {v.sample_percent}")
+            if v.max_batch_size is not None and v.max_batch_size < 1:
+                raise InvalidArgument(f"variant {v.name!r}: max batch size must be >= 1")
+        if not any(v.weight > 0 for v in self.live):
+            raise InvalidArgument("no live variant takes traffic: give at least one non-shadow variant a weight > 0")
+        if not 0 <= self.capture.sampling_percent <= 100:
+            raise InvalidArgument(f"capture sampling must be 0-100 percent, got {self.capture.sampling_percent}")
+        return self
+
+
+class Endpoint(_Model):
+    """An endpoint as the registry knows it: its current config and status."""
+
+    name: str
+    revision: int
+    config: EndpointConfig
+    status: EndpointStatus
+    failure_reason: str | None = None
+    variant_status: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConfigRevision(_Model):
+    endpoint: str
+    revision: int
+    config: EndpointConfig
+    created_at: datetime
+    created_by: str
+    action: str
+    """create, update, rollback."""
+
+
+def parse_variant_spec(spec: str, *, shadow: bool = False) -> dict[str, Any]:
+    """``a=churn:3:90`` or ``b=churn@challenger:10`` or ``c=churn:5`` → variant fields.
+
+    The last ``:number`` is a weight (or, for shadows, the mirrored percent)
+    only when the model part before it is still a full reference.
+    """
+    name, sep, rest = spec.partition("=")
+    if not sep or not name or not rest:
+        raise InvalidArgument(f"invalid variant {spec!r}: expected NAME=MODEL[:VERSION|@ALIAS][:WEIGHT]")
+    model, number = rest, None
+    head, colon, tail = rest.rpartition(":")
+    if colon and head and _is_number(tail) and (":" in head or "@" in head):
+        model, number = head, float(tail)
+    ModelRef.parse(model)
+    out: dict[str, Any] = {"name": validate_variant_name(name), "requested": model, "shadow": shadow}
+    if number is not None:
+        out["sample_percent" if shadow else "weight"] = number
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_weights(spec: str) -> dict[str, float]:
+    """``a=50,b=50`` → {"a": 50.0, "b": 50.0}."""
+    out: dict[str, float] = {}
+    for part in spec.split(","):
+        name, sep, value = part.strip().partition("=")
+        if not sep or not _is_number(value):
+            raise InvalidArgument(f"invalid weights {spec!r}: expected NAME=NUMBER[,NAME=NUMBER…]")
+        out[name] = float(value)
+    return out

@@ -1,0 +1,110 @@
+"""Creating and changing endpoints: every change is a new, validated revision."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from modelport.endpoints.config import (
+    CaptureConfig,
+    ConfigRevision,
+    Endpoint,
+    EndpointConfig,
+    Variant,
+)
+from modelport.endpoints.store import EndpointStore
+from modelport.errors import InvalidArgument, NotFound
+from modelport.registry.service import Registry
+
+
+class EndpointService:
+    def __init__(self, store: EndpointStore, registry: Registry) -> None:
+        self.store = store
+        self.registry = registry
+
+    def _pin(self, spec: Mapping[str, Any]) -> Variant:
+        """Resolve the requested model (alias or latest) to the version it is now."""
+        data = dict(spec)
+        requested = data.pop("requested", None) or data.get("model")
+        if not requested:
+            raise InvalidArgument(f"variant {data.get('name')!r} names no model")
+        mv = self.registry.get_version(requested)
+        data["model"] = mv.ref
+        try:
+            return Variant(requested=requested, **data)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgument(f"invalid variant {spec.get('name')!r}: {exc}") from None
+
+    def create(
+        self,
+        name: str,
+        variants: Sequence[Mapping[str, Any]],
+        *,
+        capture: CaptureConfig | Mapping[str, Any] | None = None,
+        created_by: str,
+    ) -> Endpoint:
+        config = EndpointConfig(
+            variants=[self._pin(v) for v in variants],
+            capture=CaptureConfig.model_validate(capture or {}),
+        ).check()
+        return self.store.create(name, config, created_by=created_by)
+
+    def update(
+        self,
+        name: str,
+        *,
+        weights: Mapping[str, float] | None = None,
+        variants: Sequence[Mapping[str, Any]] = (),
+        remove: Sequence[str] = (),
+        capture: CaptureConfig | Mapping[str, Any] | None = None,
+        created_by: str,
+    ) -> Endpoint:
+        """Change weights, add or swap variants (live or shadow), remove some, or change capture."""
+        current = self.store.get(name).config
+        by_name: dict[str, Variant] = {v.name: v for v in current.variants}
+        for gone in remove:
+            if gone not in by_name:
+                raise NotFound(f"endpoint {name!r} has no variant {gone!r}")
+            del by_name[gone]
+        for spec in variants:
+            pinned = self._pin(spec)
+            old = by_name.get(pinned.name)
+            if old is not None and "weight" not in spec and not pinned.shadow:
+                pinned = pinned.model_copy(update={"weight": old.weight})
+            by_name[pinned.name] = pinned
+        for variant_name, weight in (weights or {}).items():
+            if variant_name not in by_name:
+                raise NotFound(f"endpoint {name!r} has no variant {variant_name!r}")
+            by_name[variant_name] = by_name[variant_name].model_copy(update={"weight": float(weight)})
+        new_capture = current.capture if capture is None else CaptureConfig.model_validate(capture)
+        config = EndpointConfig(variants=list(by_name.values()), capture=new_capture).check()
+        if config == current:
+            raise InvalidArgument(f"nothing to change: endpoint {name!r} already has this configuration")
+        return self.store.add_revision(name, config, action="update", created_by=created_by)
+
+    def rollback(self, name: str, *, to_revision: int | None = None, created_by: str) -> Endpoint:
+        """Make the previous revision (or ``to_revision``) current again, as a new revision."""
+        endpoint = self.store.get(name)
+        target = to_revision if to_revision is not None else endpoint.revision - 1
+        if target < 1:
+            raise InvalidArgument(f"endpoint {name!r} has no earlier configuration to roll back to")
+        if target == endpoint.revision:
+            raise InvalidArgument(f"revision {target} is already the current configuration of {name!r}")
+        try:
+            config = self.store.revision(name, target)
+        except NotFound:
+            raise NotFound(f"endpoint {name!r} has no revision {target}") from None
+        config = config.model_copy(update={"comment": f"rollback to revision {target}"})
+        return self.store.add_revision(name, config, action="rollback", created_by=created_by)
+
+    def get(self, name: str) -> Endpoint:
+        return self.store.get(name)
+
+    def list(self) -> list[Endpoint]:
+        return self.store.list()
+
+    def history(self, name: str) -> list[ConfigRevision]:
+        return self.store.history(name)
+
+    def delete(self, name: str) -> None:
+        self.store.delete(name)
