@@ -45,7 +45,7 @@ def compute_baseline(frame: Any, columns: list[str] | None = None) -> dict[str, 
     for name in names:
         series = frame[name]
         missing = int(series.isna().sum())
-        feature: dict[str, Any] = {"name": name, "count": int(len(series)), "missing": missing}
+        feature: dict[str, Any] = {"name": name, "count": len(series), "missing": missing}
         if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
             counts = series.dropna().astype(str).value_counts()
             feature["inferred_type"] = "String"
@@ -57,4 +57,4 @@ def compute_baseline(frame: Any, columns: list[str] | None = None) -> dict[str, 
             feature["inferred_type"] = "Integral" if integral else "Fractional"
             feature.update(_numeric(values))
         features.append(feature)
-    return {"version": 0, "item_count": int(len(frame)), "features": features}
+    return {"version": 0, "item_count": len(frame), "features": features}

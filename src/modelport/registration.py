@@ -169,6 +169,8 @@ def prepare(
         outputs = runtime.predict(batch)
     except ModelportError as exc:
         raise InvalidArgument(f"the model cannot score the {source} rows: {exc.message}") from None
+    except Exception as exc:  # the model's own code raised: refuse it rather than register it
+        raise InvalidArgument(f"the model cannot score the {source} rows: {type(exc).__name__}: {exc}") from None
     full = _with_outputs(runtime.signature, outputs) if not (override and override.outputs) else override
     prepared = Prepared(format=fmt, signature=full, baseline=baseline)
     if options.to_onnx or fmt in ALWAYS_CONVERT:

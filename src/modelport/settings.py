@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     predict_threads: int = 16
     """Worker threads per server process running model calls."""
 
+    capture_flush_s: float = 1.0
+    """How often captured records are written out (and always at shutdown)."""
+
     serve_endpoint: str | None = None
     """Serve only this endpoint's data plane (set by `modelport serve NAME`)."""
 

@@ -199,9 +199,7 @@ def signature_from_frame(frame: Any, *, categories_limit: int = 50) -> tuple[Col
             dtype = "string"
         elif kind == "b":
             dtype = "bool"
-        elif kind in "iu":
-            dtype = np.dtype(series.dtype).name
-        elif kind == "f":
+        elif kind in "iu" or kind == "f":
             dtype = np.dtype(series.dtype).name
         else:
             raise InvalidArgument(f"sample column {name!r} has unsupported dtype {series.dtype}")

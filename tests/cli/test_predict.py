@@ -12,8 +12,6 @@ import pytest
 from sklearn.datasets import load_wine
 from sklearn.ensemble import RandomForestClassifier
 
-from tests.cli.test_cli import cli  # noqa: F401  (the in-process CLI runner fixture)
-
 
 @pytest.fixture(scope="module")
 def wine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, RandomForestClassifier, pd.DataFrame]:

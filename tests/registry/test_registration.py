@@ -35,7 +35,7 @@ def iris(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Logistic
 
 
 def test_signature_and_baseline_from_sample(svc: Services, iris) -> None:  # type: ignore[no-untyped-def]
-    model_path, sample, model, x = iris
+    model_path, sample, _model, x = iris
     mv = svc.registry.register(model_path, "iris", sample=sample)
     assert mv.format == "sklearn" and [f.role for f in mv.files] == ["model"]
     assert [c["name"] for c in mv.signature["inputs"]] == list(x.columns)  # the target column is not an input

@@ -33,3 +33,44 @@ if torch is not None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             # buffers are typed Tensor | Module; a class-level annotation would break torch.jit.script
             return torch.softmax(self.net((x - self.mean) / self.std), dim=1)  # type: ignore[operator]
+
+
+IRIS_COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+
+
+class SlowModel:
+    """A scikit-learn-shaped model that takes ``delay`` seconds per call on real iris rows.
+
+    Synthetic rows (registration, warm-up: standard-normal values) are answered
+    at once, so only traffic is slow.
+    """
+
+    def __init__(self, delay: float) -> None:
+        import numpy as np
+
+        self.delay = delay
+        self.feature_names_in_ = np.array(IRIS_COLUMNS, dtype=object)
+        self.n_features_in_ = 4
+
+    def predict(self, x):  # type: ignore[no-untyped-def]
+        import time
+
+        import numpy as np
+
+        if np.asarray(x)[:, 0].max() >= 4.0:
+            time.sleep(self.delay)
+        return np.zeros(len(x))
+
+
+class FailingModel(SlowModel):
+    """Raises on real iris rows (first column >= 4): a broken shadow or live variant that still registers."""
+
+    def __init__(self) -> None:
+        super().__init__(0.0)
+
+    def predict(self, x):  # type: ignore[no-untyped-def]
+        import numpy as np
+
+        if np.asarray(x)[:, 0].max() >= 4.0:
+            raise RuntimeError("this model always fails")
+        return np.zeros(len(x))

@@ -14,11 +14,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelport import __version__
 from modelport.api.auth import authorize
+from modelport.api.dataplane import DataPlaneApp
 from modelport.api.errors import error_response, install_error_handlers, install_fallback_handler
-from modelport.api.routes import artifacts, models, tokens
+from modelport.api.routes import artifacts, endpoints, models, tokens
 from modelport.errors import ModelportError
 from modelport.metrics import Metrics
 from modelport.services import Services
+from modelport.serving.capture import CaptureWriter
+from modelport.serving.dataplane import DataPlane
+from modelport.serving.manager import EndpointManager
 from modelport.settings import Settings
 
 log = logging.getLogger("modelport.server")
@@ -62,20 +66,48 @@ def route_template(scope: Scope) -> str:
     return "/".join(f"{{{names[p]}}}" if p in names else p for p in parts)
 
 
-def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
-    """Build the server app; ``services`` may be injected (tests), else opened from settings."""
+def create_app(
+    settings: Settings | None = None, *, services: Services | None = None, single_endpoint: str | None = None
+) -> ASGIApp:
+    """Build the server app; ``services`` may be injected (tests), else opened from settings.
+
+    ``single_endpoint`` serves one endpoint's data plane only (what a container
+    runs): ``/ping`` reports that endpoint's readiness, ``/invocations`` calls it,
+    and the control API is not mounted.
+    """
     settings = settings or (services.settings if services else Settings())
     metrics = Metrics(settings.metrics_dir)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
-        app.state.services = services or Services.open(settings)
+        svc = services or Services.open(settings)
+        app.state.services = svc
+        manager = EndpointManager(
+            svc,
+            only=single_endpoint,
+            poll_interval=settings.sync_interval_s,
+            runtime_options={"threads": settings.runtime_threads},
+        )
+        capture = CaptureWriter(
+            lambda root, path, data: svc.artifacts.write_object(path, data, root=root or f"{svc.artifacts.root}/capture"),
+            on_written=lambda ep, v, n: metrics.capture_records.labels(ep, v, "written").inc(n),
+            on_dropped=lambda ep, v: metrics.capture_records.labels(ep, v, "dropped").inc(),
+            flush_interval=settings.capture_flush_s,
+        )
+        app.state.dataplane = DataPlane(
+            manager, metrics, capture=capture, timeout_s=settings.request_timeout_s, threads=settings.predict_threads
+        )
+        await manager.start()
         try:
             yield
         finally:
+            await app.state.dataplane.drain_shadows()
+            await manager.stop()
+            capture.close()
+            app.state.dataplane.close()
             if owned:
-                app.state.services.close()
+                svc.close()
 
     app = FastAPI(
         title="modelport",
@@ -90,8 +122,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         app.state.services = services
     install_error_handlers(app)
     install_fallback_handler(app)
-    for router in (models.router, artifacts.router, tokens.router):
-        app.include_router(router, prefix="/api/v1")
+    if single_endpoint is None:
+        for router in (models.router, artifacts.router, tokens.router, endpoints.router):
+            app.include_router(router, prefix="/api/v1")
 
     @app.get("/ping", include_in_schema=False)
     def ping() -> Response:
@@ -118,10 +151,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    return app
+    return DataPlaneApp(app, app.state, single_endpoint=single_endpoint)
 
 
-def app_from_env() -> FastAPI:
+def app_from_env() -> ASGIApp:
     """Factory for server worker processes: settings come from MODELPORT_* variables."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return create_app(Settings())
+    settings = Settings()
+    return create_app(settings, single_endpoint=settings.serve_endpoint)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,8 +15,9 @@ from rich.table import Table
 
 from modelport.errors import InvalidArgument
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (scripts, CI logs) gets wide tables instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 HomeOpt = Annotated[
     Path | None,

@@ -8,7 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
-from modelport.cli.common import HomeOpt, JsonOpt, console, err_console, open_client, print_json, settings_for, table, when
+from modelport.cli.common import (
+    HomeOpt,
+    JsonOpt,
+    console,
+    err_console,
+    open_client,
+    print_json,
+    settings_for,
+    table,
+    when,
+)
 from modelport.errors import InvalidArgument
 
 app = typer.Typer(help="Serve model versions behind endpoints: variants, weights, shadows, capture.", no_args_is_help=True)

@@ -51,7 +51,14 @@ class HttpTransport:
 
     @staticmethod
     def raise_sagemaker_error(resp: httpx.Response) -> None:
-        from modelport.errors import InvalidArgument, ModelFailure, NotReady, PayloadTooLarge, PermissionDenied, Unauthenticated
+        from modelport.errors import (
+            InvalidArgument,
+            ModelFailure,
+            NotReady,
+            PayloadTooLarge,
+            PermissionDenied,
+            Unauthenticated,
+        )
 
         try:
             body = resp.json()

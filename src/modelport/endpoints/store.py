@@ -122,7 +122,9 @@ class EndpointStore:
             )
             for name, config in rows:
                 for v in config.get("variants", []):
-                    used.setdefault(v["model"], []).append(name)
+                    users = used.setdefault(v["model"], [])
+                    if name not in users:
+                        users.append(name)
         return used
 
     # -- helpers ----------------------------------------------------------------

@@ -1,0 +1,101 @@
+"""/api/v1/endpoints: create, update (live), roll back, inspect, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from modelport.api.auth import Principal, require
+from modelport.api.routes.models import Svc
+from modelport.endpoints.config import CaptureConfig, ConfigRevision, Endpoint
+from modelport.endpoints.stats import endpoint_stats
+
+router = APIRouter(prefix="/endpoints", tags=["endpoints"])
+Read = Annotated[Principal, Depends(require("read"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+class VariantSpec(BaseModel):
+    name: str
+    model: str
+    """``churn:3``, ``churn@champion`` or ``churn``; pinned to a version when the config is written."""
+    weight: float | None = None
+    shadow: bool = False
+    sample_percent: float | None = None
+    max_batch_size: int | None = None
+    max_batch_wait_ms: float | None = None
+
+    def fields(self) -> dict[str, Any]:
+        data = self.model_dump(exclude_none=True)
+        data["requested"] = data.pop("model")
+        return data
+
+
+class CreateEndpoint(BaseModel):
+    name: str
+    variants: list[VariantSpec]
+    capture: CaptureConfig = Field(default_factory=CaptureConfig)
+
+
+class UpdateEndpoint(BaseModel):
+    weights: dict[str, float] | None = None
+    variants: list[VariantSpec] = Field(default_factory=list)
+    remove: list[str] = Field(default_factory=list)
+    capture: CaptureConfig | None = None
+
+
+class Rollback(BaseModel):
+    revision: int | None = None
+
+
+@router.post("", response_model=Endpoint, status_code=201)
+def create_endpoint(body: CreateEndpoint, svc: Svc, who: Admin) -> Endpoint:
+    return svc.endpoints.create(
+        body.name, [v.fields() for v in body.variants], capture=body.capture, created_by=who.name
+    )
+
+
+@router.get("", response_model=list[Endpoint])
+def list_endpoints(svc: Svc, _: Read) -> list[Endpoint]:
+    return svc.endpoints.list()
+
+
+@router.get("/{name}", response_model=Endpoint)
+def get_endpoint(name: str, svc: Svc, _: Read) -> Endpoint:
+    return svc.endpoints.get(name)
+
+
+@router.patch("/{name}", response_model=Endpoint)
+def update_endpoint(name: str, body: UpdateEndpoint, svc: Svc, who: Admin) -> Endpoint:
+    return svc.endpoints.update(
+        name,
+        weights=body.weights,
+        variants=[v.fields() for v in body.variants],
+        remove=body.remove,
+        capture=body.capture,
+        created_by=who.name,
+    )
+
+
+@router.post("/{name}/rollback", response_model=Endpoint)
+def rollback_endpoint(name: str, body: Rollback, svc: Svc, who: Admin) -> Endpoint:
+    return svc.endpoints.rollback(name, to_revision=body.revision, created_by=who.name)
+
+
+@router.get("/{name}/history", response_model=list[ConfigRevision])
+def endpoint_history(name: str, svc: Svc, _: Read) -> list[ConfigRevision]:
+    return svc.endpoints.history(name)
+
+
+@router.get("/{name}/stats")
+def stats(name: str, request: Request, svc: Svc, _: Read) -> dict[str, Any]:
+    """Recent figures of this server (all workers): requests, errors, latency, shadow agreement."""
+    svc.endpoints.get(name)
+    return endpoint_stats(request.app.state.metrics.collect_samples(), name)
+
+
+@router.delete("/{name}", status_code=204)
+def delete_endpoint(name: str, svc: Svc, _: Admin) -> None:
+    svc.endpoints.delete(name)

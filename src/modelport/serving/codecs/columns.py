@@ -1,0 +1,160 @@
+"""Rows, records and named columns → the columns of a signature.
+
+Every body format ends in one of three shapes, and each is turned into
+``{input name: array}`` here before :func:`~modelport.signature.validate_batch`:
+
+- *rows*: positional lists in signature order (``[[5.1, 3.5], …]``);
+- *records*: one mapping per row (``[{"a": 1, "b": 2}, …]``);
+- *columns*: a mapping of name → values (``{"a": [1, 3], "b": [2, 4]}``).
+
+A signature whose only input is a 2-D tensor (an ONNX ``X`` of shape
+``[-1, 4]``) takes rows of 4 values, and a table of 4 unnamed or
+differently named columns, as that tensor.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+
+from modelport.errors import InvalidArgument
+from modelport.signature import ColumnSpec, Signature
+
+_ABSENT = object()
+
+
+def tensor_input(signature: Signature) -> ColumnSpec | None:
+    """The signature's single multi-dimensional input, if that is all it takes."""
+    if len(signature.inputs) == 1 and len(signature.inputs[0].shape) >= 2:
+        return signature.inputs[0]
+    return None
+
+
+def type_name(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def as_column(values: Any) -> np.ndarray:
+    try:
+        return np.asarray(values)
+    except ValueError:
+        # ragged nested lists: keep the rows as objects, validation names the column
+        arr = np.empty(len(values), dtype=object)
+        arr[:] = list(values)
+        return arr
+
+
+def _fit_rank(spec: ColumnSpec | None, arr: np.ndarray) -> np.ndarray:
+    """``[[1], [2]]`` for a 1-D column is the column ``[1, 2]``."""
+    if spec is not None and len(spec.shape) == 1 and arr.ndim == 2 and arr.shape[1] == 1:
+        return arr[:, 0]
+    return arr
+
+
+def from_rows(rows: Sequence[Any], signature: Signature, where: str) -> dict[str, Any]:
+    """Positional rows in signature order; ``where`` names the field in error messages."""
+    specs = signature.inputs
+    if not specs:
+        raise InvalidArgument(
+            f"{where} holds unnamed rows, but this model has no input signature to name them: send records or columns"
+        )
+    if len(specs) == 1:
+        # one input: each row is that input's value (a scalar, or a tensor row)
+        spec = specs[0]
+        arr = _fit_rank(spec, as_column(rows))
+        if len(spec.shape) == 1 and arr.ndim == 2:
+            raise InvalidArgument(f"{where}: rows have {arr.shape[1]} values, expected 1 ({spec.name})")
+        return {spec.name: arr}
+    width = len(specs)
+    if set(map(type, rows)) != {list} or set(map(len, rows)) != {width}:  # C-speed check; the loop says which row
+        for i, row in enumerate(rows):
+            if type(row) is not list or len(row) != width:
+                got = f"{len(row)} values" if isinstance(row, list) else type_name(row)
+                raise InvalidArgument(
+                    f"{where}: row {i} has {got}, expected {width} ({', '.join(s.name for s in specs)})"
+                )
+    if not rows:
+        return {s.name: np.empty(0) for s in specs}
+    return {
+        spec.name: _fit_rank(spec, as_column(values))
+        for spec, values in zip(specs, zip(*rows, strict=True), strict=True)
+    }
+
+
+def from_records(records: Sequence[Any], signature: Signature, where: str) -> dict[str, Any]:
+    """One mapping per row; a key missing from a record is a null where the column allows it."""
+    if set(map(type, records)) != {dict}:
+        i, record = next((i, r) for i, r in enumerate(records) if type(r) is not dict)
+        raise InvalidArgument(f"{where}: item {i} is {type_name(record)}, expected a record (an object) like item 0")
+    keys: set[str] = set().union(*records)
+    if signature.inputs:
+        specs: list[ColumnSpec | None] = list(signature.inputs)
+        names = signature.input_names
+        extra = keys.difference(names)
+        if extra:
+            raise InvalidArgument(
+                f"{where}: unexpected input column{'s' if len(extra) > 1 else ''} "
+                f"{', '.join(map(repr, sorted(extra)))}; expected {', '.join(names)}"
+            )
+    else:
+        names = list(dict.fromkeys(k for r in records for k in r))
+        specs = [None] * len(names)
+    # every record holds every name: take the values at C speed
+    complete = len(keys) == len(names) and set(map(len, records)) == {len(names)}
+    out: dict[str, Any] = {}
+    for name, spec in zip(names, specs, strict=True):
+        if complete:
+            values = list(map(itemgetter(name), records))
+        else:
+            values = [r.get(name, _ABSENT) for r in records]
+            if any(v is _ABSENT for v in values):
+                if spec is not None and not spec.nullable:
+                    i = next(i for i, v in enumerate(values) if v is _ABSENT)
+                    raise InvalidArgument(
+                        f"{where}: record {i} has no {name!r}, and this column does not allow missing values"
+                    )
+                values = [None if v is _ABSENT else v for v in values]
+        out[name] = _fit_rank(spec, as_column(values))
+    return out
+
+
+def from_columns(columns: Mapping[str, Any], signature: Signature) -> dict[str, Any]:
+    """Name → values; a value one rank below its column's shape is a single row (``{"a": 1}``)."""
+    specs = {s.name: s for s in signature.inputs}
+    out: dict[str, Any] = {}
+    for name, values in columns.items():
+        arr = as_column(values)
+        spec = specs.get(name)
+        if spec is not None and arr.ndim == len(spec.shape) - 1:
+            arr = arr[np.newaxis, ...]
+        out[name] = _fit_rank(spec, arr)
+    return out
+
+
+def from_table(names: Sequence[str], columns: Sequence[Any], signature: Signature, where: str) -> dict[str, Any]:
+    """Named table columns (a CSV header, Parquet, ``dataframe_split``) → signature columns.
+
+    Names that are the signature's input names are taken as such, in any
+    order.  A table whose names do not include a lone tensor input's name is
+    that tensor, its columns in table order.
+    """
+    tensor = tensor_input(signature)
+    if tensor is not None and tensor.name not in names:
+        width = tensor.shape[1] if len(tensor.shape) == 2 else -1
+        if width not in (-1, len(columns)):
+            raise InvalidArgument(
+                f"{where} has {len(columns)} columns, expected {width} (the values of input {tensor.name!r})"
+            )
+        if not columns:
+            raise InvalidArgument(f"{where} has no columns")
+        return {tensor.name: np.column_stack([np.asarray(c) for c in columns])}
+    if len(set(names)) != len(names):
+        dupe = next(n for n, count in Counter(names).items() if count > 1)
+        raise InvalidArgument(f"{where} names column {dupe!r} more than once")
+    return dict(zip(map(str, names), columns, strict=True))

@@ -1,0 +1,297 @@
+"""The transport-free data plane: route, decode, predict, encode, mirror, capture.
+
+Every invocation route — SageMaker's ``/endpoints/{name}/invocations``, the
+container contract's ``/invocations``, the Open Inference Protocol ``/v2``,
+the SDK and the CLI in-process — calls :meth:`DataPlane.invoke` or
+:meth:`DataPlane.infer_v2`.  Transports only translate bytes and headers, and
+render errors in their own envelope.
+
+Model calls run in a thread pool under a deadline, so a slow model never
+blocks the event loop; shadow variants run after the live answer is ready,
+off the request path, and their failures are only counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from modelport.errors import DeadlineExceeded, ModelFailure, ModelportError
+from modelport.metrics import Metrics
+from modelport.serving.capture import CaptureEvent, CaptureWriter
+from modelport.serving.codecs.request import decode_request
+from modelport.serving.codecs.response import encode_response
+from modelport.serving.codecs.v2 import build_infer_response, parse_infer_request, v2_inputs_to_batch
+from modelport.serving.manager import EndpointManager, LiveEndpoint, LiveVariant
+from modelport.signature import Batch, Signature, batch_rows
+
+log = logging.getLogger("modelport.dataplane")
+
+#: bodies larger than this are decoded in a worker thread, not on the event loop
+DECODE_INLINE_BYTES = 64 * 1024
+#: mirrored calls in flight per shadow variant; beyond this copies are dropped (and counted),
+#: so one slow shadow cannot starve another or pile up memory
+MAX_PENDING_PER_SHADOW = 4
+
+
+@dataclass
+class InvokeRequest:
+    endpoint: str
+    body: bytes
+    content_type: str | None = None
+    accept: str | None = None
+    target_variant: str | None = None
+    inference_id: str | None = None
+    sniff_missing: bool = True
+
+
+@dataclass
+class InvokeResult:
+    body: bytes
+    content_type: str
+    variant: str
+    inference_id: str
+    headers: dict[str, str] | None = None
+
+
+class DataPlane:
+    def __init__(
+        self,
+        manager: EndpointManager,
+        metrics: Metrics,
+        *,
+        capture: CaptureWriter | None = None,
+        timeout_s: float = 60.0,
+        rng: random.Random | None = None,
+        threads: int = 16,
+    ) -> None:
+        self.manager = manager
+        self.metrics = metrics
+        self.capture = capture
+        self.timeout_s = timeout_s
+        self.rng = rng or random.Random()
+        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="modelport-predict")
+        # Shadows get threads of their own: a slow shadow must never queue live calls behind it.
+        self.shadow_executor = ThreadPoolExecutor(max(8, threads // 2), thread_name_prefix="modelport-shadow")
+        self._shadow_tasks: set[asyncio.Task[None]] = set()
+        self._shadow_pending: dict[tuple[str, str], int] = {}
+
+    def close(self) -> None:
+        self.shadow_executor.shutdown(wait=False, cancel_futures=True)
+        self.executor.shutdown(wait=True, cancel_futures=False)
+
+    # -- the core ---------------------------------------------------------------
+
+    def choose(self, ep: LiveEndpoint, target: str | None = None, version: int | None = None) -> LiveVariant:
+        if target:
+            variant = ep.variants.get(target)
+            if variant is None:
+                from modelport.errors import InvalidArgument
+
+                raise InvalidArgument(
+                    f"endpoint {ep.name!r} has no variant {target!r}; variants: {', '.join(ep.variants)}",
+                    details={"field": "target_variant"},
+                )
+            return variant
+        if version is not None:
+            return ep.variant_for_version(version)
+        return ep.variants[ep.router.pick(self.rng)]
+
+    async def _decode(
+        self, decode: Callable[[Signature], Batch], variant: LiveVariant, size: int, executor: Executor | None = None
+    ) -> Batch:
+        if size <= DECODE_INLINE_BYTES:
+            return decode(variant.signature)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor or self.executor, decode, variant.signature)
+
+    async def _predict(
+        self, ep: LiveEndpoint, variant: LiveVariant, batch: Batch, executor: Executor | None = None
+    ) -> Batch:
+        loop = asyncio.get_running_loop()
+        start = time.perf_counter()
+        future = loop.run_in_executor(executor or self.executor, variant.predict, batch)
+        try:
+            outputs = await asyncio.wait_for(future, self.timeout_s)
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"the model of variant {variant.name!r} did not answer within {self.timeout_s:g} s"
+            ) from None
+        except ModelportError:
+            raise
+        except Exception as exc:  # the model's own bug: the caller gets MODEL_ERROR, the log gets the trace
+            log.exception("variant %s of %s failed", variant.name, ep.name)
+            raise ModelFailure(f"the model of variant {variant.name!r} failed: {type(exc).__name__}: {exc}") from None
+        labels = (ep.name, variant.name)
+        self.metrics.model_latency.labels(*labels).observe(time.perf_counter() - start)
+        self.metrics.rows.labels(*labels).inc(batch_rows(batch))
+        return outputs
+
+    async def invoke(self, req: InvokeRequest) -> InvokeResult:
+        """A REST invocation: body in any supported type, reply by Accept."""
+        start = time.perf_counter()
+        ep = self.manager.get(req.endpoint)
+        variant = self.choose(ep, req.target_variant)
+        code = "200"
+        try:
+
+            def decode(sig: Signature) -> Batch:
+                return decode_request(req.body, req.content_type, sig, sniff_missing=req.sniff_missing)
+
+            batch = await self._decode(decode, variant, len(req.body))
+            outputs = await self._predict(ep, variant, batch)
+            body, content_type = encode_response(outputs, req.accept, variant.classes)
+        except ModelportError as exc:
+            code = exc.code
+            exc.details.setdefault("served_by", variant.name)
+            raise
+        finally:
+            self._observe(ep.name, variant.name, code, start, len(req.body))
+        inference_id = req.inference_id or str(uuid.uuid4())
+        self.metrics.payload_bytes.labels(ep.name, "out").inc(len(body))
+        self._mirror(ep, variant, decode, outputs, len(req.body))
+        self._capture(ep, variant, req.body, req.content_type, body, content_type, inference_id)
+        return InvokeResult(body=body, content_type=content_type, variant=variant.name, inference_id=inference_id)
+
+    async def infer_v2(
+        self, endpoint: str, version: int | None, body: bytes, headers: Mapping[str, str]
+    ) -> tuple[bytes, dict[str, str], LiveVariant]:
+        """An Open Inference Protocol infer call; returns the body and its extra headers."""
+        start = time.perf_counter()
+        ep = self.manager.get(endpoint)
+        variant = self.choose(ep, version=version)
+        code = "200"
+        try:
+            request = parse_infer_request(body, headers)
+
+            def decode(sig: Signature) -> Batch:
+                return v2_inputs_to_batch(request, sig)
+
+            batch = await self._decode(decode, variant, len(body))
+            outputs = await self._predict(ep, variant, batch)
+            reply, extra = build_infer_response(
+                endpoint, str(variant.version.version), request.id, outputs, request
+            )
+        except ModelportError as exc:
+            code = exc.code
+            raise
+        finally:
+            self._observe(ep.name, variant.name, code, start, len(body))
+        self.metrics.payload_bytes.labels(ep.name, "out").inc(len(reply))
+        self._mirror(ep, variant, decode, outputs, len(body))
+        ctype = headers.get("content-type") or "application/json"
+        self._capture(ep, variant, body, ctype, reply, "application/json", request.id or str(uuid.uuid4()))
+        return reply, extra, variant
+
+    def _observe(self, endpoint: str, variant: str, code: str, start: float, size: int) -> None:
+        self.metrics.invocations.labels(endpoint, variant, code).inc()
+        self.metrics.invocation_latency.labels(endpoint, variant).observe(time.perf_counter() - start)
+        self.metrics.payload_bytes.labels(endpoint, "in").inc(size)
+
+    # -- shadows ----------------------------------------------------------------
+
+    def _mirror(
+        self, ep: LiveEndpoint, live: LiveVariant, decode: Callable[[Signature], Batch], outputs: Batch, size: int
+    ) -> None:
+        for shadow in ep.shadows:
+            if shadow.spec.sample_percent < 100 and self.rng.random() * 100 >= shadow.spec.sample_percent:
+                continue
+            key = (ep.name, shadow.name)
+            if self._shadow_pending.get(key, 0) >= MAX_PENDING_PER_SHADOW:
+                self.metrics.shadow_failures.labels(*key).inc()
+                continue
+            self._shadow_pending[key] = self._shadow_pending.get(key, 0) + 1
+            task = asyncio.create_task(self._shadow(ep, shadow, decode, outputs, size))
+            self._shadow_tasks.add(task)
+            task.add_done_callback(self._shadow_tasks.discard)
+            task.add_done_callback(lambda _t, key=key: self._release_shadow(key))
+
+    def _release_shadow(self, key: tuple[str, str]) -> None:
+        self._shadow_pending[key] -= 1
+
+    async def _shadow(
+        self, ep: LiveEndpoint, shadow: LiveVariant, decode: Callable[[Signature], Batch], live: Batch, size: int
+    ) -> None:
+        labels = (ep.name, shadow.name)
+        try:
+            batch = await self._decode(decode, shadow, size, self.shadow_executor)
+            outputs = await self._predict(ep, shadow, batch, self.shadow_executor)
+        except Exception as exc:  # a failing shadow is counted, never surfaced
+            self.metrics.shadow_failures.labels(*labels).inc()
+            log.debug("shadow %s of %s failed: %s", shadow.name, ep.name, exc)
+            return
+        rows, matches, diff = compare_outputs(live, outputs)
+        self.metrics.shadow_rows.labels(*labels).inc(rows)
+        if matches is not None:
+            self.metrics.shadow_label_matches.labels(*labels).inc(matches)
+        if diff is not None:
+            self.metrics.shadow_abs_diff.labels(*labels).inc(diff)
+
+    async def drain_shadows(self) -> None:
+        if self._shadow_tasks:
+            await asyncio.gather(*list(self._shadow_tasks), return_exceptions=True)
+
+    # -- capture ----------------------------------------------------------------
+
+    def _capture(
+        self,
+        ep: LiveEndpoint,
+        variant: LiveVariant,
+        body: bytes,
+        content_type: str | None,
+        reply: bytes,
+        reply_type: str,
+        inference_id: str,
+    ) -> None:
+        cfg = ep.config.capture
+        if self.capture is None or not cfg.enabled:
+            return
+        if cfg.sampling_percent < 100 and self.rng.random() * 100 >= cfg.sampling_percent:
+            return
+        self.capture.submit(
+            CaptureEvent(
+                endpoint=ep.name,
+                variant=variant.name,
+                destination=cfg.destination,
+                input_body=body if cfg.capture_input else None,
+                input_type=content_type,
+                output_body=reply if cfg.capture_output else None,
+                output_type=reply_type,
+                inference_id=inference_id,
+                time=datetime.now(UTC),
+                csv_types=tuple(cfg.csv_content_types),
+                json_types=tuple(cfg.json_content_types),
+            )
+        )
+
+
+def compare_outputs(live: Batch, shadow: Batch) -> tuple[int, int | None, float | None]:
+    """Rows compared, rows whose labels agree, and the summed per-row mean |diff| of numeric outputs."""
+    rows = batch_rows(live)
+    matches = None
+    if "label" in live and "label" in shadow and np.shape(live["label"]) == np.shape(shadow["label"]):
+        matches = int(np.sum(np.asarray(live["label"]).astype(str) == np.asarray(shadow["label"]).astype(str)))
+    diffs = []
+    for name, value in live.items():
+        other = shadow.get(name)
+        a = np.asarray(value)
+        if other is None or name == "label" or a.dtype.kind not in "fiu":
+            continue
+        b = np.asarray(other)
+        if b.shape != a.shape or b.dtype.kind not in "fiu":
+            continue
+        d = np.abs(a.astype(np.float64) - b.astype(np.float64)).reshape(rows, -1).mean(axis=1)
+        diffs.append(d)
+    diff = float(np.sum(np.mean(diffs, axis=0))) if diffs else None
+    return rows, matches, diff
+
+

@@ -1,0 +1,70 @@
+"""`modelport endpoints …` and `modelport invoke` in-process, as a user types them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def registered(cli, model_file: Path, other_model_file: Path, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    import pandas as pd
+    from sklearn.datasets import load_iris
+
+    x, _ = load_iris(return_X_y=True, as_frame=True)
+    x.columns = [f"x{i}" for i in range(4)]
+    sample = tmp_path / "rows.csv"
+    x.iloc[:3].to_csv(sample, index=False)
+    assert cli("models", "register", str(model_file), "--name", "churn")[0] == 0
+    assert cli("models", "register", str(other_model_file), "--name", "churn")[0] == 0
+    assert cli("models", "alias", "set", "churn@challenger", "2")[0] == 0
+    del pd
+    return sample
+
+
+def test_endpoint_lifecycle(cli, registered: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = cli("endpoints", "create", "churn", "--variant", "a=churn:1:90", "--variant", "b=churn@challenger:10", "--capture", "20")
+    assert code == 0, err
+    assert "Created endpoint churn (revision 1)" in out and "90 (90%)" in out and "data capture: 20%" in out
+    code, out, _ = cli("invoke", "churn", "--file", str(registered), "--variant", "b")
+    assert code == 0
+    assert json.loads(out)["predictions"][0]["label"] in (0, 1, 2)
+    code, out, err = cli("invoke", "churn", "--json", '{"instances": [[5.1, 3.5, 1.4, 0.2]]}')
+    assert code == 0 and "variant " in err and "inference id" in err
+    assert cli("endpoints", "update", "churn", "--weights", "a=50,b=50")[0] == 0
+    code, out, _ = cli("endpoints", "update", "churn", "--variant", "b=churn:1")
+    assert code == 0 and "revision 3" in out
+    code, out, _ = cli("endpoints", "update", "churn", "--shadow", "c=churn:2:50")
+    assert code == 0 and "shadow 50%" in out
+    code, out, _ = cli("endpoints", "rollback", "churn")
+    assert code == 0 and "revision 5: rollback to revision 3" in out
+    code, out, _ = cli("endpoints", "history", "churn", "--json")
+    assert [h["action"] for h in json.loads(out)] == ["rollback", "update", "update", "update", "create"]
+    code, out, _ = cli("endpoints", "show", "churn")
+    assert code == 0 and "no live figures" in out
+    listed = json.loads(cli("endpoints", "list", "--json")[1])
+    assert [e["name"] for e in listed] == ["churn"]
+    code, _, err = cli("models", "delete", "churn:1")
+    assert code == 1 and "served by endpoint churn" in err
+    assert cli("endpoints", "delete", "churn", "--yes")[0] == 0
+    assert json.loads(cli("endpoints", "list", "--json")[1]) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("endpoints", "create", "e1"), "error: an endpoint needs at least one --variant"),
+        (("endpoints", "create", "e1", "--variant", "a=churn:9"), "error: model version churn:9 does not exist"),
+        (("endpoints", "create", "e1", "--variant", "a=churn:1:0"), "error: no live variant takes traffic"),
+        (("endpoints", "create", "e1", "--variant", "a=churn:1", "--capture", "lots"), "error: invalid --capture 'lots'"),
+        (("endpoints", "update", "ghost", "--weights", "a=1"), "error: endpoint 'ghost' does not exist"),
+        (("invoke", "ghost", "--json", "[[1,2,3,4]]"), "error: endpoint 'ghost' does not exist"),
+        (("invoke", "ghost"), "error: pass exactly one of --file or --json"),
+    ],
+)
+def test_endpoint_errors(cli, registered: Path, args: tuple[str, ...], message: str) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli(*args)
+    assert code == 1
+    assert err.strip().splitlines()[-1].startswith(message)
