@@ -214,7 +214,7 @@ class DataPlaneApp:
         out: Headers = [
             (b"content-type", result.content_type.encode()),
             (b"x-amzn-invoked-production-variant", result.variant.encode()),
-            (b"x-amzn-requestid", str(uuid.uuid4()).encode()),
+            (b"x-amzn-requestid", result.request_id.encode()),
             (b"x-amzn-sagemaker-inference-id", result.inference_id.encode("latin-1", "replace")),
         ]
         custom = headers.get("x-amzn-sagemaker-custom-attributes")

@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from modelport.errors import InvalidArgument, MissingExtra
-from modelport.signature import Batch, ColumnSpec, Signature, numpy_dtype
+from modelport.signature import Batch, ColumnSpec, Signature, block_of, numpy_dtype
 
 
 class Runtime(ABC):
@@ -104,12 +104,20 @@ def standard_signature(
     return Signature(inputs=inputs, outputs=(ColumnSpec(name=PREDICTION, dtype=dtype, shape=shape),))
 
 
+def stack_columns(batch: Batch, names: list[str]) -> np.ndarray:
+    """The named columns side by side as ``(n, k)``; free when the batch already holds that matrix."""
+    block = block_of(batch, names)
+    if block is not None:
+        return block
+    cols = [np.asarray(batch[n]) for n in names]
+    if len(cols) == 1:
+        return cols[0].reshape(-1, 1) if cols[0].ndim == 1 else cols[0]
+    return np.column_stack(cols)
+
+
 def as_2d_float(batch: Mapping[str, np.ndarray], names: list[str], dtype: Any = np.float64) -> np.ndarray:
     """Stack 1-D columns (in signature order) into an ``(n, k)`` matrix."""
-    cols = [np.asarray(batch[n]) for n in names]
-    if len(cols) == 1 and cols[0].ndim == 2:
-        return cols[0].astype(dtype, copy=False)
-    return np.column_stack(cols).astype(dtype, copy=False)
+    return stack_columns(batch, names).astype(dtype, copy=False)
 
 
 def empty_outputs(signature: Signature) -> Batch:

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from modelport.errors import InvalidArgument, ModelFailure
-from modelport.runtimes.base import PROBABILITIES, Runtime, first_line, import_optional
+from modelport.runtimes.base import PROBABILITIES, Runtime, first_line, import_optional, stack_columns
 from modelport.signature import Batch, ColumnSpec, Signature
 
 ORT_DTYPES: dict[str, str] = {
@@ -131,8 +131,7 @@ class OnnxRuntime(Runtime):
     def feeds(self, batch: Batch) -> dict[str, np.ndarray]:
         if self._stack is not None:
             (name,) = self._inputs
-            cols = [np.asarray(batch[n]) for n in self._stack]
-            arr = cols[0].reshape(-1, 1) if len(cols) == 1 and cols[0].ndim == 1 else np.column_stack(cols)
+            arr = stack_columns(batch, self._stack)
             return {name: arr.astype(self._input_dtypes[name], copy=False)}
         out = {}
         for name, arg in self._inputs.items():

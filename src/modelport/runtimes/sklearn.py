@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from modelport.errors import InvalidArgument, MissingExtra, ModelFailure
-from modelport.runtimes.base import PREDICTION, Runtime, classifier_outputs, first_line, import_optional
+from modelport.runtimes.base import PREDICTION, Runtime, classifier_outputs, first_line, import_optional, stack_columns
 from modelport.signature import Batch, ColumnSpec, Signature
 
 TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.", "xgboost.", "lightgbm.", "collections.", "builtins.")
@@ -96,10 +96,9 @@ class SklearnRuntime(Runtime):
             import pandas as pd
 
             return pd.DataFrame({n: batch[n] for n in self._names}, copy=False)
-        cols = [np.asarray(batch[n]) for n in self._names]
-        if len(cols) == 1 and cols[0].ndim == 2:
-            return cols[0]
-        return np.column_stack(cols) if cols else np.empty((0, 0))
+        if not self._names:
+            return np.empty((0, 0))
+        return stack_columns(batch, self._names)
 
     def predict(self, batch: Batch) -> Batch:
         x = self.model_input(batch)

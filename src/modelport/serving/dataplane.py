@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from modelport.serving.capture import CaptureEvent, CaptureWriter
 from modelport.serving.codecs.request import decode_request
 from modelport.serving.codecs.response import encode_response
 from modelport.serving.codecs.v2 import build_infer_response, parse_infer_request, v2_inputs_to_batch
+from modelport.endpoints.config import Variant
+from modelport.runtimes.base import Runtime
+from modelport.serving.batching import DEFAULT_MAX_BATCH_SIZE, AdaptiveBatcher
 from modelport.serving.manager import EndpointManager, LiveEndpoint, LiveVariant
 from modelport.signature import Batch, Signature, batch_rows
 
@@ -41,6 +45,16 @@ DECODE_INLINE_BYTES = 64 * 1024
 #: mirrored calls in flight per shadow variant; beyond this copies are dropped (and counted),
 #: so one slow shadow cannot starve another or pile up memory
 MAX_PENDING_PER_SHADOW = 4
+
+
+@dataclass(frozen=True)
+class _VariantMetrics:
+    ok: Any
+    latency: Any
+    model_latency: Any
+    rows: Any
+    bytes_in: Any
+    bytes_out: Any
 
 
 @dataclass
@@ -60,7 +74,7 @@ class InvokeResult:
     content_type: str
     variant: str
     inference_id: str
-    headers: dict[str, str] | None = None
+    request_id: str = ""
 
 
 class DataPlane:
@@ -84,6 +98,34 @@ class DataPlane:
         self.shadow_executor = ThreadPoolExecutor(max(8, threads // 2), thread_name_prefix="modelport-shadow")
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         self._shadow_pending: dict[tuple[str, str], int] = {}
+        self._metric_children: dict[tuple[str, str], _VariantMetrics] = {}
+        manager.wrap = self._batcher
+
+    def _batcher(self, spec: Variant, runtime: Runtime) -> AdaptiveBatcher:
+        """Every variant's calls go through an adaptive batcher (compose, don't patch)."""
+        return AdaptiveBatcher(
+            runtime.predict,
+            self.shadow_executor if spec.shadow else self.executor,
+            max_batch_size=spec.max_batch_size or DEFAULT_MAX_BATCH_SIZE,
+            max_wait_ms=spec.max_batch_wait_ms or 0.0,
+        )
+
+    def _m(self, endpoint: str, variant: str) -> _VariantMetrics:
+        """Prometheus children per variant, looked up once (labels() costs µs per call)."""
+        key = (endpoint, variant)
+        found = self._metric_children.get(key)
+        if found is None:
+            m = self.metrics
+            found = _VariantMetrics(
+                ok=m.invocations.labels(endpoint, variant, "200"),
+                latency=m.invocation_latency.labels(endpoint, variant),
+                model_latency=m.model_latency.labels(endpoint, variant),
+                rows=m.rows.labels(endpoint, variant),
+                bytes_in=m.payload_bytes.labels(endpoint, "in"),
+                bytes_out=m.payload_bytes.labels(endpoint, "out"),
+            )
+            self._metric_children[key] = found
+        return found
 
     def close(self) -> None:
         self.shadow_executor.shutdown(wait=False, cancel_futures=True)
@@ -114,14 +156,11 @@ class DataPlane:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(executor or self.executor, decode, variant.signature)
 
-    async def _predict(
-        self, ep: LiveEndpoint, variant: LiveVariant, batch: Batch, executor: Executor | None = None
-    ) -> Batch:
-        loop = asyncio.get_running_loop()
+    async def _predict(self, ep: LiveEndpoint, variant: LiveVariant, batch: Batch) -> Batch:
         start = time.perf_counter()
-        future = loop.run_in_executor(executor or self.executor, variant.predict, batch)
         try:
-            outputs = await asyncio.wait_for(future, self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):  # no extra task per call, unlike wait_for
+                outputs = await variant.predict(batch)
         except TimeoutError:
             raise DeadlineExceeded(
                 f"the model of variant {variant.name!r} did not answer within {self.timeout_s:g} s"
@@ -131,9 +170,9 @@ class DataPlane:
         except Exception as exc:  # the model's own bug: the caller gets MODEL_ERROR, the log gets the trace
             log.exception("variant %s of %s failed", variant.name, ep.name)
             raise ModelFailure(f"the model of variant {variant.name!r} failed: {type(exc).__name__}: {exc}") from None
-        labels = (ep.name, variant.name)
-        self.metrics.model_latency.labels(*labels).observe(time.perf_counter() - start)
-        self.metrics.rows.labels(*labels).inc(batch_rows(batch))
+        m = self._m(ep.name, variant.name)
+        m.model_latency.observe(time.perf_counter() - start)
+        m.rows.inc(batch_rows(batch))
         return outputs
 
     async def invoke(self, req: InvokeRequest) -> InvokeResult:
@@ -156,11 +195,14 @@ class DataPlane:
             raise
         finally:
             self._observe(ep.name, variant.name, code, start, len(req.body))
-        inference_id = req.inference_id or str(uuid.uuid4())
-        self.metrics.payload_bytes.labels(ep.name, "out").inc(len(body))
+        request_id = str(uuid.uuid4())
+        inference_id = req.inference_id or request_id
+        self._m(ep.name, variant.name).bytes_out.inc(len(body))
         self._mirror(ep, variant, decode, outputs, len(req.body))
         self._capture(ep, variant, req.body, req.content_type, body, content_type, inference_id)
-        return InvokeResult(body=body, content_type=content_type, variant=variant.name, inference_id=inference_id)
+        return InvokeResult(
+            body=body, content_type=content_type, variant=variant.name, inference_id=inference_id, request_id=request_id
+        )
 
     async def infer_v2(
         self, endpoint: str, version: int | None, body: bytes, headers: Mapping[str, str]
@@ -186,16 +228,20 @@ class DataPlane:
             raise
         finally:
             self._observe(ep.name, variant.name, code, start, len(body))
-        self.metrics.payload_bytes.labels(ep.name, "out").inc(len(reply))
+        self._m(ep.name, variant.name).bytes_out.inc(len(reply))
         self._mirror(ep, variant, decode, outputs, len(body))
         ctype = headers.get("content-type") or "application/json"
         self._capture(ep, variant, body, ctype, reply, "application/json", request.id or str(uuid.uuid4()))
         return reply, extra, variant
 
     def _observe(self, endpoint: str, variant: str, code: str, start: float, size: int) -> None:
-        self.metrics.invocations.labels(endpoint, variant, code).inc()
-        self.metrics.invocation_latency.labels(endpoint, variant).observe(time.perf_counter() - start)
-        self.metrics.payload_bytes.labels(endpoint, "in").inc(size)
+        m = self._m(endpoint, variant)
+        if code == "200":
+            m.ok.inc()
+        else:
+            self.metrics.invocations.labels(endpoint, variant, code).inc()
+        m.latency.observe(time.perf_counter() - start)
+        m.bytes_in.inc(size)
 
     # -- shadows ----------------------------------------------------------------
 
@@ -224,7 +270,7 @@ class DataPlane:
         labels = (ep.name, shadow.name)
         try:
             batch = await self._decode(decode, shadow, size, self.shadow_executor)
-            outputs = await self._predict(ep, shadow, batch, self.shadow_executor)
+            outputs = await self._predict(ep, shadow, batch)
         except Exception as exc:  # a failing shadow is counted, never surfaced
             self.metrics.shadow_failures.labels(*labels).inc()
             log.debug("shadow %s of %s failed: %s", shadow.name, ep.name, exc)

@@ -43,12 +43,17 @@ DRAIN_TIMEOUT_S = 60.0
 
 @dataclass(eq=False)
 class LiveVariant:
-    """A loaded, warmed variant; ``predict`` counts what is in flight for draining."""
+    """A loaded, warmed variant; ``predict`` counts what is in flight for draining.
+
+    ``model`` is what calls go through (the runtime, or an adaptive batcher
+    wrapping it); ``runtime`` is what gets closed.
+    """
 
     spec: Variant
     version: ModelVersion
     model: Any
     signature: Signature
+    runtime: Any = None
     _inflight: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -62,17 +67,20 @@ class LiveVariant:
 
     @property
     def key(self) -> tuple[Any, ...]:
-        return (self.spec.model, self.spec.max_batch_size, self.spec.max_batch_wait_ms)
+        return _variant_key(self.spec)
 
     @property
     def inflight(self) -> int:
         return self._inflight
 
-    def predict(self, batch: Batch) -> Batch:
-        """Called from worker threads; the count covers the whole model call, even past a timeout."""
+    async def predict(self, batch: Batch) -> Batch:
+        """Through the batcher when there is one, else in the calling thread."""
         with self._lock:
             self._inflight += 1
         try:
+            submit = getattr(self.model, "submit", None)
+            if submit is not None:
+                return await submit(batch)  # type: ignore[no-any-return]
             return self.model.predict(batch)  # type: ignore[no-any-return]
         finally:
             with self._lock:
@@ -80,7 +88,7 @@ class LiveVariant:
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            self.model.close()
+            (self.runtime or self.model).close()
 
 
 @dataclass
@@ -103,7 +111,7 @@ class LiveEndpoint:
 
 
 def _variant_key(spec: Variant) -> tuple[Any, ...]:
-    return (spec.model, spec.max_batch_size, spec.max_batch_wait_ms)
+    return (spec.model, spec.max_batch_size, spec.max_batch_wait_ms, spec.shadow)
 
 
 class EndpointManager:
@@ -207,7 +215,9 @@ class EndpointManager:
             for spec in endpoint.config.variants:
                 existing = reuse.get(_variant_key(spec))
                 if existing is not None and existing.name == spec.name:
-                    loaded[spec.name] = LiveVariant(spec, existing.version, existing.model, existing.signature)
+                    loaded[spec.name] = LiveVariant(
+                        spec, existing.version, existing.model, existing.signature, existing.runtime
+                    )
                     continue
                 variant = await asyncio.to_thread(self._load_variant, spec)
                 fresh.append(variant)
@@ -241,7 +251,7 @@ class EndpointManager:
         signature = Signature.from_dict(mv.signature) if mv.signature else None
         runtime = load_runtime(mv.format, path, signature=signature, options=self.runtime_options)
         model = self.wrap(spec, runtime) if self.wrap else runtime
-        return LiveVariant(spec, mv, model, runtime.signature)
+        return LiveVariant(spec, mv, model, runtime.signature, runtime)
 
     def _retire(self, variants: Any) -> None:
         variants = list(variants)

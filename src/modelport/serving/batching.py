@@ -1,0 +1,202 @@
+"""Adaptive batching: concurrent requests to one variant share one model call.
+
+:class:`AdaptiveBatcher` wraps a runtime (compose, don't patch).  Requests
+queue on the event loop; a flush is scheduled with ``call_soon``, so it runs
+once the loop has read every request that is already waiting — no timer, no
+added latency when a request is alone.  While a model call is running, new
+requests keep queueing and go together in the next call, up to
+``max_batch_size`` rows (optionally waiting ``max_wait_ms`` for more once
+traffic is concurrent).
+
+A model call runs on the event loop itself when its expected duration is
+tiny (a moving average per row, under ``inline_budget_s``): for a fast ONNX
+graph the thread hop costs more than the prediction.  Anything slower runs
+in the worker pool under the request deadline.
+
+If a merged call fails, each request is retried on its own so that one
+request's bad rows fail that request only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+import numpy as np
+
+from modelport.signature import Batch, BlockBatch, batch_rows
+
+DEFAULT_MAX_BATCH_SIZE = 64
+#: a call expected to finish within this runs inline on the event loop
+INLINE_BUDGET_S = 0.0005
+
+
+@dataclass
+class _Pending:
+    batch: Batch
+    rows: int
+    future: asyncio.Future[Batch]
+
+
+@dataclass
+class BatchStats:
+    calls: int = 0
+    requests: int = 0
+    rows: int = 0
+    inline_calls: int = 0
+    sizes: dict[int, int] = field(default_factory=dict)
+
+
+def concat(batches: list[Batch]) -> Batch:
+    if len(batches) == 1:
+        return batches[0]
+    first = batches[0]
+    if type(first) is BlockBatch and all(type(b) is BlockBatch and b.names == first.names for b in batches):
+        return BlockBatch(np.concatenate([b.block for b in batches]), first.names)  # type: ignore[attr-defined]
+    return {name: np.concatenate([b[name] for b in batches]) for name in first}
+
+
+def split(outputs: Batch, rows: list[int]) -> list[Batch]:
+    if len(rows) == 1:
+        return [outputs]
+    parts: list[Batch] = []
+    start = 0
+    for n in rows:
+        parts.append({name: value[start : start + n] for name, value in outputs.items()})
+        start += n
+    return parts
+
+
+class AdaptiveBatcher:
+    """Merges concurrent predictions for one runtime into fewer, larger calls."""
+
+    def __init__(
+        self,
+        predict: Callable[[Batch], Batch],
+        executor: Executor,
+        *,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        max_wait_ms: float = 0.0,
+        inline_budget_s: float = INLINE_BUDGET_S,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.predict_fn = predict
+        self.executor = executor
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_ms / 1000.0
+        self.inline_budget_s = inline_budget_s
+        self.clock = clock
+        self.stats = BatchStats()
+        self._queue: list[_Pending] = []
+        self._scheduled = False
+        self._running = False
+        # Moving averages of a call's duration (s) and size (rows).
+        self._seconds = 0.0
+        self._rows = 1.0
+        self._observed = 0
+
+    def expected_cost(self, rows: int) -> float:
+        """A conservative guess: cost grows linearly with rows beyond the usual call size."""
+        if self._observed < 8:
+            return float("inf")  # unknown yet: measure in the pool first
+        return self._seconds * max(1.0, rows / self._rows)
+
+    def _learn(self, rows: int, seconds: float) -> None:
+        self._observed += 1
+        alpha = 1.0 if self._observed == 1 else 0.1
+        self._seconds += alpha * (seconds - self._seconds)
+        self._rows += alpha * (max(rows, 1) - self._rows)
+
+    async def submit(self, batch: Batch) -> Batch:
+        loop = asyncio.get_running_loop()
+        pending = _Pending(batch, batch_rows(batch), loop.create_future())
+        self._queue.append(pending)
+        if not self._running and not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._start)
+        return await pending.future
+
+    def _start(self) -> None:
+        self._scheduled = False
+        if not self._running and self._queue:
+            self._running = True
+            asyncio.get_running_loop().create_task(self._drain())
+
+    def _take(self) -> list[_Pending]:
+        taken: list[_Pending] = []
+        rows = 0
+        while self._queue and (not taken or rows + self._queue[0].rows <= self.max_batch_size):
+            item = self._queue.pop(0)
+            taken.append(item)
+            rows += item.rows
+        return taken
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                if self.max_wait_s > 0 and self.stats.calls and len(self._queue) < self.max_batch_size:
+                    # Concurrent traffic: give stragglers a moment to join this call.
+                    if sum(p.rows for p in self._queue) < self.max_batch_size:
+                        await asyncio.sleep(self.max_wait_s)
+                items = self._take()
+                await self._run(items)
+        finally:
+            self._running = False
+            if self._queue and not self._scheduled:
+                self._scheduled = True
+                asyncio.get_running_loop().call_soon(self._start)
+
+    def _timed(self, batch: Batch) -> tuple[Batch, float]:
+        # Timed where it runs, so the thread hop is not mistaken for model cost.
+        start = self.clock()
+        out = self.predict_fn(batch)
+        return out, self.clock() - start
+
+    async def _call(self, batch: Batch, rows: int) -> Batch:
+        if self.expected_cost(rows) <= self.inline_budget_s:
+            self.stats.inline_calls += 1
+            out, seconds = self._timed(batch)
+        else:
+            loop = asyncio.get_running_loop()
+            out, seconds = await loop.run_in_executor(self.executor, self._timed, batch)
+        self._learn(rows, seconds)
+        return out
+
+    async def _run(self, items: list[_Pending]) -> None:
+        live = [p for p in items if not p.future.done()]  # a caller that timed out is gone
+        if not live:
+            return
+        rows = [p.rows for p in live]
+        total = sum(rows)
+        self.stats.calls += 1
+        self.stats.requests += len(live)
+        self.stats.rows += total
+        self.stats.sizes[len(live)] = self.stats.sizes.get(len(live), 0) + 1
+        try:
+            merged = concat([p.batch for p in live])
+            outputs = await self._call(merged, total)
+        except Exception as exc:
+            if len(live) == 1:
+                _fail(live[0], exc)
+                return
+            # Find the culprit: each request alone, so only the bad one fails.
+            for p in live:
+                try:
+                    _resolve(p, await self._call(p.batch, p.rows))
+                except Exception as single:
+                    _fail(p, single)
+            return
+        for p, part in zip(live, split(outputs, rows), strict=True):
+            _resolve(p, part)
+
+
+def _resolve(p: _Pending, value: Batch) -> None:
+    if not p.future.done():
+        p.future.set_result(value)
+
+
+def _fail(p: _Pending, exc: Exception) -> None:
+    if not p.future.done():
+        p.future.set_exception(exc)
