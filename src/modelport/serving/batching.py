@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+
 import numpy as np
 
 from modelport.signature import Batch, BlockBatch, batch_rows
@@ -136,10 +137,13 @@ class AdaptiveBatcher:
     async def _drain(self) -> None:
         try:
             while self._queue:
-                if self.max_wait_s > 0 and self.stats.calls and len(self._queue) < self.max_batch_size:
+                if (
+                    self.max_wait_s > 0
+                    and self.stats.calls
+                    and sum(p.rows for p in self._queue) < self.max_batch_size
+                ):
                     # Concurrent traffic: give stragglers a moment to join this call.
-                    if sum(p.rows for p in self._queue) < self.max_batch_size:
-                        await asyncio.sleep(self.max_wait_s)
+                    await asyncio.sleep(self.max_wait_s)
                 items = self._take()
                 await self._run(items)
         finally:

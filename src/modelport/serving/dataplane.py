@@ -26,15 +26,15 @@ from typing import Any
 
 import numpy as np
 
+from modelport.endpoints.config import Variant
 from modelport.errors import DeadlineExceeded, ModelFailure, ModelportError
 from modelport.metrics import Metrics
+from modelport.runtimes.base import Runtime
+from modelport.serving.batching import DEFAULT_MAX_BATCH_SIZE, AdaptiveBatcher
 from modelport.serving.capture import CaptureEvent, CaptureWriter
 from modelport.serving.codecs.request import decode_request
 from modelport.serving.codecs.response import encode_response
 from modelport.serving.codecs.v2 import build_infer_response, parse_infer_request, v2_inputs_to_batch
-from modelport.endpoints.config import Variant
-from modelport.runtimes.base import Runtime
-from modelport.serving.batching import DEFAULT_MAX_BATCH_SIZE, AdaptiveBatcher
 from modelport.serving.manager import EndpointManager, LiveEndpoint, LiveVariant
 from modelport.signature import Batch, Signature, batch_rows
 
