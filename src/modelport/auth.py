@@ -31,6 +31,10 @@ GRANTS: dict[str, frozenset[str]] = {
 }
 
 _LAST_USED_EVERY = timedelta(minutes=1)
+#: a verified token is trusted this long without asking the database again
+#: (the data plane checks a token per request); a revocation reaches every
+#: server process within this delay
+VERIFY_CACHE_S = 2.0
 
 
 def hash_token(secret: str) -> str:
@@ -50,6 +54,7 @@ class TokenStore:
         self.db = db
         self._lock = threading.Lock()
         self._any_cache: tuple[float, bool] | None = None
+        self._verified: dict[str, tuple[float, Token | None]] = {}
 
     def create(self, scope: str, name: str | None = None) -> NewToken:
         check_scope(scope)
@@ -85,6 +90,7 @@ class TokenStore:
                 raise NotFound(f"token {token_id!r} does not exist")
             s.delete(row)
         self._any_cache = None
+        self._verified.clear()
 
     def any_exist(self, *, max_age_s: float = 1.0) -> bool:
         """Whether any token exists, cached for ``max_age_s`` (auth switches on by itself)."""
@@ -102,9 +108,17 @@ class TokenStore:
         if not secret:
             raise Unauthenticated("this server requires a token: send 'Authorization: Bearer <token>'")
         digest = hash_token(secret)
-        with self.db.read() as s:
-            row = s.scalar(sa.select(TokenRow).where(TokenRow.token_hash == digest))
-            token = self._token(row) if row is not None else None
+        now = time.monotonic()
+        cached = self._verified.get(digest)
+        if cached is not None and now - cached[0] < VERIFY_CACHE_S:
+            token = cached[1]
+        else:
+            with self.db.read() as s:
+                row = s.scalar(sa.select(TokenRow).where(TokenRow.token_hash == digest))
+                token = self._token(row) if row is not None else None
+            if len(self._verified) > 10_000:
+                self._verified.clear()  # bounded: unknown secrets must not grow it forever
+            self._verified[digest] = (now, token)
         if token is None:
             raise Unauthenticated("the token is not valid (unknown or revoked)")
         if token.scope not in GRANTS[needed]:

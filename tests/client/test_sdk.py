@@ -45,3 +45,33 @@ def test_same_errors_local_and_remote(client: Client, name: str, model_file: Pat
         client.models.set_alias(name, "prod", 9)
     deleted = client.models.delete(name, force=True)
     assert [v.ref for v in deleted] == [f"{name}:1"]
+
+
+def test_invoke_accepts_frames_arrays_dicts_and_files(client: Client, name: str, tmp_path: Path) -> None:
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    model = LogisticRegression(max_iter=500).fit(x, y)
+    joblib.dump(model, tmp_path / "m.joblib")
+    x.to_csv(tmp_path / "train.csv", index=False)
+    client.models.register(tmp_path / "m.joblib", name, sample=tmp_path / "train.csv")
+    client.endpoints.create(name, [f"a={name}:1"])
+    rows = x.iloc[[0, 75, 149]]
+    expected = model.predict(rows).tolist()
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    if client.remote:
+        from tests import infra
+
+        infra.wait_for(lambda: client.endpoints.get(name).status == "in_service", 20, "in service")
+    for data in (rows, rows.to_numpy(), rows.to_dict(orient="list"), rows.to_numpy().tolist(), tmp_path / "rows.csv"):
+        result = client.invoke(name, data)
+        assert [p["label"] for p in result.predictions] == expected
+        assert result.variant == "a" and result.inference_id
+    single = client.invoke(name, dict(zip(x.columns, rows.to_numpy()[0], strict=True)))
+    assert [p["label"] for p in single.predictions] == expected[:1]
+    with pytest.raises(InvalidArgument, match="missing input column"):
+        client.invoke(name, {"sepal length (cm)": [1.0]})
+    with pytest.raises(NotFound):
+        client.invoke("no-such-endpoint", rows)

@@ -256,3 +256,47 @@ def test_serve_unknown_endpoint_is_a_clear_error(tmp_path: Path, bad: str) -> No
         timeout=60,
     )
     assert proc.returncode == 1 and proc.stderr == f"error: endpoint '{bad}' does not exist\n"
+
+
+def test_data_plane_needs_an_invoke_token_once_auth_is_on(tmp_path: Path) -> None:
+    import boto3
+    import tritonclient.http as triton
+    from botocore.config import Config
+
+    home, x, _ = build_home(tmp_path)
+    with Client(home=home) as local:
+        invoker = local.tokens.create("invoke", "app").secret
+        reader = local.tokens.create("read", "dash").secret
+    with infra.live_server(server_env(home)) as live:
+        body = x.iloc[[1]].to_csv(index=False, header=False).encode()
+        with httpx.Client() as h:
+            infra.wait_for(lambda: invoke(h, live.url, body, Authorization=f"Bearer {invoker}").status_code == 200, 30, "in service")
+            r = invoke(h, live.url, body)
+            assert r.status_code == 401 and r.headers["x-amzn-errortype"].startswith("UnrecognizedClientException")
+            r = invoke(h, live.url, body, Authorization=f"Bearer {reader}")
+            assert r.status_code == 403 and "needs 'invoke'" in r.json()["message"]
+            assert h.get(f"{live.url}/v2/health/ready").status_code == 200  # health stays open
+        client = triton.InferenceServerClient(live.url.removeprefix("http://"))
+        inp = triton.InferInput("input", [1, 4], "FP32")
+        inp.set_data_from_numpy(x.iloc[[1]].to_numpy("float32"))
+        result = client.infer("iris", [inp], headers={"Authorization": f"Bearer {invoker}"})
+        assert result.as_numpy("label").shape == (1,)
+        from tritonclient.utils import InferenceServerException
+
+        with pytest.raises(InferenceServerException) as err:
+            client.infer("iris", [inp])
+        assert err.value.status() == "401"
+        runtime = boto3.client(
+            "sagemaker-runtime", endpoint_url=live.url, region_name="us-east-1",
+            aws_access_key_id="x", aws_secret_access_key="y", config=Config(retries={"max_attempts": 1}),
+        )
+
+        def add_token(request, **_):  # type: ignore[no-untyped-def]
+            request.headers["Authorization"] = f"Bearer {invoker}"  # replaces the SigV4 header
+
+        runtime.meta.events.register_last("before-send.sagemaker-runtime.InvokeEndpoint", add_token)
+        assert runtime.invoke_endpoint(EndpointName="iris", Body=body, ContentType="text/csv")["InvokedProductionVariant"]
+        with Client(url=live.url, token=invoker) as c:
+            out = c.invoke("iris", x.iloc[[1, 2]])
+            assert len(out.predictions) == 2 and out.variant in ("a", "b")
+        assert invoker not in live.log() and reader not in live.log()
