@@ -300,3 +300,27 @@ def test_data_plane_needs_an_invoke_token_once_auth_is_on(tmp_path: Path) -> Non
             out = c.invoke("iris", x.iloc[[1, 2]])
             assert len(out.predictions) == 2 and out.variant in ("a", "b")
         assert invoker not in live.log() and reader not in live.log()
+
+
+def test_a_variant_that_cannot_load_fails_the_revision_and_the_old_one_keeps_serving(tmp_path: Path) -> None:
+    import os
+
+    home, x, _ = build_home(tmp_path)
+    with Client(home=home) as local:
+        broken = local.models.show("iris:3")
+        os.chmod(broken.artifact_uri, 0o644)
+        with open(broken.artifact_uri, "ab") as fh:
+            fh.write(b"tampered")  # the next load fails its sha256 check
+    with infra.live_server(server_env(home)) as live:
+        body = x.iloc[[1]].to_csv(index=False, header=False).encode()
+        with httpx.Client() as h, Client(url=live.url) as c:
+            infra.wait_for(lambda: invoke(h, live.url, body).status_code == 200, 30, "in service")
+            c.endpoints.update("iris", variants=["b=iris:3"])
+            infra.wait_for(lambda: c.endpoints.get("iris").status == "failed", 10, "the failed status")
+            ep = c.endpoints.get("iris")
+            assert ep.revision == 2 and "failed its integrity check" in (ep.failure_reason or "")
+            for _ in range(20):  # revision 1 still answers
+                r = invoke(h, live.url, body)
+                assert r.status_code == 200
+            c.endpoints.rollback("iris")
+            infra.wait_for(lambda: c.endpoints.get("iris").status == "in_service", 10, "back in service")
