@@ -31,6 +31,8 @@ _EXPORTS = {
     "PermissionDenied": "modelport.errors",
     "Settings": "modelport.settings",
     "Token": "modelport.domain",
+    "TransformJob": "modelport.batch.job",
+    "TransformSpec": "modelport.batch.spec",
     "Unauthenticated": "modelport.errors",
 }
 

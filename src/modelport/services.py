@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelport.auth import TokenStore
+from modelport.batch.jobs import JobStore
+from modelport.batch.service import TransformService
 from modelport.db.database import Database
 from modelport.endpoints.service import EndpointService
 from modelport.endpoints.store import EndpointStore
@@ -26,6 +28,7 @@ class Services:
     registry: Registry
     tokens: TokenStore
     endpoints: EndpointService
+    transforms: TransformService
 
     @classmethod
     def open(cls, settings: Settings, *, ensure_schema: bool = True) -> Services:
@@ -50,6 +53,7 @@ class Services:
             registry=registry,
             tokens=TokenStore(db),
             endpoints=EndpointService(endpoint_store, registry),
+            transforms=TransformService(JobStore(db), registry, settings),
         )
 
     def close(self) -> None:

@@ -16,7 +16,7 @@ from modelport import __version__
 from modelport.api.auth import authorize
 from modelport.api.dataplane import DataPlaneApp
 from modelport.api.errors import error_response, install_error_handlers, install_fallback_handler
-from modelport.api.routes import artifacts, endpoints, models, tokens
+from modelport.api.routes import artifacts, endpoints, jobs, models, tokens
 from modelport.errors import ModelportError
 from modelport.metrics import Metrics
 from modelport.services import Services
@@ -123,7 +123,7 @@ def create_app(
     install_error_handlers(app)
     install_fallback_handler(app)
     if single_endpoint is None:
-        for router in (models.router, artifacts.router, tokens.router, endpoints.router):
+        for router in (models.router, artifacts.router, tokens.router, endpoints.router, jobs.router):
             app.include_router(router, prefix="/api/v1")
 
     @app.get("/ping", include_in_schema=False)

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from modelport import __version__
-from modelport.cli import db, endpoints, models, scoring, server, tokens
+from modelport.cli import batch, db, endpoints, models, scoring, server, tokens
 from modelport.cli.common import err_console
 
 app = typer.Typer(
@@ -26,11 +26,13 @@ app.add_typer(models.app, name="models")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(db.app, name="db")
+app.add_typer(batch.app, name="jobs")
 app.command("server")(server.server)
 app.command("predict")(scoring.predict)
 app.command("convert")(scoring.convert)
 app.command("invoke")(endpoints.invoke)
 app.command("serve")(endpoints.serve)
+app.command("transform")(batch.transform)
 
 
 def _version(value: bool) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from modelport.batch.job import TransformJob
 from modelport.client.base import ModelsAPI, TokensAPI
 from modelport.client.endpoints import EndpointsAPI, InvocationResult
+from modelport.client.jobs import JobsAPI
 from modelport.settings import Settings
 
 
@@ -21,6 +23,7 @@ class Client:
     models: ModelsAPI
     tokens: TokensAPI
     endpoints: EndpointsAPI
+    jobs: JobsAPI
 
     def __init__(
         self,
@@ -52,6 +55,9 @@ class Client:
             self.models = RemoteModels(http, self.settings.home / "cache")
             self.tokens = RemoteTokens(http)
             self.endpoints = RemoteEndpoints(http)
+            from modelport.client.jobs import RemoteJobs
+
+            self.jobs = RemoteJobs(http)
             self.remote = True
         else:
             from modelport.client.local import LocalModels, LocalTokens
@@ -68,11 +74,18 @@ class Client:
             local_endpoints = LocalEndpoints(services, self.settings.user or default_user())
             self.endpoints = local_endpoints
             self._closers.append(local_endpoints.close)
+            from modelport.client.jobs import LocalJobs
+
+            self.jobs = LocalJobs(services, self.settings.user or default_user())
             self.remote = False
 
     def invoke(self, endpoint: str, data: Any, **options: Any) -> InvocationResult:
         """Call an endpoint (same as ``client.endpoints.invoke``)."""
         return self.endpoints.invoke(endpoint, data, **options)
+
+    def transform(self, model: str, input: str, output: str, **options: Any) -> TransformJob:
+        """Score files with a model version as a batch transform job (same as ``client.jobs.transform``)."""
+        return self.jobs.transform(model, input, output, **options)
 
     def close(self) -> None:
         for close in reversed(self._closers):

@@ -129,3 +129,29 @@ class EndpointConfigRow(Base):
     action: Mapped[str] = mapped_column(sa.String(16), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     created_by: Mapped[str] = mapped_column(sa.String(255), nullable=False, default="")
+
+
+class TransformJobRow(Base):
+    __tablename__ = "transform_jobs"
+
+    seq: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(sa.String(32), nullable=False, unique=True)
+    model: Mapped[str] = mapped_column(sa.String(140), nullable=False)
+    status: Mapped[str] = mapped_column(sa.String(16), nullable=False, index=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(sa.JSON, nullable=False)
+    # Fixed when the job is created (inputs, schema, outputs); every run works from it.
+    plan: Mapped[dict[str, Any]] = mapped_column(sa.JSON, nullable=False)
+    progress: Mapped[dict[str, Any]] = mapped_column(sa.JSON, nullable=False, default=dict)
+    failure_code: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
+    failure_reason: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
+    # Who runs it: a resume is refused while that process is alive and beating.
+    runner_host: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
+    runner_pid: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    runs: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    created_by: Mapped[str] = mapped_column(sa.String(255), nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Also the heartbeat of a running job.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
