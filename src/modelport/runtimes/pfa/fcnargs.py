@@ -44,7 +44,12 @@ class BoundFcn:
 
 
 class FcnArg:
-    """A compiled function argument."""
+    """A compiled function argument.
+
+    Library references (``{"fcn": "m.sqrt"}``) have no callable form until
+    ``specialise`` has fixed their argument types; the resolved forms override
+    ``bind`` and ``vector_form``.
+    """
 
     type: FcnType
     captures = False
@@ -55,11 +60,11 @@ class FcnArg:
 
     def bind(self, frame: list[Any]) -> Callable[..., Any]:
         """The per-record callable, in the frame of the call."""
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must be specialised to argument types before it is called")
 
     def vector_form(self) -> Callable[..., Any]:
         """``(n, *vector args) -> vector result``; only for non-capturing arguments."""
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must be specialised to argument types before it is called")
 
     def bound(self) -> BoundFcn:
         return BoundFcn(self.bind(None), self.vector_form())  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ and, when there is one, ``vector`` on vector values (see :mod:`vector`).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -42,9 +43,10 @@ class Mismatch(Exception):
     """Arguments that do not fit a signature (becomes a PfaSyntaxError)."""
 
 
-class Pattern:
+class Pattern(ABC):
+    @abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError
+        """How the pattern reads in an error message."""
 
 
 @dataclass(frozen=True)
