@@ -31,6 +31,8 @@ demo: install
 	$(BIN)/python examples/demo.py
 
 test: install
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy src
 	$(BIN)/python -m pytest -q
 
 lint: install

@@ -99,7 +99,7 @@ class TokenStore:
         if cached is not None and now - cached[0] < max_age_s:
             return cached[1]
         with self.db.read() as s:
-            exists = s.scalar(sa.select(sa.func.count()).select_from(TokenRow)) > 0
+            exists = (s.scalar(sa.select(sa.func.count()).select_from(TokenRow)) or 0) > 0
         self._any_cache = (now, exists)
         return exists
 

@@ -89,8 +89,11 @@ def create_app(
             poll_interval=settings.sync_interval_s,
             runtime_options={"threads": settings.runtime_threads},
         )
+        def write_capture(root: str, path: str, data: bytes) -> None:
+            svc.artifacts.write_object(path, data, root=root or f"{svc.artifacts.root}/capture")
+
         capture = CaptureWriter(
-            lambda root, path, data: svc.artifacts.write_object(path, data, root=root or f"{svc.artifacts.root}/capture"),
+            write_capture,
             on_written=lambda ep, v, n: metrics.capture_records.labels(ep, v, "written").inc(n),
             on_dropped=lambda ep, v: metrics.capture_records.labels(ep, v, "dropped").inc(),
             flush_interval=settings.capture_flush_s,

@@ -6,6 +6,7 @@ same messages: the remote one rebuilds them from the server's JSON body.
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -78,7 +79,7 @@ class ModelsAPI(ABC):
         """Change a model's description or tags (versions are immutable)."""
 
     @abstractmethod
-    def delete(self, ref: str, *, force: bool = False) -> list[ModelVersion]:
+    def delete(self, ref: str, *, force: bool = False) -> builtins.list[ModelVersion]:
         """Delete ``name:N`` (one version) or ``name`` (the model and all versions)."""
 
     @abstractmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -90,8 +91,8 @@ def encode_payload(data: Any, content_type: str | None = None) -> tuple[bytes, s
     if isinstance(data, pd.DataFrame):
         return orjson.dumps({"dataframe_split": data.to_dict(orient="split", index=False)}, option=orjson.OPT_SERIALIZE_NUMPY), "application/json"
     if isinstance(data, np.ndarray):
-        rows = data.reshape(1, -1) if data.ndim == 1 else data
-        return orjson.dumps({"instances": rows}, option=orjson.OPT_SERIALIZE_NUMPY), "application/json"
+        matrix = data.reshape(1, -1) if data.ndim == 1 else data
+        return orjson.dumps({"instances": matrix}, option=orjson.OPT_SERIALIZE_NUMPY), "application/json"
     if isinstance(data, Mapping):
         columnar = all(isinstance(v, list | tuple | np.ndarray) for v in data.values())
         payload = {"inputs": dict(data)} if columnar else {"instances": [dict(data)]}
@@ -148,7 +149,7 @@ class EndpointsAPI(ABC):
     def list(self) -> list[Endpoint]: ...
 
     @abstractmethod
-    def history(self, name: str) -> list[ConfigRevision]: ...
+    def history(self, name: str) -> builtins.list[ConfigRevision]: ...
 
     @abstractmethod
     def delete(self, name: str) -> None: ...
@@ -207,7 +208,7 @@ class LocalEndpoints(EndpointsAPI):
     def list(self) -> list[Endpoint]:
         return self._svc.endpoints.list()  # type: ignore[no-any-return]
 
-    def history(self, name: str) -> list[ConfigRevision]:
+    def history(self, name: str) -> builtins.list[ConfigRevision]:
         return self._svc.endpoints.history(name)  # type: ignore[no-any-return]
 
     def delete(self, name: str) -> None:
@@ -317,7 +318,7 @@ class RemoteEndpoints(EndpointsAPI):
     def list(self) -> list[Endpoint]:
         return [Endpoint.model_validate(e) for e in self._http.json("GET", "/api/v1/endpoints")]
 
-    def history(self, name: str) -> list[ConfigRevision]:
+    def history(self, name: str) -> builtins.list[ConfigRevision]:
         return [ConfigRevision.model_validate(r) for r in self._http.json("GET", f"/api/v1/endpoints/{_q(name)}/history")]
 
     def delete(self, name: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -78,7 +79,7 @@ class LocalModels(ModelsAPI):
     def update(self, name: str, *, description: str | None = None, tags: Mapping[str, str] | None = None) -> Model:
         return self._reg.update_model(name, description=description, tags=tags)
 
-    def delete(self, ref: str, *, force: bool = False) -> list[ModelVersion]:
+    def delete(self, ref: str, *, force: bool = False) -> builtins.list[ModelVersion]:
         target = self._delete_target(ref)
         if target.version is None:
             return self._reg.delete_model(target.name, force=force)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ def _version_path(ref: str) -> str:
     return f"/api/v1/models/{_q(parsed.name)}/versions/{version}"
 
 
-def _tag_params(tags: Mapping[str, str] | None) -> list[tuple[str, str]]:
+def _tag_params(tags: Mapping[str, str] | None) -> builtins.list[tuple[str, str]]:
     return [("tag", f"{k}={v}") for k, v in (tags or {}).items()]
 
 
@@ -115,7 +116,7 @@ class RemoteModels(ModelsAPI):
         name_contains: str | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> Page[Model]:
-        params: list[tuple[str, Any]] = [("limit", limit), *_tag_params(tags)]
+        params: builtins.list[tuple[str, Any]] = [("limit", limit), *_tag_params(tags)]
         if page_token:
             params.append(("page_token", page_token))
         if name_contains:
@@ -139,7 +140,7 @@ class RemoteModels(ModelsAPI):
         tags: Mapping[str, str] | None = None,
     ) -> Page[ModelVersion]:
         validate_name(name)
-        params: list[tuple[str, Any]] = [("limit", limit), *_tag_params(tags)]
+        params: builtins.list[tuple[str, Any]] = [("limit", limit), *_tag_params(tags)]
         if page_token:
             params.append(("page_token", page_token))
         if format:
@@ -152,7 +153,7 @@ class RemoteModels(ModelsAPI):
         body = {"description": description, "tags": dict(tags) if tags is not None else None}
         return Model.model_validate(self._http.json("PATCH", f"/api/v1/models/{_q(name)}", json=body))
 
-    def delete(self, ref: str, *, force: bool = False) -> list[ModelVersion]:
+    def delete(self, ref: str, *, force: bool = False) -> builtins.list[ModelVersion]:
         target = self._delete_target(ref)
         params = {"force": "true" if force else "false"}
         if target.version is None:

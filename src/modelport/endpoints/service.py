@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -103,7 +104,7 @@ class EndpointService:
     def list(self) -> list[Endpoint]:
         return self.store.list()
 
-    def history(self, name: str) -> list[ConfigRevision]:
+    def history(self, name: str) -> builtins.list[ConfigRevision]:
         return self.store.history(name)
 
     def delete(self, name: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import sqlalchemy as sa
@@ -60,7 +61,7 @@ class EndpointStore:
         with self.db.read() as s:
             return {name: rev for name, rev in s.execute(sa.select(EndpointRow.name, EndpointRow.revision))}
 
-    def history(self, name: str) -> list[ConfigRevision]:
+    def history(self, name: str) -> builtins.list[ConfigRevision]:
         with self.db.read() as s:
             row = self._row(s, name)
             configs = s.scalars(
@@ -107,9 +108,9 @@ class EndpointStore:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def models_in_use(self) -> dict[str, list[str]]:
+    def models_in_use(self) -> dict[str, builtins.list[str]]:
         """``name:N`` → endpoints whose current config serves it."""
-        used: dict[str, list[str]] = {}
+        used: dict[str, builtins.list[str]] = {}
         with self.db.read() as s:
             rows = s.execute(
                 sa.select(EndpointRow.name, EndpointConfigRow.config).join(

@@ -104,7 +104,7 @@ def standard_signature(
     return Signature(inputs=inputs, outputs=(ColumnSpec(name=PREDICTION, dtype=dtype, shape=shape),))
 
 
-def stack_columns(batch: Batch, names: list[str]) -> np.ndarray:
+def stack_columns(batch: Mapping[str, np.ndarray], names: list[str]) -> np.ndarray:
     """The named columns side by side as ``(n, k)``; free when the batch already holds that matrix."""
     block = block_of(batch, names)
     if block is not None:

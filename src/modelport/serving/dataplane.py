@@ -14,6 +14,7 @@ off the request path, and their failures are only counted.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -259,9 +260,9 @@ class DataPlane:
             task = asyncio.create_task(self._shadow(ep, shadow, decode, outputs, size))
             self._shadow_tasks.add(task)
             task.add_done_callback(self._shadow_tasks.discard)
-            task.add_done_callback(lambda _t, key=key: self._release_shadow(key))
+            task.add_done_callback(functools.partial(self._release_shadow, key))
 
-    def _release_shadow(self, key: tuple[str, str]) -> None:
+    def _release_shadow(self, key: tuple[str, str], _task: object = None) -> None:
         self._shadow_pending[key] -= 1
 
     async def _shadow(
