@@ -91,7 +91,7 @@ def run_dask(
                 n_workers=1,
                 threads_per_worker=threads,
                 processes=False,
-                dashboard_address=None,
+                dashboard_address=":0",  # a free port: never collide with another cluster on 8787
                 silence_logs=logging.ERROR,
             )
             client = Client(cluster)
