@@ -320,6 +320,11 @@ def _plan(signature: Signature) -> tuple[Any, ...]:
     return plan
 
 
+def input_name_set(signature: Signature) -> frozenset[str]:
+    """The input names as a set, computed once per signature."""
+    return _plan(signature)[0]  # type: ignore[no-any-return]
+
+
 def uniform_dtype(signature: Signature) -> np.dtype | None:
     """The one dtype of every input when all are 1-D columns of the same (numeric) dtype."""
     uniform = _plan(signature)[2]

@@ -110,16 +110,26 @@ class AdaptiveBatcher:
         self._seconds += alpha * (seconds - self._seconds)
         self._rows += alpha * (max(rows, 1) - self._rows)
 
-    async def submit(self, batch: Batch) -> Batch:
-        """Predict ``batch`` together with whatever else is queued by the time the loop comes round."""
+    async def submit(self, batch: Batch, timeout_s: float | None = None) -> Batch:
+        """Predict ``batch`` together with whatever else is queued by the time the loop comes round.
+
+        TimeoutError after ``timeout_s`` — one timer handle, cheaper than
+        ``asyncio.timeout``; a model call already running finishes unobserved.
+        """
         rows = batch_rows(batch)
         loop = asyncio.get_running_loop()
-        pending = _Pending(batch, rows, loop.create_future())
-        self._queue.append(pending)
+        future = loop.create_future()
+        self._queue.append(_Pending(batch, rows, future))
         if not self._running and not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._start)
-        return await pending.future
+        if timeout_s is None:
+            return await future
+        timer = loop.call_later(timeout_s, _expire, future)
+        try:
+            return await future
+        finally:
+            timer.cancel()
 
     def _start(self) -> None:
         self._scheduled = False
@@ -243,6 +253,11 @@ class AdaptiveBatcher:
             return
         for p, part in zip(live, split(outputs, rows), strict=True):
             _resolve(p, part)
+
+
+def _expire(future: asyncio.Future[Batch]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
 def _resolve(p: _Pending, value: Batch) -> None:

@@ -14,8 +14,11 @@ off the request path, and their failures are only counted.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
+import itertools
 import logging
+import os
 import random
 import time
 import uuid
@@ -29,7 +32,7 @@ import numpy as np
 
 from modelport.endpoints.config import Variant
 from modelport.errors import DeadlineExceeded, ModelFailure, ModelportError
-from modelport.metrics import Metrics
+from modelport.metrics import LatencyTally, Metrics
 from modelport.runtimes.base import Runtime
 from modelport.serving.batching import DEFAULT_MAX_BATCH_SIZE, AdaptiveBatcher
 from modelport.serving.capture import CaptureEvent, CaptureWriter
@@ -46,6 +49,8 @@ DECODE_INLINE_BYTES = 64 * 1024
 #: mirrored calls in flight per shadow variant; beyond this copies are dropped (and counted),
 #: so one slow shadow cannot starve another or pile up memory
 MAX_PENDING_PER_SHADOW = 4
+#: how often what the hot path tallied is added to the Prometheus metrics (and before every scrape)
+METRICS_FLUSH_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,33 @@ class _VariantMetrics:
     rows: Any
     bytes_in: Any
     bytes_out: Any
+
+
+class _Tally:
+    """One variant's successful invocations since the last flush, as plain numbers."""
+
+    __slots__ = ("bytes_in", "bytes_out", "latency", "model_latency", "ok", "rows")
+
+    def __init__(self) -> None:
+        self.ok = self.rows = self.bytes_in = self.bytes_out = 0
+        self.latency = LatencyTally()
+        self.model_latency = LatencyTally()
+
+
+class RequestIds:
+    """UUID-shaped request ids: a random prefix per process and a counter (a uuid4 per request costs ~2 µs)."""
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._prefix = ""
+        self._count = itertools.count()
+
+    def next(self) -> str:
+        if self._pid != os.getpid():  # a forked worker must not repeat its parent's ids
+            self._pid = os.getpid()
+            self._prefix = str(uuid.uuid4())[:24]
+            self._count = itertools.count()
+        return self._prefix + format(next(self._count), "012x")
 
 
 @dataclass
@@ -100,7 +132,12 @@ class DataPlane:
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         self._shadow_pending: dict[tuple[str, str], int] = {}
         self._metric_children: dict[tuple[str, str], _VariantMetrics] = {}
+        self._tallies: dict[tuple[str, str], _Tally] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self.request_ids = RequestIds()
         manager.wrap = self._batcher
+        metrics.before_collect.append(self.flush_metrics)
 
     def _batcher(self, spec: Variant, runtime: Runtime) -> AdaptiveBatcher:
         """Every variant's calls go through an adaptive batcher (compose, don't patch)."""
@@ -128,7 +165,58 @@ class DataPlane:
             self._metric_children[key] = found
         return found
 
+    def _tally(self, endpoint: str, variant: str) -> _Tally:
+        key = (endpoint, variant)
+        tally = self._tallies.get(key)
+        if tally is None:
+            tally = self._tallies[key] = _Tally()
+        if self._flush_handle is None:
+            loop = self._loop = asyncio.get_running_loop()
+            self._flush_handle = loop.call_later(METRICS_FLUSH_S, self._drain_tallies)
+        return tally
+
+    def _drain_tallies(self) -> None:
+        """Add the tallies to the Prometheus metrics; runs on the event loop's thread, like the updates."""
+        self._flush_handle = None
+        for key, t in self._tallies.items():
+            m = self._m(*key)
+            if t.ok:
+                m.ok.inc(t.ok)
+            if t.rows:
+                m.rows.inc(t.rows)
+            if t.bytes_in:
+                m.bytes_in.inc(t.bytes_in)
+            if t.bytes_out:
+                m.bytes_out.inc(t.bytes_out)
+            t.ok = t.rows = t.bytes_in = t.bytes_out = 0
+            t.latency.drain_into(m.latency)
+            t.model_latency.drain_into(m.model_latency)
+
+    def flush_metrics(self) -> None:
+        """Bring the Prometheus metrics up to date (before a scrape), from any thread."""
+        loop = self._loop
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if loop is None or here is loop or not loop.is_running():
+            self._drain_tallies()
+            return
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def drain() -> None:
+            try:
+                self._drain_tallies()
+            finally:
+                done.set_result(None)
+
+        loop.call_soon_threadsafe(drain)
+        done.result(timeout=5)
+
     def close(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        self._drain_tallies()
         self.shadow_executor.shutdown(wait=False, cancel_futures=True)
         self.executor.shutdown(wait=True, cancel_futures=False)
 
@@ -160,8 +248,7 @@ class DataPlane:
     async def _predict(self, ep: LiveEndpoint, variant: LiveVariant, batch: Batch) -> Batch:
         start = time.perf_counter()
         try:
-            async with asyncio.timeout(self.timeout_s):  # no extra task per call, unlike wait_for
-                outputs = await variant.predict(batch)
+            outputs = await variant.predict(batch, self.timeout_s)
         except TimeoutError:
             raise DeadlineExceeded(
                 f"the model of variant {variant.name!r} did not answer within {self.timeout_s:g} s"
@@ -171,9 +258,9 @@ class DataPlane:
         except Exception as exc:  # the model's own bug: the caller gets MODEL_ERROR, the log gets the trace
             log.exception("variant %s of %s failed", variant.name, ep.name)
             raise ModelFailure(f"the model of variant {variant.name!r} failed: {type(exc).__name__}: {exc}") from None
-        m = self._m(ep.name, variant.name)
-        m.model_latency.observe(time.perf_counter() - start)
-        m.rows.inc(batch_rows(batch))
+        t = self._tally(ep.name, variant.name)
+        t.model_latency.observe(time.perf_counter() - start)
+        t.rows += batch_rows(batch)
         return outputs
 
     async def invoke(self, req: InvokeRequest) -> InvokeResult:
@@ -195,10 +282,9 @@ class DataPlane:
             exc.details.setdefault("served_by", variant.name)
             raise
         finally:
-            self._observe(ep.name, variant.name, code, start, len(req.body))
-        request_id = str(uuid.uuid4())
+            self._observe(ep.name, variant.name, code, start, len(req.body), len(body) if code == "200" else 0)
+        request_id = self.request_ids.next()
         inference_id = req.inference_id or request_id
-        self._m(ep.name, variant.name).bytes_out.inc(len(body))
         self._mirror(ep, variant, decode, outputs, len(req.body))
         self._capture(ep, variant, req.body, req.content_type, body, content_type, inference_id)
         return InvokeResult(
@@ -228,21 +314,21 @@ class DataPlane:
             code = exc.code
             raise
         finally:
-            self._observe(ep.name, variant.name, code, start, len(body))
-        self._m(ep.name, variant.name).bytes_out.inc(len(reply))
+            self._observe(ep.name, variant.name, code, start, len(body), len(reply) if code == "200" else 0)
         self._mirror(ep, variant, decode, outputs, len(body))
         ctype = headers.get("content-type") or "application/json"
-        self._capture(ep, variant, body, ctype, reply, "application/json", request.id or str(uuid.uuid4()))
+        self._capture(ep, variant, body, ctype, reply, "application/json", request.id or self.request_ids.next())
         return reply, extra, variant
 
-    def _observe(self, endpoint: str, variant: str, code: str, start: float, size: int) -> None:
-        m = self._m(endpoint, variant)
+    def _observe(self, endpoint: str, variant: str, code: str, start: float, size: int, reply: int) -> None:
+        t = self._tally(endpoint, variant)
         if code == "200":
-            m.ok.inc()
+            t.ok += 1
         else:
             self.metrics.invocations.labels(endpoint, variant, code).inc()
-        m.latency.observe(time.perf_counter() - start)
-        m.bytes_in.inc(size)
+        t.latency.observe(time.perf_counter() - start)
+        t.bytes_in += size
+        t.bytes_out += reply
 
     # -- shadows ----------------------------------------------------------------
 

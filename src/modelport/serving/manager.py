@@ -74,14 +74,14 @@ class LiveVariant:
     def inflight(self) -> int:
         return self._inflight
 
-    async def predict(self, batch: Batch) -> Batch:
-        """Through the batcher when there is one, else in the calling thread."""
+    async def predict(self, batch: Batch, timeout_s: float | None = None) -> Batch:
+        """Through the batcher when there is one (TimeoutError after ``timeout_s``), else in the calling thread."""
         with self._lock:
             self._inflight += 1
         try:
             submit = getattr(self.model, "submit", None)
             if submit is not None:
-                return await submit(batch)  # type: ignore[no-any-return]
+                return await submit(batch, timeout_s)  # type: ignore[no-any-return]
             return self.model.predict(batch)  # type: ignore[no-any-return]
         finally:
             with self._lock:

@@ -32,7 +32,7 @@ from modelport.serving.codecs.columns import (
     from_table,
     type_name,
 )
-from modelport.signature import Signature
+from modelport.signature import Signature, input_name_set
 
 FORMAT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 _ALLOWED_WITH_FORMAT = frozenset({"params"})
@@ -59,8 +59,8 @@ def decode_json(body: bytes, signature: Signature) -> dict[str, Any]:
         raise InvalidArgument(f"a JSON body must be an object or a list, got {type_name(doc)}: {_SHAPES_HELP}")
 
     present = [k for k in FORMAT_KEYS if k in doc]
-    input_names = signature.input_names
-    if len(present) != 1 or present[0] in input_names:
+    if len(present) != 1 or present[0] in input_name_set(signature):
+        input_names = signature.input_names
         keys = set(doc) - _ALLOWED_WITH_FORMAT
         names = set(input_names)
         if (names and keys == names and not keys <= set(FORMAT_KEYS)) or (

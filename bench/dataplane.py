@@ -1,0 +1,165 @@
+"""The data plane's own cost per request, in process: no sockets, no load generator.
+
+    .venv/bin/python bench/dataplane.py                 # µs per request at c=1 and c=64, ONNX and pickle
+    .venv/bin/python bench/dataplane.py --profile onnx  # plus cProfile's top functions for that path
+
+The ASGI app modelport serves (`create_app`) is called directly with the
+request wrk sends in bench/online.py (one row of the same RandomForest, as
+``instances`` JSON on the SageMaker route), `c` requests at a time on one
+event loop (uvloop when installed).  What it measures is everything in
+Python between the server handing over a request and taking back the reply;
+what the HTTP server itself costs shows as the bare-ASGI ceiling in
+bench/online.py.  Numbers are for comparing changes on one machine, not
+across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from online import train
+
+from modelport.api.app import create_app
+from modelport.services import Services
+from modelport.settings import Settings
+
+
+def build(workdir: Path) -> tuple[Settings, bytes]:
+    import orjson
+
+    model = train(workdir)
+    settings = Settings(home=workdir / "home")
+    svc = Services.open(settings)
+    try:
+        for path, to_onnx in (("onnx", True), ("pickle", False)):
+            svc.registry.register(model.joblib_path, f"rf-{path}", sample=model.sample_csv, to_onnx=to_onnx)
+            svc.endpoints.create(path, [{"name": "a", "requested": f"rf-{path}:1"}], created_by="bench")
+    finally:
+        svc.close()
+    return settings, orjson.dumps({"instances": [model.row]})
+
+
+class Call:
+    """One request through the ASGI app; the reply's status is kept to check it."""
+
+    def __init__(self, app: Any, path: str, body: bytes) -> None:
+        self.app = app
+        self.scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+            "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+            "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode())],
+            "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8080),
+        }
+        self.message = {"type": "http.request", "body": body, "more_body": False}
+
+    async def __call__(self) -> int:
+        status = 0
+
+        async def receive() -> dict[str, Any]:
+            return self.message
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+
+        await self.app(dict(self.scope), receive, send)
+        return status
+
+
+async def measure(app: Any, endpoint: str, body: bytes, concurrency: int, seconds: float) -> float:
+    call = Call(app, f"/endpoints/{endpoint}/invocations", body)
+    for _ in range(200):
+        assert await call() == 200
+    done = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        statuses = await asyncio.gather(*(call() for _ in range(concurrency)))
+        assert all(s == 200 for s in statuses), statuses
+        done += concurrency
+    return (time.perf_counter() - start) / done * 1e6
+
+
+async def lifespan(app: Any, phase: str) -> None:
+    sent = asyncio.Event()
+    messages = [{"type": f"lifespan.{phase}"}]
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop()
+        await asyncio.Event().wait()
+        return {}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"].endswith(("complete", "failed")):
+            sent.set()
+
+    task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send))
+    await sent.wait()
+    if phase == "shutdown":
+        await task
+    else:
+        app._lifespan_task = task
+
+
+async def run(args: argparse.Namespace, settings: Settings, body: bytes) -> list[tuple[str, int, float]]:
+    app = create_app(settings)
+    await lifespan(app, "startup")
+    rows = []
+    try:
+        for endpoint in args.paths:
+            for c in (1, 64):
+                rows.append((endpoint, c, await measure(app, endpoint, body, c, args.seconds)))
+        if args.profile:
+            prof = cProfile.Profile()
+            prof.enable()
+            await measure(app, args.profile, body, 64, args.seconds)
+            prof.disable()
+            pstats.Stats(prof).sort_stats("tottime").print_stats(args.top)
+    finally:
+        app._lifespan_task.cancel()
+    return rows
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--paths", default="onnx,pickle", help="which registered versions to call: onnx,pickle")
+    p.add_argument("--seconds", type=float, default=3.0, help="measured seconds per path and concurrency")
+    p.add_argument("--profile", choices=("onnx", "pickle"), help="also print cProfile's top functions at c=64")
+    p.add_argument("--top", type=int, default=30)
+    args = p.parse_args()
+    args.paths = [s for s in args.paths.split(",") if s]
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    with tempfile.TemporaryDirectory(prefix="modelport-dp-") as tmp:
+        settings, body = build(Path(tmp))
+        rows = asyncio.run(run(args, settings, body))
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="data plane in process (µs per request)")
+    for col in ("path", "c", "µs/request", "requests/s per core"):
+        table.add_column(col, justify="right")
+    for endpoint, c, us in rows:
+        table.add_row(endpoint, str(c), f"{us:.1f}", f"{1e6 / us:,.0f}")
+    Console().print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
