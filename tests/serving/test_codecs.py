@@ -479,6 +479,28 @@ def test_json_several_outputs_are_records() -> None:
     )
 
 
+def test_json_records_are_the_same_bytes_for_few_and_many_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short replies are built by orjson from records, long ones cut from one dump per output: same bytes."""
+    import modelport.serving.codecs.response as response
+
+    rng = np.random.default_rng(0)
+    outputs = {
+        "label": np.array(["a", "b", "c"], dtype=object)[rng.integers(0, 3, 5)],
+        "u": np.array(["x", "yz", "w", "v", "q"]),
+        "probabilities": rng.random((5, 3)).astype(np.float32),
+        "f64": np.array([0.1, np.nan, np.inf, -2.5, 1e-300]),
+        "big_endian": np.arange(5, dtype=">f8"),
+        "i": np.arange(5, dtype=np.int64),
+        "flag": np.array([True, False, True, True, False]),
+        "raw": np.array([b"a", b"b", b"c", b"d", b"e"]),
+        "cube": np.arange(20, dtype=np.int32).reshape(5, 2, 2),
+    }
+    small = response.encode_json(outputs)
+    monkeypatch.setattr(response, "SMALL_REPLY_ROWS", 0)
+    assert response.encode_json(outputs) == small
+    assert orjson.loads(small)["predictions"][1]["f64"] is None
+
+
 def test_csv_reply_flattens_probabilities() -> None:
     body, ctype = encode_response(CLASSIFIER, "text/csv", CLASSES)
     assert ctype == "text/csv; charset=utf-8"

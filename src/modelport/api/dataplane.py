@@ -25,7 +25,7 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelport import __version__
-from modelport.api.auth import authorize
+from modelport.api.auth import auth_enabled, authorize
 from modelport.api.errors import http_status
 from modelport.errors import ModelportError, NotFound, PayloadTooLarge
 from modelport.serving.codecs.v2 import compress_response, error_body, model_metadata
@@ -41,13 +41,11 @@ def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+async def read_body(scope: Scope, receive: Receive, limit: int, headers: dict[str, str] | None = None) -> bytes:
     """The request body, refused with PAYLOAD_TOO_LARGE before it is buffered past ``limit``."""
-    for key, value in scope["headers"]:
-        if key == b"content-length":
-            if value.isdigit() and int(value) > limit:
-                raise PayloadTooLarge(f"request body of {int(value)} bytes exceeds the limit of {limit} bytes")
-            break
+    length = (headers if headers is not None else _headers(scope)).get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge(f"request body of {int(length)} bytes exceeds the limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     more = True
@@ -180,7 +178,10 @@ class DataPlaneApp:
         return self.state.dataplane  # type: ignore[no-any-return]
 
     def _authorize(self, headers: dict[str, str]) -> None:
-        authorize(self.state.services, headers.get("authorization"), None, "invoke")
+        services = self.state.services
+        if not auth_enabled(services):  # the common local case, without building a principal
+            return
+        authorize(services, headers.get("authorization"), None, "invoke")
 
     # SageMaker runtime ----------------------------------------------------------------
 
@@ -195,7 +196,7 @@ class DataPlaneApp:
         variant = headers.get("x-amzn-sagemaker-target-variant")
         try:
             self._authorize(headers)
-            body = await read_body(scope, receive, self.state.services.settings.max_request_bytes)
+            body = await read_body(scope, receive, self.state.services.settings.max_request_bytes, headers)
             result = await self.dataplane.invoke(
                 InvokeRequest(
                     endpoint=name,
@@ -231,7 +232,7 @@ class DataPlaneApp:
         headers = _headers(scope)
         try:
             self._authorize(headers)
-            body = await read_body(scope, receive, self.state.services.settings.max_request_bytes)
+            body = await read_body(scope, receive, self.state.services.settings.max_request_bytes, headers)
             result = await self.dataplane.invoke(
                 InvokeRequest(
                     endpoint=self.single or "",
@@ -299,7 +300,7 @@ class DataPlaneApp:
                     await respond(send, 405, b'{"error":"Method Not Allowed"}', json_type)
                     return
                 self._authorize(headers)
-                body = await read_body(scope, receive, self.state.services.settings.max_request_bytes)
+                body = await read_body(scope, receive, self.state.services.settings.max_request_bytes, headers)
                 reply, extra, _ = await self.dataplane.infer_v2(name, version, body, headers)
                 reply, encoding = compress_response(reply, headers.get("accept-encoding"))
                 out: Headers = [(k.lower().encode(), v.encode()) for k, v in {**extra, **encoding}.items()]

@@ -274,7 +274,10 @@ class DataPlane:
             def decode(sig: Signature) -> Batch:
                 return decode_request(req.body, req.content_type, sig, sniff_missing=req.sniff_missing)
 
-            batch = await self._decode(decode, variant, len(req.body))
+            if len(req.body) <= DECODE_INLINE_BYTES:  # the common case, without a coroutine round trip
+                batch = decode(variant.signature)
+            else:
+                batch = await self._decode(decode, variant, len(req.body))
             outputs = await self._predict(ep, variant, batch)
             body, content_type = encode_response(outputs, req.accept, variant.classes)
         except ModelportError as exc:

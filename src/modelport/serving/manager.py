@@ -23,10 +23,9 @@ import asyncio
 import contextlib
 import gc
 import logging
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from modelport.domain import ModelVersion
@@ -56,7 +55,9 @@ class LiveVariant:
     signature: Signature
     runtime: Any = None
     _inflight: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._submit = getattr(self.model, "submit", None)  # an adaptive batcher's entry point
 
     @property
     def name(self) -> str:
@@ -76,16 +77,14 @@ class LiveVariant:
 
     async def predict(self, batch: Batch, timeout_s: float | None = None) -> Batch:
         """Through the batcher when there is one (TimeoutError after ``timeout_s``), else in the calling thread."""
-        with self._lock:
-            self._inflight += 1
+        # Only the event loop's thread runs this: the count needs no lock.
+        self._inflight += 1
         try:
-            submit = getattr(self.model, "submit", None)
-            if submit is not None:
-                return await submit(batch, timeout_s)  # type: ignore[no-any-return]
+            if self._submit is not None:
+                return await self._submit(batch, timeout_s)  # type: ignore[no-any-return]
             return self.model.predict(batch)  # type: ignore[no-any-return]
         finally:
-            with self._lock:
-                self._inflight -= 1
+            self._inflight -= 1
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

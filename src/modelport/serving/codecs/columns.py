@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import InvalidArgument
-from modelport.signature import BlockBatch, ColumnSpec, Signature, uniform_dtype
+from modelport.signature import BlockBatch, ColumnSpec, Signature, input_order, uniform_dtype
 
 _ABSENT = object()
 
@@ -85,7 +85,7 @@ def from_rows(rows: Sequence[Any], signature: Signature, where: str) -> dict[str
     if block is not None:
         # One C-speed conversion; the columns are views of one matrix, which
         # runtimes that stack columns take back as is (see runtimes.base.stack_columns).
-        return BlockBatch(block, [spec.name for spec in specs])
+        return BlockBatch(block, input_order(signature))
     return {
         spec.name: _fit_rank(spec, as_column(values))
         for spec, values in zip(specs, zip(*rows, strict=True), strict=True)

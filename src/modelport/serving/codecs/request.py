@@ -78,9 +78,21 @@ _PARAMETERS: dict[str, frozenset[str]] = {
 
 
 @lru_cache(maxsize=256)
-def _media_type(content_type: str) -> MediaType:
-    # a server sees a handful of distinct Content-Type values: parse each once
-    return parse_media_type(content_type)
+def _decoder_for(content_type: str) -> tuple[Callable[[bytes, Signature, MediaType], dict[str, Any]], MediaType]:
+    """The decoder for a Content-Type, checked once per distinct value (a server sees a handful)."""
+    media = parse_media_type(content_type)
+    decoder = _DECODERS.get(media.type)
+    if decoder is None:
+        raise UnsupportedMediaType(
+            f"unsupported Content-Type {media.type!r}: send one of {', '.join(SUPPORTED_REQUEST_TYPES)}"
+        )
+    unknown = [name for name in media.params if name not in _PARAMETERS[media.type]]
+    if unknown:
+        allowed = " or ".join(sorted(_PARAMETERS[media.type])) or "no parameters"
+        given = "; ".join(f"{n}={media.params[n]}" for n in unknown)
+        raise UnsupportedMediaType(f"unsupported Content-Type parameter {given!r}: {media.type} takes {allowed}")
+    check_charset(media)
+    return decoder, media
 
 
 def sniff(body: bytes) -> str:
@@ -104,20 +116,9 @@ def decode_request(body: bytes, content_type: str | None, signature: Signature, 
     if content_type is None or not content_type.strip():
         if not sniff_missing:
             raise UnsupportedMediaType(f"missing Content-Type: send one of {', '.join(SUPPORTED_REQUEST_TYPES)}")
-        media = MediaType(sniff(body))
+        decoder, media = _decoder_for(sniff(body))
     else:
-        media = _media_type(content_type)
-    decoder = _DECODERS.get(media.type)
-    if decoder is None:
-        raise UnsupportedMediaType(
-            f"unsupported Content-Type {media.type!r}: send one of {', '.join(SUPPORTED_REQUEST_TYPES)}"
-        )
-    unknown = [name for name in media.params if name not in _PARAMETERS[media.type]]
-    if unknown:
-        allowed = " or ".join(sorted(_PARAMETERS[media.type])) or "no parameters"
-        given = "; ".join(f"{n}={media.params[n]}" for n in unknown)
-        raise UnsupportedMediaType(f"unsupported Content-Type parameter {given!r}: {media.type} takes {allowed}")
-    check_charset(media)
+        decoder, media = _decoder_for(content_type)
     if not body or not body.strip():
         raise InvalidArgument(f"empty request body: send the rows to score as {media.type}")
     return validate_batch(signature, decoder(body, signature, media))

@@ -40,6 +40,8 @@ XML_TYPES = ("application/xml", "text/xml")
 SUPPORTED_RESPONSE_TYPES = (JSON, CSV, *XML_TYPES)
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
+#: replies up to this many rows are built as records by orjson (~1 µs a row); longer ones are cut from one dump per output
+SMALL_REPLY_ROWS = 8
 _ORJSON_KINDS = "biuf"  # dtypes orjson serializes straight from the array buffer
 _XML_NAME = re.compile(r"^[A-Za-z_][\w.\-]*$")
 
@@ -114,10 +116,19 @@ def _record_template(names: tuple[str, ...], bracketed: tuple[bool, ...]) -> byt
 
 def encode_json(outputs: Batch) -> bytes:
     """``{"predictions": …}``: a single output's values, or one record per row."""
-    arrays = {name: np.atleast_1d(np.asarray(value)) for name, value in outputs.items()}
+    arrays = {
+        name: value if type(value) is np.ndarray and value.ndim else np.atleast_1d(np.asarray(value))
+        for name, value in outputs.items()
+    }
     if len(arrays) == 1:
         (arr,) = arrays.values()
         return orjson.dumps({"predictions": _json_values(arr)}, option=_NUMPY, default=_default)
+    rows = len(next(iter(arrays.values())))
+    if rows <= SMALL_REPLY_ROWS and all(len(arr) == rows for arr in arrays.values()):
+        # a few rows (one request's share of a batch): orjson builds the records itself
+        names = list(arrays)
+        rows_out = [dict(zip(names, values, strict=True)) for values in zip(*arrays.values(), strict=True)]
+        return orjson.dumps({"predictions": rows_out}, option=_NUMPY, default=_default)
     parts = [_row_fragments(arr) for arr in arrays.values()]
     columns = [rows for rows, _ in parts]
     if len({len(c) for c in columns}) > 1:
@@ -150,7 +161,10 @@ def _cells(arr: np.ndarray) -> list[str]:
 
 
 def _flat_columns(outputs: Batch, classes: list[Any] | None) -> dict[str, np.ndarray]:
-    arrays = {name: np.atleast_1d(np.asarray(value)) for name, value in outputs.items()}
+    arrays = {
+        name: value if type(value) is np.ndarray and value.ndim else np.atleast_1d(np.asarray(value))
+        for name, value in outputs.items()
+    }
     return outputs_to_columns(arrays, classes)
 
 
