@@ -1,4 +1,7 @@
-"""Run the ASGI app on granian (measured: ~31k req/s vs uvicorn's ~14k on this machine).
+"""Run the app on granian's RSGI interface (a bare app measured: RSGI ~45k req/s, ASGI ~31k, uvicorn ~14k).
+
+The data-plane routes run natively on RSGI; the control API is the same
+FastAPI (ASGI) app behind a bridge (:mod:`modelport.api.rsgi`).
 
 Workers are separate processes that rebuild the settings from the
 environment, so :func:`serve` exports them before starting granian.  SIGTERM
@@ -60,10 +63,10 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080, work
     os.environ.update(env)
     try:
         Granian(
-            "modelport.api.app:app_from_env",
+            "modelport.api.app:rsgi_app_from_env",
             address=host,
             port=port,
-            interface=Interfaces.ASGI,
+            interface=Interfaces.RSGI,  # measured: ~1.45x ASGI's req/s for a bare app on this granian
             workers=workers,
             factory=True,
             loop=_event_loop(Loops),

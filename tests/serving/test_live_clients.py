@@ -75,6 +75,25 @@ def test_boto3_errors_raise_the_modeled_exceptions(runtime, deployment: Deployme
     assert time.monotonic() - start < 5
 
 
+def test_chunked_bodies_are_read_and_limited_while_streaming(deployment: Deployment) -> None:
+    """No Content-Length: the body is counted as it arrives and refused once past the limit."""
+    rows = deployment.x.iloc[[0, 60]]
+
+    def chunks(data: bytes, size: int = 1 << 16):  # type: ignore[no-untyped-def]
+        for i in range(0, len(data), size):
+            yield data[i : i + size]
+
+    url = f"{deployment.url}/endpoints/iris/invocations"
+    headers = {"content-type": "text/csv", "x-amzn-sagemaker-target-variant": "b"}
+    ok = httpx.post(url, content=chunks(rows_csv(rows)), headers=headers)
+    assert ok.status_code == 200, ok.text
+    assert labels(ok.content) == deployment.expected(2, rows).tolist()
+    big = b"1.0,2.0,3.0,4.0\n" * (7 * 1024 * 1024 // 16)
+    refused = httpx.post(url, content=chunks(big), headers=headers)
+    assert refused.status_code == 413
+    assert "exceeds the limit of 6291456 bytes" in refused.json()["message"]
+
+
 def test_tritonclient_binary_and_json(deployment: Deployment) -> None:
     client = triton.InferenceServerClient(url=deployment.url.removeprefix("http://"))
     assert client.is_server_live() and client.is_server_ready()

@@ -17,6 +17,7 @@ from modelport.api.auth import authorize
 from modelport.api.dataplane import DataPlaneApp
 from modelport.api.errors import error_response, install_error_handlers, install_fallback_handler
 from modelport.api.routes import artifacts, endpoints, jobs, models, tokens
+from modelport.api.rsgi import RSGIApp
 from modelport.errors import ModelportError
 from modelport.metrics import Metrics
 from modelport.services import Services
@@ -162,3 +163,10 @@ def app_from_env() -> ASGIApp:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
     return create_app(settings, single_endpoint=settings.serve_endpoint)
+
+
+def rsgi_app_from_env() -> RSGIApp:
+    """The same app for granian's RSGI interface (what ``modelport server`` runs)."""
+    app = app_from_env()
+    assert isinstance(app, DataPlaneApp)
+    return RSGIApp(app)
