@@ -3,8 +3,8 @@
     .venv/bin/python bench/dataplane.py                 # µs per request at c=1 and c=64, ONNX and pickle
     .venv/bin/python bench/dataplane.py --profile onnx  # plus cProfile's top functions for that path
 
-The ASGI app modelport serves (`create_app`) is called directly with the
-request wrk sends in bench/online.py (one row of the same RandomForest, as
+The app modelport serves (`create_app`, on RSGI as `modelport server`
+runs it, or on ASGI) is called directly with the request wrk sends in bench/online.py (one row of the same RandomForest, as
 ``instances`` JSON on the SageMaker route), `c` requests at a time on one
 event loop (uvloop when installed).  What it measures is everything in
 Python between the server handing over a request and taking back the reply;
@@ -49,6 +49,50 @@ def build(workdir: Path) -> tuple[Settings, bytes]:
     return settings, orjson.dumps({"instances": [model.row]})
 
 
+class RsgiScope:
+    """What granian hands an RSGI app (its headers object answers ``get`` like this dict)."""
+
+    proto = "http"
+    http_version = "1.1"
+    scheme = "http"
+    method = "POST"
+    query_string = ""
+    client = "127.0.0.1:1"
+    server = "127.0.0.1:8080"
+
+    def __init__(self, path: str, headers: dict[str, str]) -> None:
+        self.path = path
+        self.headers = headers
+
+
+class RsgiProtocol:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.status = 0
+
+    async def __call__(self) -> bytes:
+        return self.body
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status = status
+
+
+class RsgiCall:
+    """One request through the RSGI app, as ``modelport server`` runs it."""
+
+    def __init__(self, app: Any, path: str, body: bytes) -> None:
+        from modelport.api.rsgi import RSGIApp
+
+        self.app = RSGIApp(app)
+        self.scope = RsgiScope(path, {"host": "127.0.0.1", "content-type": "application/json", "content-length": str(len(body))})
+        self.body = body
+
+    async def __call__(self) -> int:
+        protocol = RsgiProtocol(self.body)
+        await self.app.__rsgi__(self.scope, protocol)
+        return protocol.status
+
+
 class Call:
     """One request through the ASGI app; the reply's status is kept to check it."""
 
@@ -78,8 +122,8 @@ class Call:
         return status
 
 
-async def measure(app: Any, endpoint: str, body: bytes, concurrency: int, seconds: float) -> float:
-    call = Call(app, f"/endpoints/{endpoint}/invocations", body)
+async def measure(app: Any, endpoint: str, body: bytes, concurrency: int, seconds: float, interface: str = "rsgi") -> float:
+    call = (RsgiCall if interface == "rsgi" else Call)(app, f"/endpoints/{endpoint}/invocations", body)
     for _ in range(200):
         assert await call() == 200
     done = 0
@@ -120,11 +164,11 @@ async def run(args: argparse.Namespace, settings: Settings, body: bytes) -> list
     try:
         for endpoint in args.paths:
             for c in (1, 64):
-                rows.append((endpoint, c, await measure(app, endpoint, body, c, args.seconds)))
+                rows.append((endpoint, c, await measure(app, endpoint, body, c, args.seconds, args.interface)))
         if args.profile:
             prof = cProfile.Profile()
             prof.enable()
-            await measure(app, args.profile, body, 64, args.seconds)
+            await measure(app, args.profile, body, 64, args.seconds, args.interface)
             prof.disable()
             pstats.Stats(prof).sort_stats("tottime").print_stats(args.top)
     finally:
@@ -138,6 +182,7 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=3.0, help="measured seconds per path and concurrency")
     p.add_argument("--profile", choices=("onnx", "pickle"), help="also print cProfile's top functions at c=64")
     p.add_argument("--top", type=int, default=30)
+    p.add_argument("--interface", choices=("rsgi", "asgi"), default="rsgi", help="how the server hands requests over (default rsgi, as modelport server runs)")
     args = p.parse_args()
     args.paths = [s for s in args.paths.split(",") if s]
     try:

@@ -32,7 +32,7 @@ from modelport.errors import ModelportError, NotFound, PayloadTooLarge
 from modelport.serving.codecs.v2 import compress_response, error_body, model_metadata
 from modelport.serving.dataplane import DataPlane, InvokeRequest
 
-_INVOKE = re.compile(r"^/endpoints/([^/]+)/invocations$")
+_INVOKE_PREFIX, _INVOKE_SUFFIX = len("/endpoints/"), len("/invocations")
 _V2_MODEL = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?(/ready|/infer)?$")
 
 Headers = list[tuple[str, str]]
@@ -227,8 +227,9 @@ class DataPlaneApp:
     # SageMaker runtime ----------------------------------------------------------------
 
     async def sagemaker(self, req: Incoming) -> Reply:
-        match = _INVOKE.match(req.path)
-        name = match.group(1) if match else ""
+        name = req.path[_INVOKE_PREFIX:-_INVOKE_SUFFIX]  # route() checked both ends
+        if "/" in name or len(req.path) < _INVOKE_PREFIX + _INVOKE_SUFFIX:
+            name = ""
         if req.method != "POST":
             return Reply(405, JSON_TYPE, b'{"message":"use POST"}')
         headers = req.headers

@@ -268,28 +268,32 @@ class DataPlane:
         start = time.perf_counter()
         ep = self.manager.get(req.endpoint)
         variant = self.choose(ep, req.target_variant)
-        code = "200"
+        size = len(req.body)
+
+        def decode(sig: Signature) -> Batch:
+            return decode_request(req.body, req.content_type, sig, sniff_missing=req.sniff_missing)
+
         try:
-
-            def decode(sig: Signature) -> Batch:
-                return decode_request(req.body, req.content_type, sig, sniff_missing=req.sniff_missing)
-
-            if len(req.body) <= DECODE_INLINE_BYTES:  # the common case, without a coroutine round trip
+            if size <= DECODE_INLINE_BYTES:  # the common case, without a coroutine round trip
                 batch = decode(variant.signature)
             else:
-                batch = await self._decode(decode, variant, len(req.body))
+                batch = await self._decode(decode, variant, size)
             outputs = await self._predict(ep, variant, batch)
             body, content_type = encode_response(outputs, req.accept, variant.classes)
         except ModelportError as exc:
-            code = exc.code
             exc.details.setdefault("served_by", variant.name)
+            self._observe(ep.name, variant.name, exc.code, start, size, 0)
             raise
-        finally:
-            self._observe(ep.name, variant.name, code, start, len(req.body), len(body) if code == "200" else 0)
+        except BaseException:
+            self._observe(ep.name, variant.name, "INTERNAL", start, size, 0)
+            raise
+        self._observe(ep.name, variant.name, "200", start, size, len(body))
         request_id = self.request_ids.next()
         inference_id = req.inference_id or request_id
-        self._mirror(ep, variant, decode, outputs, len(req.body))
-        self._capture(ep, variant, req.body, req.content_type, body, content_type, inference_id)
+        if ep.shadows:
+            self._mirror(ep, variant, decode, outputs, size)
+        if self.capture is not None and ep.config.capture.enabled:
+            self._capture(ep, variant, req.body, req.content_type, body, content_type, inference_id)
         return InvokeResult(
             body=body, content_type=content_type, variant=variant.name, inference_id=inference_id, request_id=request_id
         )
@@ -301,7 +305,6 @@ class DataPlane:
         start = time.perf_counter()
         ep = self.manager.get(endpoint)
         variant = self.choose(ep, version=version)
-        code = "200"
         try:
             request = parse_infer_request(body, headers)
 
@@ -314,10 +317,12 @@ class DataPlane:
                 endpoint, str(variant.version.version), request.id, outputs, request
             )
         except ModelportError as exc:
-            code = exc.code
+            self._observe(ep.name, variant.name, exc.code, start, len(body), 0)
             raise
-        finally:
-            self._observe(ep.name, variant.name, code, start, len(body), len(reply) if code == "200" else 0)
+        except BaseException:
+            self._observe(ep.name, variant.name, "INTERNAL", start, len(body), 0)
+            raise
+        self._observe(ep.name, variant.name, "200", start, len(body), len(reply))
         self._mirror(ep, variant, decode, outputs, len(body))
         ctype = headers.get("content-type") or "application/json"
         self._capture(ep, variant, body, ctype, reply, "application/json", request.id or self.request_ids.next())

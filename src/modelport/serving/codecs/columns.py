@@ -71,6 +71,9 @@ def from_rows(rows: Sequence[Any], signature: Signature, where: str) -> dict[str
         if len(spec.shape) == 1 and arr.ndim == 2:
             raise InvalidArgument(f"{where}: rows have {arr.shape[1]} values, expected 1 ({spec.name})")
         return {spec.name: arr}
+    fast = numeric_rows(rows, signature)
+    if fast is not None:
+        return fast
     width = len(specs)
     if set(map(type, rows)) != {list} or set(map(len, rows)) != {width}:  # C-speed check; the loop says which row
         for i, row in enumerate(rows):
@@ -81,15 +84,27 @@ def from_rows(rows: Sequence[Any], signature: Signature, where: str) -> dict[str
                 )
     if not rows:
         return {s.name: np.empty(0) for s in specs}
-    block = _numeric_block(rows, signature)
-    if block is not None:
-        # One C-speed conversion; the columns are views of one matrix, which
-        # runtimes that stack columns take back as is (see runtimes.base.stack_columns).
-        return BlockBatch(block, input_order(signature))
     return {
         spec.name: _fit_rank(spec, as_column(values))
         for spec, values in zip(specs, zip(*rows, strict=True), strict=True)
     }
+
+
+def numeric_rows(rows: Sequence[Any], signature: Signature) -> BlockBatch | None:
+    """Rows of numbers for a model of several 1-D numeric inputs, as one matrix; ``None`` when not that case.
+
+    One C-speed conversion; the columns are views of one matrix, which
+    runtimes that stack columns take back as is (see runtimes.base.stack_columns).
+    Anything else (strings, nulls for integers, ragged rows) gets ``None`` and
+    the general path, which says what is wrong.
+    """
+    order = input_order(signature)
+    if len(order) < 2 or not rows:
+        return None
+    block = _numeric_block(rows, signature)
+    if block is None or block.shape[1] != len(order):
+        return None
+    return BlockBatch(block, order)
 
 
 def _numeric_block(rows: Sequence[Any], signature: Signature) -> np.ndarray | None:

@@ -30,6 +30,7 @@ from modelport.serving.codecs.columns import (
     from_records,
     from_rows,
     from_table,
+    numeric_rows,
     type_name,
 )
 from modelport.signature import Signature, input_name_set
@@ -53,6 +54,14 @@ def loads(body: bytes) -> Any:
 def decode_json(body: bytes, signature: Signature) -> dict[str, Any]:
     """A JSON body → named columns (not yet validated)."""
     doc = loads(body)
+    if type(doc) is dict and len(doc) == 1:
+        # the common request: {"instances": [[…], …]} of numbers — straight to one matrix
+        key = next(iter(doc))
+        rows = doc[key]
+        if (key == "instances" or key == "inputs") and type(rows) is list and key not in input_name_set(signature):
+            fast = numeric_rows(rows, signature)
+            if fast is not None:
+                return fast
     if isinstance(doc, list):
         return _rows_or_records(doc, signature, "the JSON list")
     if not isinstance(doc, dict):

@@ -119,6 +119,6 @@ def decode_request(body: bytes, content_type: str | None, signature: Signature, 
         decoder, media = _decoder_for(sniff(body))
     else:
         decoder, media = _decoder_for(content_type)
-    if not body or not body.strip():
+    if not body or body.isspace():  # isspace stops at the first non-space; strip would copy the body
         raise InvalidArgument(f"empty request body: send the rows to score as {media.type}")
     return validate_batch(signature, decoder(body, signature, media))
