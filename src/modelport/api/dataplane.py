@@ -16,6 +16,7 @@ renders errors in its own envelope:
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -28,9 +29,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from modelport import __version__
 from modelport.api.auth import auth_enabled, authorize
 from modelport.api.errors import http_status
-from modelport.errors import ModelportError, NotFound, PayloadTooLarge
+from modelport.errors import Internal, ModelportError, NotFound, PayloadTooLarge
 from modelport.serving.codecs.v2 import compress_response, error_body, model_metadata
 from modelport.serving.dataplane import DataPlane, InvokeRequest
+
+log = logging.getLogger("modelport.dataplane")
 
 _INVOKE_PREFIX, _INVOKE_SUFFIX = len("/endpoints/"), len("/invocations")
 _V2_MODEL = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?(/ready|/infer)?$")
@@ -191,7 +194,7 @@ class DataPlaneApp:
                 def read(limit: int) -> Awaitable[bytes]:
                     return read_body(scope, receive, limit, headers)
 
-                reply = await handler(Incoming(scope["method"], scope["path"], headers, read))
+                reply = await self.handle(handler, Incoming(scope["method"], scope["path"], headers, read))
                 await respond(send, reply.status, reply.body, reply.headers)
                 return
         await self.fallback(scope, receive, send)
@@ -209,6 +212,19 @@ class DataPlaneApp:
             if path == "/execution-parameters":
                 return self.execution_parameters
         return None
+
+    async def handle(self, handler: Handler, req: Incoming) -> Reply:
+        """``handler``'s reply; a bug in it is logged and answered 500 in the protocol's envelope."""
+        try:
+            return await handler(req)
+        except Exception:
+            log.exception("unhandled error in %s %s", req.method, req.path)
+            exc = Internal("internal error in the data plane; the server log has the details")
+            if handler == self.v2:
+                return Reply(*v2_error(exc))
+            if handler == self.sagemaker:
+                return Reply(*sagemaker_error(exc, "", None))
+            return Reply(*container_error(exc))
 
     @property
     def dataplane(self) -> DataPlane:

@@ -94,7 +94,7 @@ class RSGIApp:
         def read(limit: int) -> Awaitable[bytes]:
             return read_rsgi_body(protocol, headers, limit)
 
-        reply = await handler(Incoming(scope.method, scope.path, headers, read))
+        reply = await self.app.handle(handler, Incoming(scope.method, scope.path, headers, read))
         protocol.response_bytes(reply.status, reply.headers, reply.body)
 
     async def _asgi(self, scope: Any, protocol: Any) -> None:
