@@ -53,7 +53,7 @@ def arrow_type(dtype: str) -> pa.DataType:
 
 def parse_text(data: bytes, fmt: str, schema: pa.Schema, *, json_rows: bool = False) -> pa.Table:
     """A block of CSV or JSON Lines as a table of ``schema``; raises one of PARSE_ERRORS when a record is bad."""
-    if not data.strip():
+    if not data or data.isspace():  # isspace stops at the first non-space; strip would copy the block
         return schema.empty_table()
     if fmt == "csv":
         return _parse_csv(data, schema)
