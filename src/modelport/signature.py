@@ -284,7 +284,9 @@ class BlockBatch(dict[str, np.ndarray]):
     matrix at once, and runtimes that stack columns take it back as is.
     It is an ordinary batch to everyone else: the column views are made on
     first use (most requests never ask for them — ~3 µs saved per request),
-    by every method that reads the mapping.
+    by every method that reads or changes the mapping.  Code that reads a
+    dict's storage directly from C (``orjson.dumps``) sees it empty until
+    then: hand such code ``dict(batch)``.
     """
 
     __slots__ = ("_filled", "block", "names")
@@ -314,7 +316,35 @@ class BlockBatch(dict[str, np.ndarray]):
         return dict.__iter__(self)
 
     def __len__(self) -> int:
-        return len(self.names)
+        return dict.__len__(self) if self._filled else len(self.names)
+
+    def __reversed__(self) -> Iterator[str]:
+        self._fill()
+        return dict.__reversed__(self)
+
+    def __or__(self, other: Any) -> Any:
+        self._fill()
+        return dict.__or__(self, other)
+
+    def __ror__(self, other: Any) -> Any:
+        self._fill()
+        return dict.__ror__(self, other)
+
+    def __ior__(self, other: Any) -> Any:  # type: ignore[misc, override]
+        self._fill()
+        return dict.__ior__(self, other)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._fill()
+        return dict.setdefault(self, key, default)
+
+    def popitem(self) -> tuple[str, np.ndarray]:
+        self._fill()
+        return dict.popitem(self)
+
+    def clear(self) -> None:
+        self._fill()
+        dict.clear(self)
 
     def __contains__(self, key: object) -> bool:
         self._fill()

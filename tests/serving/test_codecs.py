@@ -495,10 +495,20 @@ def test_json_records_are_the_same_bytes_for_few_and_many_rows(monkeypatch: pyte
         "raw": np.array([b"a", b"b", b"c", b"d", b"e"]),
         "cube": np.arange(20, dtype=np.int32).reshape(5, 2, 2),
     }
+    others = {  # rows orjson cannot take from the buffer as they are: the same text either way
+        "fortran": np.asfortranarray(rng.random((5, 3)).astype(np.float32)),
+        "strided": rng.random((5, 6)).astype(np.float32)[:, ::2],
+        "when": np.array(["2020-01-01", "2021-06-30", "2022-01-01", "2023-01-01", "2024-02-29"], dtype="datetime64[D]"),
+        7: np.arange(5),
+    }
     small = response.encode_json(outputs)
+    small_others = response.encode_json(others)
     monkeypatch.setattr(response, "SMALL_REPLY_ROWS", 0)
     assert response.encode_json(outputs) == small
+    assert response.encode_json(others) == small_others
     assert orjson.loads(small)["predictions"][1]["f64"] is None
+    assert b'"fortran":[0.' in small_others and b"0000000" not in small_others
+    assert response.encode_json({}) == b'{"predictions":[]}'
 
 
 def test_csv_reply_flattens_probabilities() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
+from granian.rsgi import ProtocolClosed
 
 from modelport.api.app import create_app
 from modelport.api.rsgi import RSGIApp
@@ -20,31 +21,35 @@ class Scope:
     proto = "http"
     http_version = "1.1"
     scheme = "http"
-    query_string = ""
     client = "127.0.0.1:50000"
     server = "127.0.0.1:8080"
 
-    def __init__(self, method: str, path: str, headers: dict[str, str]) -> None:
-        self.method, self.path, self.headers = method, path, headers
+    def __init__(self, method: str, path: str, headers: dict[str, str], query: str = "") -> None:
+        self.method, self.path, self.headers, self.query_string = method, path, headers, query
 
 
 class Protocol:
     """What an RSGI app sees of a request: the body (whole or in chunks) and one reply."""
 
-    def __init__(self, body: bytes, chunk: int = 1 << 20) -> None:
+    def __init__(self, body: bytes, chunk: int = 1 << 20, closed: bool = False) -> None:
         self.chunks = [body[i : i + chunk] for i in range(0, len(body), chunk)]
         self.body = body
+        self.closed = closed  # the client goes away after sending the body
         self.status = 0
         self.headers: dict[str, str] = {}
         self.reply = b""
 
     async def __call__(self) -> bytes:
+        if self.closed:
+            raise ProtocolClosed("Connection closed")
         return self.body
 
     def __aiter__(self) -> Any:
         async def gen():  # type: ignore[no-untyped-def]
             for c in self.chunks:
                 yield c
+            if self.closed:
+                raise ProtocolClosed("Connection closed")
 
         return gen()
 
@@ -82,13 +87,21 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RSGIApp, 
         loop.close()
 
 
-def call(served: tuple[RSGIApp, asyncio.AbstractEventLoop], method: str, path: str, body: bytes = b"", **headers: str) -> Protocol:
+def call(
+    served: tuple[RSGIApp, asyncio.AbstractEventLoop],
+    method: str,
+    path: str,
+    body: bytes = b"",
+    query: str = "",
+    closed: bool = False,
+    **headers: str,
+) -> Protocol:
     rsgi, loop = served
     chunked = headers.pop("chunked", None)
-    if body and not chunked:
+    if body and not chunked and "content_length" not in headers:
         headers["content_length"] = str(len(body))
-    proto = Protocol(body, chunk=1 << 16)
-    scope = Scope(method, path, {k.replace("_", "-"): v for k, v in headers.items()})
+    proto = Protocol(body, chunk=1 << 16, closed=closed)
+    scope = Scope(method, path, {k.replace("_", "-"): v for k, v in headers.items()}, query)
     loop.run_until_complete(rsgi.__rsgi__(scope, proto))
     return proto
 
@@ -136,3 +149,21 @@ def test_oversize_body_refused_while_streaming(served) -> None:  # type: ignore[
 def test_the_lifespan_ran(served, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     rsgi, _ = served
     assert rsgi.app.dataplane.manager.ready
+
+
+def test_a_client_that_goes_away_gets_no_reply_and_the_log_no_traceback(served, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    for extra in ({}, {"chunked": "1"}):
+        r = call(served, "POST", "/endpoints/iris/invocations", ROW, closed=True, content_type="text/csv", **extra)
+        assert r.status == 0  # nothing sent
+    short = call(served, "POST", "/endpoints/iris/invocations", ROW, content_type="text/csv", content_length=str(len(ROW) + 100))
+    assert short.status == 0
+    assert "unhandled error" not in caplog.text and "Traceback" not in caplog.text
+
+
+def test_query_strings_reach_the_control_api_as_sent(served) -> None:  # type: ignore[no-untyped-def]
+    found = call(served, "GET", "/api/v1/models", query="name_contains=iri")
+    assert found.status == 200 and [m["name"] for m in orjson.loads(found.reply)["items"]] == ["iris"]
+    none = call(served, "GET", "/api/v1/models", query="name_contains=%E5%90%8D")  # percent-encoded "名"
+    assert none.status == 200 and orjson.loads(none.reply)["items"] == []
+    raw = call(served, "GET", "/api/v1/models", query="name_contains=名")  # granian hands raw UTF-8 over decoded
+    assert raw.status == 200 and orjson.loads(raw.reply)["items"] == []

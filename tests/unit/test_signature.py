@@ -71,3 +71,37 @@ def test_inferred_from_frame_and_synthesized() -> None:
     batch = synthesize_batch(Signature(inputs=specs), rows=5)
     assert {k: v.shape for k, v in batch.items()} == {"a": (5,), "b": (5,), "c": (5,), "d": (5,)}
     validate_batch(Signature(inputs=specs), batch)
+
+
+def test_block_batch_is_an_ordinary_mapping_whatever_is_asked_first() -> None:
+    """Column views are made on first use; every way of reading or changing the mapping sees them."""
+    import numpy as np
+
+    from modelport.signature import BlockBatch, batch_rows
+
+    def make() -> BlockBatch:
+        return BlockBatch(np.arange(6.0).reshape(3, 2), ["a", "b"])
+
+    assert len(make()) == 2 and batch_rows(make()) == 3
+    assert list(make()) == ["a", "b"] and make()["b"].tolist() == [1.0, 3.0, 5.0]
+    assert list(make() | {}) == ["a", "b"] and list({} | make()) == ["a", "b"]
+    assert list(reversed(make())) == ["b", "a"] and dict(make()).keys() == {"a", "b"}
+    assert {**make()}.keys() == {"a", "b"} and "a" in make() and make().get("a") is not None
+    b = make()
+    assert b.popitem()[0] == "b" and len(b) == 1
+    b = make()
+    b.setdefault("a", np.zeros(3))
+    assert b["a"].tolist() == [0.0, 2.0, 4.0]
+    b = make()
+    b.clear()
+    assert len(b) == 0 and list(b) == []
+    b = make()
+    b |= {"c": np.zeros(3)}
+    assert list(b) == ["a", "b", "c"] and len(b) == 3
+    b = make()
+    del b["a"]
+    assert len(b) == 1 and list(b) == ["b"]
+    import pickle
+
+    again = pickle.loads(pickle.dumps(make()))
+    assert type(again) is BlockBatch and again["a"].tolist() == [0.0, 2.0, 4.0]

@@ -41,6 +41,10 @@ _V2_MODEL = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?(/ready|/infer
 Headers = list[tuple[str, str]]
 
 
+class ClientDisconnected(Exception):
+    """The client went away before its request body was complete: nobody to answer."""
+
+
 @dataclass(frozen=True, slots=True)
 class Incoming:
     """A request as every transport can describe it; ``read(limit)`` returns the body."""
@@ -79,7 +83,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int, headers: Mapping
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientDisconnected()
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -194,7 +198,10 @@ class DataPlaneApp:
                 def read(limit: int) -> Awaitable[bytes]:
                     return read_body(scope, receive, limit, headers)
 
-                reply = await self.handle(handler, Incoming(scope["method"], scope["path"], headers, read))
+                try:
+                    reply = await self.handle(handler, Incoming(scope["method"], scope["path"], headers, read))
+                except ClientDisconnected:
+                    return
                 await respond(send, reply.status, reply.body, reply.headers)
                 return
         await self.fallback(scope, receive, send)
@@ -217,6 +224,8 @@ class DataPlaneApp:
         """``handler``'s reply; a bug in it is logged and answered 500 in the protocol's envelope."""
         try:
             return await handler(req)
+        except ClientDisconnected:
+            raise
         except Exception:
             log.exception("unhandled error in %s %s", req.method, req.path)
             exc = Internal("internal error in the data plane; the server log has the details")

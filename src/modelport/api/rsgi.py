@@ -17,25 +17,38 @@ import logging
 from collections.abc import Awaitable, Mapping, MutableMapping
 from typing import Any
 
-from modelport.api.dataplane import DataPlaneApp, Incoming, check_length
+from granian.rsgi import ProtocolClosed
+
+from modelport.api.dataplane import ClientDisconnected, DataPlaneApp, Incoming, check_length
 from modelport.errors import PayloadTooLarge
 
 log = logging.getLogger("modelport.server")
 
 
 async def read_rsgi_body(protocol: Any, headers: Mapping[str, str], limit: int) -> bytes:
-    """The body, refused before it is buffered past ``limit`` (chunked bodies are counted as they come)."""
+    """The body, refused before it is buffered past ``limit`` (chunked bodies are counted as they come).
+
+    ClientDisconnected when the client goes away first (granian raises
+    ProtocolClosed, or a body ends short of its Content-Length).
+    """
     check_length(headers, limit)
-    if headers.get("content-length") is not None:
-        return bytes(await protocol())
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in protocol:
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
-        chunks.append(bytes(chunk))
-    return b"".join(chunks)
+    length = headers.get("content-length")
+    try:
+        if length is not None:
+            body = bytes(await protocol())
+            if length.isdigit() and len(body) < int(length):
+                raise ClientDisconnected()
+            return body
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in protocol:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+            chunks.append(bytes(chunk))
+        return b"".join(chunks)
+    except ProtocolClosed:
+        raise ClientDisconnected() from None
 
 
 def _address(text: str | None) -> tuple[str, int] | None:
@@ -94,7 +107,10 @@ class RSGIApp:
         def read(limit: int) -> Awaitable[bytes]:
             return read_rsgi_body(protocol, headers, limit)
 
-        reply = await self.app.handle(handler, Incoming(scope.method, scope.path, headers, read))
+        try:
+            reply = await self.app.handle(handler, Incoming(scope.method, scope.path, headers, read))
+        except ClientDisconnected:
+            return  # nobody to answer
         protocol.response_bytes(reply.status, reply.headers, reply.body)
 
     async def _asgi(self, scope: Any, protocol: Any) -> None:
@@ -107,7 +123,7 @@ class RSGIApp:
             "scheme": scope.scheme,
             "path": scope.path,
             "raw_path": scope.path.encode("utf-8"),
-            "query_string": scope.query_string.encode("latin-1"),
+            "query_string": scope.query_string.encode("utf-8"),  # granian decodes the raw bytes as UTF-8
             "root_path": "",
             "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in scope.headers.items()],
             "client": _address(scope.client),
@@ -115,15 +131,23 @@ class RSGIApp:
         }
         body = protocol.__aiter__()
         body_done = False
+        expected = scope.headers.get("content-length")
+        received = 0
 
         async def receive() -> dict[str, Any]:
-            nonlocal body_done
+            nonlocal body_done, received
             if not body_done:
                 try:
                     chunk = await body.__anext__()
                 except StopAsyncIteration:
                     body_done = True
+                    if expected is not None and expected.isdigit() and received < int(expected):
+                        return {"type": "http.disconnect"}  # the body ended short: the client went away
                     return {"type": "http.request", "body": b"", "more_body": False}
+                except ProtocolClosed:
+                    body_done = True
+                    return {"type": "http.disconnect"}
+                received += len(chunk)
                 return {"type": "http.request", "body": bytes(chunk), "more_body": True}
             await protocol.client_disconnect()
             return {"type": "http.disconnect"}
@@ -151,6 +175,9 @@ class RSGIApp:
                 if chunk:
                     await stream.send_bytes(bytes(chunk))
 
-        await self.app(asgi_scope, receive, send)
-        if stream is None and not answered:  # the app returned without a body: answer what it started
-            protocol.response_bytes(status, out, b"")
+        try:
+            await self.app(asgi_scope, receive, send)
+            if stream is None and not answered:  # the app returned without a body: answer what it started
+                protocol.response_bytes(status, out, b"")
+        except ProtocolClosed:
+            pass  # the client went away mid-reply

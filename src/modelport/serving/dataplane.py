@@ -216,7 +216,7 @@ class DataPlane:
     def close(self) -> None:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
-        self._drain_tallies()
+        self._drain_tallies()  # also clears the handle, so later tallies schedule a flush again
         self.shadow_executor.shutdown(wait=False, cancel_futures=True)
         self.executor.shutdown(wait=True, cancel_futures=False)
 
@@ -284,7 +284,7 @@ class DataPlane:
             exc.details.setdefault("served_by", variant.name)
             self._observe(ep.name, variant.name, exc.code, start, size, 0)
             raise
-        except BaseException:
+        except Exception:  # a cancelled call (shutdown) is not an invocation error
             self._observe(ep.name, variant.name, "INTERNAL", start, size, 0)
             raise
         self._observe(ep.name, variant.name, "200", start, size, len(body))
@@ -319,7 +319,7 @@ class DataPlane:
         except ModelportError as exc:
             self._observe(ep.name, variant.name, exc.code, start, len(body), 0)
             raise
-        except BaseException:
+        except Exception:  # a cancelled call (shutdown) is not an invocation error
             self._observe(ep.name, variant.name, "INTERNAL", start, len(body), 0)
             raise
         self._observe(ep.name, variant.name, "200", start, len(body), len(reply))

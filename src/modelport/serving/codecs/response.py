@@ -86,6 +86,11 @@ def _json_values(arr: np.ndarray) -> Any:
     return arr.tolist()
 
 
+def _record_ready(arr: np.ndarray) -> bool:
+    """Whether orjson renders this array's rows, taken one by one, as :func:`_row_fragments` does."""
+    return (_orjson_reads(arr) and arr.flags.c_contiguous) or arr.dtype.kind in "OUS"
+
+
 def _row_fragments(arr: np.ndarray) -> tuple[list[bytes], bool]:
     """Each row of an output as JSON text, and whether the rows still need their ``[ ]``.
 
@@ -123,10 +128,12 @@ def encode_json(outputs: Batch) -> bytes:
     if len(arrays) == 1:
         (arr,) = arrays.values()
         return orjson.dumps({"predictions": _json_values(arr)}, option=_NUMPY, default=_default)
+    if not arrays:
+        return b'{"predictions":[]}'
     rows = len(next(iter(arrays.values())))
-    if rows <= SMALL_REPLY_ROWS and all(len(arr) == rows for arr in arrays.values()):
+    if rows <= SMALL_REPLY_ROWS and all(len(arr) == rows and _record_ready(arr) for arr in arrays.values()):
         # a few rows (one request's share of a batch): orjson builds the records itself
-        names = list(arrays)
+        names = [str(name) for name in arrays]
         rows_out = [dict(zip(names, values, strict=True)) for values in zip(*arrays.values(), strict=True)]
         return orjson.dumps({"predictions": rows_out}, option=_NUMPY, default=_default)
     parts = [_row_fragments(arr) for arr in arrays.values()]
