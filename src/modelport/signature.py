@@ -289,18 +289,19 @@ class BlockBatch(dict[str, np.ndarray]):
     then: hand such code ``dict(batch)``.
     """
 
-    __slots__ = ("_filled", "block", "names")
+    __slots__ = ("_filled", "block", "names", "nan_free")
 
-    def __init__(self, block: np.ndarray, names: Sequence[str]) -> None:
+    def __init__(self, block: np.ndarray, names: Sequence[str], *, nan_free: bool = False) -> None:
         super().__init__()
         if block.ndim != 2 or block.shape[1] != len(names):
             raise ValueError(f"a block of shape {block.shape} cannot hold {len(names)} columns")
         self.block = block
         self.names = tuple(names)
+        self.nan_free = nan_free  # the codec knows no value can be NaN: validation skips the check
         self._filled = False
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (BlockBatch, (self.block, self.names))
+        return (_block_batch, (self.block, self.names, self.nan_free))
 
     def _fill(self) -> None:
         if not self._filled:
@@ -397,6 +398,10 @@ class BlockBatch(dict[str, np.ndarray]):
         dict.update(self, *args, **kwargs)
 
 
+def _block_batch(block: np.ndarray, names: Sequence[str], nan_free: bool) -> BlockBatch:
+    return BlockBatch(block, names, nan_free=nan_free)
+
+
 def block_of(batch: Mapping[str, Any], names: Sequence[str]) -> np.ndarray | None:
     """The ``(n, k)`` matrix behind ``names`` (in that order), when the batch carries one."""
     if type(batch) is BlockBatch and batch.names == tuple(names):
@@ -458,7 +463,7 @@ def validate_batch(signature: Signature | None, batch: Mapping[str, Any]) -> Bat
         and batch.names == order
         and batch.block.dtype == uniform
     ):
-        if any_nan_check and uniform.kind == "f" and np.isnan(batch.block).any():
+        if any_nan_check and uniform.kind == "f" and not batch.nan_free and np.isnan(batch.block).any():
             _check_nan(plan, [batch[n] for n in order])
         return batch
     if len(batch) != len(names) or not names.issuperset(batch):

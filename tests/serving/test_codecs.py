@@ -107,6 +107,15 @@ def test_one_column_takes_scalars_or_one_value_rows() -> None:
     assert decode("[[1], [2]]", sig=ONE)["x"].tolist() == [1.0, 2.0]
 
 
+def test_rows_of_numbers_decode_to_one_matrix_and_nan_is_still_refused() -> None:
+    floats = Signature(inputs=(ColumnSpec("a", "float32"), ColumnSpec("b", "float32")))
+    batch = decode('{"instances": [[1, 2.5], [3, 4]]}', sig=floats)
+    assert batch["b"].tolist() == [2.5, 4.0] and batch["a"].dtype == np.float32
+    for body in ('{"instances": [[1, null]]}', '{"instances": [[1, "nan"]]}', '{"instances": [[1, "NaN"]]}'):
+        msg = errors(InvalidArgument, body, sig=floats)
+        assert "column 'b'" in msg and "NaN" in msg, (body, msg)
+
+
 def test_json_null_is_a_missing_value_where_allowed() -> None:
     batch = decode('{"dataframe_records": [{"a": 1, "b": null}, {"a": 2}]}', sig=NULLABLE)
     assert np.isnan(batch["b"]).all()
@@ -494,6 +503,8 @@ def test_json_records_are_the_same_bytes_for_few_and_many_rows(monkeypatch: pyte
         "flag": np.array([True, False, True, True, False]),
         "raw": np.array([b"a", b"b", b"c", b"d", b"e"]),
         "cube": np.arange(20, dtype=np.int32).reshape(5, 2, 2),
+        "longlong": np.arange(5).astype(np.longlong),  # what ONNX Runtime returns for int64 labels
+        "u8": np.arange(5, dtype=np.uint8),
     }
     others = {  # rows orjson cannot take from the buffer as they are: the same text either way
         "fortran": np.asfortranarray(rng.random((5, 3)).astype(np.float32)),

@@ -198,10 +198,13 @@ class DataPlaneApp:
                 def read(limit: int) -> Awaitable[bytes]:
                     return read_body(scope, receive, limit, headers)
 
+                req = Incoming(scope["method"], scope["path"], headers, read)
                 try:
-                    reply = await self.handle(handler, Incoming(scope["method"], scope["path"], headers, read))
+                    reply = await handler(req)
                 except ClientDisconnected:
                     return
+                except Exception:
+                    reply = self.failure_reply(handler, req)
                 await respond(send, reply.status, reply.body, reply.headers)
                 return
         await self.fallback(scope, receive, send)
@@ -220,20 +223,15 @@ class DataPlaneApp:
                 return self.execution_parameters
         return None
 
-    async def handle(self, handler: Handler, req: Incoming) -> Reply:
-        """``handler``'s reply; a bug in it is logged and answered 500 in the protocol's envelope."""
-        try:
-            return await handler(req)
-        except ClientDisconnected:
-            raise
-        except Exception:
-            log.exception("unhandled error in %s %s", req.method, req.path)
-            exc = Internal("internal error in the data plane; the server log has the details")
-            if handler == self.v2:
-                return Reply(*v2_error(exc))
-            if handler == self.sagemaker:
-                return Reply(*sagemaker_error(exc, "", None))
-            return Reply(*container_error(exc))
+    def failure_reply(self, handler: Handler, req: Incoming) -> Reply:
+        """For a bug in ``handler`` (call it from ``except``): logged, answered 500 in the protocol's envelope."""
+        log.exception("unhandled error in %s %s", req.method, req.path)
+        exc = Internal("internal error in the data plane; the server log has the details")
+        if handler == self.v2:
+            return Reply(*v2_error(exc))
+        if handler == self.sagemaker:
+            return Reply(*sagemaker_error(exc, "", None))
+        return Reply(*container_error(exc))
 
     @property
     def dataplane(self) -> DataPlane:

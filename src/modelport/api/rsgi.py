@@ -107,10 +107,13 @@ class RSGIApp:
         def read(limit: int) -> Awaitable[bytes]:
             return read_rsgi_body(protocol, headers, limit)
 
+        req = Incoming(scope.method, scope.path, headers, read)
         try:
-            reply = await self.app.handle(handler, Incoming(scope.method, scope.path, headers, read))
+            reply = await handler(req)
         except ClientDisconnected:
             return  # nobody to answer
+        except Exception:
+            reply = self.app.failure_reply(handler, req)
         protocol.response_bytes(reply.status, reply.headers, reply.body)
 
     async def _asgi(self, scope: Any, protocol: Any) -> None:

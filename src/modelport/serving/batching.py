@@ -34,11 +34,12 @@ DEFAULT_MAX_BATCH_SIZE = 64
 INLINE_BUDGET_S = 0.0005
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     batch: Batch
     rows: int
     future: asyncio.Future[Batch]
+    timer: asyncio.TimerHandle | None = None
 
 
 @dataclass
@@ -91,6 +92,7 @@ class AdaptiveBatcher:
         self.clock = clock
         self.stats = BatchStats()
         self._queue: list[_Pending] = []
+        self._in_call = 0
         self._scheduled = False
         self._running = False
         # Moving averages of a call's duration (s) and size (rows).
@@ -111,25 +113,25 @@ class AdaptiveBatcher:
         self._rows += alpha * (max(rows, 1) - self._rows)
 
     async def submit(self, batch: Batch, timeout_s: float | None = None) -> Batch:
-        """Predict ``batch`` together with whatever else is queued by the time the loop comes round.
+        """Predict ``batch`` together with whatever else is queued by the time the loop comes round."""
+        return await self.enqueue(batch, timeout_s)
 
-        TimeoutError after ``timeout_s`` — one timer handle, cheaper than
-        ``asyncio.timeout``; a model call already running finishes unobserved.
+    def enqueue(self, batch: Batch, timeout_s: float | None = None) -> asyncio.Future[Batch]:
+        """Queue ``batch``; the future gets its outputs, or TimeoutError after ``timeout_s``.
+
+        One timer handle per request (cheaper than ``asyncio.timeout``), cancelled
+        when the outputs arrive; a model call already running finishes unobserved.
         """
-        rows = batch_rows(batch)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._queue.append(_Pending(batch, rows, future))
+        pending = _Pending(batch, batch_rows(batch), future)
+        if timeout_s is not None:
+            pending.timer = loop.call_later(timeout_s, _expire, future)
+        self._queue.append(pending)
         if not self._running and not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._start)
-        if timeout_s is None:
-            return await future
-        timer = loop.call_later(timeout_s, _expire, future)
-        try:
-            return await future
-        finally:
-            timer.cancel()
+        return future
 
     def _start(self) -> None:
         self._scheduled = False
@@ -231,10 +233,22 @@ class AdaptiveBatcher:
         self._learn(rows, seconds)
         return out
 
+    @property
+    def pending(self) -> int:
+        """Requests queued or in a model call running off the loop (what a variant must drain before it closes)."""
+        return len(self._queue) + self._in_call
+
     async def _run(self, items: list[_Pending]) -> None:
         live = self._account(items)
         if not live:
             return
+        self._in_call += len(live)
+        try:
+            await self._run_live(live)
+        finally:
+            self._in_call -= len(live)
+
+    async def _run_live(self, live: list[_Pending]) -> None:
         rows = [p.rows for p in live]
         total = sum(rows)
         try:
@@ -261,10 +275,14 @@ def _expire(future: asyncio.Future[Batch]) -> None:
 
 
 def _resolve(p: _Pending, value: Batch) -> None:
+    if p.timer is not None:
+        p.timer.cancel()
     if not p.future.done():
         p.future.set_result(value)
 
 
 def _fail(p: _Pending, exc: Exception) -> None:
+    if p.timer is not None:
+        p.timer.cancel()
     if not p.future.done():
         p.future.set_exception(exc)

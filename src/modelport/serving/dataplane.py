@@ -248,7 +248,10 @@ class DataPlane:
     async def _predict(self, ep: LiveEndpoint, variant: LiveVariant, batch: Batch) -> Batch:
         start = time.perf_counter()
         try:
-            outputs = await variant.predict(batch, self.timeout_s)
+            if variant.enqueue is not None:  # straight into the batcher, which counts what it holds
+                outputs = await variant.enqueue(batch, self.timeout_s)
+            else:
+                outputs = await variant.predict(batch, self.timeout_s)
         except TimeoutError:
             raise DeadlineExceeded(
                 f"the model of variant {variant.name!r} did not answer within {self.timeout_s:g} s"

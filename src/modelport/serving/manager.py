@@ -57,7 +57,7 @@ class LiveVariant:
     _inflight: int = 0
 
     def __post_init__(self) -> None:
-        self._submit = getattr(self.model, "submit", None)  # an adaptive batcher's entry point
+        self.enqueue = getattr(self.model, "enqueue", None)  # an adaptive batcher's entry point
 
     @property
     def name(self) -> str:
@@ -73,15 +73,16 @@ class LiveVariant:
 
     @property
     def inflight(self) -> int:
-        return self._inflight
+        """Calls not finished: through ``predict``, or queued/running in the batcher (the data plane enqueues directly)."""
+        return self._inflight + getattr(self.model, "pending", 0)
 
     async def predict(self, batch: Batch, timeout_s: float | None = None) -> Batch:
         """Through the batcher when there is one (TimeoutError after ``timeout_s``), else in the calling thread."""
         # Only the event loop's thread runs this: the count needs no lock.
         self._inflight += 1
         try:
-            if self._submit is not None:
-                return await self._submit(batch, timeout_s)  # type: ignore[no-any-return]
+            if self.enqueue is not None:
+                return await self.enqueue(batch, timeout_s)  # type: ignore[no-any-return]
             return self.model.predict(batch)  # type: ignore[no-any-return]
         finally:
             self._inflight -= 1

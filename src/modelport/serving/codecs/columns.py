@@ -90,13 +90,14 @@ def from_rows(rows: Sequence[Any], signature: Signature, where: str) -> dict[str
     }
 
 
-def numeric_rows(rows: Sequence[Any], signature: Signature) -> BlockBatch | None:
+def numeric_rows(rows: Sequence[Any], signature: Signature, *, nan_free: bool = False) -> BlockBatch | None:
     """Rows of numbers for a model of several 1-D numeric inputs, as one matrix; ``None`` when not that case.
 
     One C-speed conversion; the columns are views of one matrix, which
     runtimes that stack columns take back as is (see runtimes.base.stack_columns).
     Anything else (strings, nulls for integers, ragged rows) gets ``None`` and
-    the general path, which says what is wrong.
+    the general path, which says what is wrong.  ``nan_free``: the caller
+    knows no value can be NaN (see :class:`BlockBatch`).
     """
     order = input_order(signature)
     if len(order) < 2 or not rows:
@@ -104,7 +105,7 @@ def numeric_rows(rows: Sequence[Any], signature: Signature) -> BlockBatch | None
     block = _numeric_block(rows, signature)
     if block is None or block.shape[1] != len(order):
         return None
-    return BlockBatch(block, order)
+    return BlockBatch(block, order, nan_free=nan_free)
 
 
 def _numeric_block(rows: Sequence[Any], signature: Signature) -> np.ndarray | None:

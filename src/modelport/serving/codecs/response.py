@@ -134,7 +134,9 @@ def encode_json(outputs: Batch) -> bytes:
     if rows <= SMALL_REPLY_ROWS and all(len(arr) == rows and _record_ready(arr) for arr in arrays.values()):
         # a few rows (one request's share of a batch): orjson builds the records itself
         names = [str(name) for name in arrays]
-        rows_out = [dict(zip(names, values, strict=True)) for values in zip(*arrays.values(), strict=True)]
+        # integers as Python ints: orjson knows numpy's int64 but not the longlong ONNX Runtime returns
+        columns = [arr.tolist() if arr.ndim == 1 and arr.dtype.kind in "biu" else arr for arr in arrays.values()]
+        rows_out = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
         return orjson.dumps({"predictions": rows_out}, option=_NUMPY, default=_default)
     parts = [_row_fragments(arr) for arr in arrays.values()]
     columns = [rows for rows, _ in parts]
