@@ -128,3 +128,22 @@ def test_decoded_matrices_are_merged_as_matrices(pool) -> None:  # type: ignore[
     out = asyncio.run(run())
     assert type(seen[0]) is BlockBatch and seen[0].block.shape == (3, 2)
     assert [o["prediction"].tolist() for o in out] == [[0.0], [2.0], [4.0]]
+
+
+def test_deadlines_fail_only_late_requests_and_leave_nothing_behind(pool) -> None:  # type: ignore[no-untyped-def]
+    """One watchdog per batcher: a shorter deadline arriving later still fires on time; answered requests are forgotten."""
+    model = SumModel(delay=0.3)  # slow: runs in the pool
+    batcher = AdaptiveBatcher(model.predict, pool, max_batch_size=1)
+
+    async def run() -> list[object]:
+        slow = batcher.enqueue(req(1), 5.0)  # answered after ~0.3 s
+        start = time.perf_counter()
+        quick = batcher.enqueue(req(2), 0.1)  # queued behind it: its deadline passes first
+        results = await asyncio.gather(slow, quick, return_exceptions=True)
+        assert time.perf_counter() - start < 1.0
+        return [*results, len(batcher._deadlines)]
+
+    slow, quick, left = asyncio.run(run())
+    assert isinstance(slow, dict) and slow["prediction"].tolist() == [11.0]
+    assert isinstance(quick, TimeoutError)
+    assert left == 0
