@@ -13,7 +13,7 @@ uint16, uint32, uint64, float16, float32, float64, string``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -308,94 +308,35 @@ class BlockBatch(dict[str, np.ndarray]):
             self._filled = True
             dict.update(self, zip(self.names, self.block.T, strict=True))  # column views, made in C
 
-    def __getitem__(self, key: str) -> np.ndarray:
-        self._fill()
-        return dict.__getitem__(self, key)
-
-    def __iter__(self) -> Iterator[str]:
-        self._fill()
-        return dict.__iter__(self)
-
     def __len__(self) -> int:
         return dict.__len__(self) if self._filled else len(self.names)
-
-    def __reversed__(self) -> Iterator[str]:
-        self._fill()
-        return dict.__reversed__(self)
-
-    def __or__(self, other: Any) -> Any:
-        self._fill()
-        return dict.__or__(self, other)
-
-    def __ror__(self, other: Any) -> Any:
-        self._fill()
-        return dict.__ror__(self, other)
-
-    def __ior__(self, other: Any) -> Any:  # type: ignore[misc, override]
-        self._fill()
-        return dict.__ior__(self, other)
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        self._fill()
-        return dict.setdefault(self, key, default)
-
-    def popitem(self) -> tuple[str, np.ndarray]:
-        self._fill()
-        return dict.popitem(self)
-
-    def clear(self) -> None:
-        self._fill()
-        dict.clear(self)
-
-    def __contains__(self, key: object) -> bool:
-        self._fill()
-        return dict.__contains__(self, key)
-
-    def __eq__(self, other: object) -> bool:
-        self._fill()
-        return dict.__eq__(self, other)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        self._fill()
-        return dict.__repr__(self)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        self._fill()
-        return dict.get(self, key, default)
-
-    def keys(self) -> Any:
-        self._fill()
-        return dict.keys(self)
-
-    def values(self) -> Any:
-        self._fill()
-        return dict.values(self)
-
-    def items(self) -> Any:
-        self._fill()
-        return dict.items(self)
 
     def copy(self) -> dict[str, np.ndarray]:
         self._fill()
         return dict(dict.items(self))
 
-    def __setitem__(self, key: str, value: np.ndarray) -> None:
-        self._fill()
-        dict.__setitem__(self, key, value)
+    __hash__ = None  # type: ignore[assignment]
 
-    def __delitem__(self, key: str) -> None:
-        self._fill()
-        dict.__delitem__(self, key)
 
-    def pop(self, key: str, *default: Any) -> Any:
-        self._fill()
-        return dict.pop(self, key, *default)
+def _filling(method: Any) -> Any:
+    """``dict``'s own ``method``, after the column views are made."""
 
-    def update(self, *args: Any, **kwargs: Any) -> None:
+    def fill_then(self: BlockBatch, *args: Any, **kwargs: Any) -> Any:
         self._fill()
-        dict.update(self, *args, **kwargs)
+        return method(self, *args, **kwargs)
+
+    fill_then.__name__ = method.__name__
+    return fill_then
+
+
+# Every dict method that reads or changes the mapping makes the views first.
+for _name in (
+    "__getitem__", "__iter__", "__reversed__", "__contains__", "__eq__", "__repr__", "__or__", "__ror__",
+    "__ior__", "__setitem__", "__delitem__", "get", "keys", "values", "items", "setdefault", "pop", "popitem",
+    "update", "clear",
+):
+    setattr(BlockBatch, _name, _filling(getattr(dict, _name)))
+del _name
 
 
 def _block_batch(block: np.ndarray, names: Sequence[str], nan_free: bool) -> BlockBatch:
