@@ -64,8 +64,8 @@ class RSGIApp:
     def __init__(self, app: DataPlaneApp) -> None:
         self.app = app
         self._lifespan: asyncio.Task[None] | None = None
-        self._receive: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
-        self._sent: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
+        self._receive: asyncio.Queue[MutableMapping[str, Any]]  # made on the worker's loop, at startup
+        self._sent: asyncio.Queue[MutableMapping[str, Any]]
 
     # lifespan: the ASGI protocol, driven from granian's worker hooks (the loop is not running yet)
 
