@@ -331,7 +331,7 @@ def _filling(method: Any) -> Any:
 
 # Every dict method that reads or changes the mapping makes the views first.
 for _name in (
-    "__getitem__", "__iter__", "__reversed__", "__contains__", "__eq__", "__repr__", "__or__", "__ror__",
+    "__getitem__", "__iter__", "__reversed__", "__contains__", "__eq__", "__ne__", "__repr__", "__or__", "__ror__",
     "__ior__", "__setitem__", "__delitem__", "get", "keys", "values", "items", "setdefault", "pop", "popitem",
     "update", "clear",
 ):

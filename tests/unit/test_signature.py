@@ -87,6 +87,8 @@ def test_block_batch_is_an_ordinary_mapping_whatever_is_asked_first() -> None:
     assert list(make() | {}) == ["a", "b"] and list({} | make()) == ["a", "b"]
     assert list(reversed(make())) == ["b", "a"] and dict(make()).keys() == {"a", "b"}
     assert {**make()}.keys() == {"a", "b"} and "a" in make() and make().get("a") is not None
+    assert make() != {}  # before any other use: the views are made for the comparison too
+    assert (make() == {}) is False
     b = make()
     assert b.popitem()[0] == "b" and len(b) == 1
     b = make()
