@@ -32,10 +32,6 @@ class ColumnFilter:
     expr: str
     items: tuple[str | int | slice, ...] | None
 
-    @property
-    def selects_all(self) -> bool:
-        return self.items is None
-
     def select(self, names: Sequence[str], what: str = "filter") -> list[int]:
         """The indices of the chosen columns, in the filter's order, each at most once."""
         if self.items is None:

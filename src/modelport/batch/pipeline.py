@@ -49,11 +49,11 @@ class _Stop:
 
 
 def run_local(
-    run: JobRun, processor: BlockProcessor, *, workers: int = 1, s3_endpoint_url: str | None = None, depth: int = 1
+    run: JobRun, processor: BlockProcessor, *, workers: int = 1, s3_endpoint_url: str | None = None
 ) -> None:
     """Score every block ``run`` has left; raises the first error, or Cancelled."""
     stop = _Stop()
-    parsed: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    parsed: queue.Queue[Any] = queue.Queue(maxsize=1)  # parse one block ahead of scoring
     scored: queue.Queue[Any] = queue.Queue(maxsize=workers)  # futures, in input order
 
     def reader() -> None:

@@ -29,6 +29,10 @@ class Cancelled(Exception):
     """The job was asked to stop (``jobs cancel``)."""
 
 
+#: how often progress is written to the job record (and a cancel request noticed)
+BEAT_INTERVAL_S = 1.0
+
+
 class Reporter:
     """Sends progress to the job record about once a second and learns about cancel requests."""
 
@@ -37,23 +41,19 @@ class Reporter:
         beat: Callable[[JobProgress], bool],
         *,
         on_progress: Callable[[JobProgress], None] | None = None,
-        interval: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._beat = beat
         self._on_progress = on_progress
-        self._interval = interval
-        self._clock = clock
-        self._last = -interval
+        self._last = -BEAT_INTERVAL_S
         self._last_shown = -1.0
         self.cancelled = False
 
     def update(self, progress: JobProgress, *, force: bool = False) -> None:
-        now = self._clock()
+        now = time.monotonic()
         if self._on_progress is not None and (force or now - self._last_shown >= 0.1):
             self._last_shown = now
             self._on_progress(progress)
-        if force or now - self._last >= self._interval:
+        if force or now - self._last >= BEAT_INTERVAL_S:
             self._last = now
             if self._beat(progress):
                 self.cancelled = True
@@ -68,14 +68,12 @@ class JobRun:
         *,
         s3_endpoint_url: str | None = None,
         previous_seconds: float = 0.0,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.plan = plan
         self.staging = staging
         self.reporter = reporter
         self.s3_endpoint_url = s3_endpoint_url
-        self._clock = clock
-        self._started = clock()
+        self._started = time.monotonic()
         self._previous = previous_seconds
         self._lock = threading.Lock()
         self.done: dict[int, dict[str, Any]] = staging.done()
@@ -132,7 +130,7 @@ class JobRun:
             self._report()
 
     def _report(self, force: bool = False) -> None:
-        self.progress.run_seconds = self._previous + (self._clock() - self._started)
+        self.progress.run_seconds = self._previous + (time.monotonic() - self._started)
         self.reporter.update(self.progress.model_copy(), force=force)
 
     # -- objects ----------------------------------------------------------------
@@ -140,7 +138,7 @@ class JobRun:
     def _maybe_finish_object(self, obj: int) -> None:
         n = self.expected.get(obj)
         records = self.records.get(obj, {})
-        if obj in self.done or n is None or any(k not in records for k in range(n)):
+        if obj in self.done or n is None or len(records) < n:  # records are keyed by block index 0..n-1
             return
         if self.plan.layout.mode == "objects":
             info = self.plan.objects[obj]

@@ -16,9 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from modelport.errors import InvalidArgument
 
-#: the table formats a job reads and writes
-FORMATS = ("csv", "jsonl", "parquet")
-
 _MEDIA_TYPES = {
     "csv": "csv",
     "text/csv": "csv",

@@ -29,7 +29,6 @@ from modelport.errors import Unavailable
 class Staging:
     def __init__(self, url: str, s3_endpoint_url: str | None = None) -> None:
         self.url = url.rstrip("/")
-        self.s3_endpoint_url = s3_endpoint_url
         self.local = not is_s3(url)
         self.fs, self.path = filesystem(self.url, s3_endpoint_url)
 

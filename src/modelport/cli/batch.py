@@ -174,8 +174,9 @@ def _progress(quiet: bool) -> Iterator[Any]:
             if not err_console.is_terminal and not quiet:
                 err_console.print(f"job {job.id}: {job.model} {job.spec.input} → {job.spec.output}", markup=False)
         p = job.progress
-        rate = p.records / p.run_seconds if p.run_seconds else 0.0
-        bar.update(state["task"], completed=int(p.fraction * 1000), rows=f"{p.records:,}", rate=f"{rate:,.0f}")
+        bar.update(
+            state["task"], completed=int(p.fraction * 1000), rows=f"{p.records:,}", rate=f"{job.rows_per_second:,.0f}"
+        )
 
     with bar:
         yield shown
