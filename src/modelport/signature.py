@@ -272,9 +272,15 @@ def _coerce(spec: ColumnSpec, value: Any) -> np.ndarray:
     else:
         out = arr.astype(target, copy=False)
     if not spec.nullable and out.dtype.kind == "f" and np.isnan(out).any():
-        row = int(np.argwhere(np.isnan(out))[0][0])
-        raise InvalidArgument(f"column {spec.name!r}: missing value (NaN) at row {row}, and this column does not allow missing values")
+        raise _nan_error(spec, out)
     return out
+
+
+def _nan_error(spec: ColumnSpec, column: np.ndarray) -> InvalidArgument:
+    row = int(np.argwhere(np.isnan(column))[0][0])
+    return InvalidArgument(
+        f"column {spec.name!r}: missing value (NaN) at row {row}, and this column does not allow missing values"
+    )
 
 
 class BlockBatch(dict[str, np.ndarray]):
@@ -418,10 +424,7 @@ def validate_batch(signature: Signature | None, batch: Mapping[str, Any]) -> Bat
         if type(value) is np.ndarray and value.dtype == target and value.ndim == len(spec.shape) and value.ndim == 1:
             arr = value
             if check_nan and arr.size and (arr[0] != arr[0] if arr.size == 1 else np.isnan(arr).any()):
-                row = int(np.argwhere(np.isnan(arr))[0][0])
-                raise InvalidArgument(
-                    f"column {spec.name!r}: missing value (NaN) at row {row}, and this column does not allow missing values"
-                )
+                raise _nan_error(spec, arr)
         else:
             arr = _coerce(spec, value)
             if arr.ndim == 0:
@@ -443,10 +446,7 @@ def validate_batch(signature: Signature | None, batch: Mapping[str, Any]) -> Bat
 def _check_nan(plan: Sequence[tuple[ColumnSpec, np.dtype, bool]], cols: Sequence[np.ndarray]) -> None:
     for (spec, _, check), col in zip(plan, cols, strict=True):
         if check and np.isnan(col).any():
-            row = int(np.argwhere(np.isnan(col))[0][0])
-            raise InvalidArgument(
-                f"column {spec.name!r}: missing value (NaN) at row {row}, and this column does not allow missing values"
-            )
+            raise _nan_error(spec, col)
 
 
 def _wrong_columns(signature: Signature, batch: Mapping[str, Any]) -> None:

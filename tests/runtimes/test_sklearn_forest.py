@@ -11,7 +11,7 @@ from sklearn.datasets import load_diabetes, load_wine
 from sklearn.ensemble import ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
 
 from modelport.runtimes.sklearn import SklearnRuntime
-from modelport.runtimes.sklearn_forest import forest_scorer
+from modelport.runtimes.sklearn_forest import ForestScorer, forest_scorer
 from modelport.signature import Signature, frame_to_batch, signature_from_frame
 
 
@@ -25,7 +25,7 @@ def test_classifier_bits_equal_predict_proba_named_and_unnamed(tmp_path: Path) -
     for train in (x, x.to_numpy()):  # with and without feature_names_in_
         model = RandomForestClassifier(40, random_state=0).fit(train, y)
         rt = _runtime(model, x, tmp_path)
-        assert rt._forest is not None
+        assert isinstance(rt._score, ForestScorer)
         out = rt.predict(frame_to_batch(x, rt.signature))
         assert np.array_equal(out["probabilities"], model.predict_proba(train))
         assert np.array_equal(out["label"], model.predict(train))
@@ -38,7 +38,7 @@ def test_regressors_bits_equal_predict(make, tmp_path: Path) -> None:  # type: i
     x, y = load_diabetes(return_X_y=True, as_frame=True)
     model = make().fit(x, y)
     rt = _runtime(model, x, tmp_path)
-    assert rt._forest is not None
+    assert isinstance(rt._score, ForestScorer)
     out = rt.predict(frame_to_batch(x, rt.signature))
     assert out["prediction"].shape == (len(x),)
     assert np.array_equal(out["prediction"], model.predict(x))

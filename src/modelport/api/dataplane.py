@@ -27,7 +27,7 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelport import __version__
-from modelport.api.auth import auth_enabled, authorize
+from modelport.api.auth import auth_enabled, bearer
 from modelport.api.errors import http_status
 from modelport.errors import Internal, ModelportError, NotFound, PayloadTooLarge
 from modelport.serving.codecs.v2 import compress_response, error_body, model_metadata
@@ -74,9 +74,9 @@ def check_length(headers: Mapping[str, str], limit: int) -> None:
         raise PayloadTooLarge(f"request body of {int(length)} bytes exceeds the limit of {limit} bytes")
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int, headers: Mapping[str, str] | None = None) -> bytes:
+async def read_body(receive: Receive, limit: int, headers: Mapping[str, str]) -> bytes:
     """The request body, refused with PAYLOAD_TOO_LARGE before it is buffered past ``limit``."""
-    check_length(headers if headers is not None else _headers(scope), limit)
+    check_length(headers, limit)
     chunks: list[bytes] = []
     size = 0
     more = True
@@ -196,7 +196,7 @@ class DataPlaneApp:
                 headers = _headers(scope)
 
                 def read(limit: int) -> Awaitable[bytes]:
-                    return read_body(scope, receive, limit, headers)
+                    return read_body(receive, limit, headers)
 
                 req = Incoming(scope["method"], scope["path"], headers, read)
                 try:
@@ -243,9 +243,8 @@ class DataPlaneApp:
 
     def _authorize(self, headers: Mapping[str, str]) -> None:
         services = self.state.services
-        if not auth_enabled(services):  # the common local case, without building a principal
-            return
-        authorize(services, headers.get("authorization"), None, "invoke")
+        if auth_enabled(services):  # checked once; off is the common local case
+            services.tokens.verify(bearer(headers.get("authorization")), "invoke")
 
     # SageMaker runtime ----------------------------------------------------------------
 

@@ -80,7 +80,8 @@ class SklearnRuntime(Runtime):
         if self._by_name and self._names and self._arrays_suffice():
             self._by_name = False
         # forests skip predict_proba's per-call bookkeeping once a trial proves the results identical
-        self._forest = None if self._by_name or not self._names else forest_scorer(model, len(self._names))
+        forest = None if self._by_name or not self._names else forest_scorer(model, len(self._names))
+        self._score = forest or (model.predict_proba if self.is_classifier else model.predict)
 
     def _arrays_suffice(self) -> bool:
         """Can this model take a plain matrix instead of a DataFrame? (5x faster per call)
@@ -137,12 +138,10 @@ class SklearnRuntime(Runtime):
     def predict(self, batch: Batch) -> Batch:
         x = self.model_input(batch)
         try:
-            if self._forest is not None:
-                scores = self._forest(x)
-                return classifier_outputs(scores, self.classes) if self.is_classifier else {PREDICTION: scores}  # type: ignore[arg-type]
+            scores = self._score(x)
             if self.is_classifier:
-                return classifier_outputs(self.model.predict_proba(x), self.classes)  # type: ignore[arg-type]
-            return {PREDICTION: np.asarray(self.model.predict(x))}
+                return classifier_outputs(scores, self.classes)  # type: ignore[arg-type]
+            return {PREDICTION: np.asarray(scores)}
         except (ValueError, TypeError) as exc:
             raise ModelFailure(f"the scikit-learn model failed: {exc}") from None
 

@@ -23,7 +23,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -45,9 +45,7 @@ class _Pending:
 class BatchStats:
     calls: int = 0
     requests: int = 0
-    rows: int = 0
     inline_calls: int = 0
-    sizes: dict[int, int] = field(default_factory=dict)
 
 
 def concat(batches: list[Batch]) -> Batch:
@@ -207,8 +205,6 @@ class AdaptiveBatcher:
         if live:
             self.stats.calls += 1
             self.stats.requests += len(live)
-            self.stats.rows += sum(p.rows for p in live)
-            self.stats.sizes[len(live)] = self.stats.sizes.get(len(live), 0) + 1
         return live
 
     def _take(self) -> list[_Pending]:
