@@ -97,14 +97,17 @@ class ServerProcess:
 
     # -- memory -------------------------------------------------------------------
 
-    def tree_rss(self) -> int:
+    def _tree(self) -> list[psutil.Process]:
+        """The server process and all its descendants now (none once it is gone)."""
         try:
             root = psutil.Process(self.popen.pid)
-            procs = [root, *root.children(recursive=True)]
+            return [root, *root.children(recursive=True)]
         except psutil.Error:
-            return 0
+            return []
+
+    def tree_rss(self) -> int:
         total = 0
-        for p in procs:
+        for p in self._tree():
             with contextlib.suppress(psutil.Error):
                 total += p.memory_info().rss
                 self.seen.add((p.pid, p.create_time()))
@@ -112,13 +115,8 @@ class ServerProcess:
 
     def tree_cpu(self) -> float:
         """CPU seconds (user + system) used so far by the processes now in the tree."""
-        try:
-            root = psutil.Process(self.popen.pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return 0.0
         total = 0.0
-        for p in procs:
+        for p in self._tree():
             with contextlib.suppress(psutil.Error):
                 t = p.cpu_times()
                 total += t.user + t.system
