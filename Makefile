@@ -13,7 +13,7 @@ SK2P_STAMP := $(SK2P)/.installed
 
 install: $(STAMP) $(SK2P_STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml setup.py src/modelport/runtimes/_trees.c Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(UV) || $(BIN)/pip install --quiet --disable-pip-version-check uv
 	$(UV) pip install --quiet --python $(BIN)/python -e '.[all,dev]'

@@ -12,7 +12,11 @@ process tree, sampled every 50 ms):
 - ``modelport local``: ``modelport transform`` with the local engine;
 - ``modelport dask``: ``--engine dask`` (a local in-process cluster);
 - ``raw ORT``: ONNX Runtime on 2 threads over a preloaded float32 array
-  (the ceiling: no reading, parsing or writing);
+  (the ceiling the targets are stated against: no reading, parsing or writing);
+- ``raw native trees``: modelport's own tree kernel (``runtimes/onnx_trees.py``,
+  bit-identical to ONNX Runtime) over the same array, 2 batches at a time:
+  what modelport's scoring itself can do without I/O;
+- ``modelport local, ORT only``: the local engine with ``MODELPORT_NATIVE_TREES=0``;
 - ``mlflow``: ``mlflow models predict`` on the same forest saved as
   scikit-learn, in its own venv under bench/.cache (never the project's).
 
@@ -49,6 +53,8 @@ def main() -> None:
     parser.add_argument("--skip-mlflow", action="store_true")
     parser.add_argument("--mlflow-max-rows", type=int, default=10_000_000, help="skip mlflow above this many rows")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--no-ort-only", dest="ort_only", action="store_false",
+                        help="skip the local engine with ONNX Runtime alone (MODELPORT_NATIVE_TREES=0)")
     args = parser.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True)
     model = train()
@@ -57,17 +63,19 @@ def main() -> None:
     for n in args.rows:
         paths = {fmt: make_data(n, fmt) for fmt in args.formats}
         # This machine is shared: the ceiling is measured before and after the contenders, the best counts.
-        before = raw_ort(n), raw_ort(n, parallel=True)
+        before = raw_ort(n), raw_ort(n, parallel=True), raw_native(n)
         results = []
         for fmt, path in paths.items():
             for engine in args.engines:
                 results.append((fmt, f"modelport {engine}", modelport(home, path, engine)))
                 print(fmt, engine, results[-1][2], flush=True)
-        after = raw_ort(n), raw_ort(n, parallel=True)
-        ceiling = min(before[0], after[0], key=lambda r: r["seconds"])
-        parallel = min(before[1], after[1], key=lambda r: r["seconds"])
+            if args.ort_only:
+                results.append((fmt, "modelport local, ORT only", modelport(home, path, "local", native=False)))
+        after = raw_ort(n), raw_ort(n, parallel=True), raw_native(n)
+        ceiling, parallel, native = (min(b, a, key=lambda r: r["seconds"]) for b, a in zip(before, after, strict=True))
         rows_out.append(row(n, "-", "raw ORT, 2 intra-op threads (ceiling)", ceiling))
         rows_out.append(row(n, "-", "raw ORT, 2 batches x 1 thread", parallel, ceiling))
+        rows_out.append(row(n, "-", "raw native trees, 2 batches x 1 thread", native, ceiling))
         rows_out.extend(row(n, fmt, what, r, ceiling) for fmt, what, r in results)
         print_table(rows_out)
         if not args.skip_mlflow and "csv" in paths and n <= args.mlflow_max_rows:
@@ -171,12 +179,12 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, floa
     return {"seconds": wall, "rss_mb": peak / 2**20, "stdout": out.decode()}  # type: ignore[dict-item]
 
 
-def modelport(home: Path, data: Path, engine: str) -> dict[str, float]:
+def modelport(home: Path, data: Path, engine: str, native: bool = True) -> dict[str, float]:
     out = CACHE / f"out-{engine}-{data.name}.csv"
     out.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "modelport.cli.main", "transform", "forest:1", "-i", str(data), "-o", str(out),
            "--engine", engine, "--home", str(home), "--json"]
-    result = measure(cmd, {"PYTHONPATH": str(REPO / "src")})
+    result = measure(cmd, {"PYTHONPATH": str(REPO / "src"), "MODELPORT_NATIVE_TREES": "1" if native else "0"})
     job = json.loads(result.pop("stdout"))  # type: ignore[arg-type]
     result["job_rows_s"] = job["progress"]["records"] / job["progress"]["run_seconds"]
     out.unlink(missing_ok=True)
@@ -203,6 +211,29 @@ with ThreadPoolExecutor({2 if parallel else 1}) as pool:
 print(time.perf_counter() - t)
 """
     result = measure([sys.executable, "-c", code])
+    seconds = float(result.pop("stdout"))  # type: ignore[arg-type]
+    return {"seconds": seconds * n / rows, "rss_mb": result["rss_mb"], "job_rows_s": rows / seconds}
+
+
+def raw_native(n: int) -> dict[str, float]:
+    """modelport's tree kernel over the same preloaded array, two 32,768-row batches at a time (1 thread each)."""
+    rows = min(n, 2_000_000)
+    code = f"""
+import time, numpy as np, onnxruntime as ort
+from concurrent.futures import ThreadPoolExecutor
+from modelport.runtimes.onnx_trees import native_forest
+path = {str(CACHE / 'forest.onnx')!r}
+so = ort.SessionOptions(); so.intra_op_num_threads = 1  # as modelport's sessions: the trial compares with this one
+forest = native_forest(path, ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]))
+assert forest is not None, "the forest is not scored natively"
+x = np.random.default_rng(2).standard_normal(({rows}, 20)).round(4).astype(np.float32)
+chunks = [x[i:i + 32768] for i in range(0, len(x), 32768)]
+t = time.perf_counter()
+with ThreadPoolExecutor(2) as pool:
+    list(pool.map(forest, chunks))
+print(time.perf_counter() - t)
+"""
+    result = measure([sys.executable, "-c", code], {"PYTHONPATH": str(REPO / "src")})
     seconds = float(result.pop("stdout"))  # type: ignore[arg-type]
     return {"seconds": seconds * n / rows, "rss_mb": result["rss_mb"], "job_rows_s": rows / seconds}
 

@@ -72,7 +72,7 @@ class TransformService:
             except ImportError:
                 raise MissingExtra.for_extra("dask", "--engine dask") from None
         objects = list_inputs(spec.input, s3_endpoint_url=self.settings.s3_endpoint_url, compression=spec.compression)
-        model = self._load(version, {"threads": 1})
+        model = self._load(version, {"threads": 1, "native_trees": False})  # planning reads the signature only
         try:
             plan = make_plan(spec, model, objects, s3_endpoint_url=self.settings.s3_endpoint_url)
         finally:
