@@ -148,6 +148,10 @@ def _follow(home: Any, as_json: bool, detach: bool, start: Callable[[Any, Any], 
     with open_client(home) as client:
         if detach and not client.remote:
             raise InvalidArgument("--detach needs a server (MODELPORT_URL): an in-process job ends with this command")
+        if not client.remote:  # this process runs the job
+            from modelport.batch.pipeline import limit_malloc_arenas
+
+            limit_malloc_arenas()
         with _progress(as_json) as shown:
             job = start(client.jobs, shown)
     _report(job, as_json)
