@@ -12,6 +12,7 @@ setup(
             "modelport.runtimes._trees",
             ["src/modelport/runtimes/_trees.c"],
             extra_compile_args=["-O3", "-std=c99"],
+            libraries=["m"],
             optional=True,
         )
     ]

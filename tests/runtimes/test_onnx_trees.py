@@ -16,12 +16,14 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from modelport.client import Client
 from modelport.errors import InvalidArgument
 from modelport.runtimes import load_runtime
 from modelport.runtimes.onnx import OnnxRuntime
-from modelport.runtimes.onnx_trees import MAX_DEPTH, _kernel, build, trial_rows
+from modelport.runtimes.onnx_trees import _kernel, trial_rows
 
 
 def _onnx(model, x: np.ndarray, path: Path) -> Path:  # type: ignore[no-untyped-def]
@@ -47,6 +49,23 @@ def _xgb_regressor_with_missing(path: Path) -> tuple[Path, np.ndarray]:
     return path, x
 
 
+def _booster(kind: str, x: np.ndarray, y: np.ndarray, path: Path) -> Path:
+    import lightgbm
+    import xgboost
+    from onnxmltools import convert_lightgbm, convert_xgboost
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    types = [("input", FloatTensorType([None, x.shape[1]]))]
+    if kind == "xgboost":
+        model = xgboost.XGBClassifier(n_estimators=30, max_depth=4).fit(x, y)
+        onx = convert_xgboost(model, initial_types=types, target_opset=15)
+    else:
+        model = lightgbm.LGBMClassifier(n_estimators=20, verbose=-1).fit(x, y)
+        onx = convert_lightgbm(model, initial_types=types, target_opset=15, zipmap=False)
+    path.write_bytes(onx.SerializeToString())
+    return path
+
+
 def _case(name: str, tmp_path: Path) -> tuple[Path, np.ndarray]:
     xi, yi = load_iris(return_X_y=True)
     xi = xi.astype(np.float32)
@@ -55,6 +74,12 @@ def _case(name: str, tmp_path: Path) -> tuple[Path, np.ndarray]:
     xb, yb = make_classification(3000, 12, random_state=0)
     xb = xb.astype(np.float32)
     path = tmp_path / f"{name}.onnx"
+    if name == "forest-fully-grown":  # depth ~20: no max_depth
+        return _onnx(RandomForestClassifier(20, random_state=0).fit(xb, yb), xb, path), xb
+    if name == "lightgbm-binary":
+        return _booster("lightgbm", xb, yb, path), xb
+    if name == "lightgbm-multiclass":
+        return _booster("lightgbm", xi, yi, path), xi
     if name == "forest-binary":
         return _onnx(RandomForestClassifier(40, max_depth=9, random_state=0).fit(xb, yb), xb, path), xb
     if name == "forest-string-labels":
@@ -67,12 +92,21 @@ def _case(name: str, tmp_path: Path) -> tuple[Path, np.ndarray]:
         return _onnx(RandomForestRegressor(20, max_depth=7, random_state=0).fit(xd, y2), xd, path), xd
     if name == "boosted-regressor":
         return _onnx(GradientBoostingRegressor(n_estimators=50, random_state=0).fit(xd, yd), xd, path), xd
+    if name == "boosted-binary-logistic":
+        return _onnx(GradientBoostingClassifier(n_estimators=30, random_state=0).fit(xb, yb), xb, path), xb
+    if name == "boosted-multiclass-softmax":
+        return _onnx(GradientBoostingClassifier(n_estimators=20, random_state=0).fit(xi, yi), xi, path), xi
+    if name == "xgboost-binary":
+        return _booster("xgboost", xb, yb, path), xb
+    if name == "xgboost-multiclass":
+        return _booster("xgboost", xi, yi, path), xi
     assert name == "xgboost-missing-values"
     return _xgb_regressor_with_missing(path)
 
 
 CASES = ["forest-binary", "forest-string-labels", "extra-trees-regressor", "forest-two-targets", "boosted-regressor",
-         "xgboost-missing-values"]  # fmt: skip
+         "boosted-binary-logistic", "boosted-multiclass-softmax", "xgboost-binary", "xgboost-multiclass",
+         "xgboost-missing-values", "forest-fully-grown", "lightgbm-binary", "lightgbm-multiclass"]  # fmt: skip
 
 
 def _both(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[OnnxRuntime, OnnxRuntime]:
@@ -127,15 +161,27 @@ def test_labels_keep_the_models_classes(tmp_path: Path) -> None:
 def test_models_it_cannot_reproduce_stay_on_onnx_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     xb, yb = make_classification(3000, 12, random_state=0)
     xb = xb.astype(np.float32)
-    deep = RandomForestClassifier(5, random_state=0).fit(xb, yb)  # grown to full depth
-    assert max(e.tree_.max_depth for e in deep.estimators_) > MAX_DEPTH
-    boosted = GradientBoostingClassifier(n_estimators=10, random_state=0).fit(xb, yb)  # a logistic on the sum
-    for model in (deep, boosted):
-        rt = load_runtime("onnx", _onnx(model, xb, tmp_path / "m.onnx"))
-        assert rt.engine == "onnxruntime"
-        assert (rt.predict({"X": xb})["label"] == model.predict(xb)).mean() > 0.99
+    # a scaler before the trees: the graph is more than a tree ensemble
+    scaled = make_pipeline(StandardScaler(), RandomForestClassifier(10, max_depth=6, random_state=0)).fit(xb, yb)
+    rt = load_runtime("onnx", _onnx(scaled, xb, tmp_path / "scaled.onnx"))
+    assert rt.engine == "onnxruntime"
+    assert (rt.predict({"X": xb})["label"] == scaled.predict(xb)).mean() > 0.99
     path, _ = _case("forest-binary", tmp_path)
     monkeypatch.setenv("MODELPORT_NATIVE_TREES", "off")
+    assert load_runtime("onnx", path).engine == "onnxruntime"
+
+
+def test_a_trial_that_disagrees_keeps_onnx_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trial is what decides: a kernel that scored one leaf wrong would never be used."""
+    from modelport.runtimes import onnx_trees
+
+    path, _ = _case("forest-binary", tmp_path)
+    real = onnx_trees.Forest.finish
+
+    def off_by_one_ulp(self, scores):  # type: ignore[no-untyped-def]
+        return real(self, np.nextafter(scores, np.float32(np.inf)))
+
+    monkeypatch.setattr(onnx_trees.Forest, "finish", off_by_one_ulp)
     assert load_runtime("onnx", path).engine == "onnxruntime"
 
 
@@ -169,24 +215,44 @@ def test_concurrent_callers_get_their_own_answers(tmp_path: Path, monkeypatch: p
     assert errors == []
 
 
-def test_the_kernel_refuses_buffers_of_the_wrong_size(tmp_path: Path) -> None:
+def test_the_kernel_checks_every_index_it_is_given(tmp_path: Path) -> None:
     import onnx
 
+    from modelport.runtimes.onnx_trees import _layout
+
+    kernel = _kernel()
     path, x = _case("forest-binary", tmp_path)
-    forest = build(onnx.load(path), _kernel())
-    assert forest is not None
-    out = np.empty((len(x), forest.nout), dtype=np.float32)
-    args = (forest.feat, forest.thr, forest.miss, forest.leaves, np.zeros(1, np.float32), forest.ntrees, forest.depth,
-            forest.nout, forest.nfeat, forest.mode)  # fmt: skip
-    forest.kernel.score(*args, x, out)
+    node = onnx.load(path).graph.node[0]
+    lay = _layout({a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}, "class", x.shape[1], 1)
+    assert lay is not None
+
+    def forest(**change: np.ndarray):  # type: ignore[no-untyped-def]
+        arrays = {k: getattr(lay, k) for k in ("feat", "thr", "miss", "child", "roots", "depths", "values")} | change
+        return kernel.Forest(*arrays.values(), 1, x.shape[1], lay.mode)
+
+    out = np.empty((len(x), 1), dtype=np.float32)
+    forest().score(x, out)
+    with pytest.raises(ValueError, match="feature id out of range"):
+        forest(feat=np.where(np.arange(len(lay.feat)) == 3, x.shape[1], lay.feat).astype(np.int32))
+    branch = int(np.flatnonzero(~np.isnan(lay.thr))[-1])
+    with pytest.raises(ValueError, match="child index out of range"):
+        forest(child=np.where(np.arange(len(lay.child)) == branch, len(lay.child) - 1, lay.child).astype(np.int32))
+    with pytest.raises(ValueError, match="root or depth out of range"):
+        forest(roots=np.append(lay.roots[:-1], len(lay.feat)).astype(np.int32))
     with pytest.raises(ValueError, match="wrong size"):
-        forest.kernel.score(*args, x, out[:-1])
+        forest(values=lay.values[:-1])
     with pytest.raises(ValueError, match="wrong size"):
-        forest.kernel.score(forest.feat[:-1], *args[1:], x, out)
-    with pytest.raises(ValueError, match="bad forest parameters"):
-        forest.kernel.score(*args[:-1], 9, x, out)
+        forest().score(x, out[:-1])
+    with pytest.raises(ValueError, match="wrong size"):
+        forest().score(x[:, :-1].copy(), out)
+    with pytest.raises(ValueError, match="contiguous"):
+        forest(feat=lay.feat[::2])
     with pytest.raises(TypeError):
-        forest.kernel.score(*args, x, out.tobytes())  # the output must be writable
+        forest().score(x, out.tobytes())  # the output must be writable
+    with pytest.raises(ValueError, match="bad transform parameters"):
+        kernel.transform(np.zeros(5, np.float32), 2, 3)  # 5 scores are not rows of 3
+    with pytest.raises(ValueError, match="bad transform parameters"):
+        kernel.transform(np.zeros(6, np.float32), 7, 3)  # no such transform
 
 
 def test_a_transform_job_writes_the_same_bytes_either_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -205,3 +271,121 @@ def test_a_transform_job_writes_the_same_bytes_either_way(tmp_path: Path, monkey
             outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
     assert outputs[0].startswith(b"label,probabilities_0,probabilities_1\n")
+
+
+# -- ONNX Runtime's own rules, on hand-built ensembles ------------------------------------------
+
+INF = float("inf")
+
+
+def _ensemble(tmp_path: Path, nodes: list[dict], votes: list[tuple], nfeat: int, classes: int = 0, **attrs) -> Path:  # type: ignore[type-arg]
+    """One TreeEnsemble node: ``nodes`` as dicts (tree, id, mode, feat, val, t, f, miss), ``votes`` (tree, node, out, w)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    a: dict = {  # type: ignore[type-arg]
+        "nodes_treeids": [n["tree"] for n in nodes],
+        "nodes_nodeids": [n["id"] for n in nodes],
+        "nodes_modes": [n.get("mode", "LEAF") for n in nodes],
+        "nodes_featureids": [n.get("feat", 0) for n in nodes],
+        "nodes_values": [float(n.get("val", 0.0)) for n in nodes],
+        "nodes_truenodeids": [n.get("t", 0) for n in nodes],
+        "nodes_falsenodeids": [n.get("f", 0) for n in nodes],
+    }
+    if any("miss" in n for n in nodes):
+        a["nodes_missing_value_tracks_true"] = [n.get("miss", 0) for n in nodes]
+    p = "class" if classes else "target"
+    for i, key in enumerate(("treeids", "nodeids", "ids")):
+        a[f"{p}_{key}"] = [v[i] for v in votes]
+    a[f"{p}_weights"] = [float(v[3]) for v in votes]
+    a.update(attrs)
+    x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, nfeat])
+    if classes:
+        a["classlabels_int64s"] = list(range(classes))
+        node = helper.make_node("TreeEnsembleClassifier", ["X"], ["label", "probabilities"], domain="ai.onnx.ml", **a)
+        outs = [
+            helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, classes]),
+        ]
+    else:
+        node = helper.make_node("TreeEnsembleRegressor", ["X"], ["variable"], domain="ai.onnx.ml", n_targets=1, **a)
+        outs = [helper.make_tensor_value_info("variable", TensorProto.FLOAT, [None, 1])]
+    graph = helper.make_graph([node], "trees", [x], outs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
+    model.ir_version = 8
+    path = tmp_path / "trees.onnx"
+    onnx.save(model, path)
+    return path
+
+
+def _gate(rare: int) -> list[dict]:  # type: ignore[type-arg]
+    """Tree 0: node ``rare`` is reached only when x0, x1 and x2 are all missing (leaves 3, 4, 5 otherwise)."""
+    return [
+        {"tree": 0, "id": 0, "mode": "BRANCH_LEQ", "feat": 0, "val": INF, "t": 3, "f": 1},
+        {"tree": 0, "id": 1, "mode": "BRANCH_LEQ", "feat": 1, "val": INF, "t": 4, "f": 2},
+        {"tree": 0, "id": 2, "mode": "BRANCH_LEQ", "feat": 2, "val": INF, "t": 5, "f": rare},
+        {"tree": 0, "id": 3},
+        {"tree": 0, "id": 4},
+        {"tree": 0, "id": 5},
+    ]
+
+
+def _chain(tree: int) -> list[dict]:  # type: ignore[type-arg]
+    return [{**n, "tree": tree} for n in _gate(6)] + [{"tree": tree, "id": 6}]
+
+
+SEMANTICS = {
+    # trees summed in the order they are listed (2**24 + 1 + 1 != 2**24 + 2 in float), not by id
+    "trees-in-listed-order": (
+        [{"tree": 0, "id": 0}, {"tree": 2, "id": 0}, *_chain(1)],
+        [(0, 0, 0, 1.0), (2, 0, 0, 1.0), (1, 3, 0, 0.0), (1, 4, 0, 0.0), (1, 5, 0, 0.0), (1, 6, 0, 2.0**24)],
+        3, {}, True,
+    ),
+    # the root is the first node listed for the tree, not node id 0
+    "root-listed-first": (
+        [
+            {"tree": 0, "id": 3, "mode": "BRANCH_LEQ", "feat": 0, "val": 1.0, "t": 0, "f": 4},
+            {"tree": 0, "id": 0, "mode": "BRANCH_LEQ", "feat": 1, "val": 0.0, "t": 1, "f": 2},
+            {"tree": 0, "id": 1}, {"tree": 0, "id": 2}, {"tree": 0, "id": 4},
+        ],
+        [(0, 1, 0, 1.0), (0, 2, 0, 2.0), (0, 4, 0, 3.0)],
+        2, {}, True,
+    ),
+    # missing_value_tracks_true counts only when it is exactly 1
+    "missing-tracks-true-is-1": (
+        [*_gate(6), {"tree": 0, "id": 6, "mode": "BRANCH_LEQ", "feat": 3, "val": 0.0, "t": 7, "f": 8, "miss": 2},
+         {"tree": 0, "id": 7}, {"tree": 0, "id": 8}],
+        [(0, 3, 0, 1.0), (0, 4, 0, 1.0), (0, 5, 0, 1.0), (0, 7, 0, 10.0), (0, 8, 0, 20.0)],
+        4, {}, True,
+    ),
+    # a leaf without a weight: ONNX Runtime's own treatment, so it keeps the model
+    "leaf-without-weight": (
+        [*_gate(6), {"tree": 0, "id": 6, "val": 5.0}],
+        [(0, 3, 0, 1.0), (0, 4, 0, 1.0), (0, 5, 0, 1.0)],
+        3, {}, False,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(SEMANTICS))
+def test_onnx_runtime_rules_are_followed_or_left_to_it(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nodes, votes, nfeat, attrs, native = SEMANTICS[case]
+    path = _ensemble(tmp_path, nodes, votes, nfeat, **attrs)
+    ours, theirs = _both(path, monkeypatch)
+    assert ours.engine == ("native trees" if native else "onnxruntime")
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, size=(64, nfeat)).astype(np.float32)
+    x[:32, :3] = np.nan  # columns missing together: the rare paths
+    _assert_identical(ours.predict({"X": x}), theirs.predict({"X": x}))
+
+
+def test_classes_nobody_voted_for_are_left_to_onnx_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ONNX Runtime's argmax skips classes no leaf voted for; a row reaching only the rare leaf would show it."""
+    common = [(0, leaf, c, w) for leaf in (3, 4, 5) for c, w in enumerate([0.5, 0.3, 0.2])]
+    path = _ensemble(tmp_path, [*_gate(6), {"tree": 0, "id": 6}], [*common, (0, 6, 1, -1.0), (0, 6, 2, -2.0)], 3, 3)
+    ours, theirs = _both(path, monkeypatch)
+    assert ours.engine == "onnxruntime"
+    x = np.full((16, 3), np.nan, dtype=np.float32)
+    _assert_identical(ours.predict({"X": x}), theirs.predict({"X": x}))

@@ -1,15 +1,23 @@
 /* Tree-ensemble scoring for modelport.runtimes.onnx_trees.
  *
- * Every tree is stored "perfect": heap order, depth D for all trees, node i's
- * children at 2i+1 (condition true) and 2i+2 (condition false).  A leaf above
- * depth D is pushed down its rightmost path through padding nodes whose
- * threshold is NaN (every comparison with NaN is false, so they always go
- * right).  Walking a tree is then D branch-free steps, and 16 rows walk the
- * same tree side by side so their loads overlap.  Scores are summed in float,
- * tree by tree in order, starting from `init`, as ONNX Runtime sums them.
+ * Layout: all trees' nodes in one array, each tree breadth first with the two
+ * children of a node side by side: `child[i]` is where the walk goes when the
+ * node's condition holds, `child[i] + 1` when it does not.  A leaf has a NaN
+ * threshold (every comparison with NaN is false) and `child[i] = i - 1`, so a
+ * walk that reaches it stays there.  A tree of depth D is then D branch-free
+ * steps for every row, and 16 rows walk the same tree side by side so their
+ * memory loads overlap: no branch the CPU has to guess, unlike a node-by-node
+ * walk.  Scores are summed in float, tree by tree in order, as ONNX Runtime
+ * sums them.
+ *
+ * Safety: `Forest(...)` checks every index once (features, children, roots)
+ * and keeps its own references to the arrays' buffers, so `score` cannot read
+ * outside them whatever the arrays hold.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <float.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -19,44 +27,46 @@
 enum { MODE_LEQ = 0, MODE_LT = 1, MODE_GTE = 2, MODE_GT = 3 };
 
 typedef struct {
-    const int32_t *feat;   /* ntrees * inner */
-    const float *thr;      /* ntrees * inner */
-    const uint8_t *miss;   /* ntrees * inner, or NULL: NaN takes the true branch where set */
-    const float *leaves;   /* ntrees * (inner + 1) * nout */
-    const float *init;     /* nout */
-    int ntrees, depth, nout, nfeat;
-} Forest;
+    PyObject_HEAD
+    Py_buffer feat, thr, miss, child, roots, depths, values;
+    int held;          /* how many of the buffers above are held (released in this order) */
+    Py_ssize_t nodes;  /* nodes in all trees */
+    int ntrees, nout, nfeat, mode;
+} ForestObject;
 
-#define WALK(TEST)                                                                        \
-    static void walk_##TEST(const Forest *f, const float *x, int64_t r0, int64_t r1,      \
-                            float *out) {                                                 \
-        const int inner = (1 << f->depth) - 1, nout = f->nout, nfeat = f->nfeat;          \
-        for (int t = 0; t < f->ntrees; t++) {                                             \
-            const int32_t *feat = f->feat + (int64_t)t * inner;                           \
-            const float *thr = f->thr + (int64_t)t * inner;                               \
-            const uint8_t *miss = f->miss ? f->miss + (int64_t)t * inner : NULL;          \
-            const float *leaves = f->leaves + (int64_t)t * (inner + 1) * nout;            \
-            int64_t r = r0;                                                               \
-            for (; r < r1; r += LANES) {                                                  \
-                int lanes = r1 - r < LANES ? (int)(r1 - r) : LANES;                       \
-                int idx[LANES] = {0};                                                     \
-                const float *rows = x + r * nfeat;                                        \
-                for (int d = 0; d < f->depth; d++) {                                      \
-                    for (int k = 0; k < lanes; k++) {                                     \
-                        int i = idx[k];                                                   \
-                        float v = rows[(int64_t)k * nfeat + feat[i]];                     \
-                        int go_true = TEST(v, thr[i]);                                    \
-                        if (miss) go_true |= (v != v) & miss[i];                          \
-                        idx[k] = 2 * i + 2 - go_true;                                     \
-                    }                                                                     \
-                }                                                                         \
-                for (int k = 0; k < lanes; k++) {                                         \
-                    const float *leaf = leaves + (int64_t)(idx[k] - inner) * nout;        \
-                    float *o = out + (r + k) * nout;                                      \
-                    for (int c = 0; c < nout; c++) o[c] += leaf[c];                       \
-                }                                                                         \
-            }                                                                             \
-        }                                                                                 \
+typedef struct {
+    const int32_t *feat, *child, *roots, *depths;
+    const float *thr, *values;
+    const uint8_t *miss; /* NULL, or 1 where a missing value takes the condition-holds branch */
+    int ntrees, nout, nfeat;
+} Walk;
+
+#define WALK(TEST)                                                                          \
+    static void walk_##TEST(const Walk *w, const float *x, int64_t r0, int64_t r1, float *out) { \
+        const int nout = w->nout, nfeat = w->nfeat;                                         \
+        for (int t = 0; t < w->ntrees; t++) {                                               \
+            const int root = w->roots[t], depth = w->depths[t];                             \
+            for (int64_t r = r0; r < r1; r += LANES) {                                      \
+                const int lanes = r1 - r < LANES ? (int)(r1 - r) : LANES;                   \
+                const float *rows = x + r * nfeat;                                          \
+                int idx[LANES];                                                             \
+                for (int k = 0; k < LANES; k++) idx[k] = root;                              \
+                for (int d = 0; d < depth; d++) {                                           \
+                    for (int k = 0; k < lanes; k++) {                                       \
+                        const int i = idx[k];                                               \
+                        const float v = rows[(int64_t)k * nfeat + w->feat[i]];              \
+                        int holds = TEST(v, w->thr[i]);                                     \
+                        if (w->miss) holds |= (v != v) & w->miss[i];                        \
+                        idx[k] = w->child[i] + 1 - holds;                                   \
+                    }                                                                       \
+                }                                                                           \
+                for (int k = 0; k < lanes; k++) {                                           \
+                    const float *leaf = w->values + (int64_t)idx[k] * nout;                 \
+                    float *o = out + (r + k) * nout;                                        \
+                    for (int c = 0; c < nout; c++) o[c] += leaf[c];                         \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
     }
 
 #define LEQ(v, t) ((v) <= (t))
@@ -68,60 +78,170 @@ WALK(LT)
 WALK(GTE)
 WALK(GT)
 
-typedef void (*walker)(const Forest *, const float *, int64_t, int64_t, float *);
+typedef void (*walker)(const Walk *, const float *, int64_t, int64_t, float *);
+static const walker walkers[] = {walk_LEQ, walk_LT, walk_GTE, walk_GT};
 
-static PyObject *score(PyObject *self, PyObject *args) {
-    Py_buffer feat, thr, miss, leaves, init, x, out;
-    int ntrees, depth, nout, nfeat, mode;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*iiiiiy*w*", &feat, &thr, &miss, &leaves, &init, &ntrees, &depth,
-                          &nout, &nfeat, &mode, &x, &out))
+static void forest_release(ForestObject *self) {
+    Py_buffer *bufs[] = {&self->feat, &self->thr, &self->miss, &self->child, &self->roots, &self->depths, &self->values};
+    for (int i = 0; i < self->held; i++) PyBuffer_Release(bufs[i]);
+    self->held = 0;
+}
+
+static void forest_dealloc(ForestObject *self) {
+    forest_release(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int fail(const char *message) {
+    PyErr_SetString(PyExc_ValueError, message);
+    return -1;
+}
+
+/* Forest(feat, thr, miss, child, roots, depths, values, nout, nfeat, mode) */
+static int forest_init(ForestObject *self, PyObject *args, PyObject *kwds) {
+    Py_buffer *bufs[] = {&self->feat, &self->thr, &self->miss, &self->child, &self->roots, &self->depths, &self->values};
+    PyObject *objs[7];
+    forest_release(self);
+    if (!PyArg_ParseTuple(args, "OOOOOOOiii", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4], &objs[5], &objs[6],
+                          &self->nout, &self->nfeat, &self->mode))
+        return -1;
+    for (int i = 0; i < 7; i++) {
+        if (PyObject_GetBuffer(objs[i], bufs[i], PyBUF_C_CONTIGUOUS) < 0) return -1;
+        self->held = i + 1;
+    }
+    Py_ssize_t n = self->feat.len / 4, t = self->roots.len / 4;
+    self->nodes = n;
+    self->ntrees = (int)t;
+    /* bounds that keep every size product below 2**62 */
+    if (self->mode < MODE_LEQ || self->mode > MODE_GT || self->nout < 1 || self->nout > (1 << 24) ||
+        self->nfeat < 1 || n < 1 || t < 1 || t > INT32_MAX || n > INT32_MAX)
+        return fail("bad forest parameters");
+    if (self->feat.len != n * 4 || self->thr.len != n * 4 || (self->miss.len != 0 && self->miss.len != n) ||
+        self->child.len != n * 4 || self->roots.len != t * 4 || self->depths.len != t * 4 ||
+        self->values.len != n * self->nout * (Py_ssize_t)sizeof(float))
+        return fail("forest arrays of the wrong size");
+    const int32_t *feat = self->feat.buf, *child = self->child.buf, *roots = self->roots.buf,
+                  *depths = self->depths.buf;
+    const float *thr = self->thr.buf;
+    const uint8_t *miss = self->miss.len ? self->miss.buf : NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (feat[i] < 0 || feat[i] >= self->nfeat) return fail("feature id out of range");
+        /* the walk goes to child[i] + 1, and to child[i] unless the condition can never hold */
+        int never = isnan(thr[i]) && !(miss && miss[i]);
+        if ((int64_t)child[i] + 1 < 0 || (int64_t)child[i] + 1 >= n || (!never && child[i] < 0))
+            return fail("child index out of range");
+    }
+    for (Py_ssize_t k = 0; k < t; k++)
+        if (roots[k] < 0 || roots[k] >= n || depths[k] < 0) return fail("root or depth out of range");
+    return 0;
+}
+
+static PyObject *forest_score(ForestObject *self, PyObject *args) {
+    Py_buffer x, out;
+    if (self->held != 7) {
+        PyErr_SetString(PyExc_ValueError, "forest not initialised");
         return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "y*w*", &x, &out)) return NULL;
     PyObject *result = NULL;
-    walker walk = mode == MODE_LEQ ? walk_LEQ : mode == MODE_LT ? walk_LT : mode == MODE_GTE ? walk_GTE
-                : mode == MODE_GT ? walk_GT : NULL;
-    int64_t inner = depth >= 1 && depth <= 20 ? ((int64_t)1 << depth) - 1 : -1;
-    int64_t nodes = inner * ntrees;
-    int64_t nrows = nfeat > 0 ? x.len / ((Py_ssize_t)sizeof(float) * nfeat) : -1;
-    if (walk == NULL || inner < 0 || ntrees < 1 || nout < 1 || nrows < 0) {
-        PyErr_SetString(PyExc_ValueError, "bad forest parameters");
-    } else if (feat.len != nodes * (Py_ssize_t)sizeof(int32_t) || thr.len != nodes * (Py_ssize_t)sizeof(float) ||
-               (miss.len != 0 && miss.len != nodes) ||
-               leaves.len != (inner + 1) * ntrees * nout * (Py_ssize_t)sizeof(float) ||
-               init.len != nout * (Py_ssize_t)sizeof(float)) {
-        PyErr_SetString(PyExc_ValueError, "forest arrays of the wrong size");
-    } else if (x.len != nrows * nfeat * (Py_ssize_t)sizeof(float) ||
-               out.len != nrows * nout * (Py_ssize_t)sizeof(float)) {
+    Py_ssize_t rowbytes = (Py_ssize_t)sizeof(float) * self->nfeat;
+    Py_ssize_t nrows = x.len / rowbytes;
+    if (x.len != nrows * rowbytes || out.len != nrows * self->nout * (Py_ssize_t)sizeof(float)) {
         PyErr_SetString(PyExc_ValueError, "input or output buffer of the wrong size");
     } else {
-        /* feature ids are checked (0 <= id < nfeat) when the forest is built, and its arrays are read-only */
-        Forest f = {(const int32_t *)feat.buf, (const float *)thr.buf, miss.len ? (const uint8_t *)miss.buf : NULL,
-                    (const float *)leaves.buf, (const float *)init.buf, ntrees, depth, nout, nfeat};
-        const float *xs = (const float *)x.buf;
-        float *o = (float *)out.buf;
+        Walk w = {self->feat.buf, self->child.buf, self->roots.buf, self->depths.buf, self->thr.buf,
+                  self->values.buf, self->miss.len ? self->miss.buf : NULL, self->ntrees, self->nout, self->nfeat};
+        walker walk = walkers[self->mode];
+        const float *xs = x.buf;
+        float *o = out.buf;
         Py_BEGIN_ALLOW_THREADS
-        for (int64_t r = 0; r < nrows; r++) memcpy(o + r * nout, f.init, sizeof(float) * nout);
+        memset(o, 0, (size_t)out.len);
         for (int64_t r0 = 0; r0 < nrows; r0 += ROWS_PER_BLOCK)
-            walk(&f, xs, r0, r0 + ROWS_PER_BLOCK < nrows ? r0 + ROWS_PER_BLOCK : nrows, o);
+            walk(&w, xs, r0, r0 + ROWS_PER_BLOCK < nrows ? r0 + ROWS_PER_BLOCK : nrows, o);
         Py_END_ALLOW_THREADS
         result = Py_None;
         Py_INCREF(result);
     }
-    PyBuffer_Release(&feat);
-    PyBuffer_Release(&thr);
-    PyBuffer_Release(&miss);
-    PyBuffer_Release(&leaves);
-    PyBuffer_Release(&init);
     PyBuffer_Release(&x);
     PyBuffer_Release(&out);
     return result;
 }
 
+static PyMethodDef forest_methods[] = {
+    {"score", (PyCFunction)forest_score, METH_VARARGS,
+     "score(x, out): the trees' leaf values for each row of x (float32, C order), summed into out (float32)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ForestType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "modelport.runtimes._trees.Forest",
+    .tp_basicsize = sizeof(ForestObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Forest(feat, thr, miss, child, roots, depths, values, nout, nfeat, mode): a checked tree ensemble",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)forest_init,
+    .tp_dealloc = (destructor)forest_dealloc,
+    .tp_methods = forest_methods,
+};
+
+/* ONNX Runtime's post-transforms, computed as it computes them: in float, with the C library's expf. */
+enum { POST_LOGISTIC = 1, POST_SOFTMAX = 2 };
+
+static float logistic(float v) {
+    float e = 1.0f / (1.0f + expf(-fabsf(v)));
+    return v < 0 ? 1.0f - e : e;
+}
+
+static void softmax(float *row, int ncols) {
+    float top = -FLT_MAX, sum = 0.0f;
+    for (int c = 0; c < ncols; c++)
+        if (row[c] > top) top = row[c];
+    for (int c = 0; c < ncols; c++) {
+        row[c] = expf(row[c] - top);
+        sum += row[c];
+    }
+    for (int c = 0; c < ncols; c++) row[c] /= sum;
+}
+
+static PyObject *transform(PyObject *self, PyObject *args) {
+    Py_buffer scores;
+    int kind, ncols;
+    if (!PyArg_ParseTuple(args, "w*ii", &scores, &kind, &ncols)) return NULL;
+    Py_ssize_t n = scores.len / (Py_ssize_t)sizeof(float);
+    if ((kind != POST_LOGISTIC && kind != POST_SOFTMAX) || ncols < 1 || scores.len % sizeof(float) || n % ncols) {
+        PyBuffer_Release(&scores);
+        PyErr_SetString(PyExc_ValueError, "bad transform parameters");
+        return NULL;
+    }
+    float *s = (float *)scores.buf;
+    Py_BEGIN_ALLOW_THREADS
+    if (kind == POST_LOGISTIC)
+        for (Py_ssize_t i = 0; i < n; i++) s[i] = logistic(s[i]);
+    else
+        for (Py_ssize_t r = 0; r < n; r += ncols) softmax(s + r, ncols);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&scores);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
-    {"score", score, METH_VARARGS,
-     "score(feat, thr, miss, leaves, init, ntrees, depth, nout, nfeat, mode, x, out): sum the trees' leaves into out"},
+    {"transform", transform, METH_VARARGS,
+     "transform(scores, kind, ncols): ONNX Runtime's LOGISTIC (1) or SOFTMAX (2) over float32 scores, in place"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_trees", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__trees(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__trees(void) {
+    if (PyType_Ready(&ForestType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    Py_INCREF(&ForestType);
+    if (PyModule_AddObject(m, "Forest", (PyObject *)&ForestType) < 0) {
+        Py_DECREF(&ForestType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,18 +1,21 @@
 # The compiled tree kernel (_trees.c); see modelport.runtimes.onnx_trees.
 from typing import Any as Buffer
 
-def score(
-    feat: Buffer,
-    thr: Buffer,
-    miss: Buffer,
-    leaves: Buffer,
-    init: Buffer,
-    ntrees: int,
-    depth: int,
-    nout: int,
-    nfeat: int,
-    mode: int,
-    x: Buffer,
-    out: Buffer,
-    /,
-) -> None: ...
+class Forest:
+    def __init__(
+        self,
+        feat: Buffer,
+        thr: Buffer,
+        miss: Buffer,
+        child: Buffer,
+        roots: Buffer,
+        depths: Buffer,
+        values: Buffer,
+        nout: int,
+        nfeat: int,
+        mode: int,
+        /,
+    ) -> None: ...
+    def score(self, x: Buffer, out: Buffer, /) -> None: ...
+
+def transform(scores: Buffer, kind: int, ncols: int, /) -> None: ...
