@@ -545,7 +545,7 @@ def test_finished_threads_do_not_leave_java_threads_behind(
 
 
 CHILD = """\
-import os, signal, sys, threading
+import os, signal, sys, time
 from pathlib import Path
 from modelport.runtimes.pmml import PmmlRuntime
 
@@ -557,11 +557,13 @@ children = [pid for pid in os.listdir("/proc") if pid.isdigit() and ppid(pid) ==
 try:
     try:
         print("ready", len(children), flush=True)
-        threading.Event().wait(20)
+        time.sleep(20)
         print("no SIGINT", flush=True)
     except KeyboardInterrupt:
         print("interrupted", flush=True)
-    threading.Event().wait(20)
+    # time.sleep, not Event.wait: a handler raising inside Condition.wait can hit
+    # CPython's "release unlocked lock" race (seen once in CI)
+    time.sleep(20)
     print("no SIGTERM", flush=True)
 finally:
     print("cleaned up", flush=True)
