@@ -232,6 +232,15 @@ def test_the_kernel_checks_every_index_it_is_given(tmp_path: Path) -> None:
 
     out = np.empty((len(x), 1), dtype=np.float32)
     forest().score(x, out)
+    # the kernel walks its own checked copy: changing the arrays afterwards changes nothing
+    feat, child = lay.feat.copy(), lay.child.copy()
+    built = forest(feat=feat, child=child)
+    feat[:], child[:] = 1 << 30, -(1 << 30)
+    again = np.empty_like(out)
+    built.score(x, again)
+    assert np.array_equal(again, out)
+    with pytest.raises(ValueError, match="built once"):
+        built.__init__(lay.feat, lay.thr, lay.miss, lay.child, lay.roots, lay.depths, lay.values, 1, x.shape[1], 0)
     with pytest.raises(ValueError, match="feature id out of range"):
         forest(feat=np.where(np.arange(len(lay.feat)) == 3, x.shape[1], lay.feat).astype(np.int32))
     branch = int(np.flatnonzero(~np.isnan(lay.thr))[-1])
