@@ -17,10 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
@@ -29,6 +25,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from modelport.errors import FailedPrecondition, InvalidArgument, Unavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: the newest migration in migrations/versions (tests/db checks it against Alembic's own view).
+#: Opening a database compares against this without importing Alembic (~0.15 s off every command).
+SCHEMA_HEAD = "0005"
 UPGRADE_HINT = "modelport db upgrade"
 
 
@@ -118,28 +117,30 @@ class Database:
 
     # -- schema ---------------------------------------------------------------
 
-    def _alembic_config(self, connection: sa.Connection) -> Config:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        cfg.attributes["connection"] = connection
-        return cfg
-
     @staticmethod
     def head_revision() -> str:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        head = ScriptDirectory.from_config(cfg).get_current_head()
-        assert head is not None
-        return head
+        return SCHEMA_HEAD
 
     def current_revision(self) -> str | None:
+        """The revision in Alembic's version table; ``None`` for a database without one."""
         with self._guard(), self.read_engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            heads = list(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
+        if len(heads) > 1:
+            raise FailedPrecondition(f"database {self.display_url} has several schema revisions: {', '.join(heads)}")
+        return heads[0] if heads else None
 
     def upgrade(self, revision: str = "head") -> str | None:
         """Apply migrations up to ``revision``; returns the revision the schema is now at."""
+        from alembic import command
+        from alembic.config import Config
+
         with self._guard(), self._migration_lock(), self.write_engine.connect() as conn:
-            command.upgrade(self._alembic_config(conn), revision)
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
             conn.commit()
         return self.current_revision()
 
