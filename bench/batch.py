@@ -192,45 +192,48 @@ def modelport(home: Path, data: Path, engine: str, native: bool = True) -> dict[
 
 
 def raw_ort(n: int, parallel: bool = False) -> dict[str, float]:
-    """The ceiling: ONNX Runtime over a preloaded float32 array, no I/O (at most 2M rows: the rate does not depend on N).
+    """The ceiling: ONNX Runtime over a preloaded float32 array, no I/O.
 
     ``parallel=False``: one session, 2 intra-op threads; ``True``: 2 batches at once, 1 thread each.
     """
-    rows = min(n, 2_000_000)
-    code = f"""
-import time, numpy as np, onnxruntime as ort
-from concurrent.futures import ThreadPoolExecutor
+    setup = f"""
+import onnxruntime as ort
 so = ort.SessionOptions(); so.intra_op_num_threads = {1 if parallel else 2}; so.inter_op_num_threads = 1
-s = ort.InferenceSession({str(CACHE / 'forest.onnx')!r}, so, providers=["CPUExecutionProvider"])
-x = np.random.default_rng(2).standard_normal(({rows}, 20)).round(4).astype(np.float32)
+s = ort.InferenceSession(PATH, so, providers=["CPUExecutionProvider"])
 s.run(None, {{"X": x[:100]}})
-chunks = [x[i:i + 32768] for i in range(0, len(x), 32768)]
-t = time.perf_counter()
-with ThreadPoolExecutor({2 if parallel else 1}) as pool:
-    list(pool.map(lambda c: s.run(None, {{"X": c}}), chunks))
-print(time.perf_counter() - t)
+score = lambda c: s.run(None, {{"X": c}})
 """
-    result = measure([sys.executable, "-c", code])
-    seconds = float(result.pop("stdout"))  # type: ignore[arg-type]
-    return {"seconds": seconds * n / rows, "rss_mb": result["rss_mb"], "job_rows_s": rows / seconds}
+    return _raw(n, setup, pool=2 if parallel else 1)
 
 
 def raw_native(n: int) -> dict[str, float]:
-    """modelport's tree kernel over the same preloaded array, two 32,768-row batches at a time (1 thread each)."""
+    """modelport's tree kernel over the same preloaded array, two batches at a time (1 thread each)."""
+    setup = """
+import onnxruntime as ort
+from modelport.runtimes.onnx_trees import native_forest
+so = ort.SessionOptions(); so.intra_op_num_threads = 1  # as modelport's sessions: the trial compares with this one
+score = native_forest(PATH, ort.InferenceSession(PATH, so, providers=["CPUExecutionProvider"]))
+assert score is not None, "the forest is not scored natively"
+"""
+    return _raw(n, setup, pool=2)
+
+
+def _raw(n: int, setup: str, pool: int) -> dict[str, float]:
+    """Time ``score`` (defined by ``setup``) over a preloaded array in 32,768-row calls, ``pool`` at a time.
+
+    At most 2M rows: the rate does not depend on N.
+    """
     rows = min(n, 2_000_000)
     code = f"""
-import time, numpy as np, onnxruntime as ort
+import time, numpy as np
 from concurrent.futures import ThreadPoolExecutor
-from modelport.runtimes.onnx_trees import native_forest
-path = {str(CACHE / 'forest.onnx')!r}
-so = ort.SessionOptions(); so.intra_op_num_threads = 1  # as modelport's sessions: the trial compares with this one
-forest = native_forest(path, ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]))
-assert forest is not None, "the forest is not scored natively"
+PATH = {str(CACHE / 'forest.onnx')!r}
 x = np.random.default_rng(2).standard_normal(({rows}, 20)).round(4).astype(np.float32)
+{setup}
 chunks = [x[i:i + 32768] for i in range(0, len(x), 32768)]
 t = time.perf_counter()
-with ThreadPoolExecutor(2) as pool:
-    list(pool.map(forest, chunks))
+with ThreadPoolExecutor({pool}) as pool:
+    list(pool.map(score, chunks))
 print(time.perf_counter() - t)
 """
     result = measure([sys.executable, "-c", code], {"PYTHONPATH": str(REPO / "src")})

@@ -42,15 +42,8 @@ typedef struct {
     int ntrees, nout, nfeat, mode, any_missing;
 } ForestObject;
 
-typedef struct {
-    const Node *nodes;
-    const int32_t *roots, *depths;
-    const float *values;
-    int ntrees, nout, nfeat, any_missing;
-} Walk;
-
 #define WALK(TEST)                                                                          \
-    static void walk_##TEST(const Walk *w, const float *x, int64_t r0, int64_t r1, float *out) { \
+    static void walk_##TEST(const ForestObject *w, const float *x, int64_t r0, int64_t r1, float *out) { \
         const int nout = w->nout, nfeat = w->nfeat;                                         \
         for (int t = 0; t < w->ntrees; t++) {                                               \
             const int root = w->roots[t], depth = w->depths[t];                             \
@@ -86,7 +79,7 @@ WALK(LT)
 WALK(GTE)
 WALK(GT)
 
-typedef void (*walker)(const Walk *, const float *, int64_t, int64_t, float *);
+typedef void (*walker)(const ForestObject *, const float *, int64_t, int64_t, float *);
 static const walker walkers[] = {walk_LEQ, walk_LT, walk_GTE, walk_GT};
 
 static void forest_dealloc(ForestObject *self) {
@@ -185,15 +178,13 @@ static PyObject *forest_score(ForestObject *self, PyObject *args) {
     if (x.len != nrows * rowbytes || out.len != nrows * self->nout * (Py_ssize_t)sizeof(float)) {
         PyErr_SetString(PyExc_ValueError, "input or output buffer of the wrong size");
     } else {
-        Walk w = {self->nodes, self->roots, self->depths, self->values, self->ntrees, self->nout, self->nfeat,
-                  self->any_missing};
         walker walk = walkers[self->mode];
         const float *xs = x.buf;
         float *o = out.buf;
         Py_BEGIN_ALLOW_THREADS
         memset(o, 0, (size_t)out.len);
         for (int64_t r0 = 0; r0 < nrows; r0 += ROWS_PER_BLOCK)
-            walk(&w, xs, r0, r0 + ROWS_PER_BLOCK < nrows ? r0 + ROWS_PER_BLOCK : nrows, o);
+            walk(self, xs, r0, r0 + ROWS_PER_BLOCK < nrows ? r0 + ROWS_PER_BLOCK : nrows, o);
         Py_END_ALLOW_THREADS
         result = Py_None;
         Py_INCREF(result);

@@ -6,13 +6,14 @@ and every step is a branch the CPU cannot predict.  :mod:`._trees` (C, built
 with the package) keeps each tree breadth first with a node's two children
 side by side, and walks 16 rows through a tree at a time without branching
 (leaves loop onto themselves, so every row takes the tree's depth in steps).
-Measured per core: ~5x ONNX Runtime's rows/s on a 100-tree forest of depth
-10, ~2.8x on a fully grown one (depth 28) — ``bench/batch.py``.
+Measured per core: ~5.8x ONNX Runtime's rows/s on a 100-tree forest of depth
+10, ~3.2x on a fully grown one (depth 28) — ``bench/batch.py``.
 
 It is used only when all of this holds, else ONNX Runtime scores alone:
 
-- the graph is that single node (Identity nodes after it are fine), fed by
-  the graph's one ``float`` input of fixed width;
+- the graph is that single node, fed by the graph's one ``float`` input of
+  fixed width (nodes after it that change nothing are fine: Identity, a Cast
+  to the same type, a Mul by 1);
 - all branch nodes share one comparison (``BRANCH_LEQ``, ``_LT``, ``_GTE``
   or ``_GT``), thresholds and weights as float, trees at most
   :data:`MAX_DEPTH` deep;
@@ -20,8 +21,8 @@ It is used only when all of this holds, else ONNX Runtime scores alone:
   sums or averages, base values, and for classifiers ``NONE``, ``LOGISTIC``
   or ``SOFTMAX``, computed in C as ONNX Runtime computes them);
 - and, decisively, a trial at load time gives **bit-identical** outputs to
-  ONNX Runtime's on rows built from the model's own thresholds (each value
-  exactly at, just under and just over a split, and missing values).
+  ONNX Runtime's on the rows of :func:`trial_rows` (split values, leaf
+  paths, columns missing together).
 
 Set ``MODELPORT_NATIVE_TREES=0`` (or the runtime option ``native_trees:
 false``) to score with ONNX Runtime only.
@@ -69,13 +70,8 @@ class Forest:
     """A tree ensemble in the kernel's layout, and how its sums become the graph's outputs."""
 
     kernel: Any  # the _trees module
-    native: Any  # _trees.Forest: the arrays, checked once
-    feat: np.ndarray  # int32 [nodes]: the feature each node tests (0 in leaves)
-    thr: np.ndarray  # float32 [nodes]: thresholds, NaN in leaves
-    child: np.ndarray  # int32 [nodes]: where the walk goes when the condition holds (+1 when not)
-    miss: np.ndarray  # uint8 [nodes] or empty: 1 where a missing value counts as the condition holding
-    mode: int  # the comparison: 0 <=, 1 <, 2 >=, 3 >
-    ntrees: int
+    native: Any  # _trees.Forest: its own checked copy of the layout
+    layout: _Layout
     nout: int
     nfeat: int
     #: "binary" (one score, two classes), "classes" (a score per class) or "regression"
@@ -93,7 +89,7 @@ class Forest:
 
         Anything else goes to ONNX Runtime, which names what is wrong with the
         input, and is quicker for a handful of rows (a single row: ~10 µs there,
-        ~14 µs here, mostly numpy's per-call costs).
+        ~20 µs here, mostly numpy's per-call costs).
         """
         return x.ndim == 2 and x.shape[0] >= MIN_ROWS and x.shape[1] == self.nfeat and x.dtype == np.float32
 
@@ -118,7 +114,7 @@ class Forest:
         """What ONNX Runtime's aggregators do after the trees are summed (float32 throughout)."""
         if self.kind == "regression":
             if self.average:
-                scores = scores / np.float32(self.ntrees)
+                scores = scores / np.float32(len(self.layout.roots))
             if self.base.size:
                 scores = scores + self.base
             return [scores]
@@ -235,8 +231,7 @@ def build(model: Any, kernel: Any) -> Forest | None:
         kernel=kernel,
         native=kernel.Forest(lay.feat, lay.thr, lay.miss, lay.child, lay.roots, lay.depths, lay.values, nout, nfeat,
                              lay.mode),
-        feat=lay.feat, thr=lay.thr, child=lay.child, miss=lay.miss, mode=lay.mode, ntrees=len(lay.roots), nout=nout,
-        nfeat=nfeat,
+        layout=lay, nout=nout, nfeat=nfeat,
         kind=kind, outputs=[o.name for o in graph.output], base=base, post_transform=post, labels=labels,
         average=attrs.get("aggregate_function", b"SUM") == b"AVERAGE",
         positive=bool(min(attrs[f"{prefix}_weights"]) >= 0),
@@ -246,11 +241,11 @@ def build(model: Any, kernel: Any) -> Forest | None:
 def _layout(attrs: dict[str, Any], prefix: str, nfeat: int, nout: int) -> _Layout | None:
     """The kernel's layout of the trees (vectorised: ~30 ms for 100 trees of depth 10), or ``None``.
 
-    Trees are summed in the order of their ids, as ONNX Runtime does.  Each
-    tree is laid out breadth first from its node 0, a branch's two children
-    side by side (the "condition holds" child first); a node reached twice is
-    laid out twice.  The kernel checks every index again when it takes the
-    arrays.
+    As ONNX Runtime does, trees are summed in the order they are listed, each
+    walked from its first listed node.  Each tree is laid out breadth first, a
+    branch's two children side by side (the "condition holds" child first); a
+    node reached twice is laid out twice.  The kernel checks every index again
+    when it takes the arrays.
     """
     tree_ids = np.asarray(attrs["nodes_treeids"], dtype=np.int64)
     node_ids = np.asarray(attrs["nodes_nodeids"], dtype=np.int64)
@@ -393,10 +388,11 @@ def trial_rows(forest: Forest, rows: int = _TRIAL_ROWS, seed: int = 0) -> np.nda
 
 def _split_rows(forest: Forest, rng: np.random.Generator, rows: int) -> np.ndarray:
     x = rng.normal(0.0, 1.0, size=(rows, forest.nfeat)).astype(np.float32)
-    branch = forest.child > np.arange(len(forest.child))
+    lay = forest.layout
+    branch = lay.child > np.arange(len(lay.child))
     if not branch.any():
         return x
-    feat, thr = forest.feat[branch], forest.thr[branch]
+    feat, thr = lay.feat[branch], lay.thr[branch]
     order = np.lexsort((thr, feat))
     feat, thr = feat[order], thr[order]
     count = np.bincount(feat, minlength=forest.nfeat)
@@ -417,13 +413,14 @@ def _holds(mode: int, v: float, t: float) -> bool:
 
 
 def _path_rows(forest: Forest, rng: np.random.Generator, rows: int) -> np.ndarray:
-    n = len(forest.child)
+    lay = forest.layout
+    n = len(lay.child)
     index = np.arange(n)
-    branch = forest.child > index
+    branch = lay.child > index
     parent = np.full(n, -1, dtype=np.int64)
     side = np.zeros(n, dtype=bool)  # True: reached when the parent's condition holds
-    parent[forest.child[branch]], side[forest.child[branch]] = index[branch], True
-    parent[forest.child[branch] + 1] = index[branch]
+    parent[lay.child[branch]], side[lay.child[branch]] = index[branch], True
+    parent[lay.child[branch] + 1] = index[branch]
     leaves = index[~branch]
     chosen = rng.choice(leaves, size=min(rows, len(leaves)), replace=False)
     x = rng.normal(0.0, 1.0, size=(len(chosen), forest.nfeat)).astype(np.float32)
@@ -435,17 +432,17 @@ def _path_rows(forest: Forest, rng: np.random.Generator, rows: int) -> np.ndarra
             path.append((int(parent[node]), bool(side[node])))
             node = int(parent[node])
         for b, want in reversed(path):
-            f, t = int(forest.feat[b]), forest.thr[b]
-            missing_ok = forest.miss.size > 0 and forest.miss[b] == 1
+            f, t = int(lay.feat[b]), lay.thr[b]
+            missing_ok = lay.miss.size > 0 and lay.miss[b] == 1
             v = x[r, f]
-            if (_holds(forest.mode, v, t) or (missing_ok and np.isnan(v))) == want:
+            if (_holds(lay.mode, v, t) or (missing_ok and np.isnan(v))) == want:
                 continue
             if want and missing_ok and rng.random() < 0.3:
                 x[r, f] = np.nan
-            elif forest.mode in (0, 2):  # <= and >=: the threshold itself holds
-                x[r, f] = t if want else np.nextafter(t, up if forest.mode == 0 else down)
+            elif lay.mode in (0, 2):  # <= and >=: the threshold itself holds
+                x[r, f] = t if want else np.nextafter(t, up if lay.mode == 0 else down)
             else:  # < and >: the threshold itself does not
-                x[r, f] = np.nextafter(t, down if forest.mode == 1 else up) if want else t
+                x[r, f] = np.nextafter(t, down if lay.mode == 1 else up) if want else t
     return x
 
 
