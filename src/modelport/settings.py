@@ -8,10 +8,12 @@ and the SDK's :class:`~modelport.Client` takes one or builds it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from modelport.errors import InvalidArgument
 
 
 class Settings(BaseSettings):
@@ -56,6 +58,9 @@ class Settings(BaseSettings):
     runtime_threads: int = 1
     """Intra-op threads per loaded model (servers get parallelism from concurrent requests)."""
 
+    native_trees: bool = True
+    """Score ONNX tree ensembles with modelport's kernel where it is bit-identical (runtimes/onnx_trees.py)."""
+
     predict_threads: int = 16
     """Worker threads per server process running model calls."""
 
@@ -87,6 +92,20 @@ class Settings(BaseSettings):
     @property
     def is_remote(self) -> bool:
         return bool(self.url)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """The settings in the environment; a bad value is an INVALID_ARGUMENT naming its variable."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = "MODELPORT_" + str(first["loc"][0]).upper() if first["loc"] else "MODELPORT_*"
+            raise InvalidArgument(f"{name}={first.get('input')!r}: {first['msg']}") from None
+
+    def runtime_options(self, *, threads: int | None = None) -> dict[str, Any]:
+        """What every model load gets from these settings (``threads`` overrides the setting)."""
+        return {"threads": threads or self.runtime_threads, "native_trees": self.native_trees}
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some fields replaced (``None`` values are ignored)."""

@@ -108,3 +108,19 @@ def test_console_script_exit_codes(home: Path) -> None:
     assert bad.returncode == 1 and bad.stderr == "error: model 'x' does not exist\n"
     usage = subprocess.run([*infra.modelport_cmd(), "models", "nope"], env=env, capture_output=True, text=True)
     assert usage.returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("MODELPORT_RUNTIME_THREADS", "abc", "error: MODELPORT_RUNTIME_THREADS='abc': Input should be a valid integer"),
+        ("MODELPORT_NATIVE_TREES", "sometimes", "error: MODELPORT_NATIVE_TREES='sometimes': Input should be a valid boolean"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_the_variable(
+    cli, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv(variable, value)
+    code, out, err = cli("models", "list")
+    assert code == 1 and out == ""
+    assert err.startswith(message) and err.count("\n") == 1, err

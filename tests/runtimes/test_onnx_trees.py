@@ -109,11 +109,10 @@ CASES = ["forest-binary", "forest-string-labels", "extra-trees-regressor", "fore
          "xgboost-missing-values", "forest-fully-grown", "lightgbm-binary", "lightgbm-multiclass"]  # fmt: skip
 
 
-def _both(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[OnnxRuntime, OnnxRuntime]:
+def _both(path: Path) -> tuple[OnnxRuntime, OnnxRuntime]:
+    """The model with the kernel (where its trial passes) and with ONNX Runtime alone."""
     native = load_runtime("onnx", path, options={"threads": 1})
-    monkeypatch.setenv("MODELPORT_NATIVE_TREES", "0")
-    plain = load_runtime("onnx", path, options={"threads": 1})
-    monkeypatch.delenv("MODELPORT_NATIVE_TREES")
+    plain = load_runtime("onnx", path, options={"threads": 1, "native_trees": False})
     assert isinstance(native, OnnxRuntime) and isinstance(plain, OnnxRuntime)
     return native, plain
 
@@ -131,11 +130,9 @@ def test_the_kernel_is_built() -> None:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_native_scores_are_bit_identical_to_onnx_runtime(
-    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_native_scores_are_bit_identical_to_onnx_runtime(case: str, tmp_path: Path) -> None:
     path, x = _case(case, tmp_path)
-    native, plain = _both(path, monkeypatch)
+    native, plain = _both(path)
     assert native.engine == "native trees"
     assert plain.engine == "onnxruntime"
     rng = np.random.default_rng(1)
@@ -158,7 +155,7 @@ def test_labels_keep_the_models_classes(tmp_path: Path) -> None:
     np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, rtol=1e-5)
 
 
-def test_models_it_cannot_reproduce_stay_on_onnx_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_models_it_cannot_reproduce_stay_on_onnx_runtime(tmp_path: Path) -> None:
     xb, yb = make_classification(3000, 12, random_state=0)
     xb = xb.astype(np.float32)
     # a scaler before the trees: the graph is more than a tree ensemble
@@ -167,8 +164,7 @@ def test_models_it_cannot_reproduce_stay_on_onnx_runtime(tmp_path: Path, monkeyp
     assert rt.engine == "onnxruntime"
     assert (rt.predict({"X": xb})["label"] == scaled.predict(xb)).mean() > 0.99
     path, _ = _case("forest-binary", tmp_path)
-    monkeypatch.setenv("MODELPORT_NATIVE_TREES", "off")
-    assert load_runtime("onnx", path).engine == "onnxruntime"
+    assert load_runtime("onnx", path, options={"native_trees": False}).engine == "onnxruntime"
 
 
 def test_a_trial_that_disagrees_keeps_onnx_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -185,17 +181,17 @@ def test_a_trial_that_disagrees_keeps_onnx_runtime(tmp_path: Path, monkeypatch: 
     assert load_runtime("onnx", path).engine == "onnxruntime"
 
 
-def test_few_rows_and_wrong_inputs_go_to_onnx_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_few_rows_and_wrong_inputs_go_to_onnx_runtime(tmp_path: Path) -> None:
     path, x = _case("forest-binary", tmp_path)
-    native, plain = _both(path, monkeypatch)
+    native, plain = _both(path)
     _assert_identical(native.predict({"X": x[:1]}), plain.predict({"X": x[:1]}))
     with pytest.raises(InvalidArgument, match="the ONNX model rejected the input"):
         native.predict({"X": np.ones((50, 3), dtype=np.float32)})
 
 
-def test_concurrent_callers_get_their_own_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_concurrent_callers_get_their_own_answers(tmp_path: Path) -> None:
     path, x = _case("forest-binary", tmp_path)
-    native, plain = _both(path, monkeypatch)
+    native, plain = _both(path)
     blocks = [x[i::4] for i in range(4)]
     expected = [plain.predict({"X": b}) for b in blocks]
     errors: list[BaseException] = []
@@ -377,12 +373,10 @@ SEMANTICS = {
 
 
 @pytest.mark.parametrize("case", list(SEMANTICS))
-def test_onnx_runtime_rules_are_followed_or_left_to_it(
-    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_onnx_runtime_rules_are_followed_or_left_to_it(case: str, tmp_path: Path) -> None:
     nodes, votes, nfeat, attrs, native = SEMANTICS[case]
     path = _ensemble(tmp_path, nodes, votes, nfeat, **attrs)
-    ours, theirs = _both(path, monkeypatch)
+    ours, theirs = _both(path)
     assert ours.engine == ("native trees" if native else "onnxruntime")
     rng = np.random.default_rng(0)
     x = rng.normal(0, 1, size=(64, nfeat)).astype(np.float32)
@@ -390,11 +384,11 @@ def test_onnx_runtime_rules_are_followed_or_left_to_it(
     _assert_identical(ours.predict({"X": x}), theirs.predict({"X": x}))
 
 
-def test_classes_nobody_voted_for_are_left_to_onnx_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_classes_nobody_voted_for_are_left_to_onnx_runtime(tmp_path: Path) -> None:
     """ONNX Runtime's argmax skips classes no leaf voted for; a row reaching only the rare leaf would show it."""
     common = [(0, leaf, c, w) for leaf in (3, 4, 5) for c, w in enumerate([0.5, 0.3, 0.2])]
     path = _ensemble(tmp_path, [*_gate(6), {"tree": 0, "id": 6}], [*common, (0, 6, 1, -1.0), (0, 6, 2, -2.0)], 3, 3)
-    ours, theirs = _both(path, monkeypatch)
+    ours, theirs = _both(path)
     assert ours.engine == "onnxruntime"
     x = np.full((16, 3), np.nan, dtype=np.float32)
     _assert_identical(ours.predict({"X": x}), theirs.predict({"X": x}))

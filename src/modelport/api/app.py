@@ -76,7 +76,7 @@ def create_app(
     runs): ``/ping`` reports that endpoint's readiness, ``/invocations`` calls it,
     and the control API is not mounted.
     """
-    settings = settings or (services.settings if services else Settings())
+    settings = settings or (services.settings if services else Settings.from_env())
     metrics = Metrics(settings.metrics_dir)
 
     @contextlib.asynccontextmanager
@@ -88,7 +88,7 @@ def create_app(
             svc,
             only=single_endpoint,
             poll_interval=settings.sync_interval_s,
-            runtime_options={"threads": settings.runtime_threads},
+            runtime_options=settings.runtime_options(),
         )
         def write_capture(root: str, path: str, data: bytes) -> None:
             svc.artifacts.write_object(path, data, root=root or f"{svc.artifacts.root}/capture")
@@ -161,7 +161,7 @@ def create_app(
 def app_from_env() -> ASGIApp:
     """Factory for server worker processes: settings come from MODELPORT_* variables."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings()
+    settings = Settings.from_env()
     return create_app(settings, single_endpoint=settings.serve_endpoint)
 
 

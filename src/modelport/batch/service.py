@@ -72,7 +72,8 @@ class TransformService:
             except ImportError:
                 raise MissingExtra.for_extra("dask", "--engine dask") from None
         objects = list_inputs(spec.input, s3_endpoint_url=self.settings.s3_endpoint_url, compression=spec.compression)
-        model = self._load(version, {"threads": 1, "native_trees": False})  # planning reads the signature only
+        # planning reads the signature and one synthetic row: no tree kernel to build
+        model = self._load(version, {**self.settings.runtime_options(threads=1), "native_trees": False})
         try:
             plan = make_plan(spec, model, objects, s3_endpoint_url=self.settings.s3_endpoint_url)
         finally:
@@ -150,11 +151,12 @@ class TransformService:
                     version=version.model_dump(mode="json"),
                     data=path.read_bytes(),
                     sha256=version.file("model").sha256 if version.files else version.sha256,
-                    options={"threads": 1},
+                    options=self.settings.runtime_options(threads=1),
                 )
                 run_dask(run, payload, staging_url=staging.url, scheduler=spec.scheduler, threads=threads, s3_endpoint_url=s3)
             else:
-                model = self._load(version, {"threads": 1})  # parallel blocks, one thread per model call
+                # parallel blocks, one thread per model call
+                model = self._load(version, self.settings.runtime_options(threads=1))
                 try:
                     run_local(run, BlockProcessor(plan, model), workers=threads, s3_endpoint_url=s3)
                 finally:

@@ -34,7 +34,7 @@ class Client:
         settings: Settings | None = None,
         http_client: Any = None,
     ) -> None:
-        base = settings or Settings()
+        base = settings or Settings.from_env()
         self.settings = base.with_overrides(url=url, token=token, home=home)
         self._closers: list[Any] = []
         if self.settings.url or http_client is not None:
@@ -78,6 +78,7 @@ class Client:
 
             self.jobs = LocalJobs(services, self.settings.user or default_user())
             self.remote = False
+        self.models.runtime_options = self.settings.runtime_options()
 
     def invoke(self, endpoint: str, data: Any, **options: Any) -> InvocationResult:
         """Call an endpoint (same as ``client.endpoints.invoke``)."""

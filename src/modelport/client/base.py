@@ -19,6 +19,9 @@ from modelport.scoring import LoadedModel
 class ModelsAPI(ABC):
     """``client.models``: the verbs of ``modelport models``."""
 
+    #: what :meth:`load` passes to the runtime unless told otherwise (the Client sets it from its Settings)
+    runtime_options: Mapping[str, Any] = {}
+
     @abstractmethod
     def register(
         self,
@@ -97,7 +100,7 @@ class ModelsAPI(ABC):
     def load(self, ref: str, *, options: Mapping[str, Any] | None = None) -> LoadedModel:
         """Load a version for in-process scoring (its sha256-verified artifact, its runtime)."""
         mv = self.show(ref)
-        return LoadedModel.from_path(mv, self._verified_path(mv), options)
+        return LoadedModel.from_path(mv, self._verified_path(mv), self.runtime_options if options is None else options)
 
     @abstractmethod
     def _verified_path(self, mv: ModelVersion) -> Path:

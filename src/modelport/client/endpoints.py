@@ -257,7 +257,7 @@ class _LoopThread:
         self.thread.start()
         settings = services.settings
         manager = EndpointManager(
-            services, poll_interval=settings.sync_interval_s, runtime_options={"threads": settings.runtime_threads}
+            services, poll_interval=settings.sync_interval_s, runtime_options=settings.runtime_options()
         )
         self.dataplane = DataPlane(manager, Metrics(), timeout_s=settings.request_timeout_s, threads=4)
         self._submit(manager.start()).result()

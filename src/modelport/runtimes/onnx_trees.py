@@ -24,8 +24,8 @@ It is used only when all of this holds, else ONNX Runtime scores alone:
   ONNX Runtime's on the rows of :func:`trial_rows` (split values, leaf
   paths, columns missing together).
 
-Set ``MODELPORT_NATIVE_TREES=0`` (or the runtime option ``native_trees:
-false``) to score with ONNX Runtime only.
+``MODELPORT_NATIVE_TREES=0`` (``Settings.native_trees``, passed down as the
+runtime option ``native_trees``) scores with ONNX Runtime only.
 """
 
 from __future__ import annotations
@@ -60,8 +60,7 @@ def _kernel() -> Any:
 
 
 def enabled(options: dict[str, Any] | None) -> bool:
-    if os.environ.get("MODELPORT_NATIVE_TREES", "1").strip().lower() in ("0", "false", "no", "off"):
-        return False
+    """The runtime option ``native_trees`` (default on; ``Settings.native_trees`` feeds it)."""
     return bool((options or {}).get("native_trees", True))
 
 
