@@ -33,9 +33,17 @@ class LoadedModel:
         self.classes = self.signature.extra.get("classes")
 
     @classmethod
-    def from_path(cls, version: ModelVersion, path: Path, options: Mapping[str, Any] | None = None) -> LoadedModel:
+    def from_path(
+        cls,
+        version: ModelVersion,
+        path: Path,
+        options: Mapping[str, Any] | None = None,
+        *,
+        shared: Mapping[str, Any] | None = None,
+    ) -> LoadedModel:
+        """Load with the options asked for this model over the ``shared`` settings (see :func:`load_runtime`)."""
         sig = Signature.from_dict(version.signature) if version.signature else None
-        return cls(version, load_runtime(version.format, path, signature=sig, options=options))
+        return cls(version, load_runtime(version.format, path, signature=sig, options=options, shared=shared))
 
     def to_batch(self, data: Any) -> Batch:
         """Validate any common input shape against the signature."""

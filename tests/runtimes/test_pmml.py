@@ -30,8 +30,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from modelport.errors import FailedPrecondition, InvalidArgument, MissingExtra, ModelFailure
-from modelport.runtimes import pmml
+from modelport.runtimes import load_runtime, pmml
 from modelport.runtimes.pmml import PmmlRuntime, infer_signature, inspect_pmml
+from modelport.settings import Settings
 from modelport.signature import Batch, ColumnSpec, Signature, numpy_dtype
 
 REPO = Path(__file__).resolve().parents[2]
@@ -345,7 +346,7 @@ def test_declared_signature_may_narrow_outputs_but_not_invent_fields(
 
 def test_options_are_checked(nyoka_iris: tuple[Pipeline, Path], iris: tuple[pd.DataFrame, np.ndarray]) -> None:
     path = nyoka_iris[1]
-    with pytest.raises(InvalidArgument, match=r"unknown PMML runtime option\(s\) threads: expected lax"):
+    with pytest.raises(InvalidArgument, match=r"unknown pmml runtime option\(s\) threads: pmml models take lax"):
         PmmlRuntime.load(path, options={"threads": 4})
     with pytest.raises(InvalidArgument, match="parallelism must be -1 or an integer >= 1, got 0"):
         PmmlRuntime.load(path, options={"parallelism": 0})
@@ -354,6 +355,21 @@ def test_options_are_checked(nyoka_iris: tuple[Pipeline, Path], iris: tuple[pd.D
     sequential = PmmlRuntime.load(path)
     batch = as_batch(iris[0], sequential.signature)
     assert list(pooled.predict(batch)["species"]) == list(sequential.predict(batch)["species"])
+
+
+def test_shared_settings_reach_only_the_options_pmml_declares(
+    nyoka_iris: tuple[Pipeline, Path], iris: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    """Servers, `modelport predict` and batch offer every runtime the same settings (threads, native_trees):
+    a PMML model still loads and answers, while an option asked for explicitly is still checked."""
+    path = nyoka_iris[1]
+    shared = Settings().runtime_options()
+    assert {"threads", "native_trees"} <= set(shared)
+    runtime = load_runtime("pmml", path, shared=shared, warm=True)
+    batch = as_batch(iris[0].iloc[:5], runtime.signature)
+    assert list(runtime.predict(batch)["species"]) == list(nyoka_iris[0].predict(iris[0].iloc[:5]))
+    with pytest.raises(InvalidArgument, match=r"unknown pmml runtime option\(s\) native_trees"):
+        load_runtime("pmml", path, options={"native_trees": True}, shared=shared)
 
 
 def test_closed_runtime_refuses_to_predict(

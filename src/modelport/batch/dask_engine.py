@@ -235,5 +235,5 @@ def _model(payload: ModelPayload) -> LoadedModel:
                 tmp.write_bytes(payload.data)
                 os.replace(tmp, path)
             version = ModelVersion.model_validate(payload.version)
-            model = _MODELS[key] = LoadedModel.from_path(version, path, payload.options)
+            model = _MODELS[key] = LoadedModel.from_path(version, path, shared=payload.options)
         return model

@@ -187,10 +187,10 @@ class TransformService:
 
         return Plan.from_dict(self.store.plan(job_id))
 
-    def _load(self, version: ModelVersion, options: dict[str, Any]) -> LoadedModel:
+    def _load(self, version: ModelVersion, shared: dict[str, Any]) -> LoadedModel:
         from modelport.scoring import LoadedModel
 
-        return LoadedModel.from_path(version, self.registry.artifact_path(version), options)
+        return LoadedModel.from_path(version, self.registry.artifact_path(version), shared=shared)
 
     def _staging(self, job: TransformJob, plan: Plan) -> Staging:
         """Beside the home for local runs; beside the outputs when remote Dask workers must reach it."""

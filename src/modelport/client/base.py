@@ -100,7 +100,7 @@ class ModelsAPI(ABC):
     def load(self, ref: str, *, options: Mapping[str, Any] | None = None) -> LoadedModel:
         """Load a version for in-process scoring (its sha256-verified artifact, its runtime)."""
         mv = self.show(ref)
-        return LoadedModel.from_path(mv, self._verified_path(mv), self.runtime_options if options is None else options)
+        return LoadedModel.from_path(mv, self._verified_path(mv), options, shared=self.runtime_options)
 
     @abstractmethod
     def _verified_path(self, mv: ModelVersion) -> Path:

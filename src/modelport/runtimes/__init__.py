@@ -44,10 +44,25 @@ def runtime_class(fmt: str) -> type[Runtime]:
 
 
 def load_runtime(
-    fmt: str, path: Path, *, signature: Signature | None = None, options: Mapping[str, Any] | None = None, warm: bool = True
+    fmt: str,
+    path: Path,
+    *,
+    signature: Signature | None = None,
+    options: Mapping[str, Any] | None = None,
+    shared: Mapping[str, Any] | None = None,
+    warm: bool = True,
 ) -> Runtime:
-    """Load an artifact (already sha256-verified) with its format's runtime and warm it up."""
-    runtime = runtime_class(fmt).load(path, signature=signature, options=options)
+    """Load an artifact (already sha256-verified) with its format's runtime and warm it up.
+
+    ``options`` are asked for this model: one the runtime does not declare is
+    an INVALID_ARGUMENT.  ``shared`` are settings offered to every runtime
+    (``Settings.runtime_options()``): each reaches only the runtimes that
+    declare it, and ``options`` override them.
+    """
+    cls = runtime_class(fmt)
+    chosen = {k: v for k, v in (shared or {}).items() if k in cls.options}
+    chosen.update(cls.check_options(options))
+    runtime = cls.load(path, signature=signature, options=chosen)
     if warm:
         runtime.warm_up()
     return runtime

@@ -50,6 +50,9 @@ class Runtime(ABC):
     dtypes_from_model: bool = True
     #: the model cannot describe its inputs: ``load`` needs a signature (from a sample)
     needs_signature: ClassVar[bool] = False
+    #: the load options this runtime understands, name → meaning; :func:`load_runtime` refuses others
+    #: asked for explicitly and passes a shared setting (``Settings.runtime_options``) only when named here
+    options: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, signature: Signature) -> None:
         self.signature = signature
@@ -62,6 +65,18 @@ class Runtime(ABC):
     @abstractmethod
     def predict(self, batch: Batch) -> Batch:
         """Score a columnar batch; return output columns with as many rows."""
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        """``options`` as a dict, refused when it names an option this runtime does not declare."""
+        given = dict(options or {})
+        unknown = sorted(set(given) - set(cls.options))
+        if unknown:
+            known = "; ".join(f"{k}: {v}" for k, v in cls.options.items()) or "none"
+            raise InvalidArgument(
+                f"unknown {cls.format} runtime option(s) {', '.join(unknown)}: {cls.format} models take {known}"
+            )
+        return given
 
     def warm_up(self) -> None:
         """Run one prediction on a synthetic row so the first caller pays nothing."""

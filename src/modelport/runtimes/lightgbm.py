@@ -104,6 +104,7 @@ class LightGBMRuntime(Runtime):
     """A LightGBM booster; thread-safe (see the module docstring for why one booster is shared)."""
 
     format: ClassVar[str] = "lightgbm"
+    options: ClassVar[Mapping[str, str]] = {"threads": "LightGBM's num_threads per call (default 1)"}
     # Booster.predict turns every feature into float64 (NaN = missing, which LightGBM routes
     # itself), so float64 and nullable is what the model takes.  A sample's dtypes would say
     # less: an integral CSV column would become int64 and refuse the fractions and missing

@@ -78,6 +78,12 @@ def session_options(options: Mapping[str, Any] | None) -> Any:
 
 class OnnxRuntime(Runtime):
     format: ClassVar[str] = "onnx"
+    options: ClassVar[Mapping[str, str]] = {
+        "threads": "intra-op threads per call (default 1)",
+        "intra_op_threads": "ONNX Runtime's intra_op_num_threads (default: threads)",
+        "inter_op_threads": "ONNX Runtime's inter_op_num_threads (default 1)",
+        "native_trees": "score tree ensembles with modelport's kernel where bit-identical (default true)",
+    }
 
     def __init__(self, session: Any, signature: Signature, trees: Forest | None = None) -> None:
         super().__init__(signature)

@@ -83,11 +83,6 @@ _STRING_FEATURES = frozenset(
     {"predictedDisplayValue", "entityId", "clusterId", "reasonCode", "ruleValue", "decision", "warning"}
 )
 
-_OPTIONS = {
-    "lax": "skip JPMML's model schema checks (bool)",
-    "parallelism": "1 (default), -1 or N JVM threads per batch",
-}
-
 # JPMML exceptions caused by the values a caller sent, as opposed to the model.
 _INPUT_ERRORS = ("org.jpmml.evaluator.ValueCheckException", "org.jpmml.evaluator.TypeCheckException")
 
@@ -447,6 +442,10 @@ class PmmlRuntime(Runtime):
     """A PMML model scored by JPMML-Evaluator; thread-safe (JPMML evaluators are)."""
 
     format: ClassVar[str] = "pmml"
+    options: ClassVar[Mapping[str, str]] = {
+        "lax": "skip JPMML's model schema checks (bool)",
+        "parallelism": "1 (default), -1 or N JVM threads per batch",
+    }
 
     def __init__(self, signature: Signature, evaluator: Any, *, parallelism: int = 1, info: Mapping[str, Any]) -> None:
         super().__init__(signature)
@@ -469,11 +468,7 @@ class PmmlRuntime(Runtime):
         on the calling thread, which suits a server that already runs requests
         concurrently; -1 uses the JVM's common pool; N > 1 a pool of N).
         """
-        options = dict(options or {})
-        unknown = sorted(set(options) - set(_OPTIONS))
-        if unknown:
-            known = "; ".join(f"{k}: {v}" for k, v in _OPTIONS.items())
-            raise InvalidArgument(f"unknown PMML runtime option(s) {', '.join(unknown)}: expected {known}")
+        options = cls.check_options(options)
         parallelism = options.get("parallelism", 1)
         if (
             not isinstance(parallelism, int)

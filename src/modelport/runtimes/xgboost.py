@@ -127,6 +127,7 @@ class XGBoostRuntime(Runtime):
     """A native XGBoost booster; thread-safe (``inplace_predict`` on a read-only booster)."""
 
     format: ClassVar[str] = "xgboost"
+    options: ClassVar[Mapping[str, str]] = {"threads": "XGBoost's nthread per call (default 1)"}
     # inplace_predict turns every feature into float32 (NaN = missing, routed down the default
     # branch), so float32 and nullable is what the model takes.  A sample's dtypes would say
     # less: an integral CSV column would become int64 and refuse the fractions and missing

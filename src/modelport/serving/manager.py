@@ -264,7 +264,7 @@ class EndpointManager:
         mv = registry.get_version(spec.ref)
         path = registry.artifact_path(mv)
         signature = Signature.from_dict(mv.signature) if mv.signature else None
-        runtime = load_runtime(mv.format, path, signature=signature, options=self.runtime_options)
+        runtime = load_runtime(mv.format, path, signature=signature, shared=self.runtime_options)
         model = self.wrap(spec, runtime) if self.wrap else runtime
         return LiveVariant(spec, mv, model, runtime.signature, runtime)
 

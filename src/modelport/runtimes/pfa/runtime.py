@@ -53,6 +53,7 @@ class PfaRuntime(Runtime):
     """Scores columnar batches with a compiled :class:`PfaEngine`; thread-safe."""
 
     format: ClassVar[str] = "pfa"
+    options: ClassVar[Mapping[str, str]] = {"mode": "auto (default), vector or record"}
 
     def __init__(self, engine: PfaEngine, signature: Signature, mode: str = "auto") -> None:
         super().__init__(signature)
@@ -65,7 +66,7 @@ class PfaRuntime(Runtime):
     def load(
         cls, path: Path, *, signature: Signature | None = None, options: Mapping[str, Any] | None = None
     ) -> PfaRuntime:
-        options = dict(options or {})
+        options = cls.check_options(options)
         mode = options.get("mode", "auto")
         if mode not in _MODES:
             raise InvalidArgument(f"pfa option 'mode' must be one of {', '.join(_MODES)}, not {mode!r}")
