@@ -27,6 +27,7 @@ from typing import Any
 from modelport.baseline import compute_baseline
 from modelport.domain import RegisterOptions
 from modelport.errors import FailedPrecondition, InvalidArgument, ModelportError
+from modelport.formats import TABLE, format_info
 from modelport.parity import ParityReport, compare
 from modelport.runtimes import runtime_class
 from modelport.runtimes.base import Runtime
@@ -39,15 +40,6 @@ from modelport.signature import (
     synthesize_batch,
 )
 
-#: formats that can be converted to ONNX → "module:function"
-CONVERTERS: dict[str, str] = {
-    "sklearn": "modelport.runtimes.sklearn:to_onnx",
-    "skops": "modelport.runtimes.sklearn:to_onnx",
-    "xgboost": "modelport.runtimes.xgboost:to_onnx",
-    "lightgbm": "modelport.runtimes.lightgbm:to_onnx",
-    "torch": "modelport.runtimes.torch:to_onnx",
-}
-ALWAYS_CONVERT = frozenset({"torch"})
 SAMPLE_ROWS_FOR_OUTPUTS = 1000
 SYNTHETIC_ROWS = 200
 
@@ -65,11 +57,10 @@ class Prepared:
 
 
 def converter(fmt: str) -> Any:
-    target = CONVERTERS.get(fmt)
+    target = format_info(fmt).converter
     if target is None:
-        raise InvalidArgument(
-            f"{fmt} models cannot be converted to ONNX; convertible formats: {', '.join(sorted(set(CONVERTERS)))}"
-        )
+        convertible = ", ".join(sorted(f.name for f in TABLE.values() if f.converter))
+        raise InvalidArgument(f"{fmt} models cannot be converted to ONNX; convertible formats: {convertible}")
     module, func = target.split(":")
     return getattr(importlib.import_module(module), func)
 
@@ -173,7 +164,7 @@ def prepare(
         raise InvalidArgument(f"the model cannot score the {source} rows: {type(exc).__name__}: {exc}") from None
     full = _with_outputs(runtime.signature, outputs) if not (override and override.outputs) else override
     prepared = Prepared(format=fmt, signature=full, baseline=baseline)
-    if options.to_onnx or fmt in ALWAYS_CONVERT:
+    if options.to_onnx or format_info(fmt).always_convert:
         _convert(prepared, runtime, batch, options, source)
     runtime.close()
     return prepared
