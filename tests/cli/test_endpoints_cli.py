@@ -68,3 +68,26 @@ def test_endpoint_errors(cli, registered: Path, args: tuple[str, ...], message: 
     code, _, err = cli(*args)
     assert code == 1
     assert err.strip().splitlines()[-1].startswith(message)
+
+
+def test_in_process_invoke_loads_only_its_endpoint_and_captures(cli, registered: Path, home: Path, other_model_file: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("endpoints", "create", "good", "--variant", "a=churn:1", "--capture", "100")[0] == 0
+    assert cli("endpoints", "create", "broken", "--variant", "a=churn:2")[0] == 0
+    # damage the other endpoint's artifact in the store: loading it would fail loudly
+    stored = [p for p in (home / "artifacts").rglob("*") if p.is_file() and p.read_bytes() == other_model_file.read_bytes()]
+    assert stored
+    for p in stored:
+        p.chmod(0o644)
+        p.write_bytes(b"damaged")
+
+    code, out, err = cli("invoke", "good", "--file", str(registered), "--inference-id", "inv-local-1")
+    assert code == 0, err
+    assert "broken" not in err and "failed" not in err
+    assert json.loads(cli("endpoints", "show", "broken", "--json")[1])["endpoint"]["status"] != "failed"
+    # the endpoint's data capture applies in-process too (flushed when the client closes)
+    records = [json.loads(line) for f in (home / "artifacts" / "capture" / "good" / "a").rglob("*.jsonl") for line in f.read_text().splitlines()]
+    assert [r["eventMetadata"]["inferenceId"] for r in records] == ["inv-local-1"]
+    assert records[0]["captureData"]["endpointOutput"]["data"] == out.strip() + "\n" or json.loads(records[0]["captureData"]["endpointOutput"]["data"]) == json.loads(out)
+
+    code, _, err = cli("invoke", "broken", "--file", str(registered))
+    assert code == 1 and "failed to load" in err

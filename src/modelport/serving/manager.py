@@ -24,7 +24,7 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,13 +134,14 @@ class EndpointManager:
         self,
         services: Services,
         *,
-        only: str | None = None,
+        only: Iterable[str] | None = None,
         poll_interval: float = 0.5,
         runtime_options: dict[str, Any] | None = None,
         wrap: Callable[[Variant, Any], Any] | None = None,
     ) -> None:
         self.services = services
-        self.only = only
+        #: the endpoints this process serves (None: all); :meth:`serve` adds one
+        self.only: set[str] | None = None if only is None else set(only)
         self.poll_interval = poll_interval
         self.runtime_options = runtime_options or {}
         self.wrap = wrap
@@ -178,6 +179,12 @@ class EndpointManager:
             except Exception:
                 log.exception("endpoint sync failed")
 
+    async def serve(self, name: str) -> None:
+        """Serve ``name`` too (a process that serves chosen endpoints only), loading it now."""
+        if self.only is not None and name not in self.only:
+            self.only.add(name)
+            await self.sync()
+
     # -- lookups ----------------------------------------------------------------
 
     def get(self, name: str) -> LiveEndpoint:
@@ -186,13 +193,14 @@ class EndpointManager:
             return ep
         if name in self.failed:
             raise NotReady(f"endpoint {name!r} failed to load: {self.failed[name][1]}")
-        if self.only is not None and name != self.only:
-            raise NotFound(f"endpoint {name!r} is not served here (this server serves {self.only!r})")
+        if self.only is not None and name not in self.only:
+            served = ", ".join(repr(n) for n in sorted(self.only)) or "none"
+            raise NotFound(f"endpoint {name!r} is not served here (this server serves {served})")
         raise NotFound(f"endpoint {name!r} does not exist")
 
     @property
     def ready(self) -> bool:
-        return self.only is None or self.only in self.endpoints
+        return self.only is None or self.only <= self.endpoints.keys()
 
     # -- syncing ----------------------------------------------------------------
 
@@ -200,7 +208,7 @@ class EndpointManager:
         async with self._sync_lock:
             revisions = await asyncio.to_thread(self.services.endpoints.store.revisions)
             if self.only is not None:
-                revisions = {k: v for k, v in revisions.items() if k == self.only}
+                revisions = {k: v for k, v in revisions.items() if k in self.only}
             for name in list(self.endpoints):
                 if name not in revisions:
                     self._retire(self.endpoints.pop(name).variants.values())
