@@ -168,6 +168,15 @@ def _text_format(head: bytes, path: Path, suffix: str) -> str | None:
     return None
 
 
+#: joblib's other compressors: gzip, bz2, xz, lzma (zlib is recognised by its header)
+_JOBLIB_COMPRESSED = (b"\x1f\x8b\x08", b"BZh", b"\xfd7zXZ\x00", b"]\x00\x00")
+
+
+def _zlib_header(head: bytes) -> bool:
+    """A zlib stream: deflate with a 32 KiB window (0x78), and a header that is a multiple of 31 (RFC 1950)."""
+    return len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0
+
+
 def sniff_format(path: Path, filename: str | None = None) -> str | None:
     """The format the file's bytes look like, or None (``filename`` hints YAML)."""
     with open(path, "rb") as fh:
@@ -180,7 +189,7 @@ def sniff_format(path: Path, filename: str | None = None) -> str | None:
         return "torch"
     if head[:1] == b"\x80":  # pickle protocol 2+: joblib.dump and pickle.dump
         return "sklearn"
-    if head[:2] in (b"x\x9c", b"x\x01", b"x\xda") or head[:3] == b"\x1f\x8b\x08":  # joblib compress=
+    if _zlib_header(head) or head.startswith(_JOBLIB_COMPRESSED):  # joblib.dump(compress=…)
         return "sklearn"
     if looks_like_xgboost(head):  # JSON or UBJSON
         return "xgboost"

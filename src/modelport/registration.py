@@ -202,3 +202,101 @@ def _convert(prepared: Prepared, runtime: Runtime, batch: Any, options: Register
         )
     prepared.format = "onnx"
     prepared.onnx_bytes = onnx_bytes
+
+
+# -- preparing in a child process -----------------------------------------------------------------
+# The server never unpickles a model in its own process: a pickle that passed the
+# scan (or that its registering caller trusts) is loaded, described and converted
+# by `python -m modelport.registration` in a fresh interpreter.  Nothing crosses
+# the boundary as a pickle: the request and the answer are JSON, the sample a
+# Parquet file and the ONNX copy a file.
+
+
+def prepare_in_child(
+    path: Path,
+    fmt: str,
+    *,
+    sample: tuple[Path, str] | None = None,
+    signature: Mapping[str, Any] | None = None,
+    options: RegisterOptions | None = None,
+) -> Prepared:
+    """:func:`prepare` in a child process; ``sample`` is (file, table format), read there.
+
+    The child's errors come back as the same ModelportError.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from modelport.errors import error_from_code
+
+    options = options or RegisterOptions()
+    with tempfile.TemporaryDirectory(prefix="modelport-prepare-") as tmp:
+        folder = Path(tmp)
+        request = {
+            "path": str(path),
+            "format": fmt,
+            "sample": [str(sample[0]), sample[1]] if sample else None,
+            "signature": dict(signature) if signature else None,
+            "options": options.model_dump(mode="json"),
+            "onnx": str(folder / "model.onnx"),
+        }
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        done = subprocess.run(
+            [sys.executable, "-m", "modelport.registration"],
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        lines = done.stdout.strip().splitlines()
+        if done.returncode != 0 or not lines:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise InvalidArgument(f"loading the model failed in its process (exit {done.returncode}): {last}")
+        answer = json.loads(lines[-1])
+        if "error" in answer:
+            raise error_from_code(answer["error"]["code"], answer["error"]["message"], answer["error"].get("details"))
+        onnx = folder / "model.onnx"
+        return Prepared(
+            format=answer["format"],
+            signature=Signature.from_dict(answer["signature"]),
+            baseline=answer["baseline"],
+            conversion=answer["conversion"],
+            onnx_bytes=onnx.read_bytes() if onnx.is_file() else None,
+        )
+
+
+def _child_main() -> None:
+    import json
+    import sys
+
+    from modelport.frames import read_table
+
+    request = json.loads(sys.stdin.read())
+    try:
+        sample = read_table(Path(request["sample"][0]), fmt=request["sample"][1]) if request["sample"] else None
+        prepared = prepare(
+            Path(request["path"]),
+            request["format"],
+            sample=sample,
+            signature=request["signature"],
+            options=RegisterOptions.model_validate(request["options"]),
+        )
+    except ModelportError as exc:
+        answer: dict[str, Any] = {"error": exc.to_dict()}
+    else:
+        if prepared.onnx_bytes is not None:
+            Path(request["onnx"]).write_bytes(prepared.onnx_bytes)
+        answer = {
+            "format": prepared.format,
+            "signature": prepared.signature.to_dict(),
+            "baseline": prepared.baseline,
+            "conversion": prepared.conversion,
+        }
+    sys.stdout.write("\n" + json.dumps(answer, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    _child_main()

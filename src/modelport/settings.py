@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     user: str | None = None
     """Name recorded as ``created_by``; default the OS user."""
 
+    allow_pickle: bool = True
+    """Accept pickle formats (scikit-learn joblib/pickle, saved PyTorch modules) at all; their files are
+    still scanned before anything is unpickled (see modelport/pickles.py)."""
+
     @field_validator("home", mode="after")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:

@@ -270,7 +270,7 @@ class EndpointManager:
     def _load_variant(self, spec: Variant) -> LiveVariant:
         registry = self.services.registry
         mv = registry.get_version(spec.ref)
-        path = registry.artifact_path(mv)
+        path = registry.model_path(mv)
         signature = Signature.from_dict(mv.signature) if mv.signature else None
         runtime = load_runtime(mv.format, path, signature=signature, shared=self.runtime_options)
         model = self.wrap(spec, runtime) if self.wrap else runtime
