@@ -52,6 +52,20 @@ def test_endpoint_lifecycle(cli, registered: Path) -> None:  # type: ignore[no-u
     assert json.loads(cli("endpoints", "list", "--json")[1]) == []
 
 
+def test_rollback_to_a_deleted_version_is_one_line_and_changes_nothing(cli, registered: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("endpoints", "create", "churn", "--variant", "a=churn:1")[0] == 0
+    assert cli("endpoints", "update", "churn", "--variant", "a=churn:2")[0] == 0
+    assert cli("models", "delete", "churn:1")[0] == 0
+    code, out, err = cli("endpoints", "rollback", "churn")
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: cannot roll back endpoint 'churn' to revision 1: variant 'a' serves model version churn:1, "
+        "which no longer exists\n"
+    )
+    history = json.loads(cli("endpoints", "history", "churn", "--json")[1])
+    assert [h["revision"] for h in history] == [2, 1]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

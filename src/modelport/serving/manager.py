@@ -14,7 +14,9 @@ beside the running one:
    zero) and only then are closed.
 
 A load that fails leaves the previous revision serving and records the
-reason on the endpoint's status.
+reason on the endpoint's status and on the variant that failed; an endpoint
+with no revision serving answers UNAVAILABLE with that reason (it stays
+failed until its configuration changes, so it is not "not ready yet").
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 
 from modelport.domain import ModelVersion
 from modelport.endpoints.config import Endpoint, EndpointConfig, Variant
-from modelport.errors import ModelportError, NotFound, NotReady
+from modelport.errors import ModelportError, NotFound, Unavailable
 from modelport.runtimes import load_runtime
 from modelport.services import Services
 from modelport.serving.routing import Router
@@ -192,7 +194,8 @@ class EndpointManager:
         if ep is not None:
             return ep
         if name in self.failed:
-            raise NotReady(f"endpoint {name!r} failed to load: {self.failed[name][1]}")
+            # Not "not ready, try again": a failed load stays failed until the endpoint changes.
+            raise Unavailable(f"endpoint {name!r} failed: {self.failed[name][1]}")
         if self.only is not None and name not in self.only:
             served = ", ".join(repr(n) for n in sorted(self.only)) or "none"
             raise NotFound(f"endpoint {name!r} is not served here (this server serves {served})")
@@ -246,12 +249,7 @@ class EndpointManager:
         except ModelportError as exc:
             for v in fresh:
                 v.close()
-            reason = exc.message
-            self.failed[name] = (endpoint.revision, reason)
-            log.error("endpoint %s revision %d failed to load: %s", name, endpoint.revision, reason)
-            await asyncio.to_thread(
-                self.services.endpoints.store.set_status, name, endpoint.revision, "failed", reason=reason
-            )
+            await self._fail(endpoint, spec, exc)  # only loading raises: ``spec`` is the variant that failed
             return
         self.failed.pop(name, None)
         live = {v.name: v.spec.weight for v in loaded.values() if not v.spec.shadow}
@@ -266,6 +264,21 @@ class EndpointManager:
             self.services.endpoints.store.set_status, name, endpoint.revision, "in_service", variants=status
         )
         log.info("endpoint %s revision %d in service (%s)", name, endpoint.revision, ", ".join(status))
+
+    async def _fail(self, endpoint: Endpoint, spec: Variant, exc: ModelportError) -> None:
+        """Record a revision that cannot serve: the endpoint and the variant that failed, with why."""
+        reason = f"variant {spec.name!r} ({spec.model}) failed to load: {exc.message}"
+        self.failed[endpoint.name] = (endpoint.revision, reason)
+        log.error("endpoint %s revision %d: %s", endpoint.name, endpoint.revision, reason)
+        variants = {spec.name: {"status": "failed", "model": spec.model, "reason": exc.message}}
+        await asyncio.to_thread(
+            self.services.endpoints.store.set_status,
+            endpoint.name,
+            endpoint.revision,
+            "failed",
+            reason=reason,
+            variants=variants,
+        )
 
     def _load_variant(self, spec: Variant) -> LiveVariant:
         registry = self.services.registry
