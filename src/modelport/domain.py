@@ -195,7 +195,8 @@ class RegisterRequest(_Frozen):
     format: str | None = None
     filename: str = "model"
     sha256: str
-    size: int
+    #: what the client declares; the registry measures the bytes and refuses a size that disagrees
+    size: int | None = Field(default=None, ge=0)
     options: RegisterOptions = Field(default_factory=RegisterOptions)
     description: str = ""
     metrics: dict[str, float] = Field(default_factory=dict)

@@ -40,6 +40,7 @@ class Services:
                 settings.resolved_artifacts,
                 cache_dir=settings.home / "cache",
                 s3_endpoint_url=settings.s3_endpoint_url,
+                spool_dir=settings.spool_dir,
             )
         except BaseException:
             db.dispose()

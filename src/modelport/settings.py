@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     user: str | None = None
     """Name recorded as ``created_by``; default the OS user."""
 
+    tmp_dir: Path | None = None
+    """Where uploads in flight are spooled; default ``<home>/tmp`` (swept of crash leftovers at server start)."""
+
     allow_pickle: bool = True
     """Accept pickle formats (scikit-learn joblib/pickle, saved PyTorch modules) at all; their files are
     still scanned before anything is unpickled (see modelport/pickles.py)."""
@@ -93,6 +96,11 @@ class Settings(BaseSettings):
     @property
     def resolved_artifacts(self) -> str:
         return self.artifacts or str(self.home / "artifacts")
+
+    @property
+    def spool_dir(self) -> Path:
+        """Folder for uploads in flight (``tmp_dir``, default ``<home>/tmp``)."""
+        return (self.tmp_dir or self.home / "tmp").expanduser()
 
     @property
     def is_remote(self) -> bool:

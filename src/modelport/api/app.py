@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -82,6 +83,7 @@ def create_app(
         owned = services is None
         svc = services or Services.open(settings)
         app.state.services = svc
+        await anyio.to_thread.run_sync(svc.artifacts.sweep_spool)  # what a kill -9 mid-upload left behind
         serving = Serving(svc, metrics, only=None if single_endpoint is None else [single_endpoint])
         app.state.dataplane = serving.dataplane
         await serving.start()

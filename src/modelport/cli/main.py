@@ -33,6 +33,7 @@ app.command("convert")(scoring.convert)
 app.command("invoke")(endpoints.invoke)
 app.command("serve")(endpoints.serve)
 app.command("transform")(batch.transform)
+app.command("gc")(db.gc)
 
 
 def _version(value: bool) -> None:

@@ -282,6 +282,14 @@ class RegistryStore:
             model.updated_at = utcnow()
             return deleted
 
+    def referenced_sha256(self) -> set[str]:
+        """Every blob some version references (model file or another file)."""
+        with self.db.read() as s:
+            found = set(s.scalars(sa.select(ModelVersionRow.sha256)))
+            for files in s.scalars(sa.select(ModelVersionRow.files)):
+                found.update(f["sha256"] for f in files or () if f.get("sha256"))
+        return found
+
     def sha256_in_use(self, sha256: str) -> bool:
         """Is a blob referenced by any version (as its model file or another file)?"""
         with self.db.read() as s:

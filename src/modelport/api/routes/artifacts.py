@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import Annotated
 
 import anyio
@@ -13,6 +11,7 @@ from modelport.api.auth import Principal, require
 from modelport.domain import ArtifactUpload
 from modelport.errors import InvalidArgument, PayloadTooLarge
 from modelport.services import Services
+from modelport.spool import spool_path
 from modelport.store import check_sha256
 
 router = APIRouter(prefix="/artifacts", tags=["artifacts"])
@@ -31,10 +30,10 @@ async def upload(sha256: str, request: Request, _: Admin) -> ArtifactUpload:
             raise InvalidArgument(f"invalid Content-Length {declared!r}")
         if int(declared) > limit:
             raise PayloadTooLarge(f"upload of {declared} bytes exceeds the limit of {limit} bytes")
-    fd, tmp = tempfile.mkstemp(suffix=".upload")
+    tmp = spool_path(svc.settings.spool_dir, ".upload")
     try:
         total = 0
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "wb") as fh:
             async for chunk in request.stream():
                 total += len(chunk)
                 if total > limit:
@@ -44,4 +43,4 @@ async def upload(sha256: str, request: Request, _: Admin) -> ArtifactUpload:
             raise InvalidArgument("empty upload: the request body must carry the artifact bytes")
         return await anyio.to_thread.run_sync(lambda: svc.artifacts.put_file(tmp, sha256))
     finally:
-        os.unlink(tmp)
+        tmp.unlink(missing_ok=True)

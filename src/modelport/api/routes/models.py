@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
@@ -61,7 +63,7 @@ class RegisterBody(BaseModel):
     format: str | None = None
     filename: str = "model"
     sha256: str
-    size: int
+    size: int | None = Field(default=None, ge=0, description="Optional; the server measures the bytes and refuses a size that disagrees.")
     description: str = ""
     metrics: dict[str, float] = Field(default_factory=dict)
     params: dict[str, str] = Field(default_factory=dict)
@@ -142,6 +144,13 @@ def delete_version(name: str, version: str, svc: Svc, _: Admin, force: bool = Fa
     return svc.registry.delete_version(ref, force=force)
 
 
+def content_disposition(filename: str) -> str:
+    """``attachment`` with the name quoted safely (RFC 6266): an ASCII fallback and the UTF-8 name (RFC 5987)."""
+    name = PurePosixPath(filename.replace("\\", "/")).name or "model"
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 @router.get("/{name}/versions/{version}/files/{role}")
 def download_file(name: str, version: str, role: str, svc: Svc, _: Read) -> StreamingResponse:
     mv = svc.registry.get_version(version_ref(name, version))
@@ -157,7 +166,7 @@ def download_file(name: str, version: str, role: str, svc: Svc, _: Read) -> Stre
         body(),
         media_type="application/octet-stream",
         headers={
-            "Content-Disposition": f'attachment; filename="{f.filename}"',
+            "Content-Disposition": content_disposition(f.filename),
             "X-Content-SHA256": f.sha256,
             "Content-Length": str(f.size),
         },
