@@ -15,8 +15,18 @@ for ``m`` targets).
 Inputs are one float32 column per feature, named from the booster's
 ``feature_names`` or ``f0..f{k-1}`` (XGBoost's own defaults), nullable
 because XGBoost routes NaN down each split's default branch.  XGBoost scores
-in float32, so that is the dtype the signature declares.  A categorical
-feature takes the category codes the model was trained with.
+in float32, so that is the dtype the signature declares.
+
+A categorical feature (trained on a pandas ``category`` column with
+``enable_categorical=True``) takes the category values themselves: a
+``string`` column (``float64`` for numeric categories) whose categories, in
+code order, are the signature's ``extra["categories"]``
+(:mod:`modelport.runtimes.categories`).  XGBoost 3.1 and later store them in
+the booster; for an older booster they come from the registration sample's
+``category`` dtypes or from a declared signature.  A value the model never
+saw is scored as a missing one.  A signature that declares such a column as
+float32 without listing its categories (versions registered before
+categories were kept) takes the codes, as before.
 
 Scoring goes through ``inplace_predict``, which XGBoost documents as
 thread-safe and lock-free for tree boosters when nothing else touches the
@@ -29,7 +39,9 @@ row and 2x faster for 10k rows.
 :func:`to_onnx` converts the booster with onnxmltools into a graph with one
 float input ``input`` of shape ``[N, k]`` and the same output names, which
 :class:`~modelport.runtimes.onnx.OnnxRuntime` serves with this runtime's
-signature.  Only ``gbtree`` boosters convert (onnxmltools fails on ``dart``).
+signature.  Only ``gbtree`` boosters convert (onnxmltools fails on ``dart``),
+and only when no column takes category values: onnxmltools turns a
+categorical split into equality tests on codes, so the graph takes codes.
 """
 
 from __future__ import annotations
@@ -60,6 +72,8 @@ from modelport.runtimes.base import (
     standard_signature,
     threads_option,
 )
+from modelport.runtimes.categories import KEY as CATEGORIES
+from modelport.runtimes.categories import CategoryCodes, column_dtype, declared_categories, plain
 from modelport.signature import Batch, ColumnSpec, Signature, batch_rows, validate_batch
 
 #: classifier objectives, and whether their probabilities come from the margins
@@ -135,7 +149,14 @@ class XGBoostRuntime(Runtime):
     dtypes_from_model = True
 
     def __init__(
-        self, signature: Signature, booster: Any, *, objective: str, num_features: int, booster_type: str = "gbtree"
+        self,
+        signature: Signature,
+        booster: Any,
+        *,
+        objective: str,
+        num_features: int,
+        booster_type: str = "gbtree",
+        categorical: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(signature)
         self.booster = booster
@@ -144,6 +165,8 @@ class XGBoostRuntime(Runtime):
         self.booster_type = booster_type
         self.num_features = num_features
         self.names_from_model = _has_feature_names(booster)
+        self.categorical = categorical
+        self._codes = CategoryCodes(declared_categories(signature))
         self._classes = np.asarray(signature.extra["classes"]) if objective in CLASSIFIER_OBJECTIVES else None
         self._from_margin = CLASSIFIER_OBJECTIVES.get(objective, False)
         self._error = _xgboost().core.XGBoostError
@@ -183,22 +206,35 @@ class XGBoostRuntime(Runtime):
         objective = str(config["objective"]["name"])
         params = config["learner_model_param"]
         num_features = booster.num_features()
+        positions = [i for i, kind in enumerate(booster.feature_types or ()) if kind == "c"]
+        known = _known_categories(booster, positions, signature)
         own = _booster_signature(
-            booster, objective, num_class=int(params.get("num_class", 0)), num_target=int(params.get("num_target", 1))
+            booster,
+            objective,
+            num_class=int(params.get("num_class", 0)),
+            num_target=int(params.get("num_target", 1)),
+            categories=known,
         )
+        merged = merge_numeric_signature(own, signature, width=num_features, framework="XGBoost")
+        if len(merged.inputs) != num_features:  # one [N, k] tensor: no column to name a category by
+            return cls(merged, booster, objective=objective, num_features=num_features, booster_type=booster_type)
         return cls(
-            merge_numeric_signature(own, signature, width=num_features, framework="XGBoost"),
+            _with_categories(merged, known, signature),
             booster,
             objective=objective,
             num_features=num_features,
             booster_type=booster_type,
+            categorical=frozenset(merged.inputs[i].name for i in positions),
         )
 
     def predict(self, batch: Batch) -> Batch:
         booster = self.booster
         if booster is None:
             raise FailedPrecondition("this XGBoost runtime was closed")
-        x = as_2d_float(batch, self.signature.input_names, np.float32)
+        if self._codes:
+            x = self._codes.matrix(batch, self.signature.input_names)
+        else:
+            x = as_2d_float(batch, self.signature.input_names, np.float32)
         if batch_rows(batch) == 0:
             return empty_outputs(self.signature)
         try:
@@ -236,6 +272,13 @@ def to_onnx(runtime: XGBoostRuntime, sample: Batch, *, opset: int | None = None)
         raise InvalidArgument(
             f"onnxmltools cannot convert an XGBoost model with objective {runtime.objective!r}: "
             f"expected one of {', '.join(sorted(ONNX_OBJECTIVES))}"
+        )
+    named = declared_categories(runtime.signature)
+    if named:
+        # The graph would take codes where the signature promises category values: refused, not served wrong.
+        raise InvalidArgument(
+            "an XGBoost model whose columns take category values "
+            f"({', '.join(map(repr, named))}) cannot be converted to ONNX: register it without --to-onnx"
         )
     if runtime.booster is None:
         raise FailedPrecondition("this XGBoost runtime was closed")
@@ -275,11 +318,87 @@ def to_onnx(runtime: XGBoostRuntime, sample: Batch, *, opset: int | None = None)
 # -- signature --------------------------------------------------------------------------------------
 
 
-def _booster_signature(booster: Any, objective: str, *, num_class: int, num_target: int) -> Signature:
-    names = booster.feature_names or [f"f{i}" for i in range(booster.num_features())]
-    inputs = tuple(ColumnSpec(name=str(n), dtype="float32", nullable=True) for n in names)
+def _booster_signature(
+    booster: Any, objective: str, *, num_class: int, num_target: int, categories: Mapping[int, list[Any]]
+) -> Signature:
+    names = [str(n) for n in booster.feature_names or [f"f{i}" for i in range(booster.num_features())]]
+    inputs = tuple(
+        ColumnSpec(name=n, dtype=column_dtype(categories[i]) if i in categories else "float32", nullable=True)
+        for i, n in enumerate(names)
+    )
     classes = max(num_class, 2) if objective in CLASSIFIER_OBJECTIVES else None
-    return standard_signature(inputs, dtype="float32", classes=classes, targets=num_target)
+    sig = standard_signature(inputs, dtype="float32", classes=classes, targets=num_target)
+    if categories:
+        sig.extra[CATEGORIES] = {names[i]: values for i, values in sorted(categories.items())}
+    return sig
+
+
+def _stored_categories(booster: Any) -> dict[int, list[Any]]:
+    """The categories XGBoost 3.1+ keeps in the booster, by feature position; ``{}`` for older boosters."""
+    get_categories = getattr(booster, "get_categories", None)
+    if get_categories is None:  # XGBoost before 3.1
+        return {}
+    try:
+        found = get_categories(export_to_arrow=True)
+        if found.empty():
+            return {}
+        arrays = found.to_arrow()
+    except (ValueError, TypeError, ImportError, _xgboost().core.XGBoostError):
+        return {}
+    return {i: plain(array.to_pylist()) for i, (_, array) in enumerate(arrays) if array is not None}
+
+
+def _known_categories(booster: Any, positions: list[int], declared: Signature | None) -> dict[int, list[Any]]:
+    """Each categorical feature's categories: the booster's own, else the declared signature's.
+
+    A booster saved before XGBoost 3.1 holds only codes; registration then
+    declares the categories of the sample's ``category`` columns.  A declared
+    string column whose categories nobody knows cannot be scored: refused.
+    """
+    known = {i: v for i, v in _stored_categories(booster).items() if i in positions}
+    if declared is None or len(declared.inputs) != booster.num_features():
+        return known
+    given = declared_categories(declared)
+    for i in positions:
+        column = declared.inputs[i]
+        if i not in known and column.name in given:
+            known[i] = given[column.name]
+        if i not in known and column.dtype == "string":
+            raise InvalidArgument(
+                f"column {column.name!r} is categorical in the XGBoost model, which does not store its categories "
+                f"(XGBoost before 3.1 saves only codes): register with a sample whose {column.name!r} column has the "
+                f'pandas category dtype (Parquet keeps it), or list them in code order under "categories" in --signature'
+            )
+    return known
+
+
+def _with_categories(merged: Signature, known: Mapping[int, list[Any]], declared: Signature | None) -> Signature:
+    """``merged`` listing exactly the categories its columns take as values (the rest take codes).
+
+    A declared numeric column the declared signature lists no categories for
+    takes codes: versions registered before categories were kept still work.
+    """
+    given = declared_categories(declared) if declared is not None and declared.inputs else None
+    categories: dict[str, list[Any]] = {}
+    for i, values in sorted(known.items()):
+        column = merged.inputs[i]
+        if given is not None and column.dtype != "string" and column.name not in given:
+            continue
+        if column.dtype != column_dtype(values):
+            raise InvalidArgument(
+                f"column {column.name!r} is categorical in the XGBoost model with {column_dtype(values)} categories "
+                f"({_preview(values)}); the signature declares it {column.dtype}"
+            )
+        categories[column.name] = values
+    extra = {k: v for k, v in merged.extra.items() if k != CATEGORIES}
+    if categories:
+        extra[CATEGORIES] = categories
+    return Signature(inputs=merged.inputs, outputs=merged.outputs, extra=extra)
+
+
+def _preview(values: list[Any], limit: int = 5) -> str:
+    shown = ", ".join(map(str, values[:limit]))
+    return shown + (f", … {len(values)} in all" if len(values) > limit else "")
 
 
 def _has_feature_names(booster: Any) -> bool:
