@@ -22,31 +22,7 @@ from modelport.runtimes import load_runtime
 from modelport.runtimes.categories import CategoryCodes, declared_categories, frame_categories
 from modelport.runtimes.xgboost import XGBoostRuntime
 from modelport.signature import ColumnSpec, Signature, frame_to_batch
-
-COLORS = ["blue", "green", "red", "amber", "violet"]
-SIZES = ["S", "M", "L", "XL"]
-
-
-def training_frame(rows: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
-    """Strings as a CSV holds them, and a 3-class target that depends on every column."""
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "num": rng.normal(size=rows).round(3),
-            "color": rng.choice(COLORS, rows),
-            "size": rng.choice(SIZES, rows),
-        }
-    )
-    y = (frame["color"].isin(["red", "violet"]).astype(int) + (frame["num"] > 0) + (frame["size"] == "XL")) % 3
-    return frame, y.to_numpy()
-
-
-def as_categories(frame: pd.DataFrame, categories: dict[str, list[str]] | None = None) -> pd.DataFrame:
-    """``frame`` with its string columns as pandas categories (the given ones, or pandas' sorted ones)."""
-    out = frame.copy()
-    for name in ("color", "size"):
-        out[name] = pd.Categorical(out[name], categories=(categories or {}).get(name))
-    return out
+from tests.runtimes.fixtures import COLORS, SIZES, as_categories, training_frame, xgboost_answer
 
 
 # Three ways users train: the scikit-learn wrapper, the native API, and a regressor; JSON and UBJSON files.
@@ -69,11 +45,6 @@ TRAINERS: dict[str, Callable[[pd.DataFrame, np.ndarray], xgboost.Booster]] = {
     "native-softprob": native_softprob,
     "native-regressor": native_regressor,
 }
-
-
-def xgboost_answer(booster: xgboost.Booster, frame: pd.DataFrame) -> np.ndarray:
-    """XGBoost's own prediction on a frame with categorical dtypes."""
-    return np.asarray(booster.predict(xgboost.DMatrix(frame, enable_categorical=True)))
 
 
 def modelport_answer(runtime: XGBoostRuntime, frame: pd.DataFrame) -> np.ndarray:

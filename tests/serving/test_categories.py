@@ -1,0 +1,87 @@
+"""An endpoint serving an XGBoost model trained on category columns: requests carry the strings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost
+
+from modelport.services import Services
+from modelport.settings import Settings
+from tests import infra
+from tests.runtimes.fixtures import COLORS, as_categories, training_frame, xgboost_answer
+from tests.serving.conftest import server_env
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Served:
+    url: str
+    booster: xgboost.Booster
+    rows: pd.DataFrame
+    """Request rows: strings, a category the model never saw and missing cells."""
+
+    def expected(self) -> np.ndarray:
+        """XGBoost's own answer, with the unknown category as a missing value."""
+        rows = as_categories(self.rows.replace({"color": {"ultraviolet": None}}), {"color": COLORS})
+        return xgboost_answer(self.booster, rows)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    root = tmp_path_factory.mktemp("colors")
+    frame, y = training_frame()
+    model = xgboost.XGBClassifier(n_estimators=15, max_depth=4, enable_categorical=True, n_jobs=1)
+    model.fit(as_categories(frame, {"color": COLORS}), y)
+    model.get_booster().save_model(root / "colors.ubj")
+    frame.to_csv(root / "train.csv", index=False)
+    home = root / "home"
+    svc = Services.open(Settings(home=home))
+    try:
+        svc.registry.register(root / "colors.ubj", "colors", sample=root / "train.csv")
+        svc.endpoints.create("colors", [{"name": "main", "requested": "colors:1"}], created_by="tests")
+    finally:
+        svc.close()
+    rows, _ = training_frame(rows=12, seed=11)
+    rows.loc[::3, "color"] = "ultraviolet"
+    rows.loc[1::3, "size"] = None
+    # This tree's code first (in a worktree the installed package may point elsewhere), then the tests.
+    env = server_env(home, PYTHONPATH=os.pathsep.join([str(infra.REPO / "src"), str(infra.REPO)]))
+    with infra.live_server(env) as server:
+        url = f"{server.url}/endpoints/colors/invocations"
+        infra.wait_for(lambda: httpx.get(f"{server.url}/api/v1/endpoints/colors").json()["status"] == "in_service", 30, "in service")
+        yield Served(url=url, booster=model.get_booster(), rows=rows)
+
+
+def probabilities(reply: httpx.Response) -> np.ndarray:
+    assert reply.status_code == 200, reply.text
+    return np.array([p["probabilities"] for p in reply.json()["predictions"]])
+
+
+def test_json_requests_carry_the_strings(served: Served) -> None:
+    rows = served.rows.astype(object).where(served.rows.notna(), None)
+    split = {"dataframe_split": {"columns": list(rows.columns), "data": rows.to_numpy().tolist()}}
+    records = {"dataframe_records": rows.to_dict(orient="records")}
+    for body in (split, records):
+        np.testing.assert_allclose(probabilities(httpx.post(served.url, json=body)), served.expected(), rtol=1e-6)
+
+
+def test_csv_requests_carry_the_strings(served: Served) -> None:
+    for header in (True, False):  # by name, and positional as SageMaker sends rows
+        body = served.rows.to_csv(index=False, header=header).encode()
+        reply = httpx.post(served.url, content=body, headers={"Content-Type": "text/csv"})
+        np.testing.assert_allclose(probabilities(reply), served.expected(), rtol=1e-6)
+
+
+def test_a_code_where_a_category_is_expected_is_refused(served: Served) -> None:
+    reply = httpx.post(served.url, json={"dataframe_records": [{"num": 0.5, "color": 2, "size": "XL"}]})
+    # SageMaker's envelope: the model container's 400 inside a 424
+    assert reply.json()["OriginalStatusCode"] == 400
+    assert reply.json()["OriginalMessage"] == "column 'color': expected strings, got int64"
