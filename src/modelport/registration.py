@@ -91,9 +91,12 @@ def _sample_categories(runtime: Runtime, sig: Signature, frame: Any) -> Signatur
     """
     named = declared_categories(sig)
     from_sample = frame_categories(frame)
+    # by position: the sample may name the columns of a model that names none (f0, f1, …)
+    own = runtime.signature.inputs
+    categorical = {i for i, c in enumerate(own) if c.name in runtime.categorical} if len(own) == len(sig.inputs) else set()
     inputs = []
-    for spec in sig.inputs:
-        if spec.name in runtime.categorical and spec.name not in named:
+    for i, spec in enumerate(sig.inputs):
+        if i in categorical and spec.name not in named:
             if spec.name in from_sample:
                 named[spec.name] = from_sample[spec.name]
                 spec = replace(spec, dtype=column_dtype(from_sample[spec.name]), nullable=True)

@@ -209,3 +209,31 @@ def test_the_codes_of_values_and_the_declared_categories_checked() -> None:
     frame = pd.DataFrame({"a": pd.Categorical(["x", "y"], categories=["y", "x"]), "b": ["x", "y"]})
     assert frame_categories(frame) == {"a": ["y", "x"]}
 
+
+
+def test_a_sample_names_the_columns_and_categories_of_a_booster_without_names(tmp_path: Path) -> None:
+    frame, y = training_frame()
+    x = as_categories(frame, {"color": COLORS})
+    codes = np.column_stack([x["num"], x["color"].cat.codes, x["size"].cat.codes]).astype(np.float32)
+    dmatrix = xgboost.DMatrix(codes, y, feature_types=["q", "c", "c"])  # f0, f1, f2
+    booster = xgboost.train({"objective": "multi:softprob", "num_class": 3, "nthread": 1}, dmatrix, 10)
+    booster.save_model(tmp_path / "unnamed.json")
+    prepared = prepare(tmp_path / "unnamed.json", "xgboost", sample=x)
+    assert [(c.name, c.dtype) for c in prepared.signature.inputs] == [
+        ("num", "float32"),
+        ("color", "string"),
+        ("size", "string"),
+    ]
+    runtime = XGBoostRuntime.load(tmp_path / "unnamed.json", signature=prepared.signature)
+    np.testing.assert_array_equal(modelport_answer(runtime, frame), booster.inplace_predict(codes))
+
+
+def test_one_declared_tensor_takes_codes(trained) -> None:  # type: ignore[no-untyped-def]
+    path, booster = trained
+    tensor = Signature(inputs=(ColumnSpec("input", "float32", shape=(-1, 3), nullable=True),))
+    runtime = XGBoostRuntime.load(path, signature=tensor)
+    assert "categories" not in runtime.signature.extra and not runtime.categorical
+    x = as_categories(training_frame(rows=50, seed=7)[0], {"color": COLORS})
+    codes = np.column_stack([x["num"], x["color"].cat.codes, x["size"].cat.codes]).astype(np.float32)
+    outputs = runtime.predict({"input": codes})
+    np.testing.assert_array_equal(outputs.get("probabilities", outputs.get("prediction")), xgboost_answer(booster, x))

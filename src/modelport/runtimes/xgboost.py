@@ -216,15 +216,14 @@ class XGBoostRuntime(Runtime):
             categories=known,
         )
         merged = merge_numeric_signature(own, signature, width=num_features, framework="XGBoost")
-        if len(merged.inputs) != num_features:  # one [N, k] tensor: no column to name a category by
-            return cls(merged, booster, objective=objective, num_features=num_features, booster_type=booster_type)
+        per_column = len(merged.inputs) == num_features  # not one [N, k] tensor, which takes codes
         return cls(
-            _with_categories(merged, known, signature),
+            _with_categories(merged, known if per_column else {}, signature),
             booster,
             objective=objective,
             num_features=num_features,
             booster_type=booster_type,
-            categorical=frozenset(merged.inputs[i].name for i in positions),
+            categorical=frozenset(merged.inputs[i].name for i in positions) if per_column else frozenset(),
         )
 
     def predict(self, batch: Batch) -> Batch:
