@@ -177,7 +177,7 @@ def test_categories_that_do_not_fit_the_declared_column_are_refused(trained) -> 
         inputs=tuple(ColumnSpec(n, "float32", nullable=True) for n in ("num", "color", "size")),
         extra={"categories": {"color": COLORS}},
     )
-    with pytest.raises(InvalidArgument, match=r"column 'color' is categorical in the XGBoost model with string categories"):
+    with pytest.raises(InvalidArgument, match=r"column 'color' is categorical in the model with string categories"):
         XGBoostRuntime.load(path, signature=wrong)
 
 
@@ -237,3 +237,30 @@ def test_one_declared_tensor_takes_codes(trained) -> None:  # type: ignore[no-un
     codes = np.column_stack([x["num"], x["color"].cat.codes, x["size"].cat.codes]).astype(np.float32)
     outputs = runtime.predict({"input": codes})
     np.testing.assert_array_equal(outputs.get("probabilities", outputs.get("prediction")), xgboost_answer(booster, x))
+
+
+# -- the scikit-learn wrapper, pickled (served by the scikit-learn runtime) ------------------------------
+
+
+def test_a_pickled_wrapper_takes_the_strings_too(tmp_path: Path) -> None:
+    import joblib
+
+    frame, y = training_frame()
+    model = xgboost.XGBClassifier(n_estimators=15, max_depth=4, enable_categorical=True, n_jobs=1)
+    model.fit(as_categories(frame, {"color": COLORS}), y)
+    joblib.dump(model, tmp_path / "colors.joblib")
+    prepared = prepare(tmp_path / "colors.joblib", "sklearn", sample=frame)
+    assert [(c.name, c.dtype) for c in prepared.signature.inputs] == [
+        ("num", "float64"),
+        ("color", "string"),
+        ("size", "string"),
+    ]
+    assert prepared.signature.extra["categories"] == {"color": COLORS, "size": sorted(SIZES)}
+    runtime = load_runtime("sklearn", tmp_path / "colors.joblib", signature=Signature.from_dict(prepared.signature.to_dict()))
+    rows, _ = training_frame(rows=90, seed=8)
+    rows.loc[::3, "color"] = "ultraviolet"
+    rows.loc[1::3, "size"] = None
+    with_nan = as_categories(rows.replace({"color": {"ultraviolet": None}}), {"color": COLORS})
+    np.testing.assert_array_equal(runtime.predict(frame_to_batch(rows, runtime.signature))["probabilities"], model.predict_proba(with_nan))
+    with pytest.raises(InvalidArgument, match=r"columns take category values \('color', 'size'\) cannot be converted"):
+        prepare(tmp_path / "colors.joblib", "sklearn", sample=frame, options=RegisterOptions(to_onnx=True))

@@ -73,7 +73,14 @@ from modelport.runtimes.base import (
     threads_option,
 )
 from modelport.runtimes.categories import KEY as CATEGORIES
-from modelport.runtimes.categories import CategoryCodes, column_dtype, declared_categories, plain
+from modelport.runtimes.categories import (
+    CategoryCodes,
+    column_dtype,
+    declared_categories,
+    plain,
+    refuse_conversion,
+    with_categories,
+)
 from modelport.signature import Batch, ColumnSpec, Signature, batch_rows, validate_batch
 
 #: classifier objectives, and whether their probabilities come from the margins
@@ -217,8 +224,9 @@ class XGBoostRuntime(Runtime):
         )
         merged = merge_numeric_signature(own, signature, width=num_features, framework="XGBoost")
         per_column = len(merged.inputs) == num_features  # not one [N, k] tensor, which takes codes
+        by_name = {merged.inputs[i].name: values for i, values in known.items()} if per_column else {}
         return cls(
-            _with_categories(merged, known if per_column else {}, signature),
+            with_categories(merged, by_name, declared=signature),
             booster,
             objective=objective,
             num_features=num_features,
@@ -272,13 +280,7 @@ def to_onnx(runtime: XGBoostRuntime, sample: Batch, *, opset: int | None = None)
             f"onnxmltools cannot convert an XGBoost model with objective {runtime.objective!r}: "
             f"expected one of {', '.join(sorted(ONNX_OBJECTIVES))}"
         )
-    named = declared_categories(runtime.signature)
-    if named:
-        # The graph would take codes where the signature promises category values: refused, not served wrong.
-        raise InvalidArgument(
-            "an XGBoost model whose columns take category values "
-            f"({', '.join(map(repr, named))}) cannot be converted to ONNX: register it without --to-onnx"
-        )
+    refuse_conversion(runtime.signature)
     if runtime.booster is None:
         raise FailedPrecondition("this XGBoost runtime was closed")
     validate_batch(runtime.signature, sample)
@@ -332,7 +334,7 @@ def _booster_signature(
     return sig
 
 
-def _stored_categories(booster: Any) -> dict[int, list[Any]]:
+def stored_categories(booster: Any) -> dict[int, list[Any]]:
     """The categories XGBoost 3.1+ keeps in the booster, by feature position; ``{}`` for older boosters."""
     get_categories = getattr(booster, "get_categories", None)
     if get_categories is None:  # XGBoost before 3.1
@@ -354,7 +356,7 @@ def _known_categories(booster: Any, positions: list[int], declared: Signature | 
     declares the categories of the sample's ``category`` columns.  A declared
     string column whose categories nobody knows cannot be scored: refused.
     """
-    known = {i: v for i, v in _stored_categories(booster).items() if i in positions}
+    known = {i: v for i, v in stored_categories(booster).items() if i in positions}
     if declared is None or len(declared.inputs) != booster.num_features():
         return known
     given = declared_categories(declared)
@@ -369,35 +371,6 @@ def _known_categories(booster: Any, positions: list[int], declared: Signature | 
                 f'pandas category dtype (Parquet keeps it), or list them in code order under "categories" in --signature'
             )
     return known
-
-
-def _with_categories(merged: Signature, known: Mapping[int, list[Any]], declared: Signature | None) -> Signature:
-    """``merged`` listing exactly the categories its columns take as values (the rest take codes).
-
-    A declared numeric column the declared signature lists no categories for
-    takes codes: versions registered before categories were kept still work.
-    """
-    given = declared_categories(declared) if declared is not None and declared.inputs else None
-    categories: dict[str, list[Any]] = {}
-    for i, values in sorted(known.items()):
-        column = merged.inputs[i]
-        if given is not None and column.dtype != "string" and column.name not in given:
-            continue
-        if column.dtype != column_dtype(values):
-            raise InvalidArgument(
-                f"column {column.name!r} is categorical in the XGBoost model with {column_dtype(values)} categories "
-                f"({_preview(values)}); the signature declares it {column.dtype}"
-            )
-        categories[column.name] = values
-    extra = {k: v for k, v in merged.extra.items() if k != CATEGORIES}
-    if categories:
-        extra[CATEGORIES] = categories
-    return Signature(inputs=merged.inputs, outputs=merged.outputs, extra=extra)
-
-
-def _preview(values: list[Any], limit: int = 5) -> str:
-    shown = ", ".join(map(str, values[:limit]))
-    return shown + (f", … {len(values)} in all" if len(values) > limit else "")
 
 
 def _has_feature_names(booster: Any) -> bool:
