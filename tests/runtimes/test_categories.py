@@ -20,6 +20,7 @@ from modelport.errors import InvalidArgument
 from modelport.registration import prepare
 from modelport.runtimes import load_runtime
 from modelport.runtimes.categories import CategoryCodes, declared_categories, frame_categories
+from modelport.runtimes.onnx import OnnxRuntime
 from modelport.runtimes.xgboost import XGBoostRuntime
 from modelport.signature import ColumnSpec, Signature, frame_to_batch
 from tests.runtimes.fixtures import COLORS, SIZES, as_categories, training_frame, xgboost_answer
@@ -104,11 +105,22 @@ def test_registration_from_the_training_csv(trained, tmp_path: Path) -> None:  #
     np.testing.assert_array_equal(modelport_answer(runtime, frame), expected)
 
 
-def test_onnx_conversion_of_string_columns_is_refused(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    path, _ = trained
-    frame, _ = training_frame(rows=50)
-    with pytest.raises(InvalidArgument, match=r"columns take category values \('color', 'size'\) cannot be converted"):
-        prepare(path, "xgboost", sample=frame, options=RegisterOptions(to_onnx=True))
+def test_the_onnx_conversion_takes_the_strings(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path, booster = trained
+    frame, _ = training_frame(rows=200)
+    prepared = prepare(path, "xgboost", sample=frame, options=RegisterOptions(to_onnx=True))
+    assert prepared.format == "onnx" and prepared.parity is not None and prepared.parity.ok
+    assert prepared.onnx_bytes is not None
+    (tmp_path / "m.onnx").write_bytes(prepared.onnx_bytes)
+    runtime = OnnxRuntime.load(tmp_path / "m.onnx", signature=prepared.signature)
+    assert [c.dtype for c in runtime.signature.inputs] == ["float32", "string", "string"]
+    rows, _ = training_frame(rows=90, seed=12)
+    rows.loc[::3, "color"] = "ultraviolet"
+    rows.loc[1::3, "size"] = None
+    with_nan = as_categories(rows.replace({"color": {"ultraviolet": None}}), {"color": COLORS})
+    outputs = runtime.predict(frame_to_batch(rows, runtime.signature))
+    got = outputs["probabilities"] if "probabilities" in outputs else outputs["prediction"]
+    np.testing.assert_allclose(got, xgboost_answer(booster, with_nan), atol=1e-6)
 
 
 # -- boosters that do not store their categories -----------------------------------------------------
@@ -194,6 +206,11 @@ def test_numeric_categories_take_the_numbers(tmp_path: Path) -> None:
     rows = pd.DataFrame({"zone": [10.0, 20.0, 30.0, 40.0, np.nan], "load": [0.5, -0.5, 0.5, 0.5, 0.5]})
     expected = xgboost_answer(booster, rows.assign(zone=pd.Categorical([10, 20, 30, None, None], categories=[30, 10, 20])))
     np.testing.assert_array_equal(modelport_answer(runtime, rows)[:, 1], expected)
+    prepared = prepare(tmp_path / "zones.ubj", "xgboost", sample=rows.dropna(), options=RegisterOptions(to_onnx=True))
+    (tmp_path / "zones.onnx").write_bytes(prepared.onnx_bytes or b"")
+    converted = OnnxRuntime.load(tmp_path / "zones.onnx", signature=prepared.signature)
+    probabilities = converted.predict(frame_to_batch(rows, converted.signature))["probabilities"]
+    np.testing.assert_allclose(probabilities[:, 1], expected, atol=1e-6)
 
 
 def test_the_codes_of_values_and_the_declared_categories_checked() -> None:

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.slow
 
 @dataclass
 class Served:
-    url: str
+    urls: dict[str, str]
+    """The endpoint serving the booster (``xgboost``), and the one serving its ONNX conversion (``onnx``)."""
     booster: xgboost.Booster
     rows: pd.DataFrame
     """Request rows: strings, a category the model never saw and missing cells."""
@@ -46,7 +47,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     svc = Services.open(Settings(home=home))
     try:
         svc.registry.register(root / "colors.ubj", "colors", sample=root / "train.csv")
+        svc.registry.register(root / "colors.ubj", "colors", sample=root / "train.csv", to_onnx=True)
         svc.endpoints.create("colors", [{"name": "main", "requested": "colors:1"}], created_by="tests")
+        svc.endpoints.create("colors-onnx", [{"name": "main", "requested": "colors:2"}], created_by="tests")
     finally:
         svc.close()
     rows, _ = training_frame(rows=12, seed=11)
@@ -55,9 +58,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     # This tree's code first (in a worktree the installed package may point elsewhere), then the tests.
     env = server_env(home, PYTHONPATH=os.pathsep.join([str(infra.REPO / "src"), str(infra.REPO)]))
     with infra.live_server(env) as server:
-        url = f"{server.url}/endpoints/colors/invocations"
-        infra.wait_for(lambda: httpx.get(f"{server.url}/api/v1/endpoints/colors").json()["status"] == "in_service", 30, "in service")
-        yield Served(url=url, booster=model.get_booster(), rows=rows)
+        names = {"xgboost": "colors", "onnx": "colors-onnx"}
+        for name in names.values():
+            status = f"{server.url}/api/v1/endpoints/{name}"
+            infra.wait_for(lambda s=status: httpx.get(s).json()["status"] == "in_service", 30, "in service")
+        urls = {kind: f"{server.url}/endpoints/{name}/invocations" for kind, name in names.items()}
+        yield Served(urls=urls, booster=model.get_booster(), rows=rows)
 
 
 def probabilities(reply: httpx.Response) -> np.ndarray:
@@ -65,23 +71,25 @@ def probabilities(reply: httpx.Response) -> np.ndarray:
     return np.array([p["probabilities"] for p in reply.json()["predictions"]])
 
 
-def test_json_requests_carry_the_strings(served: Served) -> None:
+@pytest.mark.parametrize("kind", ["xgboost", "onnx"])
+def test_json_requests_carry_the_strings(served: Served, kind: str) -> None:
     rows = served.rows.astype(object).where(served.rows.notna(), None)
     split = {"dataframe_split": {"columns": list(rows.columns), "data": rows.to_numpy().tolist()}}
     records = {"dataframe_records": rows.to_dict(orient="records")}
     for body in (split, records):
-        np.testing.assert_allclose(probabilities(httpx.post(served.url, json=body)), served.expected(), rtol=1e-6)
+        np.testing.assert_allclose(probabilities(httpx.post(served.urls[kind], json=body)), served.expected(), atol=1e-6)
 
 
-def test_csv_requests_carry_the_strings(served: Served) -> None:
+@pytest.mark.parametrize("kind", ["xgboost", "onnx"])
+def test_csv_requests_carry_the_strings(served: Served, kind: str) -> None:
     for header in (True, False):  # by name, and positional as SageMaker sends rows
         body = served.rows.to_csv(index=False, header=header).encode()
-        reply = httpx.post(served.url, content=body, headers={"Content-Type": "text/csv"})
-        np.testing.assert_allclose(probabilities(reply), served.expected(), rtol=1e-6)
+        reply = httpx.post(served.urls[kind], content=body, headers={"Content-Type": "text/csv"})
+        np.testing.assert_allclose(probabilities(reply), served.expected(), atol=1e-6)
 
 
 def test_a_code_where_a_category_is_expected_is_refused(served: Served) -> None:
-    reply = httpx.post(served.url, json={"dataframe_records": [{"num": 0.5, "color": 2, "size": "XL"}]})
+    reply = httpx.post(served.urls["xgboost"], json={"dataframe_records": [{"num": 0.5, "color": 2, "size": "XL"}]})
     # SageMaker's envelope: the model container's 400 inside a 424
     assert reply.json()["OriginalStatusCode"] == 400
     assert reply.json()["OriginalMessage"] == "column 'color': expected strings, got int64"

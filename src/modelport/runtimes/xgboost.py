@@ -39,9 +39,11 @@ row and 2x faster for 10k rows.
 :func:`to_onnx` converts the booster with onnxmltools into a graph with one
 float input ``input`` of shape ``[N, k]`` and the same output names, which
 :class:`~modelport.runtimes.onnx.OnnxRuntime` serves with this runtime's
-signature.  Only ``gbtree`` boosters convert (onnxmltools fails on ``dart``),
-and only when no column takes category values: onnxmltools turns a
-categorical split into equality tests on codes, so the graph takes codes.
+signature.  Only ``gbtree`` boosters convert (onnxmltools fails on ``dart``).
+onnxmltools turns a categorical split into equality tests on its codes; the
+columns that take category values then get a graph input each, and an
+``ai.onnx.ml`` LabelEncoder in front of the trees maps their values to codes
+(unknown → NaN), as :meth:`XGBoostRuntime.predict` does.
 """
 
 from __future__ import annotations
@@ -78,7 +80,6 @@ from modelport.runtimes.categories import (
     column_dtype,
     declared_categories,
     plain,
-    refuse_conversion,
     with_categories,
 )
 from modelport.signature import Batch, ColumnSpec, Signature, batch_rows, validate_batch
@@ -280,7 +281,6 @@ def to_onnx(runtime: XGBoostRuntime, sample: Batch, *, opset: int | None = None)
             f"onnxmltools cannot convert an XGBoost model with objective {runtime.objective!r}: "
             f"expected one of {', '.join(sorted(ONNX_OBJECTIVES))}"
         )
-    refuse_conversion(runtime.signature)
     if runtime.booster is None:
         raise FailedPrecondition("this XGBoost runtime was closed")
     validate_batch(runtime.signature, sample)
@@ -289,7 +289,7 @@ def to_onnx(runtime: XGBoostRuntime, sample: Batch, *, opset: int | None = None)
         from onnxmltools import convert_xgboost
         from onnxmltools.convert.common.data_types import FloatTensorType
 
-        from modelport.runtimes.onnx_graph import name_outputs
+        from modelport.runtimes.onnx_graph import encode_categories, name_outputs
     except ImportError:
         raise MissingExtra.for_extra("onnx", "converting XGBoost models to ONNX") from None
 
@@ -313,7 +313,11 @@ def to_onnx(runtime: XGBoostRuntime, sample: Batch, *, opset: int | None = None)
     except (RuntimeError, ValueError, KeyError, NotImplementedError) as exc:
         raise InvalidArgument(f"onnxmltools could not convert the XGBoost model: {first_line(exc)}") from None
     names = [LABEL, PROBABILITIES] if classifier else [PREDICTION]
-    return name_outputs(model, names, opset).SerializeToString()
+    model = name_outputs(model, names, opset)
+    categories = declared_categories(runtime.signature)
+    if categories:  # the columns that take category values reach the trees through LabelEncoders
+        model = encode_categories(model, [(c.name, c.dtype) for c in runtime.signature.inputs], categories)
+    return model.SerializeToString()
 
 
 # -- signature --------------------------------------------------------------------------------------
