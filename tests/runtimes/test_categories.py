@@ -281,3 +281,21 @@ def test_a_pickled_wrapper_takes_the_strings_too(tmp_path: Path) -> None:
     np.testing.assert_array_equal(runtime.predict(frame_to_batch(rows, runtime.signature))["probabilities"], model.predict_proba(with_nan))
     with pytest.raises(InvalidArgument, match=r"columns take category values \('color', 'size'\) cannot be converted"):
         prepare(tmp_path / "colors.joblib", "sklearn", sample=frame, options=RegisterOptions(to_onnx=True))
+
+
+def test_a_pipeline_declared_with_categories_still_gets_its_strings(tmp_path: Path) -> None:
+    """Categories listed for an estimator that encodes strings itself change nothing it receives."""
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame, y = training_frame(rows=200)
+    pipeline = make_pipeline(OneHotEncoder(handle_unknown="ignore"), LogisticRegression(max_iter=500))
+    pipeline.fit(frame[["color"]], y)
+    joblib.dump(pipeline, tmp_path / "pipeline.joblib")
+    declared = Signature(inputs=(ColumnSpec("color", "string"),), extra={"categories": {"color": ["red", "blue"]}})
+    runtime = load_runtime("sklearn", tmp_path / "pipeline.joblib", signature=declared)
+    rows = frame[["color"]].head(20)
+    got = runtime.predict(frame_to_batch(rows, runtime.signature))["probabilities"]
+    np.testing.assert_array_equal(got, pipeline.predict_proba(rows))

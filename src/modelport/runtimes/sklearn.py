@@ -67,7 +67,8 @@ class SklearnRuntime(Runtime):
         self.categorical, categories = _xgboost_categories(model, declared)
         if self.categorical:
             signature = with_categories(signature, categories, declared=declared, categorical=self.categorical)
-        self._codes = CategoryCodes(declared_categories(signature))
+        # only an XGBoost wrapper's categorical columns: other estimators take the strings themselves
+        self._codes = CategoryCodes(declared_categories(signature) if self.categorical else {})
         classes = getattr(model, "classes_", None)
         self.is_classifier = classes is not None and callable(getattr(model, "predict_proba", None))
         if self.is_classifier and "classes" not in signature.extra:
