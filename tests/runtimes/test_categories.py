@@ -219,7 +219,7 @@ def test_the_codes_of_values_and_the_declared_categories_checked() -> None:
     np.testing.assert_array_equal(got, np.array([1, 0, np.nan, np.nan, np.nan], dtype=np.float32))
     with pytest.raises(InvalidArgument, match=r"^column 'color': expected one of its categories, got list$"):
         codes.codes("color", np.array([["green"], "blue"], dtype=object))
-    with pytest.raises(InvalidArgument, match=r"categories for column 'color' list a category twice"):
+    with pytest.raises(InvalidArgument, match=r"categories for column 'color' lists a category twice"):
         declared_categories(Signature(extra={"categories": {"color": ["a", "a"]}}))
     with pytest.raises(InvalidArgument, match=r"categories for column 'color' must be a list of strings or numbers"):
         declared_categories(Signature(extra={"categories": {"color": "abc"}}))

@@ -69,7 +69,7 @@ def declared_categories(signature: Signature | None) -> dict[str, list[Any]]:
         ):
             raise InvalidArgument(f"the signature's {KEY} for column {name!r} must be a list of strings or numbers")
         if len(set(values)) != len(values):
-            raise InvalidArgument(f"the signature's {KEY} for column {name!r} list a category twice")
+            raise InvalidArgument(f"the signature's {KEY} for column {name!r} lists a category twice")
         out[str(name)] = list(values)
     return out
 

@@ -168,6 +168,8 @@ def _xgboost_categories(model: Any, declared: Signature | None) -> tuple[frozens
 
     kinds = model.get_booster().feature_types or ()
     positions = [i for i, kind in enumerate(kinds) if kind == "c"]
+    if not positions:
+        return frozenset(), {}
     stored = stored_categories(model.get_booster())
     given = declared_categories(declared)
     categories = {}
