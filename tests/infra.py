@@ -204,6 +204,8 @@ def live_server(env: dict[str, str], *args: str, startup_timeout: float = 60) ->
     port = free_port()
     log_path = Path(tempfile.mkstemp(prefix="modelport-server-", suffix=".log")[1])
     full_env = {**os.environ, **env}
+    # The server runs this checkout's code, whatever modelport the interpreter has installed (worktrees).
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), full_env.get("PYTHONPATH")]))
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [*modelport_cmd(), "server", "--port", str(port), *args],

@@ -20,8 +20,8 @@ NAME_MAX = 63
 _NAME_RE = re.compile(NAME_PATTERN)
 _ALIAS_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_-]*$")
 
-Scope = Literal["admin", "invoke", "read"]
-SCOPES: tuple[str, ...] = ("admin", "invoke", "read")
+Scope = Literal["admin", "invoke", "read", "trust-code"]
+SCOPES: tuple[str, ...] = ("admin", "invoke", "read", "trust-code")
 
 
 def validate_name(name: str, what: str = "model name") -> str:
@@ -184,6 +184,8 @@ class RegisterOptions(_Frozen):
     atol: float = 1e-4
     min_label_agreement: float = 1.0
     opset: int | None = None
+    #: the caller trusts the file's code: a pickle may import what the allow-list does not hold
+    trust: bool = False
 
 
 class RegisterRequest(_Frozen):

@@ -45,7 +45,13 @@ class Services:
             db.dispose()
             raise
         endpoint_store = EndpointStore(db)
-        registry = Registry(RegistryStore(db), artifacts, user=settings.user, served=endpoint_store.models_in_use)
+        registry = Registry(
+            RegistryStore(db),
+            artifacts,
+            user=settings.user,
+            served=endpoint_store.models_in_use,
+            allow_pickle=settings.allow_pickle,
+        )
         return cls(
             settings=settings,
             db=db,

@@ -26,7 +26,8 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     """SQLAlchemy URL of the registry database; default ``sqlite:///<home>/modelport.db``.
-    PostgreSQL: ``postgresql+psycopg://user:pass@host:5432/db``."""
+    PostgreSQL: ``postgresql+psycopg://user:pass@host:5432/db`` (``postgres://`` and ``postgresql://``
+    are read as that: :func:`modelport.db.database.database_url`)."""
 
     artifacts: str | None = None
     """Artifact store root: a folder (default ``<home>/artifacts``) or ``s3://bucket/prefix``."""
@@ -75,6 +76,10 @@ class Settings(BaseSettings):
 
     user: str | None = None
     """Name recorded as ``created_by``; default the OS user."""
+
+    allow_pickle: bool = True
+    """Accept pickle formats (scikit-learn joblib/pickle, saved PyTorch modules) at all; their files are
+    still scanned before anything is unpickled (see modelport/pickles.py)."""
 
     @field_validator("home", mode="after")
     @classmethod

@@ -24,6 +24,7 @@ import fsspec
 
 from modelport.domain import ArtifactUpload
 from modelport.errors import DataLoss, InvalidArgument, MissingExtra, NotFound, PayloadTooLarge, Unavailable
+from modelport.s3 import s3_error
 
 CHUNK = 1024 * 1024
 _SHA_HEX = frozenset("0123456789abcdef")
@@ -221,3 +222,8 @@ class ArtifactStore:
             raise
         except OSError as exc:
             raise Unavailable(f"artifact store {self.root} is unavailable ({what}): {exc}") from None
+        except Exception as exc:
+            error = None if self.is_local else s3_error(exc, f"artifact store {self.root}")
+            if error is None:
+                raise
+            raise error from None

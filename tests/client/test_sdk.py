@@ -75,3 +75,22 @@ def test_invoke_accepts_frames_arrays_dicts_and_files(client: Client, name: str,
         client.invoke(name, {"sepal length (cm)": [1.0]})
     with pytest.raises(NotFound):
         client.invoke("no-such-endpoint", rows)
+
+
+def test_rollback_to_a_deleted_version_is_refused(client: Client, name: str, model_file: Path) -> None:
+    client.models.register(model_file, name)
+    client.models.register(model_file, name)
+    client.endpoints.create(name, [f"a={name}:1"])
+    client.endpoints.update(name, variants=[f"a={name}:2"])
+    client.models.delete(f"{name}:1")
+    message = f"cannot roll back endpoint '{name}' to revision 1: variant 'a' serves model version {name}:1, which no longer exists"
+    with pytest.raises(Conflict, match=f"^{message}$"):
+        client.endpoints.rollback(name)
+    if client.remote:
+        import httpx
+
+        reply = httpx.post(f"{client.settings.url}/api/v1/endpoints/{name}/rollback", json={})
+        assert reply.status_code == 409
+        assert reply.json() == {"error": {"code": "CONFLICT", "message": message}}
+    assert [h.revision for h in client.endpoints.history(name)] == [2, 1]
+    client.endpoints.delete(name)

@@ -76,6 +76,36 @@ class FailingModel(SlowModel):
         return np.zeros(len(x))
 
 
+class UnpickleRecorder(SlowModel):
+    """A model from outside the allow-list whose unpickling appends this process's pid to ``marker``.
+
+    It shows which process loaded a (trusted) pickle: never the server's own.
+    """
+
+    def __init__(self, marker: str) -> None:
+        super().__init__(0.0)
+        self.marker = marker
+
+    def __setstate__(self, state: dict) -> None:  # type: ignore[type-arg]
+        import os
+
+        self.__dict__.update(state)
+        with open(self.marker, "a") as f:
+            f.write(f"{os.getpid()}\n")
+
+
+class RunsCommand:
+    """The attack: unpickling it runs a shell command (touch a marker file)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
 # -- XGBoost with categorical features ------------------------------------------------------------
 # Shared by the runtime, CLI and serving tests of categorical XGBoost models.
 

@@ -62,7 +62,7 @@ def build_home(root: Path) -> tuple[Path, pd.DataFrame, dict[str, object]]:
         for name, model in (("slow", SlowModel(3.0)), ("broken", FailingModel())):
             path = root / f"{name}.joblib"
             joblib.dump(model, path)
-            svc.registry.register(path, name)
+            svc.registry.register(path, name, trust=True)  # test classes: outside the allow-list
         svc.endpoints.create(
             "iris",
             [{"name": "a", "requested": "iris:1", "weight": 90}, {"name": "b", "requested": "iris:2", "weight": 10}],

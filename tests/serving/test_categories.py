@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -55,9 +54,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     rows, _ = training_frame(rows=12, seed=11)
     rows.loc[::3, "color"] = "ultraviolet"
     rows.loc[1::3, "size"] = None
-    # This tree's code first (in a worktree the installed package may point elsewhere), then the tests.
-    env = server_env(home, PYTHONPATH=os.pathsep.join([str(infra.REPO / "src"), str(infra.REPO)]))
-    with infra.live_server(env) as server:
+    with infra.live_server(server_env(home)) as server:
         names = {"xgboost": "colors", "onnx": "colors-onnx"}
         for name in names.values():
             status = f"{server.url}/api/v1/endpoints/{name}"

@@ -21,9 +21,7 @@ from modelport.api.rsgi import RSGIApp
 from modelport.errors import ModelportError
 from modelport.metrics import Metrics
 from modelport.services import Services
-from modelport.serving.capture import CaptureWriter
-from modelport.serving.dataplane import DataPlane
-from modelport.serving.manager import EndpointManager
+from modelport.serving.plane import Serving
 from modelport.settings import Settings
 
 log = logging.getLogger("modelport.server")
@@ -84,32 +82,13 @@ def create_app(
         owned = services is None
         svc = services or Services.open(settings)
         app.state.services = svc
-        manager = EndpointManager(
-            svc,
-            only=single_endpoint,
-            poll_interval=settings.sync_interval_s,
-            runtime_options=settings.runtime_options(),
-        )
-        def write_capture(root: str, path: str, data: bytes) -> None:
-            svc.artifacts.write_object(path, data, root=root or f"{svc.artifacts.root}/capture")
-
-        capture = CaptureWriter(
-            write_capture,
-            on_written=lambda ep, v, n: metrics.capture_records.labels(ep, v, "written").inc(n),
-            on_dropped=lambda ep, v: metrics.capture_records.labels(ep, v, "dropped").inc(),
-            flush_interval=settings.capture_flush_s,
-        )
-        app.state.dataplane = DataPlane(
-            manager, metrics, capture=capture, timeout_s=settings.request_timeout_s, threads=settings.predict_threads
-        )
-        await manager.start()
+        serving = Serving(svc, metrics, only=None if single_endpoint is None else [single_endpoint])
+        app.state.dataplane = serving.dataplane
+        await serving.start()
         try:
             yield
         finally:
-            await app.state.dataplane.drain_shadows()
-            await manager.stop()
-            capture.close()
-            app.state.dataplane.close()
+            await serving.stop()
             if owned:
                 svc.close()
 

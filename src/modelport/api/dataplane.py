@@ -30,6 +30,7 @@ from modelport import __version__
 from modelport.api.auth import auth_enabled, bearer
 from modelport.api.errors import http_status
 from modelport.errors import Internal, ModelportError, NotFound, PayloadTooLarge
+from modelport.formats import TABLE
 from modelport.serving.codecs.v2 import compress_response, error_body, model_metadata
 from modelport.serving.dataplane import DataPlane, InvokeRequest
 
@@ -364,7 +365,7 @@ class DataPlaneApp:
                 name,
                 sorted({str(v.version.version) for v in live}),
                 chosen.signature,
-                _platform(chosen.version.format),
+                TABLE[chosen.version.format].platform,
             )
             return Reply(200, JSON_TYPE, orjson.dumps(meta))
         except ModelportError as exc:
@@ -384,5 +385,4 @@ def _v2_version(text: str | None) -> int | None:
     return int(text)
 
 
-def _platform(fmt: str) -> str:
-    return {"onnx": "onnxruntime_onnx", "pmml": "pmml_jpmml", "pfa": "pfa_modelport"}.get(fmt, f"{fmt}_modelport")
+

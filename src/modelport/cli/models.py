@@ -107,6 +107,9 @@ def register(
     to_onnx: Annotated[bool, typer.Option("--to-onnx", help="Convert to ONNX (parity-checked); serve the ONNX.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Register even if the conversion fails its parity check.")] = False,
     atol: Annotated[float, typer.Option("--atol", help="Parity tolerance on probabilities (relative for regression).")] = 1e-4,
+    trust: Annotated[
+        bool, typer.Option("--trust", help="Load a pickle that imports code beyond scikit-learn/NumPy/SciPy/pandas/XGBoost/LightGBM (only if you trust its author).")
+    ] = False,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -131,6 +134,7 @@ def register(
             to_onnx=to_onnx,
             force=force,
             atol=atol,
+            trust=trust,
         )
     if as_json:
         print_json(mv)

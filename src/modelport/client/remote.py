@@ -62,6 +62,7 @@ class RemoteModels(ModelsAPI):
         to_onnx: bool = False,
         force: bool = False,
         atol: float = 1e-4,
+        trust: bool = False,
     ) -> ModelVersion:
         validate_name(name)
         path = Path(path)
@@ -69,7 +70,7 @@ class RemoteModels(ModelsAPI):
             raise InvalidArgument(f"model file {str(path)!r} does not exist or is not a file")
         if format:
             check_format(format)
-        options: dict[str, Any] = {"to_onnx": to_onnx, "force": force, "atol": atol}
+        options: dict[str, Any] = {"to_onnx": to_onnx, "force": force, "atol": atol, "trust": trust}
         if sample is not None:
             sample = Path(sample)
             if not sample.is_file():

@@ -26,10 +26,11 @@ from modelport.domain import (
     RegisterRequest,
     validate_name,
 )
-from modelport.errors import Conflict, InvalidArgument, ModelportError, NotFound
+from modelport.errors import Conflict, FailedPrecondition, InvalidArgument, ModelportError, NotFound
 from modelport.formats import check_format, detect_format
 from modelport.frames import read_table, table_format
-from modelport.registration import prepare
+from modelport.pickles import PICKLE_FORMATS, check_pickle
+from modelport.registration import prepare, prepare_in_child
 from modelport.registry.store import RegistryStore
 from modelport.store import ArtifactStore
 
@@ -52,8 +53,10 @@ class Registry:
         *,
         user: str | None = None,
         served: Callable[[], dict[str, list[str]]] | None = None,
+        allow_pickle: bool = True,
     ) -> None:
         self.db = store
+        self.allow_pickle = allow_pickle
         self.artifacts = artifacts
         self.user = user or default_user()
         # ``name:N`` → endpoints serving it; deleting a served version is refused.
@@ -77,8 +80,12 @@ class Registry:
         to_onnx: bool = False,
         force: bool = False,
         atol: float = 1e-4,
+        trust: bool = False,
     ) -> ModelVersion:
-        """Store a local model file (and its sample) and register the next version of ``name``."""
+        """Store a local model file (and its sample) and register the next version of ``name``.
+
+        ``trust``: a pickle may import code outside the allow-list (modelport/pickles.py).
+        """
         validate_name(name)
         path = Path(path)
         if not path.is_file():
@@ -111,12 +118,17 @@ class Registry:
                 to_onnx=to_onnx,
                 force=force,
                 atol=atol,
+                trust=trust,
             ),
         )
         return self.register_uploaded(request, created_by=self.user)
 
-    def register_uploaded(self, req: RegisterRequest, *, created_by: str) -> ModelVersion:
-        """Prepare and record a version whose bytes are already in the store (the server's path)."""
+    def register_uploaded(self, req: RegisterRequest, *, created_by: str, isolate: bool = False) -> ModelVersion:
+        """Prepare and record a version whose bytes are already in the store (the server's path).
+
+        A pickle is scanned before anything unpickles it; with ``isolate`` (the
+        server) it is then loaded in a child process, never in this one.
+        """
         validate_name(req.name)
         opts = req.options
         staged = [req.sha256, *([opts.sample_sha256] if opts.sample_sha256 else [])]
@@ -128,11 +140,17 @@ class Registry:
         try:
             path = self.artifacts.local_path(uri, req.sha256)
             fmt = detect_format(path, req.format, filename=req.filename)
-            sample = None
+            sample_file = None
             if opts.sample_sha256:
                 sample_path = self.artifacts.local_path(self.artifacts.uri_for(opts.sample_sha256), opts.sample_sha256)
-                sample = read_table(sample_path, fmt=table_format(opts.sample_filename or "sample.csv"))
-            prepared = prepare(path, fmt, sample=sample, signature=req.signature or None, options=opts)
+                sample_file = (sample_path, table_format(opts.sample_filename or "sample.csv"))
+            check_pickle(path, fmt, trusted=opts.trust, allow_pickle=self.allow_pickle)
+            declared = req.signature or None
+            if isolate and fmt in PICKLE_FORMATS:
+                prepared = prepare_in_child(path, fmt, sample=sample_file, signature=declared, options=opts)
+            else:
+                sample = read_table(sample_file[0], fmt=sample_file[1]) if sample_file else None
+                prepared = prepare(path, fmt, sample=sample, signature=declared, options=opts)
             files = [ArtifactFile(role="model", uri=uri, sha256=req.sha256, size=req.size, filename=req.filename, format=fmt)]
             if prepared.onnx_bytes is not None:
                 onnx = self.artifacts.put_bytes(prepared.onnx_bytes)
@@ -190,6 +208,14 @@ class Registry:
             if not page.next_page_token:
                 return
             token = page.next_page_token
+
+    def model_path(self, version: ModelVersion) -> Path:
+        """The verified file a version is loaded from; a pickle is refused when pickles are not allowed."""
+        if version.format in PICKLE_FORMATS and not self.allow_pickle:
+            raise FailedPrecondition(
+                f"{version.ref} is a {version.format} pickle and pickles are refused here (MODELPORT_ALLOW_PICKLE=false)"
+            )
+        return self.artifact_path(version)
 
     def artifact_path(self, version: ModelVersion, role: str = "model") -> Path:
         """A local, sha256-verified path to one of a version's files."""

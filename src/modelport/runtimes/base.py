@@ -163,15 +163,6 @@ def import_optional(module: str, *, extra: str, what: str) -> ModuleType:
         raise MissingExtra.for_extra(extra, what) from None
 
 
-def read_head(path: Path, size: int) -> bytes:
-    """The first ``size`` bytes of a file, or ``b""`` when it cannot be read (a sniffer then says no)."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(size)
-    except OSError:
-        return b""
-
-
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (its type's name when it has none), for one-line errors."""
     text = str(exc).strip()

@@ -59,6 +59,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from modelport.errors import FailedPrecondition, InvalidArgument, MissingExtra, ModelFailure
+from modelport.formats import looks_like_xgboost
 from modelport.runtimes.base import (
     LABEL,
     PREDICTION,
@@ -70,7 +71,6 @@ from modelport.runtimes.base import (
     first_line,
     import_optional,
     merge_numeric_signature,
-    read_head,
     standard_signature,
     threads_option,
 )
@@ -115,34 +115,12 @@ MAX_ONNX_OPSET = 15
 
 _NOT_A_MODEL = "not an XGBoost model (expected a booster saved with save_model as .json or .ubj)"
 _SNIFF_BYTES = 4096
-# xgboost's JSON writer sorts keys, so "learner" comes first; allow a leading "version" all the same.
-_JSON_HEAD = re.compile(rb'\A\s*\{\s*(?:"version"\s*:\s*\[[^\]]*\]\s*,\s*)?"learner"\s*:')
-# UBJSON integer markers (int8, uint8, int16, int32, int64) and their sizes, for an object key's length
-_UBJ_INT_SIZES = {b"i": 1, b"U": 1, b"I": 2, b"l": 4, b"L": 8}
 # the "[12:00:00] /path/to/file.cc:409: " prefix of XGBoost's native error messages
 _NATIVE_PREFIX = re.compile(r"^\[[\d:]+\]\s+\S+:\d+:\s*")
 
 
 def _xgboost() -> ModuleType:
     return import_optional("xgboost", extra="xgboost", what="XGBoost models")
-
-
-def sniff(path: Path) -> bool:
-    """Whether ``path`` looks like a booster saved with ``save_model`` (reads 4 KB)."""
-    return _looks_like_booster(read_head(path, _SNIFF_BYTES))
-
-
-def _looks_like_booster(head: bytes) -> bool:
-    if _JSON_HEAD.match(head):
-        return True
-    # UBJSON: "{" then the first key, written as an integer-typed length and the bytes of "learner".
-    if head[:1] != b"{":
-        return False
-    size = _UBJ_INT_SIZES.get(head[1:2])
-    if size is None:
-        return False
-    length = int.from_bytes(head[2 : 2 + size], "big", signed=head[1:2] != b"U")
-    return length == len(b"learner") and head[2 + size : 2 + size + length] == b"learner"
 
 
 class XGBoostRuntime(Runtime):
@@ -193,7 +171,7 @@ class XGBoostRuntime(Runtime):
                 f.readinto(data)
         except OSError as exc:
             raise InvalidArgument(f"cannot read XGBoost model {path.name}: {exc.strerror}") from None
-        if not _looks_like_booster(bytes(data[:_SNIFF_BYTES])):
+        if not looks_like_xgboost(bytes(data[:_SNIFF_BYTES])):
             raise InvalidArgument(f"{_NOT_A_MODEL}: {path.name} is neither JSON nor UBJSON with a 'learner' object")
         try:
             # From memory, not the path: XGBoost picks the parser from the file

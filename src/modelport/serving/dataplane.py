@@ -110,25 +110,50 @@ class InvokeResult:
     request_id: str = ""
 
 
+class Predictors:
+    """The threads models run on, and the adaptive batcher that feeds each variant's calls to them.
+
+    :meth:`batcher` is what :class:`EndpointManager` wraps every loaded runtime
+    with (its ``wrap``), so the manager is built with it rather than patched.
+    """
+
+    def __init__(self, threads: int = 16) -> None:
+        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="modelport-predict")
+        # Shadows get threads of their own: a slow shadow must never queue live calls behind it.
+        self.shadow_executor = ThreadPoolExecutor(max(8, threads // 2), thread_name_prefix="modelport-shadow")
+
+    def batcher(self, spec: Variant, runtime: Runtime) -> AdaptiveBatcher:
+        return AdaptiveBatcher(
+            runtime.predict,
+            self.shadow_executor if spec.shadow else self.executor,
+            max_batch_size=spec.max_batch_size or DEFAULT_MAX_BATCH_SIZE,
+            max_wait_ms=spec.max_batch_wait_ms or 0.0,
+        )
+
+    def close(self) -> None:
+        self.shadow_executor.shutdown(wait=False, cancel_futures=True)
+        self.executor.shutdown(wait=True, cancel_futures=False)
+
+
 class DataPlane:
     def __init__(
         self,
         manager: EndpointManager,
         metrics: Metrics,
+        predictors: Predictors,
         *,
         capture: CaptureWriter | None = None,
         timeout_s: float = 60.0,
         rng: random.Random | None = None,
-        threads: int = 16,
     ) -> None:
         self.manager = manager
         self.metrics = metrics
         self.capture = capture
         self.timeout_s = timeout_s
         self.rng = rng or random.Random()
-        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="modelport-predict")
-        # Shadows get threads of their own: a slow shadow must never queue live calls behind it.
-        self.shadow_executor = ThreadPoolExecutor(max(8, threads // 2), thread_name_prefix="modelport-shadow")
+        self.predictors = predictors
+        self.executor = predictors.executor
+        self.shadow_executor = predictors.shadow_executor
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         self._shadow_pending: dict[tuple[str, str], int] = {}
         self._metric_children: dict[tuple[str, str], _VariantMetrics] = {}
@@ -136,17 +161,7 @@ class DataPlane:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flush_handle: asyncio.TimerHandle | None = None
         self.request_ids = RequestIds()
-        manager.wrap = self._batcher
         metrics.before_collect.append(self.flush_metrics)
-
-    def _batcher(self, spec: Variant, runtime: Runtime) -> AdaptiveBatcher:
-        """Every variant's calls go through an adaptive batcher (compose, don't patch)."""
-        return AdaptiveBatcher(
-            runtime.predict,
-            self.shadow_executor if spec.shadow else self.executor,
-            max_batch_size=spec.max_batch_size or DEFAULT_MAX_BATCH_SIZE,
-            max_wait_ms=spec.max_batch_wait_ms or 0.0,
-        )
 
     def _m(self, endpoint: str, variant: str) -> _VariantMetrics:
         """Prometheus children per variant, looked up once (labels() costs µs per call)."""
@@ -217,8 +232,7 @@ class DataPlane:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
         self._drain_tallies()  # also clears the handle, so later tallies schedule a flush again
-        self.shadow_executor.shutdown(wait=False, cancel_futures=True)
-        self.executor.shutdown(wait=True, cancel_futures=False)
+        self.predictors.close()
 
     # -- the core ---------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from modelport.api.auth import Principal, require
 from modelport.domain import Alias, Model, ModelRef, ModelVersion, Page, RegisterOptions, RegisterRequest
-from modelport.errors import InvalidArgument
+from modelport.errors import InvalidArgument, PermissionDenied
 from modelport.services import Services
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -123,7 +123,12 @@ def list_versions(
 @router.post("/{name}/versions", response_model=ModelVersion, status_code=201)
 def register_version(name: str, body: RegisterBody, svc: Svc, who: Admin) -> ModelVersion:
     req = RegisterRequest(name=name, **dict(body))
-    return svc.registry.register_uploaded(req, created_by=who.name)
+    if req.options.trust and who.scope is not None and who.scope != "trust-code":
+        raise PermissionDenied(
+            "trusting a model's code (options.trust) needs a trust-code token: this token's scope is " + who.scope
+        )
+    # pickles are scanned here and loaded in a child process: a model's code never runs in the server
+    return svc.registry.register_uploaded(req, created_by=who.name, isolate=True)
 
 
 @router.get("/{name}/versions/{version}", response_model=ModelVersion)
