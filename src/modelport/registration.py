@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ from modelport.formats import TABLE, format_info
 from modelport.parity import ParityReport, compare
 from modelport.runtimes import runtime_class
 from modelport.runtimes.base import Runtime
+from modelport.runtimes.categories import KEY as CATEGORIES
+from modelport.runtimes.categories import column_dtype, declared_categories, frame_categories
 from modelport.signature import (
     ColumnSpec,
     Signature,
@@ -67,6 +69,41 @@ def converter(fmt: str) -> Any:
 
 def reconcile(runtime: Runtime, frame: Any) -> tuple[Signature, Any]:
     """The signature a sample implies for this model, and the sample's input columns."""
+    sig, inputs = _reconcile(runtime, frame)
+    return (_sample_categories(runtime, sig, inputs) if runtime.categorical else sig), inputs
+
+
+def _sample_categories(runtime: Runtime, sig: Signature, frame: Any) -> Signature:
+    """Categorical inputs the model cannot name take the categories of the sample's ``category`` columns.
+
+    The codes such a model was trained on are positions in the training
+    frame's categories, which a sample keeps only as a pandas ``category``
+    dtype (Parquet stores it; a CSV has strings alone, whose codes nobody can tell).
+    """
+    named = declared_categories(sig)
+    from_sample = frame_categories(frame)
+    # by position: the sample may name the columns of a model that names none (f0, f1, …)
+    own = runtime.signature.inputs
+    categorical = {i for i, c in enumerate(own) if c.name in runtime.categorical} if len(own) == len(sig.inputs) else set()
+    inputs = []
+    for i, spec in enumerate(sig.inputs):
+        if i in categorical and spec.name not in named:
+            if spec.name in from_sample:
+                named[spec.name] = from_sample[spec.name]
+                spec = replace(spec, dtype=column_dtype(from_sample[spec.name]), nullable=True)
+            elif frame[spec.name].dtype.kind in "OSU" or str(frame[spec.name].dtype) in ("string", "str"):
+                raise InvalidArgument(
+                    f"sample column {spec.name!r} holds strings, but the {runtime.format} model takes category codes "
+                    "there and does not store which string each stands for (XGBoost before 3.1 saves only codes): "
+                    f"pass a sample whose {spec.name!r} column has the pandas category dtype (Parquet keeps it), "
+                    'or a --signature listing the categories in code order under "categories"'
+                )
+        inputs.append(spec)
+    extra = {**sig.extra, CATEGORIES: named} if named else sig.extra
+    return Signature(inputs=tuple(inputs), outputs=sig.outputs, extra=extra)
+
+
+def _reconcile(runtime: Runtime, frame: Any) -> tuple[Signature, Any]:
     sig = runtime.signature
     columns = [str(c) for c in frame.columns]
     if not sig.inputs:
