@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     """Largest artifact upload the server accepts."""
 
     max_request_bytes: int = 6 * 1024 * 1024
-    """Largest invocation body the data plane accepts (SageMaker's 6 MiB)."""
+    """Largest invocation body the data plane accepts (SageMaker's 6 MiB); a gzip/deflate body is measured
+    both as sent and inflated (inflating stops at the limit: 413)."""
 
     request_timeout_s: float = 60.0
     """Per-invocation deadline."""
