@@ -32,6 +32,7 @@ import orjson
 
 from modelport.errors import InvalidArgument
 from modelport.serving.codecs.content_encoding import inflate
+from modelport.serving.codecs.json_body import parse
 from modelport.serving.codecs.v2_tensors import (
     check_datatype,
     from_binary,
@@ -140,7 +141,7 @@ def parse_infer_body(body: bytes, headers: Mapping[str, str]) -> V2Request:
     if not json_part.strip():
         raise InvalidArgument("empty infer request: send a JSON object with 'inputs'")
     try:
-        doc = orjson.loads(json_part)
+        doc = parse(json_part)[0]  # NaN and Infinity as Python's json writes them are read too
     except orjson.JSONDecodeError as exc:
         hint = "" if length_text is not None else f" (binary tensors need the {HEADER_LENGTH} header)"
         raise InvalidArgument(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{hint}") from None
@@ -159,6 +160,7 @@ def parse_infer_body(body: bytes, headers: Mapping[str, str]) -> V2Request:
         raise InvalidArgument("'inputs' must be a non-empty list of tensors")
     inputs: list[V2Tensor] = []
     offset = 0
+    bools = b"true" in json_part or b"false" in json_part  # see from_json
     for i, item in enumerate(raw_inputs):
         if not isinstance(item, dict):
             raise InvalidArgument(f"'inputs'[{i}] must be an object with 'name', 'shape', 'datatype' and 'data'")
@@ -185,7 +187,7 @@ def parse_infer_body(body: bytes, headers: Mapping[str, str]) -> V2Request:
             data = from_binary(name, datatype, shape, binary[offset : offset + size])
             offset += size
         elif "data" in item:
-            data = from_json(name, datatype, shape, item["data"])
+            data = from_json(name, datatype, shape, item["data"], bools=bools)
         else:
             raise InvalidArgument(f"input {name!r} has neither 'data' nor parameters.binary_data_size")
         inputs.append(V2Tensor(name, datatype, shape, data, params))
