@@ -35,6 +35,8 @@ from modelport.services import Services
 from modelport.settings import Settings
 from tests.serving.test_transports import Protocol, Scope
 
+pytestmark = pytest.mark.slow  # ~20 s: every path for 9 values and 2 models
+
 MODELS = ("rf", "rf-onnx")
 BAD = {"true": True, "false": False, "inf": math.inf, "-inf": -math.inf, "1e39": 1e39, "NaN": math.nan}
 GOOD = {"0.5": 0.5, "-1.25": -1.25, "3e38": 3e38}

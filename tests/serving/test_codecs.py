@@ -446,6 +446,14 @@ def test_xml_with_dtds_or_entities_is_refused_quickly(body: bytes) -> None:
         ("<rows/>", "the XML root <rows> has no records: send one child element per row"),
         ("<rows><row><a>one</a><b>2</b><c>x</c></row></rows>", "XML record 0: a = 'one' is not a number (int64)"),
         (
+            "<rows><row><a>1</a><b>true</b><c>x</c></row></rows>",
+            "XML record 0: b = 'true' is not a number (float64): booleans (true/false) are not numbers",
+        ),
+        (
+            "<rows><row><a>1</a><b>-inf</b><c>x</c></row></rows>",
+            "column 'b': infinite value (-inf) at row 0, and this column does not allow infinities",
+        ),
+        (
             "<rows><row><a><v>1</v></a></row></rows>",
             "XML record 0: field <a> has child elements; fields hold text only",
         ),
