@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from modelport import logs
 from modelport.errors import FailedPrecondition, InvalidArgument
 from modelport.services import Services
 from modelport.settings import Settings
@@ -112,6 +113,7 @@ def _granian_on(listener: socket.socket) -> type[Any]:
 
 
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080, workers: int = 1) -> None:
+    logs.configure(settings.log_level, access_log=settings.access_log)
     listener = listen(host, port)
     try:
         check_ready(settings)
@@ -122,6 +124,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080, work
 
 def _run(settings: Settings, listener: socket.socket, *, host: str, port: int, workers: int) -> None:
     from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
 
     metrics_dir: Path | None = None
     if workers > 1:
@@ -141,7 +144,9 @@ def _run(settings: Settings, listener: socket.socket, *, host: str, port: int, w
             workers=workers,
             factory=True,
             loop=_event_loop(Loops),
-            log_access=False,
+            log_access=False,  # modelport writes its own (modelport.api.access): with endpoint, variant, inference id
+            log_level=LogLevels(settings.log_level),
+            log_dictconfig=logs.granian_config(),
             respawn_failed_workers=True,
         ).serve()
     finally:

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modelport.errors import InvalidArgument
+from modelport.logs import LogLevel
 
 
 class Settings(BaseSettings):
@@ -75,6 +76,17 @@ class Settings(BaseSettings):
 
     user: str | None = None
     """Name recorded as ``created_by``; default the OS user."""
+
+    log_level: LogLevel = "info"
+    """Server log level (``modelport server --log-level``)."""
+
+    access_log: bool = True
+    """Servers log one line per request (``--no-access-log`` turns it off)."""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("home", mode="after")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -172,3 +173,34 @@ def test_listen_refuses_a_taken_port_and_bad_addresses() -> None:
         assert not sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)  # nobody can share it
     finally:
         sock.close()
+
+
+# -- logs ------------------------------------------------------------------------------
+
+
+def _access_lines(live: infra.LiveServer) -> list[str]:
+    return [line for line in live.log().splitlines() if " modelport.access: " in line]
+
+
+@pytest.mark.slow
+def test_the_access_log_is_on_by_default_and_off_with_a_flag(tmp_path: Path) -> None:
+    with infra.live_server({"MODELPORT_HOME": str(tmp_path / "h")}) as live:
+        httpx.get(f"{live.url}/api/v1/models/nope", params={"token": "s3cr3t"}, headers={"Authorization": "Bearer t0k3n"})
+        infra.wait_for(lambda: any("/api/v1/models/nope" in x for x in _access_lines(live)), 10, "the access line")
+        line = next(x for x in _access_lines(live) if "/api/v1/models/nope" in x)
+        assert re.search(r" INFO modelport\.access: GET /api/v1/models/nope 404 \d+\.\d\dms endpoint=- variant=- inference_id=-$", line)
+        assert "s3cr3t" not in live.log() and "t0k3n" not in live.log()
+    with infra.live_server({"MODELPORT_HOME": str(tmp_path / "h")}, "--no-access-log") as quiet:
+        for _ in range(3):
+            assert httpx.get(f"{quiet.url}/api/v1/models").status_code == 200
+        assert quiet.stop() == 0
+        assert _access_lines(quiet) == [] and "Listening at" in quiet.log()
+
+
+@pytest.mark.slow
+def test_log_level_warning_leaves_only_warnings_and_errors(tmp_path: Path) -> None:
+    with infra.live_server({"MODELPORT_HOME": str(tmp_path / "h")}, "--log-level", "warning") as live:
+        for _ in range(3):
+            assert httpx.get(f"{live.url}/api/v1/models").status_code == 200
+        assert live.stop() == 0
+        assert live.log().strip() == ""  # not the start-up banner, not an access line

@@ -56,9 +56,14 @@ class Incoming:
 
 
 class Reply(NamedTuple):
+    """An answer, and what the access log says served it (request data: escaped when logged)."""
+
     status: int
     headers: Headers
     body: bytes
+    endpoint: str = ""
+    variant: str = ""
+    inference_id: str = ""
 
 
 JSON_TYPE: Headers = [("content-type", "application/json")]
@@ -256,6 +261,7 @@ class DataPlaneApp:
             return Reply(405, JSON_TYPE, b'{"message":"use POST"}')
         headers = req.headers
         variant = headers.get("x-amzn-sagemaker-target-variant")
+        asked_id = headers.get("x-amzn-sagemaker-inference-id") or ""
         try:
             self._authorize(headers)
             body = await req.read(self.max_request_bytes)
@@ -271,7 +277,8 @@ class DataPlaneApp:
                 )
             )
         except ModelportError as exc:
-            return Reply(*sagemaker_error(exc, name, variant))
+            served = exc.details.get("served_by") or variant or ""
+            return Reply(*sagemaker_error(exc, name, variant), name, served, asked_id)
         out: Headers = [
             ("content-type", result.content_type),
             ("x-amzn-invoked-production-variant", result.variant),
@@ -281,7 +288,7 @@ class DataPlaneApp:
         custom = headers.get("x-amzn-sagemaker-custom-attributes")
         if custom is not None:
             out.append(("x-amzn-sagemaker-custom-attributes", custom))
-        return Reply(200, out, result.body)
+        return Reply(200, out, result.body, name, result.variant, result.inference_id)
 
     # container contract (single endpoint) ---------------------------------------------
 
@@ -289,12 +296,13 @@ class DataPlaneApp:
         if req.method != "POST":
             return Reply(405, JSON_TYPE, b'{"message":"use POST"}')
         headers = req.headers
+        endpoint = self.single or ""
         try:
             self._authorize(headers)
             body = await req.read(self.max_request_bytes)
             result = await self.dataplane.invoke(
                 InvokeRequest(
-                    endpoint=self.single or "",
+                    endpoint=endpoint,
                     body=body,
                     content_type=headers.get("content-type"),
                     accept=headers.get("accept"),
@@ -303,12 +311,13 @@ class DataPlaneApp:
                 )
             )
         except ModelportError as exc:
-            return Reply(*container_error(exc))
+            served = exc.details.get("served_by") or headers.get("x-amzn-sagemaker-target-variant") or ""
+            return Reply(*container_error(exc), endpoint, served, headers.get("x-amzn-sagemaker-inference-id") or "")
         out: Headers = [("content-type", result.content_type)]
         custom = headers.get("x-amzn-sagemaker-custom-attributes")
         if custom is not None:
             out.append(("x-amzn-sagemaker-custom-attributes", custom))
-        return Reply(200, out, result.body)
+        return Reply(200, out, result.body, endpoint, result.variant, result.inference_id)
 
     async def ping(self, req: Incoming) -> Reply:
         return Reply(200 if self.dataplane.manager.ready else 503, [], b"")
@@ -324,6 +333,7 @@ class DataPlaneApp:
         method = req.method
         headers = req.headers
         manager = self.dataplane.manager
+        name = ""
         try:
             if path == "/v2/health/live":
                 return Reply(200 if method == "GET" else 405, [], b"")
@@ -351,9 +361,10 @@ class DataPlaneApp:
                     return Reply(405, JSON_TYPE, b'{"error":"Method Not Allowed"}')
                 self._authorize(headers)
                 body = await req.read(self.max_request_bytes)
-                reply, extra, _ = await self.dataplane.infer_v2(name, version, body, headers)
+                reply, extra, variant, inference_id = await self.dataplane.infer_v2(name, version, body, headers)
                 reply, encoding = compress_response(reply, headers.get("accept-encoding"))
-                return Reply(200, [(k.lower(), v) for k, v in {**extra, **encoding}.items()], reply)
+                out = [(k.lower(), v) for k, v in {**extra, **encoding}.items()]
+                return Reply(200, out, reply, name, variant.name, inference_id)
             if method != "GET":
                 return Reply(405, JSON_TYPE, b'{"error":"Method Not Allowed"}')
             self._authorize(headers)
@@ -366,9 +377,9 @@ class DataPlaneApp:
                 chosen.signature,
                 _platform(chosen.version.format),
             )
-            return Reply(200, JSON_TYPE, orjson.dumps(meta))
+            return Reply(200, JSON_TYPE, orjson.dumps(meta), name)
         except ModelportError as exc:
-            return Reply(*v2_error(exc))
+            return Reply(*v2_error(exc), name, exc.details.get("served_by") or "")
 
 
 def _latin1(text: str) -> str:
