@@ -112,9 +112,20 @@ def _granian_on(listener: socket.socket) -> type[Any]:
     return OwnedSocketServer
 
 
-def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080, workers: int = 1) -> None:
+def serve(
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    workers: int = 1,
+    listener: socket.socket | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT, on ``listener`` if given (a socket already bound, e.g. by ``--detach``)."""
     logs.configure(settings.log_level, access_log=settings.access_log)
-    listener = listen(host, port)
+    if listener is None:
+        listener = listen(host, port)
+    else:
+        host, port = listener.getsockname()[:2]
     try:
         check_ready(settings)
         _run(settings, listener, host=host, port=port, workers=workers)
