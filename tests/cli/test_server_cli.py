@@ -131,3 +131,15 @@ def test_detach_and_stop_are_exclusive(cli) -> None:  # type: ignore[no-untyped-
         port = s.getsockname()[1]
         code, _, err = cli("server", "--detach", "--port", str(port))  # refused before anything starts
     assert code == 1 and err == f"error: port {port} is already in use\n"
+
+
+@pytest.mark.slow
+def test_detach_reports_why_a_server_did_not_start(tmp_path: Path) -> None:
+    env_home = tmp_path / "h"
+    env = {**os.environ, "MODELPORT_HOME": str(env_home), "MODELPORT_DATABASE_URL": "sqlite:////proc/nope/x.db"}
+    result = subprocess.run(
+        [*infra.modelport_cmd(), "server", "--detach", "--port", "0"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert result.stderr == "error: No such file or directory: /proc/nope\n"  # what the server itself said
+    assert list((env_home / "run").glob("*.json")) == []
