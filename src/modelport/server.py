@@ -13,6 +13,9 @@ socket with SO_REUSEPORT, which lets a second server on the same port join in
 silently and share its connections.  So :func:`listen` binds one socket here,
 without SO_REUSEPORT, before anything else starts (a port held by anyone is a
 one-line error), and the workers inherit that socket and accept from it.
+The price: connections go to whichever worker accepts first rather than
+being hashed evenly across workers, so a burst of keep-alive connections can
+land mostly on one worker.
 """
 
 from __future__ import annotations
@@ -94,7 +97,10 @@ def _granian_on(listener: socket.socket) -> type[Any]:
 
     granian already works this way where SO_REUSEPORT is not used (its
     non-Linux path): the parent holds one socket and the workers accept from
-    it.  ``_init_shared_socket`` is that step, and the only one replaced.
+    it.  ``_init_shared_socket`` is that step, and the only one replaced.  Should
+    a granian release rename it, granian would bind a SO_REUSEPORT socket of
+    its own, which ``listener`` refuses: the server fails to start, loudly,
+    rather than sharing its port.
     """
     from granian._granian import SocketHolder
     from granian.server.mp import MPServer
