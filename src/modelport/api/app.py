@@ -13,7 +13,8 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelport import __version__
+from modelport import __version__, logs
+from modelport.api.access import AccessLog
 from modelport.api.auth import authorize
 from modelport.api.dataplane import DataPlaneApp
 from modelport.api.errors import error_response, install_error_handlers, install_fallback_handler
@@ -141,13 +142,13 @@ def create_app(
 
 def app_from_env() -> ASGIApp:
     """Factory for server worker processes: settings come from MODELPORT_* variables."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
+    logs.configure(settings.log_level, access_log=settings.access_log)
     return create_app(settings, single_endpoint=settings.serve_endpoint)
 
 
 def rsgi_app_from_env() -> RSGIApp:
-    """The same app for granian's RSGI interface (what ``modelport server`` runs)."""
+    """The same app for granian's RSGI interface (what ``modelport server`` runs), with its access log."""
     app = app_from_env()
     assert isinstance(app, DataPlaneApp)
-    return RSGIApp(app)
+    return RSGIApp(app, AccessLog.if_enabled())

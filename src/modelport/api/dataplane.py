@@ -57,9 +57,14 @@ class Incoming:
 
 
 class Reply(NamedTuple):
+    """An answer, and what the access log says served it (request data: escaped when logged)."""
+
     status: int
     headers: Headers
     body: bytes
+    endpoint: str = ""
+    variant: str = ""
+    inference_id: str = ""
 
 
 JSON_TYPE: Headers = [("content-type", "application/json")]
@@ -257,6 +262,7 @@ class DataPlaneApp:
             return Reply(405, JSON_TYPE, b'{"message":"use POST"}')
         headers = req.headers
         variant = headers.get("x-amzn-sagemaker-target-variant")
+        asked_id = headers.get("x-amzn-sagemaker-inference-id") or ""
         try:
             self._authorize(headers)
             body = await req.read(self.max_request_bytes)
@@ -272,7 +278,8 @@ class DataPlaneApp:
                 )
             )
         except ModelportError as exc:
-            return Reply(*sagemaker_error(exc, name, variant))
+            served = exc.details.get("served_by") or variant or ""
+            return Reply(*sagemaker_error(exc, name, variant), name, served, asked_id)
         out: Headers = [
             ("content-type", result.content_type),
             ("x-amzn-invoked-production-variant", result.variant),
@@ -282,7 +289,7 @@ class DataPlaneApp:
         custom = headers.get("x-amzn-sagemaker-custom-attributes")
         if custom is not None:
             out.append(("x-amzn-sagemaker-custom-attributes", custom))
-        return Reply(200, out, result.body)
+        return Reply(200, out, result.body, name, result.variant, result.inference_id)
 
     # container contract (single endpoint) ---------------------------------------------
 
@@ -290,12 +297,13 @@ class DataPlaneApp:
         if req.method != "POST":
             return Reply(405, JSON_TYPE, b'{"message":"use POST"}')
         headers = req.headers
+        endpoint = self.single or ""
         try:
             self._authorize(headers)
             body = await req.read(self.max_request_bytes)
             result = await self.dataplane.invoke(
                 InvokeRequest(
-                    endpoint=self.single or "",
+                    endpoint=endpoint,
                     body=body,
                     content_type=headers.get("content-type"),
                     accept=headers.get("accept"),
@@ -304,12 +312,13 @@ class DataPlaneApp:
                 )
             )
         except ModelportError as exc:
-            return Reply(*container_error(exc))
+            served = exc.details.get("served_by") or headers.get("x-amzn-sagemaker-target-variant") or ""
+            return Reply(*container_error(exc), endpoint, served, headers.get("x-amzn-sagemaker-inference-id") or "")
         out: Headers = [("content-type", result.content_type)]
         custom = headers.get("x-amzn-sagemaker-custom-attributes")
         if custom is not None:
             out.append(("x-amzn-sagemaker-custom-attributes", custom))
-        return Reply(200, out, result.body)
+        return Reply(200, out, result.body, endpoint, result.variant, result.inference_id)
 
     async def ping(self, req: Incoming) -> Reply:
         return Reply(200 if self.dataplane.manager.ready else 503, [], b"")
@@ -325,6 +334,7 @@ class DataPlaneApp:
         method = req.method
         headers = req.headers
         manager = self.dataplane.manager
+        name = ""
         try:
             if path == "/v2/health/live":
                 return Reply(200 if method == "GET" else 405, [], b"")
@@ -352,9 +362,10 @@ class DataPlaneApp:
                     return Reply(405, JSON_TYPE, b'{"error":"Method Not Allowed"}')
                 self._authorize(headers)
                 body = await req.read(self.max_request_bytes)
-                reply, extra, _ = await self.dataplane.infer_v2(name, version, body, headers)
+                reply, extra, variant, inference_id = await self.dataplane.infer_v2(name, version, body, headers)
                 reply, encoding = compress_response(reply, headers.get("accept-encoding"))
-                return Reply(200, [(k.lower(), v) for k, v in {**extra, **encoding}.items()], reply)
+                out = [(k.lower(), v) for k, v in {**extra, **encoding}.items()]
+                return Reply(200, out, reply, name, variant.name, inference_id)
             if method != "GET":
                 return Reply(405, JSON_TYPE, b'{"error":"Method Not Allowed"}')
             self._authorize(headers)
@@ -367,9 +378,9 @@ class DataPlaneApp:
                 chosen.signature,
                 TABLE[chosen.version.format].platform,
             )
-            return Reply(200, JSON_TYPE, orjson.dumps(meta))
+            return Reply(200, JSON_TYPE, orjson.dumps(meta), name)
         except ModelportError as exc:
-            return Reply(*v2_error(exc))
+            return Reply(*v2_error(exc), name, exc.details.get("served_by") or "")
 
 
 def _latin1(text: str) -> str:
