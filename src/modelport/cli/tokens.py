@@ -39,8 +39,11 @@ def list_(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         return
     table(
         "Tokens",
-        ["id", "name", "scope", "prefix", "created", "last used"],
-        [(t.id, t.name, t.scope, t.prefix + "…", when(t.created_at), when(t.last_used_at)) for t in tokens],
+        ["id", "name", "scope", "prefix", "sigv4", "created", "last used"],
+        [
+            (t.id, t.name, t.scope, t.prefix + "…", "yes" if t.sigv4 else "no", when(t.created_at), when(t.last_used_at))
+            for t in tokens
+        ],
     )
 
 
