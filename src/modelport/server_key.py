@@ -21,6 +21,8 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelport.errors import FailedPrecondition
+
 if TYPE_CHECKING:
     from cryptography.fernet import Fernet
 
@@ -70,10 +72,20 @@ class ServerKey:
 
 def _read_or_make(path: Path, *, create: bool) -> str | None:
     try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        if not create:
-            return None
+        try:
+            text = path.read_text().strip()
+        except FileNotFoundError:
+            if not create:
+                return None
+            text = _make(path)
+    except OSError as exc:
+        raise FailedPrecondition(f"cannot read or create the server key {path}: {exc.strerror}") from None
+    if not text:
+        raise FailedPrecondition(f"the server key {path} is empty: set MODELPORT_SECRET_KEY, or delete the file")
+    return text
+
+
+def _make(path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Written aside then linked into place: two processes making it at once both end up with the winner's key.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")

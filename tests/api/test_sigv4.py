@@ -14,7 +14,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from modelport.api import sigv4
-from modelport.errors import Unauthenticated
+from modelport.errors import FailedPrecondition, Unauthenticated
 from modelport.services import Services
 from modelport.settings import Settings
 
@@ -84,6 +84,8 @@ def test_wrong_secret_tampering_and_stale_times_are_refused(monkeypatch: pytest.
     assert refusal({**headers, "content-type": "application/json"})[0] == "InvalidSignatureException"
     assert refusal(headers, url=URL.replace("churn", "other"))[0] == "InvalidSignatureException"
     assert refusal(headers, url=URL + "?x=1")[0] == "InvalidSignatureException"
+    garbled = {**headers, "authorization": headers["authorization"].rsplit("=", 1)[0] + "=\u00e9t\u00e9"}
+    assert refusal(garbled)[0] == "InvalidSignatureException"  # not a crash in compare_digest
 
     kind, message = refusal(signed(monkeypatch, when=NOW - timedelta(minutes=10)))
     assert kind == "InvalidSignatureException"
@@ -159,20 +161,34 @@ def test_token_secrets_are_sealed_and_opened_with_the_server_key(sqlite_settings
         other.close()
 
 
-def test_tokens_made_before_sigv4_keep_working_as_bearer_tokens(sqlite_settings: Settings) -> None:
-    svc = Services.open(sqlite_settings)
+def test_tokens_made_before_sigv4_keep_working_as_bearer_tokens(settings: Settings) -> None:
+    """A database with a token from before migration 0006, upgraded: bearer use as before, SigV4 says what to do."""
+    from modelport.auth import hash_token
+    from modelport.db.database import Database
+
+    db = Database(settings.resolved_database_url)
+    db.upgrade("0005")
+    secret = "mp_0123456789ab_made-before-sigv4"
+    with db.write() as s:
+        s.execute(
+            sa.text(
+                "INSERT INTO tokens (id, name, scope, token_hash, prefix, created_at) "
+                "VALUES ('0123456789ab', 'old', 'invoke', :hash, 'mp_0123456', :now)"
+            ),
+            {"hash": hash_token(secret), "now": NOW.replace(tzinfo=None)},
+        )
+    db.upgrade()
+    db.dispose()
+    svc = Services.open(settings)
     try:
-        new = svc.tokens.create("invoke", "old")
-        with svc.db.write() as s:
-            s.execute(sa.text("UPDATE tokens SET sealed_secret = NULL"))  # as migration 0006 leaves older tokens
-        assert [t.sigv4 for t in svc.tokens.list()] == [False]
+        assert [(t.name, t.sigv4) for t in svc.tokens.list()] == [("old", False)]
         with pytest.raises(Unauthenticated) as err:
-            svc.tokens.signing_secret(new.token.id)
+            svc.tokens.signing_secret("0123456789ab")
         assert err.value.message == (
             "token 'old' was created before modelport accepted AWS Signature V4: create a new token to sign with "
             "(modelport tokens create --scope invoke), or send 'Authorization: Bearer <token>'"
         )
-        assert svc.tokens.verify(new.secret, "invoke").name == "old"
+        assert svc.tokens.verify(secret, "invoke").name == "old"
     finally:
         svc.close()
 
@@ -186,3 +202,6 @@ def test_the_key_file_is_made_once(tmp_path: Path) -> None:
     sealed = first.seal("hello")
     assert second.open(sealed) == "hello"
     assert sorted(p.name for p in (tmp_path / "k").iterdir()) == ["secret.key"]
+    (tmp_path / "k" / "secret.key").write_text("\n")
+    with pytest.raises(FailedPrecondition, match=r"secret\.key is empty: set MODELPORT_SECRET_KEY, or delete the file"):
+        ServerKey(tmp_path / "k" / "secret.key").seal("hello")

@@ -104,7 +104,8 @@ def request_time(credential: Credential, headers: Mapping[str, str], now: dateti
             raise refused(INCOMPLETE, f"X-Amz-Date must be YYYYMMDDTHHMMSSZ, not {stamp!r}") from None
     elif "date" in headers:
         try:
-            when = parsedate_to_datetime(headers["date"]).astimezone(UTC)
+            parsed = parsedate_to_datetime(headers["date"])
+            when = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
         except (TypeError, ValueError):
             raise refused(INCOMPLETE, f"Date must be an HTTP date, not {headers['date']!r}") from None
         stamp = when.strftime(_TIME_FORMAT)
@@ -146,7 +147,7 @@ def check(
         raise refused(INVALID, "The provided 'x-amz-content-sha256' header does not match what was computed")
     canonical = canonical_request(method, path, query, headers, credential.signed_headers, body_hash)
     expected = signature(secret, credential, stamp, canonical)
-    if not hmac.compare_digest(expected, credential.signature):
+    if not hmac.compare_digest(expected.encode(), credential.signature.encode()):  # bytes: any header text compares
         raise refused(INVALID, _MISMATCH)
 
 

@@ -8,7 +8,7 @@ import typer
 
 from modelport.cli.common import HomeOpt, JsonOpt, console, err_console, open_client, print_json, table, when
 
-app = typer.Typer(help="API tokens (stored hashed; the secret is printed once).", no_args_is_help=True)
+app = typer.Typer(help="API tokens (stored hashed, and sealed with the server key for AWS SigV4; the secret is printed once).", no_args_is_help=True)
 
 
 @app.command()
