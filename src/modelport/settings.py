@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     auth: Literal["auto", "required", "off"] = "auto"
     """``required``: every API call needs a token; ``auto``: required once any token exists."""
 
+    secret_key: SecretStr | None = None
+    """Key that encrypts each token's secret for AWS Signature V4 checks (any string); default the
+    text of ``<home>/secret.key``, made on first use. Servers and CLIs sharing a database need the same."""
+
     max_upload_bytes: int = 2 * 1024**3
     """Largest artifact upload the server accepts."""
 

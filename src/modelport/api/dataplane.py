@@ -8,7 +8,9 @@ renders errors in its own envelope:
 - SageMaker runtime (``POST /endpoints/{name}/invocations``):
   ``x-amzn-ErrorType`` + JSON ``message``; bad payloads are ``ModelError``
   (424, with ``OriginalStatusCode``) as when a SageMaker container answers
-  4xx; unknown endpoint or variant is ``ValidationError`` (400).
+  4xx; unknown endpoint or variant is ``ValidationError`` (400).  With auth
+  on, these routes take AWS Signature V4 (what boto3 sends) as well as
+  bearer tokens: see :mod:`modelport.api.sigv4`.
 - Container contract (single-endpoint mode: ``GET /ping``, ``POST /invocations``):
   MLflow-style ``{"error_code", "message"}`` with the plain HTTP status.
 - Open Inference Protocol v2 (``/v2/…``): ``{"error": "<message>"}``.
@@ -21,15 +23,17 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelport import __version__
+from modelport.api import sigv4
 from modelport.api.auth import auth_enabled, bearer
 from modelport.api.errors import http_status
-from modelport.errors import Internal, ModelportError, NotFound, PayloadTooLarge
+from modelport.errors import Internal, ModelportError, NotFound, PayloadTooLarge, Unauthenticated
 from modelport.formats import TABLE
 from modelport.serving.codecs.v2 import compress_response, error_body, model_metadata
 from modelport.serving.dataplane import DataPlane, InvokeRequest
@@ -54,6 +58,7 @@ class Incoming:
     path: str
     headers: Mapping[str, str]  # lower-case names
     read: Callable[[int], Awaitable[bytes]]
+    query: str = ""  # the raw query string, for signature checks
 
 
 class Reply(NamedTuple):
@@ -132,6 +137,9 @@ def sagemaker_error(exc: ModelportError, endpoint: str, variant: str | None) -> 
         status, kind, body = 413, "ValidationError", {"message": f"{exc.message} (Request {endpoint} has oversize body.)"}
     elif code == "NOT_READY":
         status, kind, body = 429, "ModelNotReadyException", {"message": exc.message}
+    elif code == "UNAUTHENTICATED" and "aws_error" in exc.details:  # a SigV4 request: what AWS answers
+        kind = exc.details["aws_error"]
+        status, body = sigv4.STATUS[kind], {"message": exc.message}
     elif code == "UNAUTHENTICATED":
         status, kind, body = 401, "UnrecognizedClientException", {"message": exc.message}
     elif code == "PERMISSION_DENIED":
@@ -190,10 +198,18 @@ class DataPlaneApp:
     over granian's RSGI, which costs less per request.
     """
 
-    def __init__(self, fallback: ASGIApp, state: Any, *, single_endpoint: str | None = None) -> None:
+    def __init__(
+        self,
+        fallback: ASGIApp,
+        state: Any,
+        *,
+        single_endpoint: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.fallback = fallback
         self.state = state  # where the lifespan put `services`, `dataplane`
         self.single = single_endpoint
+        self.clock = clock  # SigV4 signatures are refused beyond 5 minutes from it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -204,7 +220,7 @@ class DataPlaneApp:
                 def read(limit: int) -> Awaitable[bytes]:
                     return read_body(receive, limit, headers)
 
-                req = Incoming(scope["method"], scope["path"], headers, read)
+                req = Incoming(scope["method"], scope["path"], headers, read, scope["query_string"].decode("latin-1"))
                 try:
                     reply = await handler(req)
                 except ClientDisconnected:
@@ -252,6 +268,34 @@ class DataPlaneApp:
         if auth_enabled(services):  # checked once; off is the common local case
             services.tokens.verify(bearer(headers.get("authorization")), "invoke")
 
+    async def _read_authorized(self, req: Incoming) -> bytes:
+        """The body of a SageMaker runtime call, once its bearer token or AWS Signature V4 is accepted."""
+        services = self.state.services
+        if not auth_enabled(services):
+            return await req.read(self.max_request_bytes)
+        authorization = req.headers.get("authorization")
+        if not authorization:
+            raise Unauthenticated(
+                "this server requires a token: send 'Authorization: Bearer <token>', or sign with AWS "
+                "Signature V4 (access key id = the token's id, secret access key = the token)"
+            )
+        if not sigv4.is_sigv4(authorization):
+            services.tokens.verify(bearer(authorization), "invoke")
+            return await req.read(self.max_request_bytes)
+        # Everything that needs no body first: a stale or unknown credential is refused before the upload.
+        credential = sigv4.parse(authorization)
+        stamp = sigv4.request_time(credential, req.headers, self.clock())
+        try:
+            token, secret = services.tokens.signing_secret(credential.access_key)
+        except Unauthenticated as exc:
+            raise sigv4.refused(sigv4.UNRECOGNIZED, exc.message) from None
+        body = await req.read(self.max_request_bytes)
+        sigv4.check(
+            credential, secret, stamp, method=req.method, path=req.path, query=req.query, headers=req.headers, body=body
+        )
+        services.tokens.grant(token, "invoke")  # after the signature: scopes are told only to the token's holder
+        return body
+
     # SageMaker runtime ----------------------------------------------------------------
 
     async def sagemaker(self, req: Incoming) -> Reply:
@@ -264,8 +308,7 @@ class DataPlaneApp:
         variant = headers.get("x-amzn-sagemaker-target-variant")
         asked_id = headers.get("x-amzn-sagemaker-inference-id") or ""
         try:
-            self._authorize(headers)
-            body = await req.read(self.max_request_bytes)
+            body = await self._read_authorized(req)
             result = await self.dataplane.invoke(
                 InvokeRequest(
                     endpoint=name,

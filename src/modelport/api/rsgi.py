@@ -116,7 +116,7 @@ class RSGIApp:
         def read(limit: int) -> Awaitable[bytes]:
             return read_rsgi_body(protocol, headers, limit)
 
-        req = Incoming(scope.method, scope.path, headers, read)
+        req = Incoming(scope.method, scope.path, headers, read, scope.query_string)
         try:
             reply = await handler(req)
         except ClientDisconnected:  # nobody to answer
