@@ -8,9 +8,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from modelport.client import Client
 from tests import infra
+
+pytestmark = pytest.mark.slow  # every test here talks to a `modelport server` process
 
 
 def test_ping_docs_openapi_metrics(server: infra.LiveServer) -> None:

@@ -15,6 +15,8 @@ from modelport.client import Client
 from tests import infra
 from tests.serving.conftest import Deployment, build_home, server_env
 
+pytestmark = pytest.mark.slow  # every test here runs `modelport server` or `modelport serve` processes
+
 CSV = "text/csv"
 
 
