@@ -222,6 +222,7 @@ def test_nyoka_binary_logistic_regression_matches_sklearn(
     np.testing.assert_allclose(proba, pipeline.predict_proba(X), rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow  # waits for sklearn2pmml's own venv and JVM
 def test_sklearn2pmml_iris_classifier_matches_sklearn(
     sklearn2pmml_export: tuple[subprocess.Popen[str], Path] | None,
 ) -> None:
@@ -586,6 +587,7 @@ finally:
 """
 
 
+@pytest.mark.slow  # a child process starting its own JVM
 def test_process_has_no_jvm_children_and_handles_signals_promptly(typed_pmml: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))}
     child = subprocess.Popen(
