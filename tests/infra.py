@@ -29,6 +29,8 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+#: For processes the tests start: this checkout's modelport (whatever the venv installed) and `tests`.
+PYTHONPATH = os.pathsep.join([str(REPO / "src"), str(REPO)])
 
 
 def free_port() -> int:
