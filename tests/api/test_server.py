@@ -19,6 +19,8 @@ from modelport.errors import FailedPrecondition, InvalidArgument
 from modelport.server import listen
 from tests import infra
 
+pytestmark = pytest.mark.slow  # every test here talks to a `modelport server` process
+
 
 def test_ping_docs_openapi_metrics(server: infra.LiveServer) -> None:
     ping = httpx.get(f"{server.url}/ping")

@@ -19,6 +19,7 @@ from modelport.api.app import create_app
 from modelport.api.rsgi import RSGIApp
 from modelport.logs import FORMAT, Formatter
 from modelport.settings import Settings
+from tests import infra
 from tests.serving.conftest import build_home
 
 
@@ -82,9 +83,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RSGIApp, 
     rsgi = RSGIApp(app)  # type: ignore[arg-type]
     loop = asyncio.new_event_loop()
     rsgi.__rsgi_init__(loop)  # the ASGI lifespan: services, endpoint manager
-    deadline = loop.time() + 30
-    while "iris" not in app.dataplane.manager.endpoints and loop.time() < deadline:  # type: ignore[attr-defined]
-        loop.run_until_complete(asyncio.sleep(0.05))
+
+    def iris_loaded() -> bool:
+        loop.run_until_complete(asyncio.sleep(0.05))  # the manager's tasks run only while the loop does
+        return "iris" in app.dataplane.manager.endpoints  # type: ignore[attr-defined]
+
+    infra.wait_for(iris_loaded, 30, "the endpoint manager to load iris", interval=0)
     try:
         yield rsgi, loop
     finally:
