@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelport import __version__
 from modelport.api.auth import authorize
+from modelport.api.bodies import BodyLimit
 from modelport.api.dataplane import DataPlaneApp
 from modelport.api.errors import error_response, install_error_handlers, install_fallback_handler
 from modelport.api.routes import artifacts, endpoints, jobs, models, tokens
@@ -135,7 +136,8 @@ def create_app(
             return error_response(exc.code, exc.message)
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(BodyLimit, limit=settings.max_api_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts the 413s too
     return DataPlaneApp(app, app.state, single_endpoint=single_endpoint)
 
 

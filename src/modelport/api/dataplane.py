@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from modelport import __version__
 from modelport.api.auth import auth_enabled, bearer
 from modelport.api.errors import http_status
+from modelport.domain import parse_version
 from modelport.errors import Internal, ModelportError, NotFound, PayloadTooLarge
 from modelport.formats import TABLE
 from modelport.serving.codecs.v2 import compress_response, error_body, model_metadata
@@ -69,10 +70,21 @@ def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
+def declared_length(value: str | None) -> int | None:
+    """A Content-Length value as a number, or None when absent or not ASCII digits.
+
+    ``str.isdigit`` alone passes ``²`` (Latin-1) and 5,000 digits, which ``int`` refuses;
+    a value past 10^18 is read as 10^18 (more than any limit).
+    """
+    if value is None or not (value.isascii() and value.isdigit()):
+        return None
+    return int(value) if len(value) <= 18 else 10**18
+
+
 def check_length(headers: Mapping[str, str], limit: int) -> None:
-    length = headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise PayloadTooLarge(f"request body of {int(length)} bytes exceeds the limit of {limit} bytes")
+    length = declared_length(headers.get("content-length"))
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"request body of {length} bytes exceeds the limit of {limit} bytes")
 
 
 async def read_body(receive: Receive, limit: int, headers: Mapping[str, str]) -> bytes:
@@ -226,7 +238,7 @@ class DataPlaneApp:
 
     def failure_reply(self, handler: Handler, req: Incoming) -> Reply:
         """For a bug in ``handler`` (call it from ``except``): logged, answered 500 in the protocol's envelope."""
-        log.exception("unhandled error in %s %s", req.method, req.path)
+        log.exception("unhandled error in %s %r", req.method, req.path)  # %r: a path's control characters stay escaped
         exc = Internal("internal error in the data plane; the server log has the details")
         if handler == self.v2:
             return Reply(*v2_error(exc))
@@ -378,11 +390,7 @@ def _latin1(text: str) -> str:
 
 
 def _v2_version(text: str | None) -> int | None:
-    if text is None:
-        return None
-    if not text.isdigit():
-        raise NotFound(f"unknown version {text!r}: versions are integers", details={"variant": True})
-    return int(text)
+    return None if text is None else parse_version(text)
 
 
 

@@ -70,6 +70,8 @@ def error_response(code: str, message: str, details: dict[str, Any] | None = Non
 def _describe_validation(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
+        if err.get("type") == "json_invalid":  # orjson's reason: NaN, Infinity, too deep, bad UTF-8, syntax
+            return f"invalid JSON body: {err.get('ctx', {}).get('error', 'not JSON')}"
         loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
         parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
     return "invalid request: " + "; ".join(parts)
@@ -105,5 +107,5 @@ def install_fallback_handler(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(req: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", req.method, req.url.path)
+        log.exception("unhandled error on %s %r", req.method, req.scope["path"])  # %r: control characters escaped
         return error_response("INTERNAL", f"internal error ({type(exc).__name__}); see the server log")

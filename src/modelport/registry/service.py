@@ -26,6 +26,7 @@ from modelport.domain import (
     Page,
     RegisterOptions,
     RegisterRequest,
+    check_version,
     validate_name,
 )
 from modelport.errors import Conflict, FailedPrecondition, InvalidArgument
@@ -255,7 +256,7 @@ class Registry:
         return self.db.delete_version(parsed.name, parsed.version, force=force)  # blobs stay until `modelport gc`
 
     def set_alias(self, name: str, alias: str, version: int) -> Alias:
-        return self.db.set_alias(name, alias, version)
+        return self.db.set_alias(name, alias, check_version(version))
 
     def delete_alias(self, name: str, alias: str) -> None:
         self.db.delete_alias(name, alias)

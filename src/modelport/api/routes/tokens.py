@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
 
 from modelport.api.auth import Principal, require
+from modelport.api.bodies import RequestBody, StrictJSONRoute
 from modelport.api.routes.models import Svc
 from modelport.domain import NewToken, Token
 
-router = APIRouter(prefix="/tokens", tags=["tokens"])
+router = APIRouter(prefix="/tokens", tags=["tokens"], route_class=StrictJSONRoute)
 Admin = Annotated[Principal, Depends(require("admin"))]
 
 
-class CreateToken(BaseModel):
+class CreateToken(RequestBody):
     scope: str
     name: str | None = None
 
