@@ -34,6 +34,11 @@ def test_a_v2_version_that_is_not_a_version_is_400(api: InProcess, version: str,
     assert "Traceback" not in caplog.text and not [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
 
 
+def test_a_v2_version_is_checked_only_after_the_token(api: InProcess) -> None:
+    r = api.get("/v2/models/iris/versions/²/ready")
+    assert r.status_code == 401 and r.json() == {"error": "this server requires a token: send 'Authorization: Bearer <token>'"}
+
+
 @pytest.mark.parametrize("version", ["²", "1" * 5000, str(TOO_BIG), "0"])
 def test_control_api_version_paths_are_400(api: InProcess, version: str) -> None:
     assert api.post("/api/v1/models", token="admin", json={"name": "m"}).status_code == 201

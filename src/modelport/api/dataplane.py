@@ -338,8 +338,9 @@ class DataPlaneApp:
         headers = req.headers
         manager = self.dataplane.manager
         try:
-            if path == "/v2/health/live":
+            if path == "/v2/health/live":  # liveness is all that is open: it says nothing about what is served
                 return Reply(200 if method == "GET" else 405, [], b"")
+            self._authorize(headers)
             if path == "/v2/health/ready":
                 return Reply(200 if manager.ready else 400, [], b"")
             if path == "/v2":
@@ -362,14 +363,12 @@ class DataPlaneApp:
             if action == "/infer":
                 if method != "POST":
                     return Reply(405, JSON_TYPE, b'{"error":"Method Not Allowed"}')
-                self._authorize(headers)
                 body = await req.read(self.max_request_bytes)
                 reply, extra, _ = await self.dataplane.infer_v2(name, version, body, headers)
                 reply, encoding = compress_response(reply, headers.get("accept-encoding"))
                 return Reply(200, [(k.lower(), v) for k, v in {**extra, **encoding}.items()], reply)
             if method != "GET":
                 return Reply(405, JSON_TYPE, b'{"error":"Method Not Allowed"}')
-            self._authorize(headers)
             ep = manager.get(name)
             live = [v for v in ep.variants.values() if not v.spec.shadow]
             chosen = ep.variant_for_version(version) if version is not None else ep.variants[ep.router.names[0]]
