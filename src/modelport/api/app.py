@@ -19,6 +19,7 @@ from modelport.api.auth import authorize
 from modelport.api.bodies import BodyLimit
 from modelport.api.dataplane import DataPlaneApp
 from modelport.api.errors import error_response, install_error_handlers, install_fallback_handler
+from modelport.api.openapi import describe
 from modelport.api.routes import artifacts, endpoints, jobs, models, tokens
 from modelport.api.rsgi import RSGIApp
 from modelport.errors import ModelportError
@@ -142,6 +143,8 @@ def create_app(
     @app.get("/openapi.json", include_in_schema=False)
     def openapi(request: Request) -> Response:
         return read_allowed(request) or JSONResponse(app.openapi())
+
+    app.openapi = lambda: describe(app)  # type: ignore[method-assign]
 
     @app.get("/docs", include_in_schema=False)
     def docs(request: Request) -> Response:

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from modelport.api.openapi import methods_at
 from modelport.errors import ModelportError
 
 HTTP_STATUS: dict[str, int] = {
@@ -90,12 +91,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http_error(req: Request, exc: StarletteHTTPException) -> Response:
         code = _STATUS_CODES.get(exc.status_code, "INTERNAL")
         message = str(exc.detail)
+        headers = dict(exc.headers or {})
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such route: {req.method} {req.url.path}"
         elif exc.status_code == 405:
             message = f"method {req.method} is not allowed on {req.url.path}"
+            # RFC 9110: a 405 says what is allowed (Starlette's header names only the first route's methods)
+            headers["Allow"] = ", ".join(methods_at(req.app, req.scope["path"])) or headers.get("Allow", "")
         resp = error_response(code, message)
         resp.status_code = exc.status_code
+        resp.headers.update(headers)
         return resp
 
 

@@ -20,7 +20,15 @@ router = APIRouter(prefix="/artifacts", tags=["artifacts"], route_class=StrictJS
 Admin = Annotated[Principal, Depends(require("admin"))]
 
 
-@router.put("/{sha256}", response_model=ArtifactUpload, status_code=201)
+_RAW_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.put("/{sha256}", response_model=ArtifactUpload, status_code=201, openapi_extra=_RAW_BODY)
 async def upload(sha256: str, request: Request, _: Admin) -> ArtifactUpload:
     """Upload a blob; the body is streamed to disk, never held in memory."""
     svc: Services = request.app.state.services

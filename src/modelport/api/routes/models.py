@@ -162,7 +162,11 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-@router.get("/{name}/versions/{version}/files/{role}")
+@router.get(
+    "/{name}/versions/{version}/files/{role}",
+    response_class=StreamingResponse,
+    responses={200: {"description": "The file's bytes", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+)
 def download_file(name: str, version: str, role: str, svc: Svc, _: Read) -> StreamingResponse:
     mv = svc.registry.get_version(version_ref(name, version))
     f = mv.file(role)
