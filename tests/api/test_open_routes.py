@@ -67,3 +67,21 @@ def test_with_auth_off_everything_is_open(in_process: Callable[..., InProcess]) 
         assert api.get(path).status_code in (200, 404), path
     assert "/api/v1/models" in api.get("/openapi.json").json()["paths"]
     assert "swagger" in api.get("/docs").text.lower()
+
+
+def test_the_last_admin_token_cannot_be_revoked_over_the_api(in_process: Callable[..., InProcess]) -> None:
+    """Found by the fuzzer: revoking every token over the API turned auth off (auto) and opened the server."""
+    api = in_process(tokens=("admin", "read"))
+    ids = {t["name"]: t["id"] for t in api.get("/api/v1/tokens", token="admin").json()}
+    assert api.request("DELETE", f"/api/v1/tokens/{ids['read-token']}", token="admin").status_code == 204
+    r = api.request("DELETE", f"/api/v1/tokens/{ids['admin-token']}", token="admin")
+    assert r.status_code == 412 and r.json()["error"] == {
+        "code": "FAILED_PRECONDITION",
+        "message": "token 'admin-token' is the last token with admin rights: create another admin token before "
+        "revoking it (or run `modelport tokens revoke` on the server's host)",
+    }
+    assert api.get("/api/v1/models").status_code == 401  # still closed
+    second = api.post("/api/v1/tokens", token="admin", json={"scope": "trust-code", "name": "ops2"}).json()
+    assert api.request("DELETE", f"/api/v1/tokens/{ids['admin-token']}", token="admin").status_code == 204
+    assert api.request("DELETE", f"/api/v1/tokens/{second['token']['id']}", token=second["secret"]).status_code == 412
+    assert api.get("/api/v1/models").status_code == 401
