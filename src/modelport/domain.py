@@ -6,7 +6,9 @@ schema, the SDK return type and the CLI's ``--json`` output.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -59,6 +61,13 @@ def check_version(version: int, what: str = "version") -> int:
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= INT64_MAX:
         raise InvalidArgument(f"invalid {what} {version!r}: expected a whole number from 1 to {INT64_MAX}")
     return version
+
+
+def check_metrics(metrics: Mapping[str, Any]) -> None:
+    """Metrics are finite numbers (the control API refuses NaN and infinities too; JSON has no spelling for them)."""
+    for key, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise InvalidArgument(f"metric {key!r} is {value!r}: metrics must be finite numbers")
 
 
 def validate_alias(alias: str) -> str:

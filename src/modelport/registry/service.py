@@ -26,6 +26,7 @@ from modelport.domain import (
     Page,
     RegisterOptions,
     RegisterRequest,
+    check_metrics,
     check_version,
     validate_name,
 )
@@ -103,6 +104,7 @@ class Registry:
         ``trust``: a pickle may import code outside the allow-list (modelport/pickles.py).
         """
         validate_name(name)
+        check_metrics(metrics or {})
         path = Path(path)
         if not path.is_file():
             raise InvalidArgument(f"model file {str(path)!r} does not exist or is not a file")
