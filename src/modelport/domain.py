@@ -188,6 +188,8 @@ class Token(_Frozen):
     prefix: str
     created_at: datetime
     last_used_at: datetime | None = None
+    sigv4: bool = False
+    """Whether AWS Signature V4 requests may be signed with it (tokens made before modelport accepted SigV4 may not)."""
 
 
 class NewToken(_Frozen):

@@ -14,7 +14,8 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelport import __version__
+from modelport import __version__, logs
+from modelport.api.access import AccessLog
 from modelport.api.auth import authorize
 from modelport.api.bodies import BodyLimit
 from modelport.api.dataplane import DataPlaneApp
@@ -165,13 +166,13 @@ def create_app(
 
 def app_from_env() -> ASGIApp:
     """Factory for server worker processes: settings come from MODELPORT_* variables."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
+    logs.configure(settings.log_level, access_log=settings.access_log)
     return create_app(settings, single_endpoint=settings.serve_endpoint)
 
 
 def rsgi_app_from_env() -> RSGIApp:
-    """The same app for granian's RSGI interface (what ``modelport server`` runs)."""
+    """The same app for granian's RSGI interface (what ``modelport server`` runs), with its access log."""
     app = app_from_env()
     assert isinstance(app, DataPlaneApp)
-    return RSGIApp(app)
+    return RSGIApp(app, AccessLog.if_enabled())

@@ -8,7 +8,9 @@ renders errors in its own envelope:
 - SageMaker runtime (``POST /endpoints/{name}/invocations``):
   ``x-amzn-ErrorType`` + JSON ``message``; bad payloads are ``ModelError``
   (424, with ``OriginalStatusCode``) as when a SageMaker container answers
-  4xx; unknown endpoint or variant is ``ValidationError`` (400).
+  4xx; unknown endpoint or variant is ``ValidationError`` (400).  With auth
+  on, these routes take AWS Signature V4 (what boto3 sends) as well as
+  bearer tokens: see :mod:`modelport.api.sigv4`.
 - Container contract (single-endpoint mode: ``GET /ping``, ``POST /invocations``):
   MLflow-style ``{"error_code", "message"}`` with the plain HTTP status.
 - Open Inference Protocol v2 (``/v2/…``): ``{"error": "<message>"}``.
@@ -21,16 +23,18 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelport import __version__
+from modelport.api import sigv4
 from modelport.api.auth import auth_enabled, bearer
 from modelport.api.errors import http_status
 from modelport.domain import parse_version
-from modelport.errors import Internal, ModelportError, NotFound, PayloadTooLarge
+from modelport.errors import Internal, ModelportError, NotFound, PayloadTooLarge, Unauthenticated
 from modelport.formats import TABLE
 from modelport.serving.codecs.v2 import compress_response, error_body, model_metadata
 from modelport.serving.dataplane import DataPlane, InvokeRequest
@@ -55,12 +59,18 @@ class Incoming:
     path: str
     headers: Mapping[str, str]  # lower-case names
     read: Callable[[int], Awaitable[bytes]]
+    query: str = ""  # the raw query string, for signature checks
 
 
 class Reply(NamedTuple):
+    """An answer, and what the access log says served it (request data: escaped when logged)."""
+
     status: int
     headers: Headers
     body: bytes
+    endpoint: str = ""
+    variant: str = ""
+    inference_id: str = ""
 
 
 JSON_TYPE: Headers = [("content-type", "application/json")]
@@ -139,6 +149,9 @@ def sagemaker_error(exc: ModelportError, endpoint: str, variant: str | None) -> 
         status, kind, body = 413, "ValidationError", {"message": f"{exc.message} (Request {endpoint} has oversize body.)"}
     elif code == "NOT_READY":
         status, kind, body = 429, "ModelNotReadyException", {"message": exc.message}
+    elif code == "UNAUTHENTICATED" and "aws_error" in exc.details:  # a SigV4 request: what AWS answers
+        kind = exc.details["aws_error"]
+        status, body = sigv4.STATUS[kind], {"message": exc.message}
     elif code == "UNAUTHENTICATED":
         status, kind, body = 401, "UnrecognizedClientException", {"message": exc.message}
     elif code == "PERMISSION_DENIED":
@@ -197,10 +210,18 @@ class DataPlaneApp:
     over granian's RSGI, which costs less per request.
     """
 
-    def __init__(self, fallback: ASGIApp, state: Any, *, single_endpoint: str | None = None) -> None:
+    def __init__(
+        self,
+        fallback: ASGIApp,
+        state: Any,
+        *,
+        single_endpoint: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.fallback = fallback
         self.state = state  # where the lifespan put `services`, `dataplane`
         self.single = single_endpoint
+        self.clock = clock  # SigV4 signatures are refused beyond 5 minutes from it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -211,7 +232,7 @@ class DataPlaneApp:
                 def read(limit: int) -> Awaitable[bytes]:
                     return read_body(receive, limit, headers)
 
-                req = Incoming(scope["method"], scope["path"], headers, read)
+                req = Incoming(scope["method"], scope["path"], headers, read, scope["query_string"].decode("latin-1"))
                 try:
                     reply = await handler(req)
                 except ClientDisconnected:
@@ -259,6 +280,34 @@ class DataPlaneApp:
         if auth_enabled(services):  # checked once; off is the common local case
             services.tokens.verify(bearer(headers.get("authorization")), "invoke")
 
+    async def _read_authorized(self, req: Incoming) -> bytes:
+        """The body of a SageMaker runtime call, once its bearer token or AWS Signature V4 is accepted."""
+        services = self.state.services
+        if not auth_enabled(services):
+            return await req.read(self.max_request_bytes)
+        authorization = req.headers.get("authorization")
+        if not authorization:
+            raise Unauthenticated(
+                "this server requires a token: send 'Authorization: Bearer <token>', or sign with AWS "
+                "Signature V4 (access key id = the token's id, secret access key = the token)"
+            )
+        if not sigv4.is_sigv4(authorization):
+            services.tokens.verify(bearer(authorization), "invoke")
+            return await req.read(self.max_request_bytes)
+        # Everything that needs no body first: a stale or unknown credential is refused before the upload.
+        credential = sigv4.parse(authorization)
+        stamp = sigv4.request_time(credential, req.headers, self.clock())
+        try:
+            token, secret = services.tokens.signing_secret(credential.access_key)
+        except Unauthenticated as exc:
+            raise sigv4.refused(sigv4.UNRECOGNIZED, exc.message) from None
+        body = await req.read(self.max_request_bytes)
+        sigv4.check(
+            credential, secret, stamp, method=req.method, path=req.path, query=req.query, headers=req.headers, body=body
+        )
+        services.tokens.grant(token, "invoke")  # after the signature: scopes are told only to the token's holder
+        return body
+
     # SageMaker runtime ----------------------------------------------------------------
 
     async def sagemaker(self, req: Incoming) -> Reply:
@@ -269,9 +318,9 @@ class DataPlaneApp:
             return Reply(405, JSON_TYPE, b'{"message":"use POST"}')
         headers = req.headers
         variant = headers.get("x-amzn-sagemaker-target-variant")
+        asked_id = headers.get("x-amzn-sagemaker-inference-id") or ""
         try:
-            self._authorize(headers)
-            body = await req.read(self.max_request_bytes)
+            body = await self._read_authorized(req)
             result = await self.dataplane.invoke(
                 InvokeRequest(
                     endpoint=name,
@@ -284,7 +333,8 @@ class DataPlaneApp:
                 )
             )
         except ModelportError as exc:
-            return Reply(*sagemaker_error(exc, name, variant))
+            served = exc.details.get("served_by") or variant or ""
+            return Reply(*sagemaker_error(exc, name, variant), name, served, asked_id)
         out: Headers = [
             ("content-type", result.content_type),
             ("x-amzn-invoked-production-variant", result.variant),
@@ -294,7 +344,7 @@ class DataPlaneApp:
         custom = headers.get("x-amzn-sagemaker-custom-attributes")
         if custom is not None:
             out.append(("x-amzn-sagemaker-custom-attributes", custom))
-        return Reply(200, out, result.body)
+        return Reply(200, out, result.body, name, result.variant, result.inference_id)
 
     # container contract (single endpoint) ---------------------------------------------
 
@@ -302,12 +352,13 @@ class DataPlaneApp:
         if req.method != "POST":
             return Reply(405, JSON_TYPE, b'{"message":"use POST"}')
         headers = req.headers
+        endpoint = self.single or ""
         try:
             self._authorize(headers)
             body = await req.read(self.max_request_bytes)
             result = await self.dataplane.invoke(
                 InvokeRequest(
-                    endpoint=self.single or "",
+                    endpoint=endpoint,
                     body=body,
                     content_type=headers.get("content-type"),
                     accept=headers.get("accept"),
@@ -316,12 +367,13 @@ class DataPlaneApp:
                 )
             )
         except ModelportError as exc:
-            return Reply(*container_error(exc))
+            served = exc.details.get("served_by") or headers.get("x-amzn-sagemaker-target-variant") or ""
+            return Reply(*container_error(exc), endpoint, served, headers.get("x-amzn-sagemaker-inference-id") or "")
         out: Headers = [("content-type", result.content_type)]
         custom = headers.get("x-amzn-sagemaker-custom-attributes")
         if custom is not None:
             out.append(("x-amzn-sagemaker-custom-attributes", custom))
-        return Reply(200, out, result.body)
+        return Reply(200, out, result.body, endpoint, result.variant, result.inference_id)
 
     async def ping(self, req: Incoming) -> Reply:
         return Reply(200 if self.dataplane.manager.ready else 503, [], b"")
@@ -337,6 +389,7 @@ class DataPlaneApp:
         method = req.method
         headers = req.headers
         manager = self.dataplane.manager
+        name = ""
         try:
             if path == "/v2/health/live":  # liveness is all that is open: it says nothing about what is served
                 return Reply(200 if method == "GET" else 405, [], b"")
@@ -364,9 +417,10 @@ class DataPlaneApp:
                 if method != "POST":
                     return Reply(405, JSON_TYPE, b'{"error":"Method Not Allowed"}')
                 body = await req.read(self.max_request_bytes)
-                reply, extra, _ = await self.dataplane.infer_v2(name, version, body, headers)
+                reply, extra, variant, inference_id = await self.dataplane.infer_v2(name, version, body, headers)
                 reply, encoding = compress_response(reply, headers.get("accept-encoding"))
-                return Reply(200, [(k.lower(), v) for k, v in {**extra, **encoding}.items()], reply)
+                out = [(k.lower(), v) for k, v in {**extra, **encoding}.items()]
+                return Reply(200, out, reply, name, variant.name, inference_id)
             if method != "GET":
                 return Reply(405, JSON_TYPE, b'{"error":"Method Not Allowed"}')
             ep = manager.get(name)
@@ -378,9 +432,9 @@ class DataPlaneApp:
                 chosen.signature,
                 TABLE[chosen.version.format].platform,
             )
-            return Reply(200, JSON_TYPE, orjson.dumps(meta))
+            return Reply(200, JSON_TYPE, orjson.dumps(meta), name)
         except ModelportError as exc:
-            return Reply(*v2_error(exc))
+            return Reply(*v2_error(exc), name, exc.details.get("served_by") or "")
 
 
 def _latin1(text: str) -> str:
