@@ -167,3 +167,15 @@ def test_a_request_path_cannot_forge_a_log_line(api: InProcess, monkeypatch: pyt
     for message in messages:
         assert "\n" not in message and "\x1b" not in message
         assert "\\n2026-01-01 00:00:00 INFO modelport.server: admin logged in\\x1b[2J" in message
+
+
+@pytest.mark.parametrize("forged", [str(TOO_BIG), str(-TOO_BIG - 1), "true", "[1, 2]", "1.5", "null", '{"a": 1}'])
+def test_a_forged_page_token_is_400(api: InProcess, forged: str) -> None:
+    import base64
+
+    token = base64.urlsafe_b64encode(forged.encode()).decode().rstrip("=")
+    api.post("/api/v1/models", token="admin", json={"name": "m"})
+    for path in ("/api/v1/models", "/api/v1/models/m/versions", "/api/v1/jobs"):
+        r = api.get(path, token="admin", params={"page_token": token})
+        assert r.status_code == 400, (path, r.text)
+        assert r.json()["error"]["message"] == f"invalid page token {token!r}: pass back the next_page_token of a previous page"
