@@ -179,3 +179,21 @@ def test_a_forged_page_token_is_400(api: InProcess, forged: str) -> None:
         r = api.get(path, token="admin", params={"page_token": token})
         assert r.status_code == 400, (path, r.text)
         assert r.json()["error"]["message"] == f"invalid page token {token!r}: pass back the next_page_token of a previous page"
+
+
+def test_nul_characters_are_400(api: InProcess) -> None:
+    """PostgreSQL cannot hold NUL (a 500 there) and SQLite's JSON paths choke on it (a tag filter was a 503)."""
+    api.post("/api/v1/models", token="admin", json={"name": "m"})
+    for path in ("/api/v1/models?tag=%00=x", "/api/v1/models?name_contains=a%00", "/api/v1/tokens/%00", "/api/v1/jobs/a%00"):
+        r = api.request("DELETE" if "tokens" in path else "GET", path, token="admin")
+        assert r.status_code == 400, (path, r.text)
+        assert r.json()["error"] == {"code": "INVALID_ARGUMENT", "message": "the path or query string holds a NUL character (%00)"}
+    for method, path, body in (
+        ("POST", "/api/v1/models", {"name": "n", "description": "a\x00b"}),
+        ("PATCH", "/api/v1/models/m", {"tags": {"k\x00": "v"}}),
+        ("POST", "/api/v1/jobs", {"model": "m", "input": "in\x00.csv", "output": "out/"}),
+    ):
+        r = api.request(method, path, token="admin", json=body)
+        assert r.status_code == 400, (path, r.text)
+        assert r.json()["error"]["message"] == "invalid JSON body: a string holds a NUL character (\\u0000)"
+    assert api.post("/api/v1/models", token="admin", json={"name": "n", "description": "a\\u0000b"}).status_code == 201

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from modelport import __version__, logs
 from modelport.api.access import AccessLog
 from modelport.api.auth import authorize
-from modelport.api.bodies import BodyLimit
+from modelport.api.bodies import RequestLimits
 from modelport.api.dataplane import DataPlaneApp
 from modelport.api.errors import error_response, install_error_handlers, install_fallback_handler
 from modelport.api.openapi import describe
@@ -159,7 +159,7 @@ def create_app(
     def prometheus(request: Request) -> Response:
         return read_allowed(request) or Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    app.add_middleware(BodyLimit, limit=settings.max_api_body_bytes)
+    app.add_middleware(RequestLimits, limit=settings.max_api_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts the 413s too
     return DataPlaneApp(app, app.state, single_endpoint=single_endpoint)
 

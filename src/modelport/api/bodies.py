@@ -1,15 +1,17 @@
-"""Control-API request bodies: bounded in size, strict JSON, finite numbers.
+"""Control-API requests: bodies bounded in size, strict JSON, finite numbers, no NUL characters.
 
-- :class:`BodyLimit` (ASGI middleware): a body over ``max_api_body_bytes``
+- :class:`RequestLimits` (ASGI middleware): a body over ``max_api_body_bytes``
   is 413 PAYLOAD_TOO_LARGE in the JSON envelope, refused on its
   Content-Length before a byte is read, or as it streams in (a body without
   Content-Length is buffered up to the limit, then handed on).  Artifact
   uploads (``PUT /api/v1/artifacts/{sha256}``) stream to disk under their
-  own ``max_upload_bytes`` and are left alone.
+  own ``max_upload_bytes`` and are left alone.  A NUL character (``%00``) in
+  the path or the query string is 400: PostgreSQL cannot store or compare it
+  (a 500), SQLite's JSON paths choke on it (a tag filter was a 503).
 - :class:`StrictJSONRoute`: bodies are parsed by orjson, which refuses
   ``NaN``, ``Infinity``, numbers that overflow a double, invalid UTF-8 and
   nesting deeper than 1024 levels (Python's ``json`` accepts the first three:
-  a NaN metric was stored as null).
+  a NaN metric was stored as null); a string holding ``\u0000`` is refused too.
 - :class:`RequestBody`: the base of the control API's request models; its
   float fields refuse ``"nan"`` / ``"inf"`` strings too.
 
@@ -19,6 +21,7 @@ own limit (``max_request_bytes``) and codecs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -45,9 +48,23 @@ class RequestBody(BaseModel):
 class StrictJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
+            body = await self.body()
             # orjson.JSONDecodeError is a json.JSONDecodeError: FastAPI answers it as invalid input
-            self._json = orjson.loads(await self.body())
+            doc = orjson.loads(body)
+            if b"\\u0000" in body and _holds_nul(doc):
+                raise json.JSONDecodeError("a string holds a NUL character (\\u0000)", "", 0)
+            self._json = doc
         return self._json
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 class StrictJSONRoute(APIRoute):
@@ -62,15 +79,22 @@ class StrictJSONRoute(APIRoute):
         return strict
 
 
-class BodyLimit:
-    """Refuse control-API bodies over ``limit`` bytes with 413, before anything parses them."""
+class RequestLimits:
+    """Refuse control-API bodies over ``limit`` bytes (413) and NUL in paths or queries (400), before routing."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(UPLOAD_PREFIX):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            refusal = error_response("INVALID_ARGUMENT", "the path or query string holds a NUL character (%00)")
+            await refusal(scope, receive, send)
+            return
+        if scope["path"].startswith(UPLOAD_PREFIX):
             await self.app(scope, receive, send)
             return
         length: int | None = None
