@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = 6 * 1024 * 1024
     """Largest invocation body the data plane accepts (SageMaker's 6 MiB)."""
 
+    max_api_body_bytes: int = 1024 * 1024
+    """Largest control-API request body (JSON); artifact uploads have ``max_upload_bytes``."""
+
     request_timeout_s: float = 60.0
     """Per-invocation deadline."""
 

@@ -298,8 +298,13 @@ def test_data_plane_needs_an_invoke_token_once_auth_is_on(tmp_path: Path) -> Non
             assert r.status_code == 401 and r.headers["x-amzn-errortype"].startswith("UnrecognizedClientException")
             r = invoke(h, live.url, body, Authorization=f"Bearer {reader}")
             assert r.status_code == 403 and "needs 'invoke'" in r.json()["message"]
-            assert h.get(f"{live.url}/v2/health/ready").status_code == 200  # health stays open
+            assert h.get(f"{live.url}/v2/health/live").status_code == 200  # liveness stays open
+            assert h.get(f"{live.url}/v2/health/ready").status_code == 401  # readiness needs the token
+            assert h.get(f"{live.url}/v2/health/ready", headers={"Authorization": f"Bearer {invoker}"}).status_code == 200
         client = triton.InferenceServerClient(live.url.removeprefix("http://"))
+        auth = {"Authorization": f"Bearer {invoker}"}
+        assert client.is_server_live() and not client.is_server_ready() and not client.is_model_ready("iris")
+        assert client.is_server_ready(headers=auth) and client.is_model_ready("iris", headers=auth)
         inp = triton.InferInput("input", [1, 4], "FP32")
         inp.set_data_from_numpy(x.iloc[[1]].to_numpy("float32"))
         result = client.infer("iris", [inp], headers={"Authorization": f"Bearer {invoker}"})

@@ -33,6 +33,7 @@ from modelport import __version__
 from modelport.api import sigv4
 from modelport.api.auth import auth_enabled, bearer
 from modelport.api.errors import http_status
+from modelport.domain import parse_version
 from modelport.errors import Internal, ModelportError, NotFound, PayloadTooLarge, Unauthenticated
 from modelport.formats import TABLE
 from modelport.serving.codecs.v2 import compress_response, error_body, model_metadata
@@ -79,10 +80,21 @@ def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
+def declared_length(value: str | None) -> int | None:
+    """A Content-Length value as a number, or None when absent or not ASCII digits.
+
+    ``str.isdigit`` alone passes ``²`` (Latin-1) and 5,000 digits, which ``int`` refuses;
+    a value past 10^18 is read as 10^18 (more than any limit).
+    """
+    if value is None or not (value.isascii() and value.isdigit()):
+        return None
+    return int(value) if len(value) <= 18 else 10**18
+
+
 def check_length(headers: Mapping[str, str], limit: int) -> None:
-    length = headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise PayloadTooLarge(f"request body of {int(length)} bytes exceeds the limit of {limit} bytes")
+    length = declared_length(headers.get("content-length"))
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"request body of {length} bytes exceeds the limit of {limit} bytes")
 
 
 async def read_body(receive: Receive, limit: int, headers: Mapping[str, str]) -> bytes:
@@ -247,7 +259,7 @@ class DataPlaneApp:
 
     def failure_reply(self, handler: Handler, req: Incoming) -> Reply:
         """For a bug in ``handler`` (call it from ``except``): logged, answered 500 in the protocol's envelope."""
-        log.exception("unhandled error in %s %s", req.method, req.path)
+        log.exception("unhandled error in %s %r", req.method, req.path)  # %r: a path's control characters stay escaped
         exc = Internal("internal error in the data plane; the server log has the details")
         if handler == self.v2:
             return Reply(*v2_error(exc))
@@ -379,8 +391,9 @@ class DataPlaneApp:
         manager = self.dataplane.manager
         name = ""
         try:
-            if path == "/v2/health/live":
+            if path == "/v2/health/live":  # liveness is all that is open: it says nothing about what is served
                 return Reply(200 if method == "GET" else 405, [], b"")
+            self._authorize(headers)
             if path == "/v2/health/ready":
                 return Reply(200 if manager.ready else 400, [], b"")
             if path == "/v2":
@@ -403,7 +416,6 @@ class DataPlaneApp:
             if action == "/infer":
                 if method != "POST":
                     return Reply(405, JSON_TYPE, b'{"error":"Method Not Allowed"}')
-                self._authorize(headers)
                 body = await req.read(self.max_request_bytes)
                 reply, extra, variant, inference_id = await self.dataplane.infer_v2(name, version, body, headers)
                 reply, encoding = compress_response(reply, headers.get("accept-encoding"))
@@ -411,7 +423,6 @@ class DataPlaneApp:
                 return Reply(200, out, reply, name, variant.name, inference_id)
             if method != "GET":
                 return Reply(405, JSON_TYPE, b'{"error":"Method Not Allowed"}')
-            self._authorize(headers)
             ep = manager.get(name)
             live = [v for v in ep.variants.values() if not v.spec.shadow]
             chosen = ep.variant_for_version(version) if version is not None else ep.variants[ep.router.names[0]]
@@ -432,11 +443,7 @@ def _latin1(text: str) -> str:
 
 
 def _v2_version(text: str | None) -> int | None:
-    if text is None:
-        return None
-    if not text.isdigit():
-        raise NotFound(f"unknown version {text!r}: versions are integers", details={"variant": True})
-    return int(text)
+    return None if text is None else parse_version(text)
 
 
 
