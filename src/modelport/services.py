@@ -16,6 +16,7 @@ from modelport.endpoints.service import EndpointService
 from modelport.endpoints.store import EndpointStore
 from modelport.registry.service import Registry
 from modelport.registry.store import RegistryStore
+from modelport.server_key import KEY_FILE, ServerKey
 from modelport.settings import Settings
 from modelport.store import ArtifactStore
 
@@ -58,10 +59,15 @@ class Services:
             db=db,
             artifacts=artifacts,
             registry=registry,
-            tokens=TokenStore(db),
+            tokens=TokenStore(db, server_key(settings)),
             endpoints=EndpointService(endpoint_store, registry),
             transforms=TransformService(JobStore(db), registry, settings),
         )
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def server_key(settings: Settings) -> ServerKey:
+    secret = settings.secret_key.get_secret_value() if settings.secret_key is not None else ""
+    return ServerKey(settings.home / KEY_FILE, secret or None)

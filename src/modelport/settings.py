@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modelport.errors import InvalidArgument
+from modelport.logs import LogLevel
 
 
 class Settings(BaseSettings):
@@ -44,12 +45,19 @@ class Settings(BaseSettings):
     auth: Literal["auto", "required", "off"] = "auto"
     """``required``: every API call needs a token; ``auto``: required once any token exists."""
 
+    secret_key: SecretStr | None = None
+    """Key that encrypts each token's secret for AWS Signature V4 checks (any string); default the
+    text of ``<home>/secret.key``, made on first use. Servers and CLIs sharing a database need the same."""
+
     max_upload_bytes: int = 2 * 1024**3
     """Largest artifact upload the server accepts."""
 
     max_request_bytes: int = 6 * 1024 * 1024
     """Largest invocation body the data plane accepts (SageMaker's 6 MiB); a gzip/deflate body is measured
     both as sent and inflated (inflating stops at the limit: 413)."""
+
+    max_api_body_bytes: int = 1024 * 1024
+    """Largest control-API request body (JSON); artifact uploads have ``max_upload_bytes``."""
 
     request_timeout_s: float = 60.0
     """Per-invocation deadline."""
@@ -84,6 +92,17 @@ class Settings(BaseSettings):
     allow_pickle: bool = True
     """Accept pickle formats (scikit-learn joblib/pickle, saved PyTorch modules) at all; their files are
     still scanned before anything is unpickled (see modelport/pickles.py)."""
+
+    log_level: LogLevel = "info"
+    """Server log level (``modelport server --log-level``)."""
+
+    access_log: bool = True
+    """Servers log one line per request (``--no-access-log`` turns it off)."""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("home", mode="after")
     @classmethod

@@ -128,7 +128,7 @@ def read_output(path: Path, fmt: str, *, header: bool = True) -> pd.DataFrame:
 def cli_env(home: Path) -> dict[str, str]:
     import os
 
-    return {**os.environ, "MODELPORT_HOME": str(home), "PYTHONPATH": str(infra.REPO)}
+    return {**os.environ, "MODELPORT_HOME": str(home), "PYTHONPATH": infra.PYTHONPATH}
 
 
 @dataclass
@@ -157,5 +157,5 @@ def api_home(tmp_path_factory: pytest.TempPathFactory, batch_home: BatchHome) ->
     data = root / "data"
     data.mkdir()
     write_csv(batch_home.frame, data / "in.csv")
-    with infra.live_server({"MODELPORT_HOME": str(home), "PYTHONPATH": str(infra.REPO)}) as server:
+    with infra.live_server({"MODELPORT_HOME": str(home), "PYTHONPATH": infra.PYTHONPATH}) as server:
         yield ApiHome(home=home, server=server, admin=admin, reader=reader, data=data)

@@ -43,6 +43,10 @@ def test_same_errors_local_and_remote(client: Client, name: str, model_file: Pat
         client.models.delete(f"{name}@prod")
     with pytest.raises(NotFound, match=f"^model version {name}:9 does not exist$"):
         client.models.set_alias(name, "prod", 9)
+    with pytest.raises(InvalidArgument, match=f"^invalid version {2**63}: expected a whole number from 1 to {2**63 - 1}$"):
+        client.models.set_alias(name, "prod", 2**63)
+    with pytest.raises(InvalidArgument, match="^metric 'auc' is nan: metrics must be finite numbers$"):
+        client.models.register(model_file, name, metrics={"auc": float("nan")})
     deleted = client.models.delete(name, force=True)
     assert [v.ref for v in deleted] == [f"{name}:1"]
 

@@ -168,7 +168,8 @@ def test_a_torch_model_without_a_sample_registers_nothing(svc: Services, torch_m
     with pytest.raises(InvalidArgument, match=r"^a PyTorch model needs --sample or --signature to know its inputs$"):
         svc.registry.register(path, "m")
     assert svc.registry.list_models().items == []
-    assert not svc.artifacts.exists(hashlib.sha256(path.read_bytes()).hexdigest())
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert svc.registry.collect_garbage(grace_s=0).deleted == [sha]
 
 
 @pytest.mark.parametrize("framework", ["xgboost", "lightgbm"])

@@ -80,7 +80,7 @@ def server_env(home: Path, **extra: str) -> dict[str, str]:
         "MODELPORT_HOME": str(home),
         "MODELPORT_REQUEST_TIMEOUT_S": "1",
         "MODELPORT_SYNC_INTERVAL_S": "0.2",
-        "PYTHONPATH": str(infra.REPO),  # the toy models are pickled from tests.runtimes.fixtures
+        "PYTHONPATH": infra.PYTHONPATH,  # the toy models are pickled from tests.runtimes.fixtures
         **extra,
     }
 

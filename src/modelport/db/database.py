@@ -27,7 +27,7 @@ from modelport.errors import FailedPrecondition, InvalidArgument, Unavailable
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: the newest migration in migrations/versions (tests/db checks it against Alembic's own view).
 #: Opening a database compares against this without importing Alembic (~0.15 s off every command).
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 UPGRADE_HINT = "modelport db upgrade"
 
 

@@ -103,6 +103,8 @@ class TokenRow(Base):
     prefix: Mapped[str] = mapped_column(sa.String(16), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: the secret encrypted with the server key (modelport/server_key.py), for SigV4; NULL before 0006
+    sealed_secret: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
 
 
 class EndpointRow(Base):

@@ -26,6 +26,8 @@ from modelport.domain import (
     Page,
     RegisterOptions,
     RegisterRequest,
+    check_metrics,
+    check_version,
     validate_name,
 )
 from modelport.errors import Conflict, FailedPrecondition, InvalidArgument
@@ -102,6 +104,7 @@ class Registry:
         ``trust``: a pickle may import code outside the allow-list (modelport/pickles.py).
         """
         validate_name(name)
+        check_metrics(metrics or {})
         path = Path(path)
         if not path.is_file():
             raise InvalidArgument(f"model file {str(path)!r} does not exist or is not a file")
@@ -255,7 +258,7 @@ class Registry:
         return self.db.delete_version(parsed.name, parsed.version, force=force)  # blobs stay until `modelport gc`
 
     def set_alias(self, name: str, alias: str, version: int) -> Alias:
-        return self.db.set_alias(name, alias, version)
+        return self.db.set_alias(name, alias, check_version(version))
 
     def delete_alias(self, name: str, alias: str) -> None:
         self.db.delete_alias(name, alias)

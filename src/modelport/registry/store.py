@@ -43,9 +43,15 @@ def decode_token(token: str | None) -> Any:
         return None
     try:
         padded = token + "=" * (-len(token) % 4)
-        return json.loads(base64.urlsafe_b64decode(padded.encode()))
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, UnicodeDecodeError):
-        raise InvalidArgument(f"invalid page token {token!r}: pass back the next_page_token of a previous page") from None
+        value = None
+    # encode_token wrote a name or a row number: anything else (true, 2^63, a list) was forged, and
+    # reached the database as a 500 (OverflowError, ArgumentError)
+    if not (isinstance(value, str) or (type(value) is int and -(2**63) <= value < 2**63)):
+        shown = token if len(token) <= 40 else token[:40] + "…"
+        raise InvalidArgument(f"invalid page token {shown!r}: pass back the next_page_token of a previous page")
+    return value
 
 
 def check_limit(limit: int) -> int:

@@ -347,8 +347,11 @@ class DataPlane:
 
     async def infer_v2(
         self, endpoint: str, version: int | None, body: bytes, headers: Mapping[str, str]
-    ) -> tuple[bytes, dict[str, str], LiveVariant]:
-        """An Open Inference Protocol infer call; returns the body and its extra headers."""
+    ) -> tuple[bytes, dict[str, str], LiveVariant, str]:
+        """An Open Inference Protocol infer call: the body, its extra headers, the variant and the inference id.
+
+        The inference id is the request's ``id``, else a generated one (the one data capture records).
+        """
         start = time.perf_counter()
         ep = self.manager.get(endpoint)
         variant = self.choose(ep, version=version)
@@ -370,6 +373,7 @@ class DataPlane:
                 endpoint, str(variant.version.version), request.id, outputs, request
             )
         except ModelportError as exc:
+            exc.details.setdefault("served_by", variant.name)
             self._observe(ep.name, variant.name, exc.code, start, len(body), 0)
             raise
         except Exception:  # a cancelled call (shutdown) is not an invocation error
@@ -378,8 +382,9 @@ class DataPlane:
         self._observe(ep.name, variant.name, "200", start, len(body), len(reply))
         self._mirror(ep, variant, decode, outputs, len(body))
         ctype = headers.get("content-type") or "application/json"
-        self._capture(ep, variant, body, ctype, reply, "application/json", request.id or self.request_ids.next())
-        return reply, extra, variant
+        inference_id = request.id or self.request_ids.next()
+        self._capture(ep, variant, body, ctype, reply, "application/json", inference_id)
+        return reply, extra, variant, inference_id
 
     def _observe(self, endpoint: str, variant: str, code: str, start: float, size: int, reply: int) -> None:
         t = self._tally(endpoint, variant)

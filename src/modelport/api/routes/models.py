@@ -8,14 +8,25 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from modelport.api.auth import Principal, require
-from modelport.domain import Alias, Model, ModelRef, ModelVersion, Page, RegisterOptions, RegisterRequest
+from modelport.api.bodies import RequestBody, StrictJSONRoute
+from modelport.domain import (
+    Alias,
+    Model,
+    ModelRef,
+    ModelVersion,
+    NonNegativeInt64,
+    Page,
+    PositiveInt64,
+    RegisterOptions,
+    RegisterRequest,
+)
 from modelport.errors import InvalidArgument, PermissionDenied
 from modelport.services import Services
 
-router = APIRouter(prefix="/models", tags=["models"])
+router = APIRouter(prefix="/models", tags=["models"], route_class=StrictJSONRoute)
 
 Read = Annotated[Principal, Depends(require("read"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
@@ -46,24 +57,24 @@ def version_ref(name: str, version: str) -> ModelRef:
     return ModelRef.parse(f"{name}:{version}")
 
 
-class CreateModel(BaseModel):
+class CreateModel(RequestBody):
     name: str
     description: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
 
 
-class UpdateModel(BaseModel):
+class UpdateModel(RequestBody):
     description: str | None = None
     tags: dict[str, str] | None = None
 
 
-class RegisterBody(BaseModel):
+class RegisterBody(RequestBody):
     """A version whose artifact was uploaded with ``PUT /api/v1/artifacts/{sha256}``."""
 
     format: str | None = None
     filename: str = "model"
     sha256: str
-    size: int | None = Field(default=None, ge=0, description="Optional; the server measures the bytes and refuses a size that disagrees.")
+    size: NonNegativeInt64 | None = Field(default=None, description="Optional; the server measures the bytes and refuses a size that disagrees.")
     description: str = ""
     metrics: dict[str, float] = Field(default_factory=dict)
     params: dict[str, str] = Field(default_factory=dict)
@@ -73,8 +84,8 @@ class RegisterBody(BaseModel):
     options: RegisterOptions = Field(default_factory=RegisterOptions)
 
 
-class SetAlias(BaseModel):
-    version: int
+class SetAlias(RequestBody):
+    version: PositiveInt64
 
 
 @router.get("", response_model=Page[Model])
@@ -151,7 +162,11 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-@router.get("/{name}/versions/{version}/files/{role}")
+@router.get(
+    "/{name}/versions/{version}/files/{role}",
+    response_class=StreamingResponse,
+    responses={200: {"description": "The file's bytes", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+)
 def download_file(name: str, version: str, role: str, svc: Svc, _: Read) -> StreamingResponse:
     mv = svc.registry.get_version(version_ref(name, version))
     f = mv.file(role)
