@@ -16,6 +16,7 @@ never by matching message text.
     ├── Unauthenticated        UNAUTHENTICATED      no or unknown token
     ├── PermissionDenied       PERMISSION_DENIED    token lacks the scope
     ├── PayloadTooLarge        PAYLOAD_TOO_LARGE    body over the limit
+    ├── RequestTimeout         REQUEST_TIMEOUT      the client sent its body too slowly
     ├── UnsupportedMediaType   UNSUPPORTED_MEDIA_TYPE
     ├── NotAcceptable          NOT_ACCEPTABLE
     ├── NotReady               NOT_READY            loading, try again
@@ -85,6 +86,10 @@ class PayloadTooLarge(ModelportError):
     code = "PAYLOAD_TOO_LARGE"
 
 
+class RequestTimeout(ModelportError):
+    code = "REQUEST_TIMEOUT"
+
+
 class UnsupportedMediaType(ModelportError):
     code = "UNSUPPORTED_MEDIA_TYPE"
 
@@ -136,6 +141,7 @@ ERRORS_BY_CODE: dict[str, type[ModelportError]] = {
         Unauthenticated,
         PermissionDenied,
         PayloadTooLarge,
+        RequestTimeout,
         UnsupportedMediaType,
         NotAcceptable,
         NotReady,

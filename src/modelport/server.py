@@ -141,6 +141,7 @@ def serve(
 
 def _run(settings: Settings, listener: socket.socket, *, host: str, port: int, workers: int) -> None:
     from granian.constants import Interfaces, Loops
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
     metrics_dir: Path | None = None
@@ -165,6 +166,8 @@ def _run(settings: Settings, listener: socket.socket, *, host: str, port: int, w
             log_level=LogLevels(settings.log_level),
             log_dictconfig=logs.granian_config(),
             respawn_failed_workers=True,
+            # a client that takes longer over its headers loses the connection (bodies: api/deadlines.py)
+            http1_settings=HTTP1Settings(header_read_timeout=int(settings.header_read_timeout_s * 1000)),
         ).serve()
     finally:
         if metrics_dir is not None:

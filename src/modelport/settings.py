@@ -62,6 +62,18 @@ class Settings(BaseSettings):
     request_timeout_s: float = 60.0
     """Per-invocation deadline."""
 
+    header_read_timeout_s: float = Field(default=10.0, gt=0)
+    """How long a client may take to send a request's headers; then its connection is closed (granian's
+    HTTP/1 ``header_read_timeout``)."""
+
+    body_read_timeout_s: float = Field(default=30.0, gt=0)
+    """How long a client may take to send a request body, plus a second per ``body_min_rate`` bytes it has
+    sent: a slower body is answered 408 (a client sending a byte a second is cut off after this long)."""
+
+    body_min_rate: int = Field(default=64 * 1024, gt=0)
+    """Bytes a second at which a body earns more time (see ``body_read_timeout_s``): an upload that keeps
+    coming at least this fast is never cut off."""
+
     sync_interval_s: float = 0.5
     """How often each server process checks the registry for endpoint changes."""
 

@@ -19,6 +19,7 @@ from granian.rsgi import ProtocolClosed
 
 from modelport.api.access import AccessLog
 from modelport.api.app import create_app
+from modelport.api.deadlines import BodyDeadlines
 from modelport.api.rsgi import RSGIApp
 from modelport.logs import FORMAT, Formatter
 from modelport.settings import Settings
@@ -348,3 +349,90 @@ def test_request_data_cannot_forge_a_log_line(logged, caplog: pytest.LogCaptureF
     records = [line for line in written.split("\n") if not line.startswith("    ")]  # traceback lines are indented
     assert len(records) == len(caplog.records)
     assert "\x1b" not in written and not any(line.startswith("2026-01-01") for line in written.split("\n"))
+
+
+# -- slow clients ------------------------------------------------------------------------
+
+
+class Trickle(Protocol):
+    """A client that sends its body a chunk every ``every`` seconds (granian's whole-body call waits for all)."""
+
+    def __init__(self, body: bytes, chunk: int, every: float) -> None:
+        super().__init__(body, chunk=chunk)
+        self.every = every
+
+    async def __call__(self) -> bytes:
+        for _ in self.chunks:
+            await asyncio.sleep(self.every)
+        return self.body
+
+    def __aiter__(self) -> Any:
+        async def gen():  # type: ignore[no-untyped-def]
+            for c in self.chunks:
+                await asyncio.sleep(self.every)
+                yield c
+
+        return gen()
+
+
+@pytest.fixture
+def impatient(container_mode, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Bodies get 0.3 s, plus a second per KiB received."""
+    monkeypatch.setattr(container_mode[0].app, "_deadlines", BodyDeadlines(0.3, 1024))
+    return container_mode
+
+
+def trickle(served, path: str, body: bytes, chunk: int, every: float, **headers: str) -> tuple[Protocol, float]:  # type: ignore[no-untyped-def]
+    rsgi, loop = served
+    proto = Trickle(body, chunk, every)
+    scope = Scope("POST", path, {k.replace("_", "-"): v for k, v in headers.items()})
+    start = time.perf_counter()
+    loop.run_until_complete(rsgi.__rsgi__(scope, proto))
+    return proto, time.perf_counter() - start
+
+
+@pytest.mark.parametrize("route", [*ROUTES, "control api"])
+def test_a_body_sent_too_slowly_is_cut_off_with_408(impatient, route: str) -> None:  # type: ignore[no-untyped-def]
+    path, body, headers, key = ROUTES.get(route, ("/api/v1/endpoints", b'{"name": "x"}', {}, "error"))
+    r, took = trickle(impatient, path, body, 4, 0.2, content_length=str(len(body)), **headers)
+    assert r.status == 408 and took < 0.3 + 0.2, (r.status, took, r.reply)
+    assert r.headers["connection"] == "close"  # the client is still sending: no keep-alive
+    message = orjson.loads(r.reply)[key]
+    if route == "control api":
+        assert message["code"] == "REQUEST_TIMEOUT"
+        message = message["message"]
+    assert message.startswith("the request body did not arrive in time: 0.3 s (MODELPORT_BODY_READ_TIMEOUT_S)")
+    if route == "sagemaker":  # botocore retries RequestTimeout
+        assert r.headers["x-amzn-errortype"] == "RequestTimeout:"
+
+
+def test_a_body_that_keeps_coming_earns_time(impatient) -> None:  # type: ignore[no-untyped-def]
+    rows = ROW * 2100  # 67 KB (longer bodies are read chunk by chunk), 4 KiB every 0.05 s: 0.85 s in all
+    for length in ({"content_length": str(len(rows))}, {}):
+        r, took = trickle(impatient, "/endpoints/iris/invocations", rows, 4096, 0.05, content_type="text/csv", **length)
+        assert r.status == 200 and took > 0.8, (r.status, took)
+        assert len(orjson.loads(r.reply)["predictions"]) == 4200
+    # a trickle earns almost nothing: 16 bytes every 0.05 s
+    r, took = trickle(impatient, "/endpoints/iris/invocations", rows, 16, 0.05, content_type="text/csv")
+    assert r.status == 408 and took < 0.3 + 0.2, (r.status, took)
+
+
+def test_a_slow_body_over_asgi_is_cut_off_too(impatient) -> None:  # type: ignore[no-untyped-def]
+    rsgi, loop = impatient
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(0.2)
+        return {"type": "http.request", "body": b"5", "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "method": "POST", "path": "/endpoints/iris/invocations", "query_string": b"",
+        "headers": [(b"content-type", b"text/csv")],
+    }
+    start = time.perf_counter()
+    loop.run_until_complete(rsgi.app(scope, receive, send))
+    assert sent[0]["status"] == 408 and time.perf_counter() - start < 0.3 + 0.3
+    assert (b"connection", b"close") in sent[0]["headers"]

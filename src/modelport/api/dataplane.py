@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from modelport import __version__
 from modelport.api import sigv4
 from modelport.api.auth import auth_enabled, bearer
+from modelport.api.deadlines import BodyDeadlines
 from modelport.api.errors import http_status
 from modelport.domain import parse_version
 from modelport.errors import Internal, ModelportError, NotFound, PayloadTooLarge, Unauthenticated
@@ -97,14 +98,16 @@ def check_length(headers: Mapping[str, str], limit: int) -> None:
         raise PayloadTooLarge(f"request body of {length} bytes exceeds the limit of {limit} bytes")
 
 
-async def read_body(receive: Receive, limit: int, headers: Mapping[str, str]) -> bytes:
-    """The request body, refused with PAYLOAD_TOO_LARGE before it is buffered past ``limit``."""
+async def read_body(receive: Receive, limit: int, headers: Mapping[str, str], deadlines: BodyDeadlines) -> bytes:
+    """The request body, refused with PAYLOAD_TOO_LARGE before it is buffered past ``limit``,
+    and with REQUEST_TIMEOUT when it comes too slowly (:class:`BodyDeadlines`)."""
     check_length(headers, limit)
     chunks: list[bytes] = []
     size = 0
     more = True
+    deadline = deadlines.deadline()
     while more:
-        message = await receive()
+        message = await deadlines.in_time(receive(), deadline)
         if message["type"] == "http.disconnect":
             raise ClientDisconnected()
         chunk = message.get("body", b"")
@@ -113,7 +116,13 @@ async def read_body(receive: Receive, limit: int, headers: Mapping[str, str]) ->
             raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
         more = message.get("more_body", False)
+        deadline += deadlines.allowance(len(chunk))
     return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+
+
+def closing(reply: Reply) -> Headers:
+    """The reply's headers, with ``Connection: close`` when its body was cut off (the client is still sending it)."""
+    return [*reply.headers, ("connection", "close")] if reply.status == 408 else reply.headers
 
 
 async def respond(send: Send, status: int, body: bytes, headers: Headers) -> None:
@@ -147,6 +156,8 @@ def sagemaker_error(exc: ModelportError, endpoint: str, variant: str | None) -> 
         }
     elif code == "PAYLOAD_TOO_LARGE":
         status, kind, body = 413, "ValidationError", {"message": f"{exc.message} (Request {endpoint} has oversize body.)"}
+    elif code == "REQUEST_TIMEOUT":  # botocore retries "RequestTimeout"
+        status, kind, body = 408, "RequestTimeout", {"message": exc.message}
     elif code == "NOT_READY":
         status, kind, body = 429, "ModelNotReadyException", {"message": exc.message}
     elif code == "UNAUTHENTICATED" and "aws_error" in exc.details:  # a SigV4 request: what AWS answers
@@ -174,6 +185,7 @@ _MLFLOW_CODES = {
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
     406: "BAD_REQUEST",
+    408: "BAD_REQUEST",
     413: "BAD_REQUEST",
     415: "BAD_REQUEST",
     424: "INTERNAL_ERROR",
@@ -222,6 +234,7 @@ class DataPlaneApp:
         self.state = state  # where the lifespan put `services`, `dataplane`
         self.single = single_endpoint
         self.clock = clock  # SigV4 signatures are refused beyond 5 minutes from it
+        self._deadlines: BodyDeadlines | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -230,7 +243,7 @@ class DataPlaneApp:
                 headers = _headers(scope)
 
                 def read(limit: int) -> Awaitable[bytes]:
-                    return read_body(receive, limit, headers)
+                    return read_body(receive, limit, headers, self.deadlines)
 
                 req = Incoming(scope["method"], scope["path"], headers, read, scope["query_string"].decode("latin-1"))
                 try:
@@ -239,7 +252,7 @@ class DataPlaneApp:
                     return
                 except Exception:
                     reply = self.failure_reply(handler, req)
-                await respond(send, reply.status, reply.body, reply.headers)
+                await respond(send, reply.status, reply.body, closing(reply))
                 return
         await self.fallback(scope, receive, send)
 
@@ -266,6 +279,15 @@ class DataPlaneApp:
         if handler == self.sagemaker:
             return Reply(*sagemaker_error(exc, "", None))
         return Reply(*container_error(exc))
+
+    @property
+    def deadlines(self) -> BodyDeadlines:
+        """Cuts off request bodies that come too slowly (made on first use: the settings come with the lifespan)."""
+        found = self._deadlines
+        if found is None:
+            settings = self.state.services.settings
+            found = self._deadlines = BodyDeadlines(settings.body_read_timeout_s, settings.body_min_rate)
+        return found
 
     @property
     def dataplane(self) -> DataPlane:

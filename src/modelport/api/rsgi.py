@@ -21,36 +21,61 @@ import time
 from collections.abc import Awaitable, Mapping, MutableMapping
 from typing import Any
 
+import orjson
 from granian.rsgi import ProtocolClosed
 
 from modelport.api.access import CLIENT_CLOSED, AccessLog
-from modelport.api.dataplane import ClientDisconnected, DataPlaneApp, Incoming, check_length
-from modelport.errors import PayloadTooLarge
+from modelport.api.dataplane import ClientDisconnected, DataPlaneApp, Incoming, check_length, closing, declared_length
+from modelport.api.deadlines import BodyDeadlines
+from modelport.errors import PayloadTooLarge, RequestTimeout
 
 log = logging.getLogger("modelport.server")
 
 
-async def read_rsgi_body(protocol: Any, headers: Mapping[str, str], limit: int) -> bytes:
-    """The body, refused before it is buffered past ``limit`` (chunked bodies are counted as they come).
+#: a body up to this long is read in one call; a longer one chunk by chunk, earning time as it comes
+WHOLE_BODY_BYTES = 64 * 1024
+
+
+async def read_rsgi_body(protocol: Any, headers: Mapping[str, str], limit: int, deadlines: BodyDeadlines) -> bytes:
+    """The body, refused before it is buffered past ``limit`` (chunked bodies are counted as they come),
+    or once it comes too slowly (RequestTimeout, see :class:`BodyDeadlines`).
 
     ClientDisconnected when the client goes away first (granian raises
     ProtocolClosed, or a body ends short of its Content-Length).
     """
     check_length(headers, limit)
-    length = headers.get("content-length")
+    length = declared_length(headers.get("content-length"))
     try:
-        if length is not None:
-            body = bytes(await protocol())
-            if length.isdigit() and len(body) < int(length):
+        if length is not None and length <= WHOLE_BODY_BYTES:
+            # deadlines.in_time, inlined: the hot path (a coroutine less is ~0.3 µs a request)
+            task = deadlines.watch(None)
+            try:
+                body = bytes(await protocol())
+            except asyncio.CancelledError:
+                if deadlines.expired(task):
+                    raise deadlines.timeout_error() from None
+                raise
+            finally:
+                deadlines.unwatch(task)
+            if len(body) < length:
                 raise ClientDisconnected()
             return body
+        deadline = deadlines.deadline()
         chunks: list[bytes] = []
         size = 0
-        async for chunk in protocol:
+        stream = protocol.__aiter__()
+        while True:
+            try:
+                chunk = await deadlines.in_time(stream.__anext__(), deadline)
+            except StopAsyncIteration:
+                break
             size += len(chunk)
             if size > limit:
                 raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
             chunks.append(bytes(chunk))
+            deadline += deadlines.allowance(len(chunk))
+        if length is not None and size < length:
+            raise ClientDisconnected()
         return b"".join(chunks)
     except ProtocolClosed:
         raise ClientDisconnected() from None
@@ -114,7 +139,7 @@ class RSGIApp:
         headers = scope.headers
 
         def read(limit: int) -> Awaitable[bytes]:
-            return read_rsgi_body(protocol, headers, limit)
+            return read_rsgi_body(protocol, headers, limit, self.app.deadlines)
 
         req = Incoming(scope.method, scope.path, headers, read, scope.query_string)
         try:
@@ -125,7 +150,7 @@ class RSGIApp:
             return
         except Exception:
             reply = self.app.failure_reply(handler, req)
-        protocol.response_bytes(reply.status, reply.headers, reply.body)
+        protocol.response_bytes(reply.status, closing(reply), reply.body)
         if self.access_log is not None:
             self.access_log.write(
                 scope.method,
@@ -157,12 +182,22 @@ class RSGIApp:
         body_done = False
         expected = scope.headers.get("content-length")
         received = 0
+        deadlines = self.app.deadlines
+        deadline: float | None = None  # set when the app first asks for the body
+        timed_out = False
+
+        status = 500
+        out: list[tuple[str, str]] = []
+        stream: Any = None
+        answered = False
 
         async def receive() -> dict[str, Any]:
-            nonlocal body_done, received
+            nonlocal body_done, received, deadline, timed_out, status, answered
             if not body_done:
+                if deadline is None:
+                    deadline = deadlines.deadline()
                 try:
-                    chunk = await body.__anext__()
+                    chunk = await deadlines.in_time(body.__anext__(), deadline)
                 except StopAsyncIteration:
                     body_done = True
                     if expected is not None and expected.isdigit() and received < int(expected):
@@ -171,18 +206,24 @@ class RSGIApp:
                 except ProtocolClosed:
                     body_done = True
                     return {"type": "http.disconnect"}
+                except RequestTimeout as exc:  # answered here, in the control API's envelope; the app sees a disconnect
+                    body_done = timed_out = True
+                    if stream is None and not answered:
+                        reply = orjson.dumps({"error": {"code": exc.code, "message": exc.message}})
+                        headers = [("content-type", "application/json"), ("connection", "close")]
+                        protocol.response_bytes(408, headers, reply)
+                        status, answered = 408, True
+                    return {"type": "http.disconnect"}
                 received += len(chunk)
+                deadline += deadlines.allowance(len(chunk))
                 return {"type": "http.request", "body": bytes(chunk), "more_body": True}
             await protocol.client_disconnect()
             return {"type": "http.disconnect"}
 
-        status = 500
-        out: list[tuple[str, str]] = []
-        stream: Any = None
-        answered = False
-
         async def send(message: MutableMapping[str, Any]) -> None:
             nonlocal status, out, stream, answered
+            if timed_out:
+                return  # answered 408 already
             kind = message["type"]
             if kind == "http.response.start":
                 status = message["status"]
@@ -205,4 +246,8 @@ class RSGIApp:
                 protocol.response_bytes(status, out, b"")
         except ProtocolClosed:
             return CLIENT_CLOSED  # the client went away mid-reply
+        except Exception:
+            if timed_out:  # the app's complaint about the body it never got: answered 408 already
+                return status
+            raise
         return status
