@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelport.batch.job import TransformJob
-from modelport.client.base import ModelsAPI, TokensAPI
-from modelport.client.endpoints import EndpointsAPI, InvocationResult
-from modelport.client.jobs import JobsAPI
 from modelport.settings import Settings
+
+if TYPE_CHECKING:  # the CLI imports this module: each noun's API is imported when it is built
+    from modelport.batch.job import TransformJob
+    from modelport.client.base import ModelsAPI, TokensAPI
+    from modelport.client.endpoints import EndpointsAPI, InvocationResult
+    from modelport.client.jobs import JobsAPI
 
 
 class Client:

@@ -28,8 +28,6 @@ from modelport.domain import (
 )
 from modelport.errors import Conflict, InvalidArgument, ModelportError, NotFound
 from modelport.formats import check_format, detect_format
-from modelport.frames import read_table, table_format
-from modelport.registration import prepare
 from modelport.registry.store import RegistryStore
 from modelport.store import ArtifactStore
 
@@ -90,6 +88,8 @@ class Registry:
             sample = Path(sample)
             if not sample.is_file():
                 raise InvalidArgument(f"sample file {str(sample)!r} does not exist or is not a file")
+            from modelport.frames import table_format
+
             table_format(sample)
             sample_upload = self.artifacts.put_file(sample)
         upload = self.artifacts.put_file(path)
@@ -117,6 +117,9 @@ class Registry:
 
     def register_uploaded(self, req: RegisterRequest, *, created_by: str) -> ModelVersion:
         """Prepare and record a version whose bytes are already in the store (the server's path)."""
+        from modelport.frames import read_table, table_format
+        from modelport.registration import prepare  # the runtimes, NumPy, pandas: only to register
+
         validate_name(req.name)
         opts = req.options
         staged = [req.sha256, *([opts.sample_sha256] if opts.sample_sha256 else [])]
