@@ -29,7 +29,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts in
 def settings_for(home: Path | None):  # type: ignore[no-untyped-def]
     from modelport.settings import Settings
 
-    return Settings.from_env().with_overrides(home=home)
+    return Settings.from_env(home=home)
 
 
 def open_client(home: Path | None):  # type: ignore[no-untyped-def]
