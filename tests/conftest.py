@@ -22,6 +22,40 @@ def pytest_configure(config: pytest.Config) -> None:
             del os.environ[key]
 
 
+#: Fixtures that start a real component, and the markers a test using them gets.
+MARKS_BY_FIXTURE: dict[str, tuple[str, ...]] = {
+    "pg": ("postgres",),
+    "s3": ("s3",),
+    "server": ("slow",),  # a `modelport server` process
+    "deployment": ("slow",),  # tests/serving: a deployed home behind a server process
+    "api_home": ("slow",),  # tests/batch: a server process with auth on
+}
+#: Parametrised fixtures that start a component for one of their params (with getfixturevalue,
+#: which a collection hook cannot see).
+MARKS_BY_PARAM: dict[tuple[str, str], tuple[str, ...]] = {
+    ("db_url", "postgres"): ("postgres",),
+    ("store_settings", "s3"): ("s3",),
+    ("client", "remote"): ("slow",),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests by the components their fixtures start, so `-m "not slow"` etc. select them.
+
+    Tests that start a server or a subprocess themselves carry an explicit mark.
+    """
+    for item in items:
+        names: set[str] = set()
+        for fixture in getattr(item, "fixturenames", ()):
+            names.update(MARKS_BY_FIXTURE.get(fixture, ()))
+        callspec = getattr(item, "callspec", None)
+        for (fixture, param), marks in MARKS_BY_PARAM.items():
+            if callspec is not None and callspec.params.get(fixture) == param:
+                names.update(marks)
+        for name in sorted(names - {m.name for m in item.iter_markers()}):
+            item.add_marker(name)
+
+
 @pytest.fixture(scope="session")
 def pg() -> Iterator[infra.PostgresCluster]:
     cluster = infra.start_postgres()

@@ -6,10 +6,12 @@ schema, the SDK return type and the CLI's ``--json`` output.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,8 +22,14 @@ NAME_MAX = 63
 _NAME_RE = re.compile(NAME_PATTERN)
 _ALIAS_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_-]*$")
 
-Scope = Literal["admin", "invoke", "read"]
-SCOPES: tuple[str, ...] = ("admin", "invoke", "read")
+#: versions, revisions and sizes are stored as signed 64-bit integers (SQLite INTEGER, PostgreSQL BIGINT)
+INT64_MAX = 2**63 - 1
+#: a whole number the database can store: what request models declare for versions, revisions, sizes
+PositiveInt64 = Annotated[int, Field(ge=1, le=INT64_MAX)]
+NonNegativeInt64 = Annotated[int, Field(ge=0, le=INT64_MAX)]
+
+Scope = Literal["admin", "invoke", "read", "trust-code"]
+SCOPES: tuple[str, ...] = ("admin", "invoke", "read", "trust-code")
 
 
 def validate_name(name: str, what: str = "model name") -> str:
@@ -33,6 +41,33 @@ def validate_name(name: str, what: str = "model name") -> str:
             "starting with a letter or digit, with no '-' right before the end"
         )
     return name
+
+
+def parse_version(text: str, what: str = "version") -> int:
+    """A version number as written in a path or a reference: ASCII digits only, 1 to 2^63-1.
+
+    ``str.isdigit`` alone would pass superscripts and other scripts' digits
+    (``²``, ``٣``) that ``int`` then refuses, and 5,000 digits that ``int``
+    refuses too: both were a 500 before this check.
+    """
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(INT64_MAX)) or not 1 <= int(text) <= INT64_MAX:
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        raise InvalidArgument(f"invalid {what} {shown!r}: expected a whole number from 1 to {INT64_MAX}")
+    return int(text)
+
+
+def check_version(version: int, what: str = "version") -> int:
+    """A version number handed over as an int (SDK, request bodies): 1 to 2^63-1, never a bool."""
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= INT64_MAX:
+        raise InvalidArgument(f"invalid {what} {version!r}: expected a whole number from 1 to {INT64_MAX}")
+    return version
+
+
+def check_metrics(metrics: Mapping[str, Any]) -> None:
+    """Metrics are finite numbers (the control API refuses NaN and infinities too; JSON has no spelling for them)."""
+    for key, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise InvalidArgument(f"metric {key!r} is {value!r}: metrics must be finite numbers")
 
 
 def validate_alias(alias: str) -> str:
@@ -60,11 +95,15 @@ class ModelRef:
             return cls(validate_name(name), alias=validate_alias(alias))
         if ":" in ref:
             name, _, version = ref.partition(":")
-            if not version.isdigit() or int(version) < 1:
+            try:
+                number = parse_version(version)
+            except InvalidArgument:
+                shown = ref if len(ref) <= 80 else ref[:80] + "…"
                 raise InvalidArgument(
-                    f"invalid model reference {ref!r}: the version after ':' must be a positive integer"
-                )
-            return cls(validate_name(name), version=int(version))
+                    f"invalid model reference {shown!r}: the version after ':' must be a positive integer "
+                    f"(at most {INT64_MAX})"
+                ) from None
+            return cls(validate_name(name), version=number)
         return cls(validate_name(ref))
 
     def __str__(self) -> str:
@@ -149,6 +188,8 @@ class Token(_Frozen):
     prefix: str
     created_at: datetime
     last_used_at: datetime | None = None
+    sigv4: bool = False
+    """Whether AWS Signature V4 requests may be signed with it (tokens made before modelport accepted SigV4 may not)."""
 
 
 class NewToken(_Frozen):
@@ -177,13 +218,17 @@ class ArtifactUpload(_Frozen):
 class RegisterOptions(_Frozen):
     """How a registration prepares the model: sample, conversion, parity tolerance."""
 
+    model_config = ConfigDict(allow_inf_nan=False)  # a NaN tolerance would pass every parity check
+
     sample_sha256: str | None = None
     sample_filename: str | None = None
     to_onnx: bool = False
     force: bool = False
     atol: float = 1e-4
     min_label_agreement: float = 1.0
-    opset: int | None = None
+    opset: PositiveInt64 | None = None
+    #: the caller trusts the file's code: a pickle may import what the allow-list does not hold
+    trust: bool = False
 
 
 class RegisterRequest(_Frozen):
@@ -193,7 +238,8 @@ class RegisterRequest(_Frozen):
     format: str | None = None
     filename: str = "model"
     sha256: str
-    size: int
+    #: what the client declares; the registry measures the bytes and refuses a size that disagrees
+    size: NonNegativeInt64 | None = None
     options: RegisterOptions = Field(default_factory=RegisterOptions)
     description: str = ""
     metrics: dict[str, float] = Field(default_factory=dict)

@@ -10,33 +10,122 @@ mislabelled file is refused before anything is registered.
 from __future__ import annotations
 
 import json
+import re
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from modelport.errors import InvalidArgument
 
-FORMATS: tuple[str, ...] = ("onnx", "sklearn", "skops", "xgboost", "lightgbm", "pmml", "pfa", "torch")
 
-DESCRIPTIONS = {
-    "onnx": "an ONNX model",
-    "sklearn": "a scikit-learn joblib/pickle file",
-    "skops": "a skops file",
-    "xgboost": "an XGBoost booster (JSON or UBJ)",
-    "lightgbm": "a LightGBM text model",
-    "pmml": "a PMML document",
-    "pfa": "a PFA document (JSON or YAML)",
-    "torch": "a PyTorch file (TorchScript or a saved nn.Module)",
+@dataclass(frozen=True)
+class Format:
+    """Everything modelport knows about one model format, in one row."""
+
+    name: str
+    #: what such a file is, for messages ("expected an ONNX model")
+    description: str
+    #: "module:Class" of its runtime, imported only when a model of the format is loaded
+    runtime: str
+    #: the optional extra that provides the runtime's library (None: always installed)
+    extra: str | None
+    #: "module:function" converting a loaded runtime to ONNX (``--to-onnx``), if it can be converted
+    converter: str | None = None
+    #: registration always stores an ONNX copy (a TorchScript/pickled module is served through ONNX)
+    always_convert: bool = False
+    #: the Open Inference Protocol's ``platform`` in model metadata
+    platform: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.platform:
+            object.__setattr__(self, "platform", f"{self.name}_modelport")
+
+
+_SKLEARN_TO_ONNX = "modelport.runtimes.sklearn:to_onnx"
+TABLE: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("onnx", "an ONNX model", "modelport.runtimes.onnx:OnnxRuntime", "onnx", platform="onnxruntime_onnx"),
+        Format(
+            "sklearn",
+            "a scikit-learn joblib/pickle file",
+            "modelport.runtimes.sklearn:SklearnRuntime",
+            "sklearn",
+            converter=_SKLEARN_TO_ONNX,
+        ),
+        Format(
+            "skops", "a skops file", "modelport.runtimes.sklearn:SkopsRuntime", "sklearn", converter=_SKLEARN_TO_ONNX
+        ),
+        Format(
+            "xgboost",
+            "an XGBoost booster (JSON or UBJ)",
+            "modelport.runtimes.xgboost:XGBoostRuntime",
+            "xgboost",
+            converter="modelport.runtimes.xgboost:to_onnx",
+        ),
+        Format(
+            "lightgbm",
+            "a LightGBM text model",
+            "modelport.runtimes.lightgbm:LightGBMRuntime",
+            "lightgbm",
+            converter="modelport.runtimes.lightgbm:to_onnx",
+        ),
+        Format("pmml", "a PMML document", "modelport.runtimes.pmml:PmmlRuntime", "pmml", platform="pmml_jpmml"),
+        Format("pfa", "a PFA document (JSON or YAML)", "modelport.runtimes.pfa:PfaRuntime", None),
+        Format(
+            "torch",
+            "a PyTorch file (TorchScript or a saved nn.Module)",
+            "modelport.runtimes.torch:TorchRuntime",
+            "torch",
+            converter="modelport.runtimes.torch:to_onnx",
+            always_convert=True,
+        ),
+    )
 }
+FORMATS: tuple[str, ...] = tuple(TABLE)
 
 _HEAD = 64 * 1024
 # The legacy (pre-zip) torch.save format starts with a pickled magic number.
 TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+# xgboost's JSON writer sorts keys, so "learner" comes first; allow a leading "version" all the same.
+_XGBOOST_JSON_HEAD = re.compile(rb'\A\s*\{\s*(?:"version"\s*:\s*\[[^\]]*\]\s*,\s*)?"learner"\s*:')
+# UBJSON integer markers (int8, uint8, int16, int32, int64) and their sizes, for an object key's length
+_UBJ_INT_SIZES = {b"i": 1, b"U": 1, b"I": 2, b"l": 4, b"L": 8}
+
+
+def format_info(fmt: str) -> Format:
+    """The table row of a format; an unknown one is an INVALID_ARGUMENT naming the known ones."""
+    try:
+        return TABLE[fmt]
+    except KeyError:
+        raise InvalidArgument(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}") from None
+
+
+def looks_like_xgboost(head: bytes) -> bool:
+    """Whether the first bytes are a booster saved by ``save_model``: JSON or UBJSON whose first key is "learner"."""
+    if _XGBOOST_JSON_HEAD.match(head):
+        return True
+    if head[:1] != b"{":
+        return False
+    size = _UBJ_INT_SIZES.get(head[1:2])
+    if size is None:
+        return False
+    length = int.from_bytes(head[2 : 2 + size], "big", signed=head[1:2] != b"U")
+    return length == len(b"learner") and head[2 + size : 2 + size + length] == b"learner"
+
+
+def looks_like_lightgbm(head: bytes) -> bool:
+    """Whether the first bytes are a LightGBM text model: a ``tree`` line, then a ``version=`` line."""
+    return head.startswith((b"tree\n", b"tree\r\n")) and re.search(rb"^version=", head, re.MULTILINE) is not None
+
+
+def is_torch_archive(names: list[str]) -> bool:
+    """Whether a zip's member names are ``torch.save``'s or TorchScript's (``<archive>/data.pkl``)."""
+    return any(n.endswith("/data.pkl") for n in names)
 
 
 def check_format(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise InvalidArgument(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    return fmt
+    return format_info(fmt).name
 
 
 def _zip_format(path: Path) -> str | None:
@@ -47,7 +136,7 @@ def _zip_format(path: Path) -> str | None:
         return None
     if "schema.json" in names:
         return "skops"
-    if any(n.endswith("data.pkl") or n.endswith("constants.pkl") or "/code/" in n for n in names):
+    if is_torch_archive(names):
         return "torch"
     return None
 
@@ -59,8 +148,10 @@ def _text_format(head: bytes, path: Path, suffix: str) -> str | None:
     if text.startswith(b"<"):
         lowered = text[:4096].lower()
         return "pmml" if b"<pmml" in lowered else None
-    if text.startswith(b"tree\n") or text.startswith(b"tree\r\n"):
+    if looks_like_lightgbm(text):
         return "lightgbm"
+    if looks_like_xgboost(text):
+        return "xgboost"
     if text.startswith(b"{"):
         try:
             doc = json.loads(path.read_bytes())
@@ -68,17 +159,22 @@ def _text_format(head: bytes, path: Path, suffix: str) -> str | None:
             # A truncated or broken JSON document: say what it looks like.
             if b'"action"' in text and b'"input"' in text:
                 return "pfa"
-            if b'"learner"' in text:
-                return "xgboost"
             return None
-        if isinstance(doc, dict) and "learner" in doc:
-            return "xgboost"
         if isinstance(doc, dict) and "action" in doc and ("input" in doc or "output" in doc):
             return "pfa"
         return None
     if suffix in (".yaml", ".yml") or b"action:" in text[:4096]:
         return "pfa" if b"action" in text and b"input" in text else None
     return None
+
+
+#: joblib's other compressors: gzip, bz2, xz, lzma (zlib is recognised by its header)
+_JOBLIB_COMPRESSED = (b"\x1f\x8b\x08", b"BZh", b"\xfd7zXZ\x00", b"]\x00\x00")
+
+
+def _zlib_header(head: bytes) -> bool:
+    """A zlib stream: deflate with a 32 KiB window (0x78), and a header that is a multiple of 31 (RFC 1950)."""
+    return len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0
 
 
 def sniff_format(path: Path, filename: str | None = None) -> str | None:
@@ -93,10 +189,10 @@ def sniff_format(path: Path, filename: str | None = None) -> str | None:
         return "torch"
     if head[:1] == b"\x80":  # pickle protocol 2+: joblib.dump and pickle.dump
         return "sklearn"
-    if head[:2] in (b"x\x9c", b"x\x01", b"x\xda") or head[:3] == b"\x1f\x8b\x08":  # joblib compress=
+    if _zlib_header(head) or head.startswith(_JOBLIB_COMPRESSED):  # joblib.dump(compress=…)
         return "sklearn"
-    if head[:1] == b"{" and len(head) > 1 and head[1:2] in b"LUiIl$#":
-        return "xgboost"  # UBJSON object
+    if looks_like_xgboost(head):  # JSON or UBJSON
+        return "xgboost"
     if head[:1] == b"\x08" and (b"\x12" in head[:16] or b"\x3a" in head[:64]):
         return "onnx"  # protobuf: field 1 (ir_version) varint, then producer/graph fields
     return _text_format(head, path, Path(filename or path.name).suffix.lower())
@@ -113,14 +209,14 @@ def detect_format(path: Path, declared: str | None = None, *, filename: str | No
     if declared:
         if found is not None and found != declared and not (declared == "skops" and found == "sklearn"):
             raise InvalidArgument(
-                f"format mismatch: --format {declared} expects {DESCRIPTIONS[declared]}, "
-                f"but {shown!r} looks like {DESCRIPTIONS[found]}"
+                f"format mismatch: --format {declared} expects {TABLE[declared].description}, "
+                f"but {shown!r} looks like {TABLE[found].description}"
             )
         return declared
     if found is None:
         raise InvalidArgument(
             f"{shown!r} is not a model file modelport recognises: expected "
-            + ", ".join(DESCRIPTIONS[f] for f in FORMATS)
+            + ", ".join(f.description for f in TABLE.values())
             + " (or pass --format)"
         )
     return found

@@ -20,16 +20,19 @@ from __future__ import annotations
 import importlib
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from modelport.baseline import compute_baseline
 from modelport.domain import RegisterOptions
 from modelport.errors import FailedPrecondition, InvalidArgument, ModelportError
+from modelport.formats import TABLE, format_info
 from modelport.parity import ParityReport, compare
 from modelport.runtimes import runtime_class
 from modelport.runtimes.base import Runtime
+from modelport.runtimes.categories import KEY as CATEGORIES
+from modelport.runtimes.categories import column_dtype, declared_categories, frame_categories
 from modelport.signature import (
     ColumnSpec,
     Signature,
@@ -39,15 +42,6 @@ from modelport.signature import (
     synthesize_batch,
 )
 
-#: formats that can be converted to ONNX → "module:function"
-CONVERTERS: dict[str, str] = {
-    "sklearn": "modelport.runtimes.sklearn:to_onnx",
-    "skops": "modelport.runtimes.sklearn:to_onnx",
-    "xgboost": "modelport.runtimes.xgboost:to_onnx",
-    "lightgbm": "modelport.runtimes.lightgbm:to_onnx",
-    "torch": "modelport.runtimes.torch:to_onnx",
-}
-ALWAYS_CONVERT = frozenset({"torch"})
 SAMPLE_ROWS_FOR_OUTPUTS = 1000
 SYNTHETIC_ROWS = 200
 
@@ -65,17 +59,51 @@ class Prepared:
 
 
 def converter(fmt: str) -> Any:
-    target = CONVERTERS.get(fmt)
+    target = format_info(fmt).converter
     if target is None:
-        raise InvalidArgument(
-            f"{fmt} models cannot be converted to ONNX; convertible formats: {', '.join(sorted(set(CONVERTERS)))}"
-        )
+        convertible = ", ".join(sorted(f.name for f in TABLE.values() if f.converter))
+        raise InvalidArgument(f"{fmt} models cannot be converted to ONNX; convertible formats: {convertible}")
     module, func = target.split(":")
     return getattr(importlib.import_module(module), func)
 
 
 def reconcile(runtime: Runtime, frame: Any) -> tuple[Signature, Any]:
     """The signature a sample implies for this model, and the sample's input columns."""
+    sig, inputs = _reconcile(runtime, frame)
+    return (_sample_categories(runtime, sig, inputs) if runtime.categorical else sig), inputs
+
+
+def _sample_categories(runtime: Runtime, sig: Signature, frame: Any) -> Signature:
+    """Categorical inputs the model cannot name take the categories of the sample's ``category`` columns.
+
+    The codes such a model was trained on are positions in the training
+    frame's categories, which a sample keeps only as a pandas ``category``
+    dtype (Parquet stores it; a CSV has strings alone, whose codes nobody can tell).
+    """
+    named = declared_categories(sig)
+    from_sample = frame_categories(frame)
+    # by position: the sample may name the columns of a model that names none (f0, f1, …)
+    own = runtime.signature.inputs
+    categorical = {i for i, c in enumerate(own) if c.name in runtime.categorical} if len(own) == len(sig.inputs) else set()
+    inputs = []
+    for i, spec in enumerate(sig.inputs):
+        if i in categorical and spec.name not in named:
+            if spec.name in from_sample:
+                named[spec.name] = from_sample[spec.name]
+                spec = replace(spec, dtype=column_dtype(from_sample[spec.name]), nullable=True)
+            elif frame[spec.name].dtype.kind in "OSU" or str(frame[spec.name].dtype) in ("string", "str"):
+                raise InvalidArgument(
+                    f"sample column {spec.name!r} holds strings, but the {runtime.format} model takes category codes "
+                    "there and does not store which string each stands for (XGBoost before 3.1 saves only codes): "
+                    f"pass a sample whose {spec.name!r} column has the pandas category dtype (Parquet keeps it), "
+                    'or a --signature listing the categories in code order under "categories"'
+                )
+        inputs.append(spec)
+    extra = {**sig.extra, CATEGORIES: named} if named else sig.extra
+    return Signature(inputs=tuple(inputs), outputs=sig.outputs, extra=extra)
+
+
+def _reconcile(runtime: Runtime, frame: Any) -> tuple[Signature, Any]:
     sig = runtime.signature
     columns = [str(c) for c in frame.columns]
     if not sig.inputs:
@@ -173,7 +201,7 @@ def prepare(
         raise InvalidArgument(f"the model cannot score the {source} rows: {type(exc).__name__}: {exc}") from None
     full = _with_outputs(runtime.signature, outputs) if not (override and override.outputs) else override
     prepared = Prepared(format=fmt, signature=full, baseline=baseline)
-    if options.to_onnx or fmt in ALWAYS_CONVERT:
+    if options.to_onnx or format_info(fmt).always_convert:
         _convert(prepared, runtime, batch, options, source)
     runtime.close()
     return prepared
@@ -211,3 +239,101 @@ def _convert(prepared: Prepared, runtime: Runtime, batch: Any, options: Register
         )
     prepared.format = "onnx"
     prepared.onnx_bytes = onnx_bytes
+
+
+# -- preparing in a child process -----------------------------------------------------------------
+# The server never unpickles a model in its own process: a pickle that passed the
+# scan (or that its registering caller trusts) is loaded, described and converted
+# by `python -m modelport.registration` in a fresh interpreter.  Nothing crosses
+# the boundary as a pickle: the request and the answer are JSON, the sample a
+# Parquet file and the ONNX copy a file.
+
+
+def prepare_in_child(
+    path: Path,
+    fmt: str,
+    *,
+    sample: tuple[Path, str] | None = None,
+    signature: Mapping[str, Any] | None = None,
+    options: RegisterOptions | None = None,
+) -> Prepared:
+    """:func:`prepare` in a child process; ``sample`` is (file, table format), read there.
+
+    The child's errors come back as the same ModelportError.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from modelport.errors import error_from_code
+
+    options = options or RegisterOptions()
+    with tempfile.TemporaryDirectory(prefix="modelport-prepare-") as tmp:
+        folder = Path(tmp)
+        request = {
+            "path": str(path),
+            "format": fmt,
+            "sample": [str(sample[0]), sample[1]] if sample else None,
+            "signature": dict(signature) if signature else None,
+            "options": options.model_dump(mode="json"),
+            "onnx": str(folder / "model.onnx"),
+        }
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        done = subprocess.run(
+            [sys.executable, "-m", "modelport.registration"],
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        lines = done.stdout.strip().splitlines()
+        if done.returncode != 0 or not lines:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise InvalidArgument(f"loading the model failed in its process (exit {done.returncode}): {last}")
+        answer = json.loads(lines[-1])
+        if "error" in answer:
+            raise error_from_code(answer["error"]["code"], answer["error"]["message"], answer["error"].get("details"))
+        onnx = folder / "model.onnx"
+        return Prepared(
+            format=answer["format"],
+            signature=Signature.from_dict(answer["signature"]),
+            baseline=answer["baseline"],
+            conversion=answer["conversion"],
+            onnx_bytes=onnx.read_bytes() if onnx.is_file() else None,
+        )
+
+
+def _child_main() -> None:
+    import json
+    import sys
+
+    from modelport.frames import read_table
+
+    request = json.loads(sys.stdin.read())
+    try:
+        sample = read_table(Path(request["sample"][0]), fmt=request["sample"][1]) if request["sample"] else None
+        prepared = prepare(
+            Path(request["path"]),
+            request["format"],
+            sample=sample,
+            signature=request["signature"],
+            options=RegisterOptions.model_validate(request["options"]),
+        )
+    except ModelportError as exc:
+        answer: dict[str, Any] = {"error": exc.to_dict()}
+    else:
+        if prepared.onnx_bytes is not None:
+            Path(request["onnx"]).write_bytes(prepared.onnx_bytes)
+        answer = {
+            "format": prepared.format,
+            "signature": prepared.signature.to_dict(),
+            "baseline": prepared.baseline,
+            "conversion": prepared.conversion,
+        }
+    sys.stdout.write("\n" + json.dumps(answer, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    _child_main()

@@ -16,6 +16,7 @@ from modelport.auth import TokenStore
 from modelport.db.database import Database
 from modelport.registry.service import Registry
 from modelport.registry.store import RegistryStore
+from modelport.server_key import KEY_FILE, ServerKey
 from modelport.settings import Settings
 from modelport.store import ArtifactStore
 
@@ -42,14 +43,25 @@ class Services:
                 settings.resolved_artifacts,
                 cache_dir=settings.home / "cache",
                 s3_endpoint_url=settings.s3_endpoint_url,
+                spool_dir=settings.spool_dir,
             )
         except BaseException:
             db.dispose()
             raise
         registry = Registry(
-            RegistryStore(db), artifacts, user=settings.user, served=functools.partial(_models_in_use, db)
+            RegistryStore(db),
+            artifacts,
+            user=settings.user,
+            served=functools.partial(_models_in_use, db),
+            allow_pickle=settings.allow_pickle,
         )
-        return cls(settings=settings, db=db, artifacts=artifacts, registry=registry, tokens=TokenStore(db))
+        return cls(
+            settings=settings,
+            db=db,
+            artifacts=artifacts,
+            registry=registry,
+            tokens=TokenStore(db, server_key(settings)),
+        )
 
     @functools.cached_property
     def endpoints(self) -> EndpointService:
@@ -74,3 +86,8 @@ def _models_in_use(db: Database) -> dict[str, list[str]]:
     from modelport.endpoints.store import EndpointStore
 
     return EndpointStore(db).models_in_use()
+
+
+def server_key(settings: Settings) -> ServerKey:
+    secret = settings.secret_key.get_secret_value() if settings.secret_key is not None else ""
+    return ServerKey(settings.home / KEY_FILE, secret or None)

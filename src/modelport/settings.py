@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modelport.errors import InvalidArgument
+from modelport.logs import LogLevel
 
 
 class Settings(BaseSettings):
@@ -26,7 +27,8 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     """SQLAlchemy URL of the registry database; default ``sqlite:///<home>/modelport.db``.
-    PostgreSQL: ``postgresql+psycopg://user:pass@host:5432/db``."""
+    PostgreSQL: ``postgresql+psycopg://user:pass@host:5432/db`` (``postgres://`` and ``postgresql://``
+    are read as that: :func:`modelport.db.database.database_url`)."""
 
     artifacts: str | None = None
     """Artifact store root: a folder (default ``<home>/artifacts``) or ``s3://bucket/prefix``."""
@@ -43,11 +45,18 @@ class Settings(BaseSettings):
     auth: Literal["auto", "required", "off"] = "auto"
     """``required``: every API call needs a token; ``auto``: required once any token exists."""
 
+    secret_key: SecretStr | None = None
+    """Key that encrypts each token's secret for AWS Signature V4 checks (any string); default the
+    text of ``<home>/secret.key``, made on first use. Servers and CLIs sharing a database need the same."""
+
     max_upload_bytes: int = 2 * 1024**3
     """Largest artifact upload the server accepts."""
 
     max_request_bytes: int = 6 * 1024 * 1024
     """Largest invocation body the data plane accepts (SageMaker's 6 MiB)."""
+
+    max_api_body_bytes: int = 1024 * 1024
+    """Largest control-API request body (JSON); artifact uploads have ``max_upload_bytes``."""
 
     request_timeout_s: float = 60.0
     """Per-invocation deadline."""
@@ -76,6 +85,24 @@ class Settings(BaseSettings):
     user: str | None = None
     """Name recorded as ``created_by``; default the OS user."""
 
+    tmp_dir: Path | None = None
+    """Where uploads in flight are spooled; default ``<home>/tmp`` (swept of crash leftovers at server start)."""
+
+    allow_pickle: bool = True
+    """Accept pickle formats (scikit-learn joblib/pickle, saved PyTorch modules) at all; their files are
+    still scanned before anything is unpickled (see modelport/pickles.py)."""
+
+    log_level: LogLevel = "info"
+    """Server log level (``modelport server --log-level``)."""
+
+    access_log: bool = True
+    """Servers log one line per request (``--no-access-log`` turns it off)."""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
     @field_validator("home", mode="after")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
@@ -88,6 +115,11 @@ class Settings(BaseSettings):
     @property
     def resolved_artifacts(self) -> str:
         return self.artifacts or str(self.home / "artifacts")
+
+    @property
+    def spool_dir(self) -> Path:
+        """Folder for uploads in flight (``tmp_dir``, default ``<home>/tmp``)."""
+        return (self.tmp_dir or self.home / "tmp").expanduser()
 
     @property
     def is_remote(self) -> bool:

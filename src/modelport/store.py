@@ -16,7 +16,7 @@ import hashlib
 import os
 import re
 import shutil
-import tempfile
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -24,6 +24,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from modelport.domain import ArtifactUpload
 from modelport.errors import DataLoss, InvalidArgument, MissingExtra, NotFound, PayloadTooLarge, Unavailable
+from modelport.s3 import s3_error
+from modelport.spool import spool_path, sweep
 
 if TYPE_CHECKING:
     import fsspec
@@ -75,9 +77,13 @@ def spool_stream(chunks: Iterable[bytes], dest: IO[bytes], *, limit: int) -> tup
 class ArtifactStore:
     """Content-addressed blobs on a local folder or an S3 prefix."""
 
-    def __init__(self, root: str, *, cache_dir: Path, s3_endpoint_url: str | None = None) -> None:
+    def __init__(
+        self, root: str, *, cache_dir: Path, s3_endpoint_url: str | None = None, spool_dir: Path | None = None
+    ) -> None:
         self.root = root.rstrip("/")
         self.cache_dir = cache_dir
+        #: where uploads are spooled before they are hashed and stored (never the system's /tmp)
+        self.spool_dir = spool_dir or cache_dir.parent / "tmp"
         self.s3_endpoint_url = s3_endpoint_url
         protocol = url_protocol(self.root)
         self.is_local = protocol in ("file", "local")
@@ -106,6 +112,13 @@ class ArtifactStore:
 
         return fsspec.filesystem(self._protocol, **self._fs_options)
 
+    def sweep_spool(self) -> list[Path]:
+        """Remove spool and partial files that processes killed mid-upload left behind."""
+        removed = sweep(self.spool_dir)
+        if self.is_local:
+            removed += sweep(Path(self.root, "tmp"))
+        return removed
+
     # -- addressing -------------------------------------------------------------
 
     def uri_for(self, sha256: str) -> str:
@@ -123,12 +136,14 @@ class ArtifactStore:
         if sha256 is not None and digest != sha256:
             raise InvalidArgument(f"upload is corrupted: sha256 is {digest}, the client announced {sha256}")
         uri = self.uri_for(digest)
+        # Stamped first, existing blob or not: garbage collection spares a blob uploaded within its grace period.
+        self.write_object(f"uploads/{digest}", repr(time.time()).encode())
         with self._io("write"):
             if self.fs.exists(uri):
                 return ArtifactUpload(uri=uri, sha256=digest, size=size)
             if self.is_local:
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
-                tmp = Path(self.root, "tmp", f"{uuid.uuid4().hex}.part")
+                tmp = spool_path(Path(self.root, "tmp"), ".part")
                 shutil.copyfile(local_path, tmp)
                 os.chmod(tmp, 0o444)  # artifacts are immutable
                 os.replace(tmp, uri)
@@ -138,13 +153,15 @@ class ArtifactStore:
 
     def put_stream(self, chunks: Iterable[bytes], *, limit: int, sha256: str | None = None) -> ArtifactUpload:
         """Spool a stream to a temp file (hashing, size-limited), then store it."""
-        tmp_dir = Path(self.root, "tmp") if self.is_local else None
-        with tempfile.NamedTemporaryFile(dir=tmp_dir, suffix=".upload", delete=True) as fh:
-            digest, _ = spool_stream(chunks, fh, limit=limit)
-            fh.flush()
+        tmp = spool_path(self.spool_dir, ".upload")
+        try:
+            with open(tmp, "wb") as fh:
+                digest, _ = spool_stream(chunks, fh, limit=limit)
             if sha256 is not None and digest != sha256:
                 raise InvalidArgument(f"upload is corrupted: sha256 is {digest}, the client announced {sha256}")
-            return self.put_file(fh.name)
+            return self.put_file(tmp)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def put_bytes(self, data: bytes) -> ArtifactUpload:
         return self.put_stream([data], limit=len(data) + 1)
@@ -176,11 +193,32 @@ class ArtifactStore:
         return {}
 
     def delete(self, sha256: str) -> None:
+        """Remove a blob.  Only garbage collection calls this (see Registry.collect_garbage)."""
         uri = self.uri_for(sha256)
-        with self._io("delete"), contextlib.suppress(FileNotFoundError):
-            if self.is_local and Path(uri).exists():
-                os.chmod(uri, 0o644)
-            self.fs.rm_file(uri)
+        with self._io("delete"):
+            with contextlib.suppress(FileNotFoundError):
+                if self.is_local and Path(uri).exists():
+                    os.chmod(uri, 0o644)
+                self.fs.rm_file(uri)
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm_file(self.key(f"uploads/{sha256}"))
+
+    def blobs(self) -> Iterator[tuple[str, int]]:
+        """Every stored blob: (sha256, size)."""
+        with self._io("read"):
+            found = self.fs.find(self.key("blobs/sha256"), detail=True)
+        for path, info in found.items():
+            name = path.rstrip("/").rsplit("/", 1)[-1]
+            if len(name) == 64 and all(c in "0123456789abcdef" for c in name):
+                yield name, int(info.get("size") or 0)
+
+    def uploaded_at(self, sha256: str) -> float | None:
+        """When a blob was last uploaded (its stamp), or None for a blob stored before stamps existed."""
+        with self._io("read"):
+            try:
+                return float(self.fs.cat_file(self.key(f"uploads/{sha256}")))
+            except (FileNotFoundError, ValueError):
+                return None
 
     # -- reading ----------------------------------------------------------------
 
@@ -247,3 +285,8 @@ class ArtifactStore:
             raise
         except OSError as exc:
             raise Unavailable(f"artifact store {self.root} is unavailable ({what}): {exc}") from None
+        except Exception as exc:
+            error = None if self.is_local else s3_error(exc, f"artifact store {self.root}")
+            if error is None:
+                raise
+            raise error from None

@@ -27,6 +27,7 @@ def test_tokens_are_stored_hashed(sqlite_settings: Settings) -> None:
         svc.close()
 
 
+@pytest.mark.slow  # starts its own server process
 def test_auth_turns_on_when_a_token_exists(tmp_path: Path, model_file: Path) -> None:
     home = tmp_path / "h"
     with infra.live_server({"MODELPORT_HOME": str(home)}) as live:
@@ -75,6 +76,7 @@ def test_auth_turns_on_when_a_token_exists(tmp_path: Path, model_file: Path) -> 
             assert secret not in log
 
 
+@pytest.mark.slow  # starts its own server process
 def test_auth_required_with_no_tokens(tmp_path: Path) -> None:
     env = {"MODELPORT_HOME": str(tmp_path / "h"), "MODELPORT_AUTH": "required"}
     with infra.live_server(env) as live:

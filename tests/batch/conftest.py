@@ -69,7 +69,7 @@ def batch_home(tmp_path_factory: pytest.TempPathFactory) -> BatchHome:
         svc.registry.register(onnx_path, "iris-onnx")
         slow = SlowClassifier(max_iter=1000).fit(x, y)
         joblib.dump(slow, root / "slow.joblib")
-        svc.registry.register(root / "slow.joblib", "slow", sample=sample)
+        svc.registry.register(root / "slow.joblib", "slow", sample=sample, trust=True)  # a test class: outside the allow-list
     finally:
         svc.close()
     data = root / "data"
@@ -128,7 +128,7 @@ def read_output(path: Path, fmt: str, *, header: bool = True) -> pd.DataFrame:
 def cli_env(home: Path) -> dict[str, str]:
     import os
 
-    return {**os.environ, "MODELPORT_HOME": str(home), "PYTHONPATH": str(infra.REPO)}
+    return {**os.environ, "MODELPORT_HOME": str(home), "PYTHONPATH": infra.PYTHONPATH}
 
 
 @dataclass
@@ -151,11 +151,11 @@ def api_home(tmp_path_factory: pytest.TempPathFactory, batch_home: BatchHome) ->
     joblib.dump(SlowClassifier(max_iter=1000).fit(x, batch_home.model.predict(x)), root / "slow.joblib")
     with Client(home=home) as local:
         local.models.register(root / "iris.joblib", "iris", sample=root / "sample.csv")
-        local.models.register(root / "slow.joblib", "slow", sample=root / "sample.csv")
+        local.models.register(root / "slow.joblib", "slow", sample=root / "sample.csv", trust=True)
         admin = local.tokens.create("admin", "ops").secret
         reader = local.tokens.create("read", "dash").secret
     data = root / "data"
     data.mkdir()
     write_csv(batch_home.frame, data / "in.csv")
-    with infra.live_server({"MODELPORT_HOME": str(home), "PYTHONPATH": str(infra.REPO)}) as server:
+    with infra.live_server({"MODELPORT_HOME": str(home), "PYTHONPATH": infra.PYTHONPATH}) as server:
         yield ApiHome(home=home, server=server, admin=admin, reader=reader, data=data)

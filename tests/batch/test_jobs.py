@@ -78,6 +78,7 @@ def test_remote_transform_matches_local(api_home: ApiHome, tmp_path: Path) -> No
         )
         assert job.status == "completed" and seen[0].id == job.id
         local.transform("iris:1", str(api_home.data / "in.csv"), str(tmp_path / "local.csv"), join_input=True)
+        # Same bytes: both cut the input by the same block grid and score each block alike.
         assert (tmp_path / "remote.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
         assert remote.jobs.show(job.id) == local.jobs.show(job.id)
         assert job.id in [j.id for j in remote.jobs.list(status="completed").items]

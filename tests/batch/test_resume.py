@@ -24,6 +24,7 @@ def _committed(home: Path, job_id: str) -> int:
     return len(list((home / "jobs" / job_id).glob("o*/b*.json")))
 
 
+@pytest.mark.slow  # a `modelport transform` process killed and resumed, twice
 @pytest.mark.parametrize(
     ("output", "options"),
     [

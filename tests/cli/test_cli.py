@@ -101,6 +101,7 @@ def test_token_secret_goes_to_stdout_alone(cli) -> None:  # type: ignore[no-unty
     assert [t["name"] for t in listed] == ["ci"] and "secret" not in listed[0]
 
 
+@pytest.mark.slow  # three cold `modelport` processes
 def test_console_script_exit_codes(home: Path) -> None:
     env = {**os.environ, "MODELPORT_HOME": str(home)}
     ok = subprocess.run([*infra.modelport_cmd(), "models", "list", "--json"], env=env, capture_output=True, text=True)

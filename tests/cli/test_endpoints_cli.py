@@ -52,6 +52,20 @@ def test_endpoint_lifecycle(cli, registered: Path) -> None:  # type: ignore[no-u
     assert json.loads(cli("endpoints", "list", "--json")[1]) == []
 
 
+def test_rollback_to_a_deleted_version_is_one_line_and_changes_nothing(cli, registered: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("endpoints", "create", "churn", "--variant", "a=churn:1")[0] == 0
+    assert cli("endpoints", "update", "churn", "--variant", "a=churn:2")[0] == 0
+    assert cli("models", "delete", "churn:1")[0] == 0
+    code, out, err = cli("endpoints", "rollback", "churn")
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: cannot roll back endpoint 'churn' to revision 1: variant 'a' serves model version churn:1, "
+        "which no longer exists\n"
+    )
+    history = json.loads(cli("endpoints", "history", "churn", "--json")[1])
+    assert [h["revision"] for h in history] == [2, 1]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -68,3 +82,26 @@ def test_endpoint_errors(cli, registered: Path, args: tuple[str, ...], message: 
     code, _, err = cli(*args)
     assert code == 1
     assert err.strip().splitlines()[-1].startswith(message)
+
+
+def test_in_process_invoke_loads_only_its_endpoint_and_captures(cli, registered: Path, home: Path, other_model_file: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("endpoints", "create", "good", "--variant", "a=churn:1", "--capture", "100")[0] == 0
+    assert cli("endpoints", "create", "broken", "--variant", "a=churn:2")[0] == 0
+    # damage the other endpoint's artifact in the store: loading it would fail loudly
+    stored = [p for p in (home / "artifacts").rglob("*") if p.is_file() and p.read_bytes() == other_model_file.read_bytes()]
+    assert stored
+    for p in stored:
+        p.chmod(0o644)
+        p.write_bytes(b"damaged")
+
+    code, out, err = cli("invoke", "good", "--file", str(registered), "--inference-id", "inv-local-1")
+    assert code == 0, err
+    assert "broken" not in err and "failed" not in err
+    assert json.loads(cli("endpoints", "show", "broken", "--json")[1])["endpoint"]["status"] != "failed"
+    # the endpoint's data capture applies in-process too (flushed when the client closes)
+    records = [json.loads(line) for f in (home / "artifacts" / "capture" / "good" / "a").rglob("*.jsonl") for line in f.read_text().splitlines()]
+    assert [r["eventMetadata"]["inferenceId"] for r in records] == ["inv-local-1"]
+    assert records[0]["captureData"]["endpointOutput"]["data"] == out.strip() + "\n" or json.loads(records[0]["captureData"]["endpointOutput"]["data"]) == json.loads(out)
+
+    code, _, err = cli("invoke", "broken", "--file", str(registered))
+    assert code == 1 and "failed to load" in err

@@ -9,8 +9,11 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 import pytest
+import xgboost
 from sklearn.datasets import load_wine
 from sklearn.ensemble import RandomForestClassifier
+
+from tests.runtimes.fixtures import COLORS, as_categories, training_frame, xgboost_answer
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +70,42 @@ def test_convert_writes_onnx_and_prints_parity(cli, wine, tmp_path: Path) -> Non
     np.testing.assert_array_equal(labels, model.predict(x))
     code, _, err = cli("convert", str(model_path), "--sample", str(sample), "-o", str(out), "--atol", "0")
     assert code == 1 and "parity check failed" in err and "nothing written" in err
+
+
+@pytest.fixture(scope="module")
+def colors(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, xgboost.Booster]:
+    """An XGBoost classifier trained on category columns, saved with save_model, and its training CSV (strings)."""
+    d = tmp_path_factory.mktemp("colors")
+    frame, y = training_frame()
+    model = xgboost.XGBClassifier(n_estimators=15, max_depth=4, enable_categorical=True, n_jobs=1)
+    model.fit(as_categories(frame, {"color": COLORS}), y)
+    model.save_model(d / "colors.json")
+    frame.to_csv(d / "train.csv", index=False)
+    return d / "colors.json", d / "train.csv", model.get_booster()
+
+
+def test_predict_and_transform_with_category_strings(cli, colors, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    model_path, sample, booster = colors
+    code, _, err = cli("models", "register", str(model_path), "--name", "colors", "--sample", str(sample))
+    assert code == 0, err
+    code, stdout, _ = cli("models", "show", "colors")
+    assert "color:string?" in stdout and "categories of color" in stdout and "blue, green, red, amber, violet" in stdout
+    rows, _ = training_frame(rows=60, seed=9)
+    rows.loc[::4, "color"] = "ultraviolet"  # a category the model never saw
+    rows.loc[1::4, "size"] = None  # an empty cell
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    code, _, err = cli("predict", "colors", "--input", str(tmp_path / "rows.csv"), "--output", str(tmp_path / "out.csv"))
+    assert code == 0, err
+    unknown_as_missing = as_categories(rows.replace({"color": {"ultraviolet": None}}), {"color": COLORS})
+    expected = xgboost_answer(booster, unknown_as_missing)
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "out.csv")[["proba_0", "proba_1", "proba_2"]], expected, rtol=1e-6)
+    # a transform job reads the same strings (as Arrow does, not pandas)
+    code, _, err = cli("transform", "colors", "-i", str(tmp_path / "rows.csv"), "-o", str(tmp_path / "job.csv"))
+    assert code == 0, err
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "job.csv")[["proba_0", "proba_1", "proba_2"]], expected, rtol=1e-6)
+    # converted to ONNX, the version takes the same strings and gives the same answers
+    code, _, err = cli("models", "register", str(model_path), "--name", "colors", "--sample", str(sample), "--to-onnx")
+    assert code == 0, err
+    code, _, err = cli("predict", "colors:2", "--input", str(tmp_path / "rows.csv"), "--output", str(tmp_path / "onnx.csv"))
+    assert code == 0, err
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "onnx.csv")[["proba_0", "proba_1", "proba_2"]], expected, atol=1e-6)

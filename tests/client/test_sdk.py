@@ -43,6 +43,10 @@ def test_same_errors_local_and_remote(client: Client, name: str, model_file: Pat
         client.models.delete(f"{name}@prod")
     with pytest.raises(NotFound, match=f"^model version {name}:9 does not exist$"):
         client.models.set_alias(name, "prod", 9)
+    with pytest.raises(InvalidArgument, match=f"^invalid version {2**63}: expected a whole number from 1 to {2**63 - 1}$"):
+        client.models.set_alias(name, "prod", 2**63)
+    with pytest.raises(InvalidArgument, match="^metric 'auc' is nan: metrics must be finite numbers$"):
+        client.models.register(model_file, name, metrics={"auc": float("nan")})
     deleted = client.models.delete(name, force=True)
     assert [v.ref for v in deleted] == [f"{name}:1"]
 
@@ -75,3 +79,22 @@ def test_invoke_accepts_frames_arrays_dicts_and_files(client: Client, name: str,
         client.invoke(name, {"sepal length (cm)": [1.0]})
     with pytest.raises(NotFound):
         client.invoke("no-such-endpoint", rows)
+
+
+def test_rollback_to_a_deleted_version_is_refused(client: Client, name: str, model_file: Path) -> None:
+    client.models.register(model_file, name)
+    client.models.register(model_file, name)
+    client.endpoints.create(name, [f"a={name}:1"])
+    client.endpoints.update(name, variants=[f"a={name}:2"])
+    client.models.delete(f"{name}:1")
+    message = f"cannot roll back endpoint '{name}' to revision 1: variant 'a' serves model version {name}:1, which no longer exists"
+    with pytest.raises(Conflict, match=f"^{message}$"):
+        client.endpoints.rollback(name)
+    if client.remote:
+        import httpx
+
+        reply = httpx.post(f"{client.settings.url}/api/v1/endpoints/{name}/rollback", json={})
+        assert reply.status_code == 409
+        assert reply.json() == {"error": {"code": "CONFLICT", "message": message}}
+    assert [h.revision for h in client.endpoints.history(name)] == [2, 1]
+    client.endpoints.delete(name)

@@ -42,6 +42,7 @@ def test_schema_head_is_the_newest_migration() -> None:
     assert ScriptDirectory.from_config(cfg).get_current_head() == SCHEMA_HEAD
 
 
+@pytest.mark.slow  # two cold Python processes
 def test_opening_a_database_does_not_import_alembic(tmp_path: Path) -> None:
     """Every CLI command opens the registry: Alembic (~0.15 s to import) is only for creating or upgrading it."""
     code = (
@@ -71,6 +72,7 @@ def test_stale_schema_is_refused_with_the_command(settings: Settings) -> None:
         Services.open(settings)
 
 
+@pytest.mark.slow  # cold `modelport` processes
 def test_server_refuses_to_start_on_stale_schema(sqlite_settings: Settings) -> None:
     db = Database(sqlite_settings.resolved_database_url)
     db.upgrade("0001")

@@ -95,3 +95,37 @@ def test_served_versions_cannot_be_deleted(reg: Services) -> None:
     reg.registry.delete_version("churn:3")  # not served
     reg.endpoints.delete("ep")
     reg.registry.delete_version("churn:1")
+
+
+def test_a_config_serving_a_deleted_version_is_refused_before_anything_is_written(reg: Services) -> None:
+    from modelport.errors import Conflict
+
+    reg.endpoints.create("ep", [{"name": "a", "requested": "churn:1"}], created_by="u")
+    reg.endpoints.update("ep", variants=[{"name": "a", "requested": "churn:2"}], created_by="u")
+    reg.registry.delete_version("churn:1")  # no longer served, so deleting it is allowed
+    refused = "cannot roll back endpoint 'ep' to revision 1: variant 'a' serves model version churn:1, which no longer exists"
+    with pytest.raises(Conflict, match=f"^{refused}$"):
+        reg.endpoints.rollback("ep", created_by="u")
+    with pytest.raises(Conflict, match=f"^{refused}$"):
+        reg.endpoints.rollback("ep", to_revision=1, created_by="u")
+    with pytest.raises(NotFound, match="^model version churn:1 does not exist$"):
+        reg.endpoints.update("ep", variants=[{"name": "b", "requested": "churn:1"}], created_by="u")
+    with pytest.raises(NotFound, match="^model version churn:1 does not exist$"):
+        reg.endpoints.create("other", [{"name": "a", "requested": "churn:1"}], created_by="u")
+    ep = reg.endpoints.get("ep")
+    assert (ep.revision, ep.status, ep.config.variant("a").model) == (2, "updating", "churn:2")
+    assert [h.revision for h in reg.endpoints.history("ep")] == [2, 1]
+    with pytest.raises(NotFound):
+        reg.endpoints.get("other")
+
+
+def test_an_update_keeping_a_deleted_version_is_refused(reg: Services) -> None:
+    from modelport.errors import Conflict
+
+    reg.endpoints.create("ep", [{"name": "a", "requested": "churn:1"}, {"name": "b", "requested": "churn:2"}], created_by="u")
+    reg.registry.db.delete_version("churn", 1)  # as a database written before served versions were protected
+    with pytest.raises(Conflict, match="^cannot update endpoint 'ep': variant 'a' serves model version churn:1, which no longer exists$"):
+        reg.endpoints.update("ep", weights={"b": 5}, created_by="u")
+    assert reg.endpoints.get("ep").revision == 1
+    fixed = reg.endpoints.update("ep", variants=[{"name": "a", "requested": "churn:3"}], created_by="u")
+    assert fixed.revision == 2 and fixed.config.variant("a").model == "churn:3"

@@ -11,6 +11,8 @@ import threading
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from modelport.services import Services
 from modelport.settings import Settings
 
@@ -44,6 +46,7 @@ def _register_in_process(args: tuple[dict[str, str], str, object]) -> int:
         svc.close()
 
 
+@pytest.mark.slow  # 20 processes
 def test_parallel_processes_get_consecutive_versions(settings: Settings, model_file: Path) -> None:
     Services.open(settings).close()  # schema first, as a deployment would
     ctx = multiprocessing.get_context("forkserver")

@@ -51,7 +51,9 @@ def test_signature_and_baseline_from_sample(svc: Services, iris) -> None:  # typ
     assert petal["missing"] == 0 and petal["min"] == x["petal length (cm)"].min()
     assert petal["mean"] == pytest.approx(x["petal length (cm)"].mean())
     assert len(petal["histogram"]) == 10 and sum(b["count"] for b in petal["histogram"]) == 150
-    assert not svc.artifacts.exists(hashlib.sha256(sample.read_bytes()).hexdigest())  # the sample is not kept
+    sample_sha = hashlib.sha256(sample.read_bytes()).hexdigest()  # no version keeps the sample: gc removes it
+    assert svc.registry.collect_garbage(grace_s=0).deleted == [sample_sha]
+    assert not svc.artifacts.exists(sample_sha)
 
 
 def test_to_onnx_stores_both_and_serves_onnx(svc: Services, iris, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -116,6 +118,7 @@ def test_bad_models_register_nothing(svc: Services, iris, tmp_path: Path, conten
     with pytest.raises(InvalidArgument, match=message):
         svc.registry.register(bad, "m", **kwargs)
     assert svc.registry.list_models().items == []
+    svc.registry.collect_garbage(grace_s=0)  # what the refused upload left, nothing else
     assert [p for p in Path(svc.artifacts.root, "blobs").rglob("*") if p.is_file()] == []
 
 

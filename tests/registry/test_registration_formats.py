@@ -140,7 +140,7 @@ def assert_scores_like(predictions: pd.DataFrame, expected: dict[str, np.ndarray
 def test_registered_with_a_sample_converts_and_scores_like_the_framework(
     svc: Services, saved: Saved, sample: Path, features: pd.DataFrame
 ) -> None:
-    mv = svc.registry.register(saved.path, "m", sample=sample, to_onnx=True)
+    mv = svc.registry.register(saved.path, "m", sample=sample, to_onnx=True, trust=True)
     assert [(f.role, f.format) for f in mv.files] == [("model", "onnx"), ("original", saved.format)]
     assert mv.format == "onnx" and mv.conversion["from"] == saved.format
     assert mv.conversion["parity"]["ok"] is True and mv.conversion["parity"]["rows"] == len(features)
@@ -157,7 +157,7 @@ def test_a_torch_model_is_converted_without_being_asked(
     svc: Services, torch_models: dict[str, Saved], sample: Path, features: pd.DataFrame
 ) -> None:
     saved = torch_models["torch-module"]
-    mv = svc.registry.register(saved.path, "m", sample=sample)
+    mv = svc.registry.register(saved.path, "m", sample=sample, trust=True)
     assert mv.format == "onnx" and [(f.role, f.format) for f in mv.files] == [("model", "onnx"), ("original", "torch")]
     assert mv.conversion["parity"]["ok"] is True
     assert_scores_like(LoadedModel.from_path(mv, svc.registry.artifact_path(mv)).predict(features), saved.expected(features))
@@ -168,7 +168,8 @@ def test_a_torch_model_without_a_sample_registers_nothing(svc: Services, torch_m
     with pytest.raises(InvalidArgument, match=r"^a PyTorch model needs --sample or --signature to know its inputs$"):
         svc.registry.register(path, "m")
     assert svc.registry.list_models().items == []
-    assert not svc.artifacts.exists(hashlib.sha256(path.read_bytes()).hexdigest())
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert svc.registry.collect_garbage(grace_s=0).deleted == [sha]
 
 
 @pytest.mark.parametrize("framework", ["xgboost", "lightgbm"])

@@ -108,6 +108,14 @@ def test_model_crud_and_errors(services: Services, model_file: Path) -> None:
         reg.get_model("m")
 
 
+def test_metrics_must_be_finite_in_process_too(services: Services, model_file: Path) -> None:
+    """As over the API (tests/api/test_caller_mistakes.py): a NaN metric was stored and served as null."""
+    with pytest.raises(InvalidArgument, match=r"metric 'auc' is nan: metrics must be finite numbers"):
+        services.registry.register(model_file, "m", metrics={"auc": float("nan")})
+    with pytest.raises(InvalidArgument, match=r"metric 'loss' is inf: metrics must be finite numbers"):
+        services.registry.register(model_file, "m", metrics={"loss": float("inf")})
+
+
 def test_alias_errors(services: Services, model_file: Path) -> None:
     reg = services.registry
     reg.register(model_file, "m")

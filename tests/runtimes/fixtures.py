@@ -74,3 +74,71 @@ class FailingModel(SlowModel):
         if np.asarray(x)[:, 0].max() >= 4.0:
             raise RuntimeError("this model always fails")
         return np.zeros(len(x))
+
+
+class UnpickleRecorder(SlowModel):
+    """A model from outside the allow-list whose unpickling appends this process's pid to ``marker``.
+
+    It shows which process loaded a (trusted) pickle: never the server's own.
+    """
+
+    def __init__(self, marker: str) -> None:
+        super().__init__(0.0)
+        self.marker = marker
+
+    def __setstate__(self, state: dict) -> None:  # type: ignore[type-arg]
+        import os
+
+        self.__dict__.update(state)
+        with open(self.marker, "a") as f:
+            f.write(f"{os.getpid()}\n")
+
+
+class RunsCommand:
+    """The attack: unpickling it runs a shell command (touch a marker file)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+# -- XGBoost with categorical features ------------------------------------------------------------
+# Shared by the runtime, CLI and serving tests of categorical XGBoost models.
+
+COLORS = ["blue", "green", "red", "amber", "violet"]
+SIZES = ["S", "M", "L", "XL"]
+
+
+def training_frame(rows: int = 600, seed: int = 0):  # type: ignore[no-untyped-def]
+    """Strings as a CSV holds them (a DataFrame), and a 3-class target that depends on every column."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {"num": rng.normal(size=rows).round(3), "color": rng.choice(COLORS, rows), "size": rng.choice(SIZES, rows)}
+    )
+    y = (frame["color"].isin(["red", "violet"]).astype(int) + (frame["num"] > 0) + (frame["size"] == "XL")) % 3
+    return frame, y.to_numpy()
+
+
+def as_categories(frame, categories=None):  # type: ignore[no-untyped-def]
+    """``frame`` with its string columns as pandas categories (the given ones, or pandas' sorted ones)."""
+    import pandas as pd
+
+    out = frame.copy()
+    for name in ("color", "size"):
+        out[name] = pd.Categorical(out[name], categories=(categories or {}).get(name))
+    return out
+
+
+def xgboost_answer(booster, frame):  # type: ignore[no-untyped-def]
+    """XGBoost's own prediction on a frame with categorical dtypes."""
+    import numpy as np
+    import xgboost
+
+    return np.asarray(booster.predict(xgboost.DMatrix(frame, enable_categorical=True)))

@@ -25,6 +25,7 @@ import xgboost
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 
 from modelport.errors import InvalidArgument, MissingExtra
+from modelport.formats import detect_format, sniff_format
 from modelport.parity import check_parity
 from modelport.runtimes import lightgbm as lgb_runtime
 from modelport.runtimes import load_runtime
@@ -256,6 +257,8 @@ def test_concurrent_predictions_match_sequential_ones(models: dict[str, Trained]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = [r for rs in pool.map(work, range(workers)) for r in rs]
     assert len(results) == workers * rounds
+    # Exact: the same runtime on the same slice (a booster sums each row's trees in order,
+    # whatever the thread count), so any difference is an answer mixed up between callers.
     for i, out in results:
         for name, value in expected[i].items():
             np.testing.assert_array_equal(out[name], value)
@@ -442,9 +445,22 @@ def test_sniffers_recognise_their_own_format(models: dict[str, Trained], not_mod
     xgb_files = [models["xgboost-iris-json"].path, models["xgboost-iris-ubj"].path]
     lgb_files = [models["lightgbm-iris"].path, not_models["crlf"]]
     others = [not_models["text"], not_models["json"]]
-    assert [xgb_runtime.sniff(p) for p in xgb_files + lgb_files + others] == [True, True, False, False, False, False]
-    assert [lgb_runtime.sniff(p) for p in xgb_files + lgb_files + others] == [False, False, True, True, False, False]
-    assert not xgb_runtime.sniff(not_models["text"].with_name("missing"))
+    found = [sniff_format(p) for p in xgb_files + lgb_files + others]
+    assert found == ["xgboost", "xgboost", "lightgbm", "lightgbm", None, None]
+
+
+def test_detection_and_the_runtime_agree_on_what_is_a_booster(tmp_path: Path) -> None:
+    """One rule: a UBJSON or JSON document is XGBoost only when its first key is "learner", as the runtime checks."""
+    ubj_other = tmp_path / "other.ubj"
+    ubj_other.write_bytes(b"{i\x05hello" + b"SU\x05world}")  # UBJSON {"hello": "world"}
+    json_other = tmp_path / "other.json"
+    json_other.write_text('{"booster": {}, "note": "learner"}')
+    tree_only = tmp_path / "notes.txt"
+    tree_only.write_text("tree\nnot a LightGBM header\n")
+    for path in (ubj_other, json_other, tree_only):
+        assert sniff_format(path) is None
+        with pytest.raises(InvalidArgument, match="is not a model file modelport recognises"):
+            detect_format(path)
 
 
 def test_missing_library_is_a_missing_extra(models: dict[str, Trained], monkeypatch: pytest.MonkeyPatch) -> None:

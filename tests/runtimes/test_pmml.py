@@ -222,6 +222,7 @@ def test_nyoka_binary_logistic_regression_matches_sklearn(
     np.testing.assert_allclose(proba, pipeline.predict_proba(X), rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow  # waits for sklearn2pmml's own venv and JVM
 def test_sklearn2pmml_iris_classifier_matches_sklearn(
     sklearn2pmml_export: tuple[subprocess.Popen[str], Path] | None,
 ) -> None:
@@ -528,6 +529,7 @@ def test_concurrent_predicts_from_many_threads_are_correct(
         for _ in range(25):
             rows = rng.integers(0, len(X), size=int(rng.integers(1, 64)))
             out = iris_runtime.predict(as_batch(X.iloc[rows], iris_runtime.signature))
+            # Exact although the batches differ: JPMML evaluates each record on its own.
             for name, column in out.items():
                 if not np.array_equal(column, expected[name][rows]):
                     failures.append(f"thread {seed}: {name} differs")
@@ -586,6 +588,7 @@ finally:
 """
 
 
+@pytest.mark.slow  # a child process starting its own JVM
 def test_process_has_no_jvm_children_and_handles_signals_promptly(typed_pmml: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))}
     child = subprocess.Popen(

@@ -62,7 +62,7 @@ def build_home(root: Path) -> tuple[Path, pd.DataFrame, dict[str, object]]:
         for name, model in (("slow", SlowModel(3.0)), ("broken", FailingModel())):
             path = root / f"{name}.joblib"
             joblib.dump(model, path)
-            svc.registry.register(path, name)
+            svc.registry.register(path, name, trust=True)  # test classes: outside the allow-list
         svc.endpoints.create(
             "iris",
             [{"name": "a", "requested": "iris:1", "weight": 90}, {"name": "b", "requested": "iris:2", "weight": 10}],
@@ -80,7 +80,7 @@ def server_env(home: Path, **extra: str) -> dict[str, str]:
         "MODELPORT_HOME": str(home),
         "MODELPORT_REQUEST_TIMEOUT_S": "1",
         "MODELPORT_SYNC_INTERVAL_S": "0.2",
-        "PYTHONPATH": str(infra.REPO),  # the toy models are pickled from tests.runtimes.fixtures
+        "PYTHONPATH": infra.PYTHONPATH,  # the toy models are pickled from tests.runtimes.fixtures
         **extra,
     }
 

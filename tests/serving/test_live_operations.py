@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -14,6 +15,8 @@ import pytest
 from modelport.client import Client
 from tests import infra
 from tests.serving.conftest import Deployment, build_home, server_env
+
+pytestmark = pytest.mark.slow  # every test here runs `modelport server` or `modelport serve` processes
 
 CSV = "text/csv"
 
@@ -55,12 +58,16 @@ def test_slow_model_times_out_and_server_stays_responsive(deployment: Deployment
     t = threading.Thread(target=slow)
     start = time.monotonic()
     t.start()
-    time.sleep(0.1)
+    served = 0
     with httpx.Client() as c:
-        for _ in range(20):  # other traffic flows while the slow model sleeps
+        # Other traffic flows while the slow call is pending: a server blocked by the slow
+        # model would answer nothing until its 1 s deadline.
+        while t.is_alive() and served < 500:
             assert c.get(f"{deployment.url}/ping").status_code == 200
             assert invoke(c, deployment.url, body).status_code == 200
+            served += 1
     t.join()
+    assert served >= 5
     r = results["slow"]
     assert time.monotonic() - start < 2.9  # answered at the 1 s deadline, not after the model's 3 s
     assert r.status_code == 424 and r.json()["OriginalStatusCode"] == 504
@@ -133,12 +140,25 @@ def test_updates_under_load_fail_no_request(tmp_path: Path) -> None:
 
         with httpx.Client() as probe:
             infra.wait_for(lambda: invoke(probe, live.url, body).status_code == 200, 30, "iris in service")
+
+        def served() -> int:
+            with lock:
+                return sum(outcomes.values())
+
+        def in_every_worker(revision: int) -> bool:
+            return live.log().count(f"endpoint iris revision {revision} in service") == 2
+
+        def under_load(what: str, requests: int = 100) -> None:
+            """Wait until the load has sent ``requests`` more requests (through the change just made)."""
+            mark = served()
+            infra.wait_for(lambda: served() >= mark + requests, 30, f"{requests} requests {what}")
+
         threads = [threading.Thread(target=load) for _ in range(6)]
         for t in threads:
             t.start()
         try:
             with Client(url=live.url) as c:
-                time.sleep(0.5)
+                under_load("before the first change")
                 c.endpoints.update("iris", weights={"a": 0, "b": 1})
                 changed = time.monotonic()
                 with httpx.Client() as probe:
@@ -151,12 +171,15 @@ def test_updates_under_load_fail_no_request(tmp_path: Path) -> None:
                         "new weights in every worker",
                     )
                 assert time.monotonic() - changed < 2.0
-                c.endpoints.update("iris", variants=["b=iris:3"])  # swap b's version live
-                time.sleep(1.0)
-                c.endpoints.update("iris", shadows=["s=iris:1"])
-                time.sleep(1.0)
-                c.endpoints.rollback("iris")
-                time.sleep(1.0)
+                # Each change goes live in both workers with the load running through it.
+                for change in (
+                    lambda: c.endpoints.update("iris", variants=["b=iris:3"]),  # swap b's version live
+                    lambda: c.endpoints.update("iris", shadows=["s=iris:1"]),
+                    lambda: c.endpoints.rollback("iris"),
+                ):
+                    revision = change().revision
+                    infra.wait_for(partial(in_every_worker, revision), 30, f"revision {revision} in both workers")
+                    under_load(f"after revision {revision}")
                 with httpx.Client() as probe:
                     r = invoke(probe, live.url, body, **{"X-Amzn-SageMaker-Target-Variant": "b"})
                     assert r.status_code == 200
@@ -275,8 +298,13 @@ def test_data_plane_needs_an_invoke_token_once_auth_is_on(tmp_path: Path) -> Non
             assert r.status_code == 401 and r.headers["x-amzn-errortype"].startswith("UnrecognizedClientException")
             r = invoke(h, live.url, body, Authorization=f"Bearer {reader}")
             assert r.status_code == 403 and "needs 'invoke'" in r.json()["message"]
-            assert h.get(f"{live.url}/v2/health/ready").status_code == 200  # health stays open
+            assert h.get(f"{live.url}/v2/health/live").status_code == 200  # liveness stays open
+            assert h.get(f"{live.url}/v2/health/ready").status_code == 401  # readiness needs the token
+            assert h.get(f"{live.url}/v2/health/ready", headers={"Authorization": f"Bearer {invoker}"}).status_code == 200
         client = triton.InferenceServerClient(live.url.removeprefix("http://"))
+        auth = {"Authorization": f"Bearer {invoker}"}
+        assert client.is_server_live() and not client.is_server_ready() and not client.is_model_ready("iris")
+        assert client.is_server_ready(headers=auth) and client.is_model_ready("iris", headers=auth)
         inp = triton.InferInput("input", [1, 4], "FP32")
         inp.set_data_from_numpy(x.iloc[[1]].to_numpy("float32"))
         result = client.infer("iris", [inp], headers={"Authorization": f"Bearer {invoker}"})

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import re
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,9 +14,12 @@ import orjson
 import pytest
 from granian.rsgi import ProtocolClosed
 
+from modelport.api.access import AccessLog
 from modelport.api.app import create_app
 from modelport.api.rsgi import RSGIApp
+from modelport.logs import FORMAT, Formatter
 from modelport.settings import Settings
+from tests import infra
 from tests.serving.conftest import build_home
 
 
@@ -77,9 +83,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RSGIApp, 
     rsgi = RSGIApp(app)  # type: ignore[arg-type]
     loop = asyncio.new_event_loop()
     rsgi.__rsgi_init__(loop)  # the ASGI lifespan: services, endpoint manager
-    deadline = loop.time() + 30
-    while "iris" not in app.dataplane.manager.endpoints and loop.time() < deadline:  # type: ignore[attr-defined]
-        loop.run_until_complete(asyncio.sleep(0.05))
+
+    def iris_loaded() -> bool:
+        loop.run_until_complete(asyncio.sleep(0.05))  # the manager's tasks run only while the loop does
+        return "iris" in app.dataplane.manager.endpoints  # type: ignore[attr-defined]
+
+    infra.wait_for(iris_loaded, 30, "the endpoint manager to load iris", interval=0)
     try:
         yield rsgi, loop
     finally:
@@ -167,3 +176,87 @@ def test_query_strings_reach_the_control_api_as_sent(served) -> None:  # type: i
     assert none.status == 200 and orjson.loads(none.reply)["items"] == []
     raw = call(served, "GET", "/api/v1/models", query="name_contains=名")  # granian hands raw UTF-8 over decoded
     assert raw.status == 200 and orjson.loads(raw.reply)["items"] == []
+
+
+# -- the access log ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def logged(served):  # type: ignore[no-untyped-def]
+    """The served app with its access log on, written to a string."""
+    rsgi, loop = served
+    return RSGIApp(rsgi.app, AccessLog(io.StringIO())), loop
+
+
+def access_lines(logged) -> list[str]:  # type: ignore[no-untyped-def]
+    """The access lines written so far, without their time stamp and logger name."""
+    access = logged[0].access_log
+    access.flush()
+    lines = access.stream.getvalue().splitlines()
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO modelport\.access: ", line) for line in lines)
+    return [line.split(": ", 1)[1] for line in lines]
+
+
+def test_each_request_is_one_access_line_naming_what_served_it(logged) -> None:  # type: ignore[no-untyped-def]
+    r = call(logged, "POST", "/endpoints/iris/invocations", ROW, content_type="text/csv", x_amzn_sagemaker_inference_id="inf-7")
+    variant = r.headers["x-amzn-invoked-production-variant"]
+    v2 = {"id": "v2-req-1", "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]}
+    infer = call(logged, "POST", "/v2/models/iris/versions/1/infer", orjson.dumps(v2), content_type="application/json")
+    assert infer.status == 200, infer.reply
+    call(logged, "GET", "/api/v1/models/nope")
+    call(logged, "POST", "/endpoints/nope/invocations", ROW, content_type="text/csv")
+    call(logged, "POST", "/endpoints/iris/invocations", ROW, closed=True, content_type="text/csv")
+    lines = access_lines(logged)
+    assert len(lines) == 5
+    assert re.fullmatch(
+        rf"POST /endpoints/iris/invocations 200 \d+\.\d\dms endpoint=iris variant={variant} inference_id=inf-7", lines[0]
+    ), lines[0]
+    assert re.fullmatch(r"POST /v2/models/iris/versions/1/infer 200 \S+ms endpoint=iris variant=a inference_id=v2-req-1", lines[1])
+    assert re.fullmatch(r"GET /api/v1/models/nope 404 \S+ms endpoint=- variant=- inference_id=-", lines[2])
+    assert re.fullmatch(r"POST /endpoints/nope/invocations 400 \S+ms endpoint=nope variant=- inference_id=-", lines[3])
+    assert re.fullmatch(r"POST /endpoints/iris/invocations 499 \S+ms endpoint=- variant=- inference_id=-", lines[4])
+
+
+def test_the_access_log_holds_no_secret(logged, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    secrets = ["query-token-1", "amz-token-2", "bearer-token-3", "header-token-4", "signature-5"]
+    call(
+        logged,
+        "GET",
+        "/api/v1/models",
+        query=f"token={secrets[0]}&X-Amz-Security-Token={secrets[1]}&X-Amz-Signature={secrets[4]}",
+        authorization=f"Bearer {secrets[2]}",
+        x_amz_security_token=secrets[3],
+    )
+    call(logged, "POST", "/endpoints/iris/invocations", ROW, query=f"token={secrets[0]}", content_type="text/csv",
+         authorization=f"Bearer {secrets[2]}")
+    lines = access_lines(logged)
+    assert [line.split(" ")[:3] for line in lines] == [["GET", "/api/v1/models", "200"], ["POST", "/endpoints/iris/invocations", "200"]]
+    assert not any(secret in "\n".join(lines) + caplog.text for secret in secrets)
+
+
+def test_request_data_cannot_forge_a_log_line(logged, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    forged = "\n2026-01-01 00:00:00,000 INFO modelport.access: GET /admin 200"
+    call(logged, "POST", f"/endpoints/a{forged}\x1b[2J/invocations", ROW, content_type="text/csv",
+         x_amzn_sagemaker_inference_id=f"id{forged}")
+    v2 = {"id": f"v2{forged}", "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]}
+    call(logged, "POST", "/v2/models/iris/versions/1/infer", orjson.dumps(v2), content_type="application/json")
+    call(logged, "GET", f"/api/v1/models/x{forged}")
+    rsgi, _ = logged
+
+    async def broken(req: Any) -> Any:
+        raise RuntimeError(f"boom{forged}")
+
+    monkeypatch.setattr(rsgi.app.dataplane, "invoke", broken)
+    call(logged, "POST", f"/endpoints/iris{forged}/invocations", ROW, content_type="text/csv")  # logs a traceback
+    lines = access_lines(logged)
+    assert len(lines) == 4 and "\x1b" not in "".join(lines)
+    fields = [shlex.split(line) for line in lines]  # a value with spaces is one quoted field
+    assert [f[2] for f in fields] == ["400", "200", "404", "500"]
+    assert fields[0][1] == "/endpoints/a\\n2026-01-01 00:00:00,000 INFO modelport.access: GET /admin 200\\x1b[2J/invocations"
+    assert fields[0][-1] == "inference_id=id\\n2026-01-01 00:00:00,000 INFO modelport.access: GET /admin 200"
+    # every other record (the bug's traceback included) goes through the log's formatter
+    assert any(r.name == "modelport.dataplane" for r in caplog.records)
+    written = "\n".join(Formatter(FORMAT).format(r) for r in caplog.records)
+    records = [line for line in written.split("\n") if not line.startswith("    ")]  # traceback lines are indented
+    assert len(records) == len(caplog.records)
+    assert "\x1b" not in written and not any(line.startswith("2026-01-01") for line in written.split("\n"))

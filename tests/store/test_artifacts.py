@@ -41,7 +41,9 @@ def test_content_addressed_and_deduplicated(store_settings: Settings, make_servi
     svc.registry.delete_version("m:1")
     assert svc.artifacts.exists(sha), "a blob another version uses must stay"
     svc.registry.delete_version("n:1")
-    assert not svc.artifacts.exists(sha), "an unreferenced blob is removed"
+    assert svc.artifacts.exists(sha), "deleting never removes bytes (a registration may be about to use them)"
+    assert svc.registry.collect_garbage(grace_s=0).deleted == [sha]
+    assert not svc.artifacts.exists(sha), "gc removes an unreferenced blob"
 
 
 def test_tampered_artifact_is_refused(store_settings: Settings, make_services, model_file: Path) -> None:
@@ -75,7 +77,7 @@ def test_local_blobs_are_read_only(sqlite_settings: Settings, make_services, mod
     assert not os.stat(mv.artifact_uri).st_mode & 0o222
 
 
-def test_failed_database_write_leaves_no_orphan(sqlite_settings: Settings, make_services, model_file: Path) -> None:
+def test_failed_database_write_registers_nothing_and_gc_takes_the_upload(sqlite_settings: Settings, make_services, model_file: Path) -> None:
     svc = make_services(sqlite_settings)
     with svc.db.write() as s:
         s.execute(
@@ -86,8 +88,8 @@ def test_failed_database_write_leaves_no_orphan(sqlite_settings: Settings, make_
     with pytest.raises(Exception, match="disk full"):
         svc.registry.register(model_file, "m")
     sha, _ = sha256_file(model_file)
-    assert not svc.artifacts.exists(sha)
     assert svc.registry.list_models().items == []  # the model row rolled back too
+    assert svc.registry.collect_garbage(grace_s=0).deleted == [sha]  # the upload is an orphan gc removes
 
 
 def test_corrupt_upload_is_refused(sqlite_settings: Settings, make_services, tmp_path: Path) -> None:

@@ -8,22 +8,25 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
-from starlette.responses import Response
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelport import __version__
+from modelport import __version__, logs
+from modelport.api.access import AccessLog
 from modelport.api.auth import authorize
+from modelport.api.bodies import RequestLimits
 from modelport.api.dataplane import DataPlaneApp
 from modelport.api.errors import error_response, install_error_handlers, install_fallback_handler
+from modelport.api.openapi import describe
 from modelport.api.routes import artifacts, endpoints, jobs, models, tokens
 from modelport.api.rsgi import RSGIApp
 from modelport.errors import ModelportError
 from modelport.metrics import Metrics
 from modelport.services import Services
-from modelport.serving.capture import CaptureWriter
-from modelport.serving.dataplane import DataPlane
-from modelport.serving.manager import EndpointManager
+from modelport.serving.plane import Serving
 from modelport.settings import Settings
 
 log = logging.getLogger("modelport.server")
@@ -84,32 +87,14 @@ def create_app(
         owned = services is None
         svc = services or Services.open(settings)
         app.state.services = svc
-        manager = EndpointManager(
-            svc,
-            only=single_endpoint,
-            poll_interval=settings.sync_interval_s,
-            runtime_options=settings.runtime_options(),
-        )
-        def write_capture(root: str, path: str, data: bytes) -> None:
-            svc.artifacts.write_object(path, data, root=root or f"{svc.artifacts.root}/capture")
-
-        capture = CaptureWriter(
-            write_capture,
-            on_written=lambda ep, v, n: metrics.capture_records.labels(ep, v, "written").inc(n),
-            on_dropped=lambda ep, v: metrics.capture_records.labels(ep, v, "dropped").inc(),
-            flush_interval=settings.capture_flush_s,
-        )
-        app.state.dataplane = DataPlane(
-            manager, metrics, capture=capture, timeout_s=settings.request_timeout_s, threads=settings.predict_threads
-        )
-        await manager.start()
+        await anyio.to_thread.run_sync(svc.artifacts.sweep_spool)  # what a kill -9 mid-upload left behind
+        serving = Serving(svc, metrics, only=None if single_endpoint is None else [single_endpoint])
+        app.state.dataplane = serving.dataplane
+        await serving.start()
         try:
             yield
         finally:
-            await app.state.dataplane.drain_shadows()
-            await manager.stop()
-            capture.close()
-            app.state.dataplane.close()
+            await serving.stop()
             if owned:
                 svc.close()
 
@@ -118,8 +103,10 @@ def create_app(
         version=__version__,
         description="Self-hosted ML deployment: registry, endpoints, batch, tuning, monitoring.",
         lifespan=lifespan,
-        docs_url="/docs",
-        openapi_url="/openapi.json",
+        # served below, behind a read token: the schema lists every route
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.metrics = metrics
     if services is not None:
@@ -146,27 +133,46 @@ def create_app(
             "auth": svc.settings.auth,
         }
 
-    @app.get("/metrics", include_in_schema=False)
-    def prometheus(request: Request) -> Response:
+    def read_allowed(request: Request) -> Response | None:
+        """None when the caller may read, else the 401/403 answer."""
         try:
             authorize(request.app.state.services, request.headers.get("authorization"), None, "read")
         except ModelportError as exc:
             return error_response(exc.code, exc.message)
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+        return None
 
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(request: Request) -> Response:
+        return read_allowed(request) or JSONResponse(app.openapi())
+
+    app.openapi = lambda: describe(app)  # type: ignore[method-assign]
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> Response:
+        return read_allowed(request) or get_swagger_ui_html(openapi_url="/openapi.json", title="modelport")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request) -> Response:
+        return read_allowed(request) or get_redoc_html(openapi_url="/openapi.json", title="modelport")
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus(request: Request) -> Response:
+        return read_allowed(request) or Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    app.add_middleware(RequestLimits, limit=settings.max_api_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts the 413s too
     return DataPlaneApp(app, app.state, single_endpoint=single_endpoint)
 
 
 def app_from_env() -> ASGIApp:
     """Factory for server worker processes: settings come from MODELPORT_* variables."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
+    logs.configure(settings.log_level, access_log=settings.access_log)
     return create_app(settings, single_endpoint=settings.serve_endpoint)
 
 
 def rsgi_app_from_env() -> RSGIApp:
-    """The same app for granian's RSGI interface (what ``modelport server`` runs)."""
+    """The same app for granian's RSGI interface (what ``modelport server`` runs), with its access log."""
     app = app_from_env()
     assert isinstance(app, DataPlaneApp)
-    return RSGIApp(app)
+    return RSGIApp(app, AccessLog.if_enabled())

@@ -32,6 +32,11 @@ def bearer(header: str | None) -> str | None:
     if not header:
         return None
     scheme, _, value = header.partition(" ")
+    if scheme == "AWS4-HMAC-SHA256":
+        raise Unauthenticated(
+            "AWS Signature V4 is accepted on the SageMaker runtime routes (POST /endpoints/{name}/invocations); "
+            "send 'Authorization: Bearer <token>' here"
+        )
     if scheme.lower() != "bearer" or not value.strip():
         raise Unauthenticated("malformed Authorization header: expected 'Bearer <token>'")
     return value.strip()

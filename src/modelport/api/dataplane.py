@@ -8,7 +8,9 @@ renders errors in its own envelope:
 - SageMaker runtime (``POST /endpoints/{name}/invocations``):
   ``x-amzn-ErrorType`` + JSON ``message``; bad payloads are ``ModelError``
   (424, with ``OriginalStatusCode``) as when a SageMaker container answers
-  4xx; unknown endpoint or variant is ``ValidationError`` (400).
+  4xx; unknown endpoint or variant is ``ValidationError`` (400).  With auth
+  on, these routes take AWS Signature V4 (what boto3 sends) as well as
+  bearer tokens: see :mod:`modelport.api.sigv4`.
 - Container contract (single-endpoint mode: ``GET /ping``, ``POST /invocations``):
   MLflow-style ``{"error_code", "message"}`` with the plain HTTP status.
 - Open Inference Protocol v2 (``/v2/…``): ``{"error": "<message>"}``.
@@ -21,15 +23,19 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelport import __version__
+from modelport.api import sigv4
 from modelport.api.auth import auth_enabled, bearer
 from modelport.api.errors import http_status
-from modelport.errors import Internal, ModelportError, NotFound, PayloadTooLarge
+from modelport.domain import parse_version
+from modelport.errors import Internal, ModelportError, NotFound, PayloadTooLarge, Unauthenticated
+from modelport.formats import TABLE
 from modelport.serving.codecs.v2 import compress_response, error_body, model_metadata
 from modelport.serving.dataplane import DataPlane, InvokeRequest
 
@@ -53,12 +59,18 @@ class Incoming:
     path: str
     headers: Mapping[str, str]  # lower-case names
     read: Callable[[int], Awaitable[bytes]]
+    query: str = ""  # the raw query string, for signature checks
 
 
 class Reply(NamedTuple):
+    """An answer, and what the access log says served it (request data: escaped when logged)."""
+
     status: int
     headers: Headers
     body: bytes
+    endpoint: str = ""
+    variant: str = ""
+    inference_id: str = ""
 
 
 JSON_TYPE: Headers = [("content-type", "application/json")]
@@ -68,10 +80,21 @@ def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
+def declared_length(value: str | None) -> int | None:
+    """A Content-Length value as a number, or None when absent or not ASCII digits.
+
+    ``str.isdigit`` alone passes ``²`` (Latin-1) and 5,000 digits, which ``int`` refuses;
+    a value past 10^18 is read as 10^18 (more than any limit).
+    """
+    if value is None or not (value.isascii() and value.isdigit()):
+        return None
+    return int(value) if len(value) <= 18 else 10**18
+
+
 def check_length(headers: Mapping[str, str], limit: int) -> None:
-    length = headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise PayloadTooLarge(f"request body of {int(length)} bytes exceeds the limit of {limit} bytes")
+    length = declared_length(headers.get("content-length"))
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"request body of {length} bytes exceeds the limit of {limit} bytes")
 
 
 async def read_body(receive: Receive, limit: int, headers: Mapping[str, str]) -> bytes:
@@ -126,6 +149,9 @@ def sagemaker_error(exc: ModelportError, endpoint: str, variant: str | None) -> 
         status, kind, body = 413, "ValidationError", {"message": f"{exc.message} (Request {endpoint} has oversize body.)"}
     elif code == "NOT_READY":
         status, kind, body = 429, "ModelNotReadyException", {"message": exc.message}
+    elif code == "UNAUTHENTICATED" and "aws_error" in exc.details:  # a SigV4 request: what AWS answers
+        kind = exc.details["aws_error"]
+        status, body = sigv4.STATUS[kind], {"message": exc.message}
     elif code == "UNAUTHENTICATED":
         status, kind, body = 401, "UnrecognizedClientException", {"message": exc.message}
     elif code == "PERMISSION_DENIED":
@@ -184,10 +210,18 @@ class DataPlaneApp:
     over granian's RSGI, which costs less per request.
     """
 
-    def __init__(self, fallback: ASGIApp, state: Any, *, single_endpoint: str | None = None) -> None:
+    def __init__(
+        self,
+        fallback: ASGIApp,
+        state: Any,
+        *,
+        single_endpoint: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.fallback = fallback
         self.state = state  # where the lifespan put `services`, `dataplane`
         self.single = single_endpoint
+        self.clock = clock  # SigV4 signatures are refused beyond 5 minutes from it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -198,7 +232,7 @@ class DataPlaneApp:
                 def read(limit: int) -> Awaitable[bytes]:
                     return read_body(receive, limit, headers)
 
-                req = Incoming(scope["method"], scope["path"], headers, read)
+                req = Incoming(scope["method"], scope["path"], headers, read, scope["query_string"].decode("latin-1"))
                 try:
                     reply = await handler(req)
                 except ClientDisconnected:
@@ -225,7 +259,7 @@ class DataPlaneApp:
 
     def failure_reply(self, handler: Handler, req: Incoming) -> Reply:
         """For a bug in ``handler`` (call it from ``except``): logged, answered 500 in the protocol's envelope."""
-        log.exception("unhandled error in %s %s", req.method, req.path)
+        log.exception("unhandled error in %s %r", req.method, req.path)  # %r: a path's control characters stay escaped
         exc = Internal("internal error in the data plane; the server log has the details")
         if handler == self.v2:
             return Reply(*v2_error(exc))
@@ -246,6 +280,34 @@ class DataPlaneApp:
         if auth_enabled(services):  # checked once; off is the common local case
             services.tokens.verify(bearer(headers.get("authorization")), "invoke")
 
+    async def _read_authorized(self, req: Incoming) -> bytes:
+        """The body of a SageMaker runtime call, once its bearer token or AWS Signature V4 is accepted."""
+        services = self.state.services
+        if not auth_enabled(services):
+            return await req.read(self.max_request_bytes)
+        authorization = req.headers.get("authorization")
+        if not authorization:
+            raise Unauthenticated(
+                "this server requires a token: send 'Authorization: Bearer <token>', or sign with AWS "
+                "Signature V4 (access key id = the token's id, secret access key = the token)"
+            )
+        if not sigv4.is_sigv4(authorization):
+            services.tokens.verify(bearer(authorization), "invoke")
+            return await req.read(self.max_request_bytes)
+        # Everything that needs no body first: a stale or unknown credential is refused before the upload.
+        credential = sigv4.parse(authorization)
+        stamp = sigv4.request_time(credential, req.headers, self.clock())
+        try:
+            token, secret = services.tokens.signing_secret(credential.access_key)
+        except Unauthenticated as exc:
+            raise sigv4.refused(sigv4.UNRECOGNIZED, exc.message) from None
+        body = await req.read(self.max_request_bytes)
+        sigv4.check(
+            credential, secret, stamp, method=req.method, path=req.path, query=req.query, headers=req.headers, body=body
+        )
+        services.tokens.grant(token, "invoke")  # after the signature: scopes are told only to the token's holder
+        return body
+
     # SageMaker runtime ----------------------------------------------------------------
 
     async def sagemaker(self, req: Incoming) -> Reply:
@@ -256,9 +318,9 @@ class DataPlaneApp:
             return Reply(405, JSON_TYPE, b'{"message":"use POST"}')
         headers = req.headers
         variant = headers.get("x-amzn-sagemaker-target-variant")
+        asked_id = headers.get("x-amzn-sagemaker-inference-id") or ""
         try:
-            self._authorize(headers)
-            body = await req.read(self.max_request_bytes)
+            body = await self._read_authorized(req)
             result = await self.dataplane.invoke(
                 InvokeRequest(
                     endpoint=name,
@@ -271,7 +333,8 @@ class DataPlaneApp:
                 )
             )
         except ModelportError as exc:
-            return Reply(*sagemaker_error(exc, name, variant))
+            served = exc.details.get("served_by") or variant or ""
+            return Reply(*sagemaker_error(exc, name, variant), name, served, asked_id)
         out: Headers = [
             ("content-type", result.content_type),
             ("x-amzn-invoked-production-variant", result.variant),
@@ -281,7 +344,7 @@ class DataPlaneApp:
         custom = headers.get("x-amzn-sagemaker-custom-attributes")
         if custom is not None:
             out.append(("x-amzn-sagemaker-custom-attributes", custom))
-        return Reply(200, out, result.body)
+        return Reply(200, out, result.body, name, result.variant, result.inference_id)
 
     # container contract (single endpoint) ---------------------------------------------
 
@@ -289,12 +352,13 @@ class DataPlaneApp:
         if req.method != "POST":
             return Reply(405, JSON_TYPE, b'{"message":"use POST"}')
         headers = req.headers
+        endpoint = self.single or ""
         try:
             self._authorize(headers)
             body = await req.read(self.max_request_bytes)
             result = await self.dataplane.invoke(
                 InvokeRequest(
-                    endpoint=self.single or "",
+                    endpoint=endpoint,
                     body=body,
                     content_type=headers.get("content-type"),
                     accept=headers.get("accept"),
@@ -303,12 +367,13 @@ class DataPlaneApp:
                 )
             )
         except ModelportError as exc:
-            return Reply(*container_error(exc))
+            served = exc.details.get("served_by") or headers.get("x-amzn-sagemaker-target-variant") or ""
+            return Reply(*container_error(exc), endpoint, served, headers.get("x-amzn-sagemaker-inference-id") or "")
         out: Headers = [("content-type", result.content_type)]
         custom = headers.get("x-amzn-sagemaker-custom-attributes")
         if custom is not None:
             out.append(("x-amzn-sagemaker-custom-attributes", custom))
-        return Reply(200, out, result.body)
+        return Reply(200, out, result.body, endpoint, result.variant, result.inference_id)
 
     async def ping(self, req: Incoming) -> Reply:
         return Reply(200 if self.dataplane.manager.ready else 503, [], b"")
@@ -324,9 +389,11 @@ class DataPlaneApp:
         method = req.method
         headers = req.headers
         manager = self.dataplane.manager
+        name = ""
         try:
-            if path == "/v2/health/live":
+            if path == "/v2/health/live":  # liveness is all that is open: it says nothing about what is served
                 return Reply(200 if method == "GET" else 405, [], b"")
+            self._authorize(headers)
             if path == "/v2/health/ready":
                 return Reply(200 if manager.ready else 400, [], b"")
             if path == "/v2":
@@ -349,14 +416,13 @@ class DataPlaneApp:
             if action == "/infer":
                 if method != "POST":
                     return Reply(405, JSON_TYPE, b'{"error":"Method Not Allowed"}')
-                self._authorize(headers)
                 body = await req.read(self.max_request_bytes)
-                reply, extra, _ = await self.dataplane.infer_v2(name, version, body, headers)
+                reply, extra, variant, inference_id = await self.dataplane.infer_v2(name, version, body, headers)
                 reply, encoding = compress_response(reply, headers.get("accept-encoding"))
-                return Reply(200, [(k.lower(), v) for k, v in {**extra, **encoding}.items()], reply)
+                out = [(k.lower(), v) for k, v in {**extra, **encoding}.items()]
+                return Reply(200, out, reply, name, variant.name, inference_id)
             if method != "GET":
                 return Reply(405, JSON_TYPE, b'{"error":"Method Not Allowed"}')
-            self._authorize(headers)
             ep = manager.get(name)
             live = [v for v in ep.variants.values() if not v.spec.shadow]
             chosen = ep.variant_for_version(version) if version is not None else ep.variants[ep.router.names[0]]
@@ -364,11 +430,11 @@ class DataPlaneApp:
                 name,
                 sorted({str(v.version.version) for v in live}),
                 chosen.signature,
-                _platform(chosen.version.format),
+                TABLE[chosen.version.format].platform,
             )
-            return Reply(200, JSON_TYPE, orjson.dumps(meta))
+            return Reply(200, JSON_TYPE, orjson.dumps(meta), name)
         except ModelportError as exc:
-            return Reply(*v2_error(exc))
+            return Reply(*v2_error(exc), name, exc.details.get("served_by") or "")
 
 
 def _latin1(text: str) -> str:
@@ -377,12 +443,7 @@ def _latin1(text: str) -> str:
 
 
 def _v2_version(text: str | None) -> int | None:
-    if text is None:
-        return None
-    if not text.isdigit():
-        raise NotFound(f"unknown version {text!r}: versions are integers", details={"variant": True})
-    return int(text)
+    return None if text is None else parse_version(text)
 
 
-def _platform(fmt: str) -> str:
-    return {"onnx": "onnxruntime_onnx", "pmml": "pmml_jpmml", "pfa": "pfa_modelport"}.get(fmt, f"{fmt}_modelport")
+

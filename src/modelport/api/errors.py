@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from modelport.api.openapi import methods_at
 from modelport.errors import ModelportError
 
 HTTP_STATUS: dict[str, int] = {
@@ -70,6 +71,8 @@ def error_response(code: str, message: str, details: dict[str, Any] | None = Non
 def _describe_validation(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
+        if err.get("type") == "json_invalid":  # orjson's reason: NaN, Infinity, too deep, bad UTF-8, syntax
+            return f"invalid JSON body: {err.get('ctx', {}).get('error', 'not JSON')}"
         loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
         parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
     return "invalid request: " + "; ".join(parts)
@@ -88,12 +91,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http_error(req: Request, exc: StarletteHTTPException) -> Response:
         code = _STATUS_CODES.get(exc.status_code, "INTERNAL")
         message = str(exc.detail)
+        headers = dict(exc.headers or {})
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such route: {req.method} {req.url.path}"
         elif exc.status_code == 405:
             message = f"method {req.method} is not allowed on {req.url.path}"
+            # RFC 9110: a 405 says what is allowed (Starlette's header names only the first route's methods)
+            headers["Allow"] = ", ".join(methods_at(req.app, req.scope["path"])) or headers.get("Allow", "")
         resp = error_response(code, message)
         resp.status_code = exc.status_code
+        resp.headers.update(headers)
         return resp
 
 
@@ -105,5 +112,5 @@ def install_fallback_handler(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(req: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", req.method, req.url.path)
+        log.exception("unhandled error on %s %r", req.method, req.scope["path"])  # %r: control characters escaped
         return error_response("INTERNAL", f"internal error ({type(exc).__name__}); see the server log")

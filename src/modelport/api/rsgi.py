@@ -8,17 +8,22 @@ handlers of :class:`~modelport.api.dataplane.DataPlaneApp` are transport-free,
 so they run here directly; every other path (the control API, /docs,
 /metrics) goes to the same FastAPI app through a small RSGI → ASGI bridge,
 and the ASGI lifespan runs in ``__rsgi_init__`` / ``__rsgi_del__``.
+
+Each request is written to the access log (:mod:`modelport.api.access`) once
+answered, unless that log is off.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Mapping, MutableMapping
 from typing import Any
 
 from granian.rsgi import ProtocolClosed
 
+from modelport.api.access import CLIENT_CLOSED, AccessLog
 from modelport.api.dataplane import ClientDisconnected, DataPlaneApp, Incoming, check_length
 from modelport.errors import PayloadTooLarge
 
@@ -61,8 +66,9 @@ def _address(text: str | None) -> tuple[str, int] | None:
 class RSGIApp:
     """Serve a :class:`DataPlaneApp` (and the ASGI app behind it) on RSGI."""
 
-    def __init__(self, app: DataPlaneApp) -> None:
+    def __init__(self, app: DataPlaneApp, access_log: AccessLog | None = None) -> None:
         self.app = app
+        self.access_log = access_log
         self._lifespan: asyncio.Task[None] | None = None
         self._receive: asyncio.Queue[MutableMapping[str, Any]]  # made on the worker's loop, at startup
         self._sent: asyncio.Queue[MutableMapping[str, Any]]
@@ -98,26 +104,41 @@ class RSGIApp:
     async def __rsgi__(self, scope: Any, protocol: Any) -> None:
         if scope.proto != "http":
             return
+        start = time.perf_counter()
         handler = self.app.route(scope.path)
         if handler is None:
-            await self._asgi(scope, protocol)
+            status = await self._asgi(scope, protocol)
+            if self.access_log is not None:
+                self.access_log.write(scope.method, scope.path, status, time.perf_counter() - start)
             return
         headers = scope.headers
 
         def read(limit: int) -> Awaitable[bytes]:
             return read_rsgi_body(protocol, headers, limit)
 
-        req = Incoming(scope.method, scope.path, headers, read)
+        req = Incoming(scope.method, scope.path, headers, read, scope.query_string)
         try:
             reply = await handler(req)
-        except ClientDisconnected:
-            return  # nobody to answer
+        except ClientDisconnected:  # nobody to answer
+            if self.access_log is not None:
+                self.access_log.write(scope.method, scope.path, CLIENT_CLOSED, time.perf_counter() - start)
+            return
         except Exception:
             reply = self.app.failure_reply(handler, req)
         protocol.response_bytes(reply.status, reply.headers, reply.body)
+        if self.access_log is not None:
+            self.access_log.write(
+                scope.method,
+                scope.path,
+                reply.status,
+                time.perf_counter() - start,
+                reply.endpoint,
+                reply.variant,
+                reply.inference_id,
+            )
 
-    async def _asgi(self, scope: Any, protocol: Any) -> None:
-        """One request through the ASGI app: the control API, /docs, /metrics, uploads and downloads."""
+    async def _asgi(self, scope: Any, protocol: Any) -> int:
+        """One request through the ASGI app (the control API, /docs, /metrics, uploads, downloads); its status."""
         asgi_scope = {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -183,4 +204,5 @@ class RSGIApp:
             if stream is None and not answered:  # the app returned without a body: answer what it started
                 protocol.response_bytes(status, out, b"")
         except ProtocolClosed:
-            pass  # the client went away mid-reply
+            return CLIENT_CLOSED  # the client went away mid-reply
+        return status

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modelport.errors import InvalidArgument, MissingExtra, NotFound, Unavailable
+from modelport.s3 import s3_errors
 
 if TYPE_CHECKING:
     import fsspec
@@ -84,7 +85,8 @@ def list_inputs(url: str, *, s3_endpoint_url: str | None = None, compression: st
     """The input objects ``url`` names, sorted by name; hidden (``.``/``_``) files in folders are skipped."""
     fs, path = filesystem(url, s3_endpoint_url)
     try:
-        entries = _list(fs, path, url)
+        with s3_errors(f"input {url}"):
+            entries = _list(fs, path, url)
     except (PermissionError, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise NotFound(f"input {url!r} does not exist") from None

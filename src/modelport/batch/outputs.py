@@ -26,6 +26,7 @@ from typing import IO, Any
 from modelport.batch.inputs import InputObject, filesystem, is_s3
 from modelport.batch.spec import suffix_format
 from modelport.errors import InvalidArgument, Unavailable
+from modelport.s3 import s3_errors
 
 ERRORS_NAME = "modelport-errors.csv"
 
@@ -99,19 +100,20 @@ def atomic_writer(url: str, s3_endpoint_url: str | None = None) -> Iterator[IO[b
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         return
-    try:
-        fh = fs.open(path, "wb", block_size=16 * 1024 * 1024)
-    except OSError as exc:
-        raise Unavailable(f"cannot write {url}: {exc}") from None
-    try:
-        yield fh
-    except BaseException:
-        # Abort the multipart upload: nothing becomes visible.
-        with contextlib.suppress(Exception):
-            fh.discard()
-        fh.closed = True
-        raise
-    fh.close()
+    with s3_errors(f"output {url}"):  # credentials are first needed when a part is uploaded
+        try:
+            fh = fs.open(path, "wb", block_size=16 * 1024 * 1024)
+        except OSError as exc:
+            raise Unavailable(f"cannot write {url}: {exc}") from None
+        try:
+            yield fh
+        except BaseException:
+            # Abort the multipart upload: nothing becomes visible.
+            with contextlib.suppress(Exception):
+                fh.discard()
+            fh.closed = True
+            raise
+        fh.close()
 
 
 def write_text_output(

@@ -146,7 +146,7 @@ class TransformService:
             if spec.engine == "dask":
                 from modelport.batch.dask_engine import ModelPayload, run_dask
 
-                path = self.registry.artifact_path(version)
+                path = self.registry.model_path(version)
                 payload = ModelPayload(
                     version=version.model_dump(mode="json"),
                     data=path.read_bytes(),
@@ -190,7 +190,7 @@ class TransformService:
     def _load(self, version: ModelVersion, shared: dict[str, Any]) -> LoadedModel:
         from modelport.scoring import LoadedModel
 
-        return LoadedModel.from_path(version, self.registry.artifact_path(version), shared=shared)
+        return LoadedModel.from_path(version, self.registry.model_path(version), shared=shared)
 
     def _staging(self, job: TransformJob, plan: Plan) -> Staging:
         """Beside the home for local runs; beside the outputs when remote Dask workers must reach it."""

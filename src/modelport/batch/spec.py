@@ -115,7 +115,7 @@ class TransformSpec(BaseModel):
     engine: Literal["local", "dask"] = "local"
     scheduler: str | None = None
     """A Dask scheduler address (``tcp://host:8786``); unset = a local cluster."""
-    threads: int | None = Field(default=None, ge=1)
+    threads: int | None = Field(default=None, ge=1, le=4096)
     """Model threads (local engine: intra-op threads; Dask local cluster: worker threads); default all cores."""
 
     @field_validator("split", "batch_strategy", "compression", mode="before")

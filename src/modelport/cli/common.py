@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from modelport.errors import InvalidArgument
+from modelport.logs import LogLevel
 
 # Piped output (scripts, CI logs) gets wide tables instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -24,6 +25,23 @@ HomeOpt = Annotated[
     typer.Option("--home", help="modelport home folder (default $MODELPORT_HOME or ~/.modelport).", show_default=False),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+LogLevelOpt = Annotated[
+    LogLevel | None,
+    typer.Option(
+        "--log-level",
+        case_sensitive=False,
+        help="Server log level (default info, or $MODELPORT_LOG_LEVEL).",
+        show_default=False,
+    ),
+]
+AccessLogOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--access-log/--no-access-log",
+        help="One log line per request: method, path, status, latency, endpoint, variant, inference id (default on).",
+        show_default=False,
+    ),
+]
 
 
 def settings_for(home: Path | None):  # type: ignore[no-untyped-def]

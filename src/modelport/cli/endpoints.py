@@ -9,8 +9,10 @@ from typing import Annotated, Any
 import typer
 
 from modelport.cli.common import (
+    AccessLogOpt,
     HomeOpt,
     JsonOpt,
+    LogLevelOpt,
     console,
     err_console,
     open_client,
@@ -266,6 +268,8 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="Port (default 8080, or $SAGEMAKER_BIND_TO_PORT).")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    log_level: LogLevelOpt = None,
+    access_log: AccessLogOpt = None,
     home: HomeOpt = None,
 ) -> None:
     """Serve one endpoint's data plane only (/ping, /invocations, /v2): what a container runs."""
@@ -273,5 +277,5 @@ def serve(
 
     if port is None:
         port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
-    settings = settings_for(home).with_overrides(serve_endpoint=name)
+    settings = settings_for(home).with_overrides(serve_endpoint=name, log_level=log_level, access_log=access_log)
     run(settings, host=host, port=port, workers=workers)

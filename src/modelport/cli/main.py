@@ -33,11 +33,13 @@ GROUPS: dict[str, tuple[str, str]] = {
 }
 COMMANDS: dict[str, tuple[str, str]] = {
     "server": ("modelport.cli.server", "server"),
+    "wait-ready": ("modelport.cli.server", "wait_ready"),
     "predict": ("modelport.cli.scoring", "predict"),
     "convert": ("modelport.cli.scoring", "convert"),
     "invoke": ("modelport.cli.endpoints", "invoke"),
     "serve": ("modelport.cli.endpoints", "serve"),
     "transform": ("modelport.cli.batch", "transform"),
+    "gc": ("modelport.cli.db", "gc"),
 }
 
 

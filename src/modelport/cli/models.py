@@ -53,6 +53,8 @@ def _print_version(mv: ModelVersion) -> None:
             rows.append((direction, shown))
         if mv.signature.get("classes") is not None:
             rows.append(("classes", ", ".join(map(str, mv.signature["classes"]))))
+        for column, values in (mv.signature.get("categories") or {}).items():
+            rows.append((f"categories of {column}", _categories(values)))
     if mv.conversion:
         parity = mv.conversion.get("parity", {})
         verdict = "ok" if parity.get("ok") else ("FORCED past a failed check" if mv.conversion.get("forced") else "failed")
@@ -66,6 +68,12 @@ def _col(c: dict[str, Any]) -> str:
     shape = c.get("shape", [-1])
     dims = "" if list(shape) == [-1] else "[" + ",".join("N" if d == -1 else str(d) for d in shape) + "]"
     return f"{c['name']}:{c['dtype']}{dims}{'?' if c.get('nullable') else ''}"
+
+
+def _categories(values: list[Any], limit: int = 30) -> str:
+    """A column's categories in code order; a long list is cut (``--json`` has them all)."""
+    shown = ", ".join(map(str, values[:limit]))
+    return shown + (f", … ({len(values)} in all)" if len(values) > limit else "")
 
 
 def print_parity(report: dict[str, Any], title: str) -> None:
@@ -99,6 +107,9 @@ def register(
     to_onnx: Annotated[bool, typer.Option("--to-onnx", help="Convert to ONNX (parity-checked); serve the ONNX.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Register even if the conversion fails its parity check.")] = False,
     atol: Annotated[float, typer.Option("--atol", help="Parity tolerance on probabilities (relative for regression).")] = 1e-4,
+    trust: Annotated[
+        bool, typer.Option("--trust", help="Load a pickle that imports code beyond scikit-learn/NumPy/SciPy/pandas/XGBoost/LightGBM (only if you trust its author).")
+    ] = False,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -123,6 +134,7 @@ def register(
             to_onnx=to_onnx,
             force=force,
             atol=atol,
+            trust=trust,
         )
     if as_json:
         print_json(mv)

@@ -8,7 +8,7 @@ import typer
 
 from modelport.cli.common import HomeOpt, JsonOpt, console, err_console, open_client, print_json, table, when
 
-app = typer.Typer(help="API tokens (stored hashed; the secret is printed once).", no_args_is_help=True)
+app = typer.Typer(help="API tokens (stored hashed, and sealed with the server key for AWS SigV4; the secret is printed once).", no_args_is_help=True)
 
 
 @app.command()
@@ -39,8 +39,11 @@ def list_(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         return
     table(
         "Tokens",
-        ["id", "name", "scope", "prefix", "created", "last used"],
-        [(t.id, t.name, t.scope, t.prefix + "…", when(t.created_at), when(t.last_used_at)) for t in tokens],
+        ["id", "name", "scope", "prefix", "sigv4", "created", "last used"],
+        [
+            (t.id, t.name, t.scope, t.prefix + "…", "yes" if t.sigv4 else "no", when(t.created_at), when(t.last_used_at))
+            for t in tokens
+        ],
     )
 
 

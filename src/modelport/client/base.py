@@ -40,12 +40,15 @@ class ModelsAPI(ABC):
         to_onnx: bool = False,
         force: bool = False,
         atol: float = 1e-4,
+        trust: bool = False,
     ) -> ModelVersion:
         """Register a model file as the next version of ``name``.
 
         ``sample`` (CSV, JSONL or Parquet) gives the signature its names and
         dtypes and the baseline its statistics; ``to_onnx`` converts and checks
-        parity (refused beyond ``atol`` unless ``force``).
+        parity (refused beyond ``atol`` unless ``force``).  A pickle that would
+        import code outside the libraries modelport serves is refused unless
+        ``trust`` (over the API: a ``trust-code`` token).
         """
 
     @abstractmethod

@@ -253,18 +253,16 @@ class _LoopThread:
         import threading
 
         from modelport.metrics import Metrics
-        from modelport.serving.dataplane import DataPlane
-        from modelport.serving.manager import EndpointManager
+        from modelport.serving.plane import Serving
 
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="modelport-local-dataplane", daemon=True)
         self.thread.start()
-        settings = services.settings
-        manager = EndpointManager(
-            services, poll_interval=settings.sync_interval_s, runtime_options=settings.runtime_options()
-        )
-        self.dataplane = DataPlane(manager, Metrics(), timeout_s=settings.request_timeout_s, threads=4)
-        self._submit(manager.start()).result()
+        # Only the endpoints this process calls are loaded (the first call of each loads it),
+        # with the same batching and data capture as a server.
+        self.serving = Serving(services, Metrics(), only=(), threads=4)
+        self.dataplane = self.serving.dataplane
+        self._submit(self.serving.start()).result()
 
     def _submit(self, coro: Any) -> Future[Any]:
         import asyncio
@@ -273,18 +271,15 @@ class _LoopThread:
 
     def call(self, request: Any) -> Any:
         async def run() -> Any:
-            await self.dataplane.manager.sync()  # see changes made a moment ago in this process
+            manager = self.serving.manager
+            await manager.serve(request.endpoint)
+            await manager.sync()  # see changes made a moment ago in this process
             return await self.dataplane.invoke(request)
 
         return self._submit(run()).result()
 
     def stop(self) -> None:
-        async def shutdown() -> None:
-            await self.dataplane.drain_shadows()
-            await self.dataplane.manager.stop()
-
-        self._submit(shutdown()).result()
-        self.dataplane.close()
+        self._submit(self.serving.stop()).result()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 

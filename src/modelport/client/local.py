@@ -33,6 +33,7 @@ class LocalModels(ModelsAPI):
         to_onnx: bool = False,
         force: bool = False,
         atol: float = 1e-4,
+        trust: bool = False,
     ) -> ModelVersion:
         return self._reg.register(
             path,
@@ -47,6 +48,7 @@ class LocalModels(ModelsAPI):
             to_onnx=to_onnx,
             force=force,
             atol=atol,
+            trust=trust,
         )
 
     def list(
@@ -92,7 +94,7 @@ class LocalModels(ModelsAPI):
         self._reg.delete_alias(name, alias)
 
     def _verified_path(self, mv: ModelVersion) -> Path:
-        return self._reg.artifact_path(mv)
+        return self._reg.model_path(mv)
 
     def download(self, ref: str, dest: str | Path, *, role: str = "model") -> Path:
         mv = self._reg.get_version(ref)

@@ -10,7 +10,18 @@ from urllib.parse import quote
 
 from modelport.client.base import ModelsAPI, TokensAPI
 from modelport.client.http import HttpTransport
-from modelport.domain import Alias, Model, ModelRef, ModelVersion, NewToken, Page, Token, validate_name
+from modelport.domain import (
+    Alias,
+    Model,
+    ModelRef,
+    ModelVersion,
+    NewToken,
+    Page,
+    Token,
+    check_metrics,
+    check_version,
+    validate_name,
+)
 from modelport.errors import DataLoss, InvalidArgument
 from modelport.formats import check_format
 from modelport.frames import table_format
@@ -62,14 +73,16 @@ class RemoteModels(ModelsAPI):
         to_onnx: bool = False,
         force: bool = False,
         atol: float = 1e-4,
+        trust: bool = False,
     ) -> ModelVersion:
         validate_name(name)
+        check_metrics(metrics or {})  # the same message as in process (JSON cannot carry NaN anyway)
         path = Path(path)
         if not path.is_file():
             raise InvalidArgument(f"model file {str(path)!r} does not exist or is not a file")
         if format:
             check_format(format)
-        options: dict[str, Any] = {"to_onnx": to_onnx, "force": force, "atol": atol}
+        options: dict[str, Any] = {"to_onnx": to_onnx, "force": force, "atol": atol, "trust": trust}
         if sample is not None:
             sample = Path(sample)
             if not sample.is_file():
@@ -164,6 +177,7 @@ class RemoteModels(ModelsAPI):
 
     def set_alias(self, name: str, alias: str, version: int) -> Alias:
         validate_name(name)
+        check_version(version)
         data = self._http.json("PUT", f"/api/v1/models/{_q(name)}/aliases/{_q(alias)}", json={"version": version})
         return Alias.model_validate(data)
 

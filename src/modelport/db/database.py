@@ -26,7 +26,7 @@ from modelport.errors import FailedPrecondition, InvalidArgument, Unavailable
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: the newest migration in migrations/versions (tests/db checks it against Alembic's own view).
 #: Opening a database compares against this without importing Alembic (~0.15 s off every command).
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 UPGRADE_HINT = "modelport db upgrade"
 
 
@@ -56,17 +56,36 @@ def _sqlite_engine(url: sa.URL, *, immediate: bool) -> Engine:
     return engine
 
 
+#: the PostgreSQL driver modelport installs (the ``[postgres]`` extra)
+POSTGRES_DRIVER = "psycopg"
+
+
+def database_url(url: str) -> sa.URL:
+    """Parse a database URL, accepting the spellings other tools write.
+
+    ``postgres://`` (Heroku, Render, libpq's own docs) is ``postgresql://``,
+    which SQLAlchemy does not know under that name; a PostgreSQL URL without a
+    driver gets psycopg, the driver ``modelport[postgres]`` installs (SQLAlchemy
+    2.0 would otherwise look for psycopg2).
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise InvalidArgument(
+            f"invalid database URL {url!r}: expected e.g. sqlite:///path/modelport.db "
+            "or postgresql+psycopg://user@host:5432/db"
+        ) from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername=f"postgresql+{driver or POSTGRES_DRIVER}")
+    return parsed
+
+
 class Database:
     """Owns the engines; hands out connections in a transaction that commits or rolls back."""
 
     def __init__(self, url: str) -> None:
-        try:
-            parsed = make_url(url)
-        except ArgumentError:
-            raise InvalidArgument(
-                f"invalid database URL {url!r}: expected e.g. sqlite:///path/modelport.db "
-                "or postgresql+psycopg://user@host:5432/db"
-            ) from None
+        parsed = database_url(url)
         self.url = parsed
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         try:
@@ -105,7 +124,16 @@ class Database:
         try:
             yield
         except OperationalError as exc:
-            raise Unavailable(f"database {self.display_url} is unavailable: {exc.orig}") from None
+            raise Unavailable(self._unavailable(exc)) from None
+
+    def _unavailable(self, exc: OperationalError) -> str:
+        """One line: drivers explain on several (psycopg adds "Is the server running…?" hints)."""
+        lines = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
+        if self.is_sqlite:
+            return f"database {self.display_url} is unavailable: {lines[0].strip()}"
+        host = self.url.host or self.url.query.get("host") or "localhost"  # ?host=/run/postgresql: a socket folder
+        where = f"{host}:{self.url.port or 5432}"
+        return f"database {self.display_url} is unavailable (PostgreSQL at {where}): {lines[0].strip()}"
 
     def dispose(self) -> None:
         self.read_engine.dispose()

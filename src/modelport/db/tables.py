@@ -106,6 +106,8 @@ tokens_table = sa.Table(
     sa.Column("prefix", sa.String(16), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False, default=utcnow),
     sa.Column("last_used_at", UTCDateTime, nullable=True),
+    # The secret encrypted with the server key (modelport/server_key.py), for SigV4; NULL before 0006.
+    sa.Column("sealed_secret", sa.Text, nullable=True),
 )
 
 endpoints_table = sa.Table(

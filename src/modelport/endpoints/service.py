@@ -14,7 +14,7 @@ from modelport.endpoints.config import (
     Variant,
 )
 from modelport.endpoints.store import EndpointStore
-from modelport.errors import InvalidArgument, NotFound
+from modelport.errors import Conflict, InvalidArgument, NotFound
 from modelport.registry.service import Registry
 
 
@@ -36,6 +36,23 @@ class EndpointService:
         except (TypeError, ValueError) as exc:
             raise InvalidArgument(f"invalid variant {spec.get('name')!r}: {exc}") from None
 
+    def _check_versions_exist(self, config: EndpointConfig, *, action: str, pinned: set[str]) -> None:
+        """Refuse, before anything is written, a config serving a version deleted since it was pinned.
+
+        Versions an endpoint serves now cannot be deleted, but earlier revisions
+        (rollback) and endpoints written before that rule can name one; served,
+        it would only leave the endpoint failed.  ``pinned`` were resolved just now.
+        """
+        for v in config.variants:
+            if v.model in pinned:
+                continue
+            try:
+                self.registry.get_version(v.model)
+            except NotFound:
+                raise Conflict(
+                    f"{action}: variant {v.name!r} serves model version {v.model}, which no longer exists"
+                ) from None
+
     def create(
         self,
         name: str,
@@ -48,6 +65,7 @@ class EndpointService:
             variants=[self._pin(v) for v in variants],
             capture=CaptureConfig.model_validate(capture or {}),
         ).check()
+        # _pin resolved every variant just now: no version to re-check.
         return self.store.create(name, config, created_by=created_by)
 
     def update(
@@ -63,16 +81,18 @@ class EndpointService:
         """Change weights, add or swap variants (live or shadow), remove some, or change capture."""
         current = self.store.get(name).config
         by_name: dict[str, Variant] = {v.name: v for v in current.variants}
+        pinned: set[str] = set()
         for gone in remove:
             if gone not in by_name:
                 raise NotFound(f"endpoint {name!r} has no variant {gone!r}")
             del by_name[gone]
         for spec in variants:
-            pinned = self._pin(spec)
-            old = by_name.get(pinned.name)
-            if old is not None and "weight" not in spec and not pinned.shadow:
-                pinned = pinned.model_copy(update={"weight": old.weight})
-            by_name[pinned.name] = pinned
+            variant = self._pin(spec)
+            pinned.add(variant.model)
+            old = by_name.get(variant.name)
+            if old is not None and "weight" not in spec and not variant.shadow:
+                variant = variant.model_copy(update={"weight": old.weight})
+            by_name[variant.name] = variant
         for variant_name, weight in (weights or {}).items():
             if variant_name not in by_name:
                 raise NotFound(f"endpoint {name!r} has no variant {variant_name!r}")
@@ -81,6 +101,7 @@ class EndpointService:
         config = EndpointConfig(variants=list(by_name.values()), capture=new_capture).check()
         if config == current:
             raise InvalidArgument(f"nothing to change: endpoint {name!r} already has this configuration")
+        self._check_versions_exist(config, action=f"cannot update endpoint {name!r}", pinned=pinned)
         return self.store.add_revision(name, config, action="update", created_by=created_by)
 
     def rollback(self, name: str, *, to_revision: int | None = None, created_by: str) -> Endpoint:
@@ -95,6 +116,7 @@ class EndpointService:
             config = self.store.revision(name, target)
         except NotFound:
             raise NotFound(f"endpoint {name!r} has no revision {target}") from None
+        self._check_versions_exist(config, action=f"cannot roll back endpoint {name!r} to revision {target}", pinned=set())
         config = config.model_copy(update={"comment": f"rollback to revision {target}"})
         return self.store.add_revision(name, config, action="rollback", created_by=created_by)
 

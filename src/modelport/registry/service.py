@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import getpass
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +26,13 @@ from modelport.domain import (
     Page,
     RegisterOptions,
     RegisterRequest,
+    check_metrics,
+    check_version,
     validate_name,
 )
-from modelport.errors import Conflict, InvalidArgument, ModelportError, NotFound
+from modelport.errors import Conflict, FailedPrecondition, InvalidArgument
 from modelport.formats import check_format, detect_format
+from modelport.pickles import PICKLE_FORMATS, check_pickle
 from modelport.registry.store import RegistryStore
 from modelport.store import ArtifactStore
 
@@ -40,6 +45,19 @@ def default_user() -> str:
     return "unknown"
 
 
+@dataclass
+class GarbageReport:
+    """What `modelport gc` found and removed."""
+
+    grace_s: float
+    dry_run: bool
+    blobs: int = 0
+    referenced: int = 0
+    kept: int = 0
+    deleted: list[str] = field(default_factory=list)
+    freed_bytes: int = 0
+
+
 class Registry:
     """Models, versions, aliases and their artifacts, in-process."""
 
@@ -50,8 +68,10 @@ class Registry:
         *,
         user: str | None = None,
         served: Callable[[], dict[str, list[str]]] | None = None,
+        allow_pickle: bool = True,
     ) -> None:
         self.db = store
+        self.allow_pickle = allow_pickle
         self.artifacts = artifacts
         self.user = user or default_user()
         # ``name:N`` → endpoints serving it; deleting a served version is refused.
@@ -75,9 +95,14 @@ class Registry:
         to_onnx: bool = False,
         force: bool = False,
         atol: float = 1e-4,
+        trust: bool = False,
     ) -> ModelVersion:
-        """Store a local model file (and its sample) and register the next version of ``name``."""
+        """Store a local model file (and its sample) and register the next version of ``name``.
+
+        ``trust``: a pickle may import code outside the allow-list (modelport/pickles.py).
+        """
         validate_name(name)
+        check_metrics(metrics or {})
         path = Path(path)
         if not path.is_file():
             raise InvalidArgument(f"model file {str(path)!r} does not exist or is not a file")
@@ -111,14 +136,19 @@ class Registry:
                 to_onnx=to_onnx,
                 force=force,
                 atol=atol,
+                trust=trust,
             ),
         )
         return self.register_uploaded(request, created_by=self.user)
 
-    def register_uploaded(self, req: RegisterRequest, *, created_by: str) -> ModelVersion:
-        """Prepare and record a version whose bytes are already in the store (the server's path)."""
+    def register_uploaded(self, req: RegisterRequest, *, created_by: str, isolate: bool = False) -> ModelVersion:
+        """Prepare and record a version whose bytes are already in the store (the server's path).
+
+        A pickle is scanned before anything unpickles it; with ``isolate`` (the
+        server) it is then loaded in a child process, never in this one.
+        """
         from modelport.frames import read_table, table_format
-        from modelport.registration import prepare  # the runtimes, NumPy, pandas: only to register
+        from modelport.registration import prepare, prepare_in_child  # the runtimes, NumPy, pandas: only to register
 
         validate_name(req.name)
         opts = req.options
@@ -126,50 +156,51 @@ class Registry:
         for sha in staged:
             if not self.artifacts.exists(sha):
                 raise InvalidArgument(f"artifact sha256 {sha} is not in the store: upload it before registering")
+        # Nothing is deleted here, even on failure: another registration may have uploaded the same
+        # bytes and be about to reference them.  Unreferenced blobs go with `modelport gc`.
         uri = self.artifacts.uri_for(req.sha256)
-        written = list(staged)
-        try:
-            path = self.artifacts.local_path(uri, req.sha256)
-            fmt = detect_format(path, req.format, filename=req.filename)
-            sample = None
-            if opts.sample_sha256:
-                sample_path = self.artifacts.local_path(self.artifacts.uri_for(opts.sample_sha256), opts.sample_sha256)
-                sample = read_table(sample_path, fmt=table_format(opts.sample_filename or "sample.csv"))
-            prepared = prepare(path, fmt, sample=sample, signature=req.signature or None, options=opts)
-            files = [ArtifactFile(role="model", uri=uri, sha256=req.sha256, size=req.size, filename=req.filename, format=fmt)]
-            if prepared.onnx_bytes is not None:
-                onnx = self.artifacts.put_bytes(prepared.onnx_bytes)
-                written.append(onnx.sha256)
-                stem = Path(req.filename).name.split(".")[0] or "model"
-                files = [
-                    ArtifactFile(role="model", uri=onnx.uri, sha256=onnx.sha256, size=onnx.size, filename=f"{stem}.onnx", format="onnx"),
-                    files[0].model_copy(update={"role": "original"}),
-                ]
-            primary = files[0]
-            return self.db.add_version(
-                req.name,
-                format=prepared.format,
-                artifact_uri=primary.uri,
-                sha256=primary.sha256,
-                size=primary.size,
-                files=files,
-                signature=prepared.signature.to_dict(),
-                metrics=req.metrics,
-                params=req.params,
-                tags=req.tags,
-                source=req.source,
-                description=req.description,
-                created_by=created_by,
-                baseline=prepared.baseline,
-                conversion=prepared.conversion,
-            )
-        except BaseException:
-            for sha in written:
-                self._collect(sha)
-            raise
-        finally:
-            if opts.sample_sha256:
-                self._collect(opts.sample_sha256)
+        path = self.artifacts.local_path(uri, req.sha256)  # verified: the bytes hash to req.sha256
+        size = path.stat().st_size
+        if req.size is not None and req.size != size:
+            raise InvalidArgument(f"declared size {req.size} does not match the artifact's {size} bytes")
+        fmt = detect_format(path, req.format, filename=req.filename)
+        sample_file = None
+        if opts.sample_sha256:
+            sample_path = self.artifacts.local_path(self.artifacts.uri_for(opts.sample_sha256), opts.sample_sha256)
+            sample_file = (sample_path, table_format(opts.sample_filename or "sample.csv"))
+        check_pickle(path, fmt, trusted=opts.trust, allow_pickle=self.allow_pickle)
+        declared = req.signature or None
+        if isolate and fmt in PICKLE_FORMATS:
+            prepared = prepare_in_child(path, fmt, sample=sample_file, signature=declared, options=opts)
+        else:
+            sample = read_table(sample_file[0], fmt=sample_file[1]) if sample_file else None
+            prepared = prepare(path, fmt, sample=sample, signature=declared, options=opts)
+        files = [ArtifactFile(role="model", uri=uri, sha256=req.sha256, size=size, filename=req.filename, format=fmt)]
+        if prepared.onnx_bytes is not None:
+            onnx = self.artifacts.put_bytes(prepared.onnx_bytes)
+            stem = Path(req.filename).name.split(".")[0] or "model"
+            files = [
+                ArtifactFile(role="model", uri=onnx.uri, sha256=onnx.sha256, size=onnx.size, filename=f"{stem}.onnx", format="onnx"),
+                files[0].model_copy(update={"role": "original"}),
+            ]
+        primary = files[0]
+        return self.db.add_version(
+            req.name,
+            format=prepared.format,
+            artifact_uri=primary.uri,
+            sha256=primary.sha256,
+            size=primary.size,
+            files=files,
+            signature=prepared.signature.to_dict(),
+            metrics=req.metrics,
+            params=req.params,
+            tags=req.tags,
+            source=req.source,
+            description=req.description,
+            created_by=created_by,
+            baseline=prepared.baseline,
+            conversion=prepared.conversion,
+        )
 
     # -- reads ------------------------------------------------------------------
 
@@ -194,6 +225,14 @@ class Registry:
                 return
             token = page.next_page_token
 
+    def model_path(self, version: ModelVersion) -> Path:
+        """The verified file a version is loaded from; a pickle is refused when pickles are not allowed."""
+        if version.format in PICKLE_FORMATS and not self.allow_pickle:
+            raise FailedPrecondition(
+                f"{version.ref} is a {version.format} pickle and pickles are refused here (MODELPORT_ALLOW_PICKLE=false)"
+            )
+        return self.artifact_path(version)
+
     def artifact_path(self, version: ModelVersion, role: str = "model") -> Path:
         """A local, sha256-verified path to one of a version's files."""
         f = version.file(role) if version.files else ArtifactFile(
@@ -212,24 +251,17 @@ class Registry:
     def delete_model(self, name: str, *, force: bool = False) -> list[ModelVersion]:
         served = self.served()
         self._check_not_served([ref for ref in served if ref.split(":")[0] == name], served)
-        deleted = self.db.delete_model(name, force=force)
-        for v in deleted:
-            for f in v.files:
-                self._collect(f.sha256)
-        return deleted
+        return self.db.delete_model(name, force=force)  # blobs stay until `modelport gc`
 
     def delete_version(self, ref: str | ModelRef, *, force: bool = False) -> ModelVersion:
         parsed = ModelRef.parse(ref) if isinstance(ref, str) else ref
         if parsed.version is None:
             raise InvalidArgument(f"delete needs an explicit version: {parsed.name}:N, not {parsed}")
         self._check_not_served([f"{parsed.name}:{parsed.version}"])
-        deleted = self.db.delete_version(parsed.name, parsed.version, force=force)
-        for f in deleted.files:
-            self._collect(f.sha256)
-        return deleted
+        return self.db.delete_version(parsed.name, parsed.version, force=force)  # blobs stay until `modelport gc`
 
     def set_alias(self, name: str, alias: str, version: int) -> Alias:
-        return self.db.set_alias(name, alias, version)
+        return self.db.set_alias(name, alias, check_version(version))
 
     def delete_alias(self, name: str, alias: str) -> None:
         self.db.delete_alias(name, alias)
@@ -243,13 +275,32 @@ class Registry:
                     f"{', '.join(served[ref])}; update or delete the endpoint first"
                 )
 
-    def _collect(self, sha256: str) -> None:
-        """Remove a blob no version references any more (best effort)."""
-        try:
-            if not self.db.sha256_in_use(sha256):
+    def collect_garbage(self, *, grace_s: float = 3600.0, dry_run: bool = False) -> GarbageReport:
+        """Delete blobs no version references and nobody uploaded within ``grace_s``.
+
+        Registrations never delete (a failed one leaves its upload behind), so
+        this is the one place blobs go.  A registration in flight uploaded its
+        bytes moments ago: the grace period spares them, and each candidate is
+        checked against the database again right before it is deleted.
+        """
+        report = GarbageReport(grace_s=grace_s, dry_run=dry_run)
+        referenced = self.db.referenced_sha256()
+        cutoff = time.time() - grace_s
+        for sha256, size in self.artifacts.blobs():
+            report.blobs += 1
+            if sha256 in referenced:
+                report.referenced += 1
+                continue
+            uploaded = self.artifacts.uploaded_at(sha256)
+            if (uploaded is not None and uploaded > cutoff) or self.db.sha256_in_use(sha256):
+                report.kept += 1
+                continue
+            if not dry_run:
                 self.artifacts.delete(sha256)
-        except (ModelportError, NotFound, OSError) as exc:
-            log.warning("could not remove unreferenced artifact %s: %s", sha256, exc)
+            report.deleted.append(sha256)
+            report.freed_bytes += size
+        log.info("gc: %d blobs, %d deleted (%d bytes), %d within the grace period", report.blobs, len(report.deleted), report.freed_bytes, report.kept)
+        return report
 
 
 MAX_LIST = 1000

@@ -40,9 +40,15 @@ def decode_token(token: str | None) -> Any:
         return None
     try:
         padded = token + "=" * (-len(token) % 4)
-        return json.loads(base64.urlsafe_b64decode(padded.encode()))
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, UnicodeDecodeError):
-        raise InvalidArgument(f"invalid page token {token!r}: pass back the next_page_token of a previous page") from None
+        value = None
+    # encode_token wrote a name or a row number: anything else (true, 2^63, a list) was forged, and
+    # reached the database as a 500 (OverflowError, ArgumentError)
+    if not (isinstance(value, str) or (type(value) is int and -(2**63) <= value < 2**63)):
+        shown = token if len(token) <= 40 else token[:40] + "…"
+        raise InvalidArgument(f"invalid page token {shown!r}: pass back the next_page_token of a previous page")
+    return value
 
 
 def check_limit(limit: int) -> int:
@@ -293,6 +299,15 @@ class RegistryStore:
             conn.execute(sa.update(models_table).where(models_table.c.id == model.id).values(updated_at=utcnow()))
             conn.execute(sa.delete(versions_table).where(v.id == row["id"]))
             return deleted
+
+    def referenced_sha256(self) -> set[str]:
+        """Every blob some version references (model file or another file)."""
+        v = versions_table.c
+        with self.db.read() as conn:
+            found = set(conn.scalars(sa.select(v.sha256)))
+            for files in conn.scalars(sa.select(v.files)):
+                found.update(f["sha256"] for f in files or () if f.get("sha256"))
+        return found
 
     def sha256_in_use(self, sha256: str) -> bool:
         """Is a blob referenced by any version (as its model file or another file)?"""

@@ -13,33 +13,24 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import InvalidArgument, MissingExtra
+from modelport.formats import TABLE
 from modelport.runtimes.base import Runtime
 from modelport.signature import Signature
 
-#: format → (module, class, optional extra that provides it)
-RUNTIMES: dict[str, tuple[str, str, str | None]] = {
-    "onnx": ("modelport.runtimes.onnx", "OnnxRuntime", "onnx"),
-    "sklearn": ("modelport.runtimes.sklearn", "SklearnRuntime", "sklearn"),
-    "skops": ("modelport.runtimes.sklearn", "SkopsRuntime", "sklearn"),
-    "xgboost": ("modelport.runtimes.xgboost", "XGBoostRuntime", "xgboost"),
-    "lightgbm": ("modelport.runtimes.lightgbm", "LightGBMRuntime", "lightgbm"),
-    "pmml": ("modelport.runtimes.pmml", "PmmlRuntime", "pmml"),
-    "pfa": ("modelport.runtimes.pfa", "PfaRuntime", None),
-    "torch": ("modelport.runtimes.torch", "TorchRuntime", "torch"),
-}
-
 
 def runtime_class(fmt: str) -> type[Runtime]:
+    """The runtime class of a format (see :data:`modelport.formats.TABLE`), imported now."""
     try:
-        module_name, cls_name, extra = RUNTIMES[fmt]
+        row = TABLE[fmt]
     except KeyError:
-        raise InvalidArgument(f"no runtime for format {fmt!r}; known formats: {', '.join(RUNTIMES)}") from None
+        raise InvalidArgument(f"no runtime for format {fmt!r}; known formats: {', '.join(TABLE)}") from None
+    module_name, cls_name = row.runtime.split(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        if extra is None:
+        if row.extra is None:
             raise
-        raise MissingExtra.for_extra(extra, f"{fmt} models ({exc.name} is not installed)") from None
+        raise MissingExtra.for_extra(row.extra, f"{fmt} models ({exc.name} is not installed)") from None
     return getattr(module, cls_name)  # type: ignore[no-any-return]
 
 
@@ -68,4 +59,4 @@ def load_runtime(
     return runtime
 
 
-__all__ = ["RUNTIMES", "Runtime", "load_runtime", "runtime_class"]
+__all__ = ["Runtime", "load_runtime", "runtime_class"]

@@ -50,6 +50,9 @@ class Runtime(ABC):
     dtypes_from_model: bool = True
     #: the model cannot describe its inputs: ``load`` needs a signature (from a sample)
     needs_signature: ClassVar[bool] = False
+    #: inputs the model takes as category codes (XGBoost's categorical features); registration
+    #: gives those it cannot name the categories of the sample's pandas ``category`` columns
+    categorical: frozenset[str] = frozenset()
     #: the load options this runtime understands, name → meaning; :func:`load_runtime` refuses others
     #: asked for explicitly and passes a shared setting (``Settings.runtime_options``) only when named here
     options: ClassVar[Mapping[str, str]] = {}
@@ -160,15 +163,6 @@ def import_optional(module: str, *, extra: str, what: str) -> ModuleType:
         raise MissingExtra.for_extra(extra, what) from None
 
 
-def read_head(path: Path, size: int) -> bytes:
-    """The first ``size`` bytes of a file, or ``b""`` when it cannot be read (a sniffer then says no)."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(size)
-    except OSError:
-        return b""
-
-
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (its type's name when it has none), for one-line errors."""
     text = str(exc).strip()
@@ -179,19 +173,24 @@ def merge_numeric_signature(own: Signature, declared: Signature | None, *, width
     """A declared signature where it says something, checked against a model of ``width`` numeric features.
 
     For models that take one number per feature and predict class indices
-    ``0..k-1`` (the boosters): string columns, another width or other class
+    ``0..k-1`` (the boosters): string columns (but where the model's own
+    signature has one: a categorical feature), another width or other class
     labels cannot be served by the model, so they are refused here rather than
     at the first request.
     """
     if declared is None or declared.is_empty:
         return own
     inputs = declared.inputs or own.inputs
-    strings = [c.name for c in inputs if c.dtype == "string"]
+    declared_width = inputs[0].shape[1] if len(inputs) == 1 and len(inputs[0].shape) == 2 else len(inputs)
+    strings = [
+        c.name
+        for i, c in enumerate(inputs)
+        if c.dtype == "string" and not (len(own.inputs) == len(inputs) and own.inputs[i].dtype == "string")
+    ]
     if strings:
         raise InvalidArgument(
             f"{framework} models take numbers; signature column(s) {', '.join(map(repr, strings))} are strings"
         )
-    declared_width = inputs[0].shape[1] if len(inputs) == 1 and len(inputs[0].shape) == 2 else len(inputs)
     if declared_width != width:
         raise InvalidArgument(f"the signature has {declared_width} input feature(s); the {framework} model has {width}")
     classes = own.extra.get("classes")

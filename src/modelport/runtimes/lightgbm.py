@@ -34,7 +34,6 @@ signature.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
@@ -43,6 +42,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from modelport.errors import FailedPrecondition, InvalidArgument, MissingExtra, ModelFailure
+from modelport.formats import looks_like_lightgbm
 from modelport.runtimes.base import (
     LABEL,
     PREDICTION,
@@ -54,7 +54,6 @@ from modelport.runtimes.base import (
     first_line,
     import_optional,
     merge_numeric_signature,
-    read_head,
     standard_signature,
     threads_option,
 )
@@ -89,15 +88,6 @@ _REQUIRED_KEYS = ("version", "num_class", "label_index", "max_feature_idx", "fea
 
 def _lightgbm() -> ModuleType:
     return import_optional("lightgbm", extra="lightgbm", what="LightGBM models")
-
-
-def sniff(path: Path) -> bool:
-    """Whether ``path`` looks like a LightGBM text model (reads 4 KB)."""
-    return _looks_like_model(read_head(path, _SNIFF_BYTES))
-
-
-def _looks_like_model(head: bytes) -> bool:
-    return head.startswith((b"tree\n", b"tree\r\n")) and re.search(rb"^version=", head, re.MULTILINE) is not None
 
 
 class LightGBMRuntime(Runtime):
@@ -240,7 +230,7 @@ def _check_convertible(runtime: LightGBMRuntime) -> None:
 
 def _check_model_text(data: bytes, name: str) -> dict[str, str]:
     """The header's key=value lines, once the trees are known to be where tree_sizes says."""
-    if not _looks_like_model(data[:_SNIFF_BYTES]):
+    if not looks_like_lightgbm(data[:_SNIFF_BYTES]):
         raise InvalidArgument(f"{_NOT_A_MODEL}: {name} does not start with a 'tree' line and a 'version=' line")
     start = data.find(b"\nTree=") + 1
     if start == 0:

@@ -21,6 +21,7 @@ import numpy as np
 
 from modelport.errors import InvalidArgument, MissingExtra, ModelFailure
 from modelport.runtimes.base import PREDICTION, Runtime, classifier_outputs, first_line, import_optional, stack_columns
+from modelport.runtimes.categories import CategoryCodes, declared_categories, refuse_conversion, with_categories
 from modelport.runtimes.sklearn_forest import forest_scorer
 from modelport.signature import Batch, ColumnSpec, Signature
 
@@ -60,8 +61,14 @@ class SklearnRuntime(Runtime):
                 f"the file holds a {_estimator_name(model)}, which has no predict method: "
                 "expected a fitted scikit-learn estimator or pipeline"
             )
-        if signature.is_empty or not signature.inputs:
+        declared = None if signature.is_empty or not signature.inputs else signature
+        if declared is None:
             signature = Signature(inputs=_default_inputs(model), outputs=signature.outputs, extra=signature.extra)
+        self.categorical, categories = _xgboost_categories(model, declared)
+        if self.categorical:
+            signature = with_categories(signature, categories, declared=declared, categorical=self.categorical)
+        # only an XGBoost wrapper's categorical columns: other estimators take the strings themselves
+        self._codes = CategoryCodes(declared_categories(signature) if self.categorical else {})
         classes = getattr(model, "classes_", None)
         self.is_classifier = classes is not None and callable(getattr(model, "predict_proba", None))
         if self.is_classifier and "classes" not in signature.extra:
@@ -77,7 +84,7 @@ class SklearnRuntime(Runtime):
         self.names_from_model = self._by_name
         self.dtypes_from_model = False
         self._names = signature.input_names
-        if self._by_name and self._names and self._arrays_suffice():
+        if self._by_name and self._names and not self._codes and self._arrays_suffice():
             self._by_name = False
         # forests skip predict_proba's per-call bookkeeping once a trial proves the results identical
         forest = None if self._by_name or not self._names else forest_scorer(model, len(self._names))
@@ -130,7 +137,9 @@ class SklearnRuntime(Runtime):
         if self._by_name:
             import pandas as pd
 
-            return pd.DataFrame({n: batch[n] for n in self._names}, copy=False)
+            codes = self._codes
+            columns = {n: codes.categorical(n, batch[n]) if n in codes else batch[n] for n in self._names}
+            return pd.DataFrame(columns, copy=False)
         if not self._names:
             return np.empty((0, 0))
         return stack_columns(batch, self._names)
@@ -144,6 +153,31 @@ class SklearnRuntime(Runtime):
             return {PREDICTION: np.asarray(scores)}
         except (ValueError, TypeError) as exc:
             raise ModelFailure(f"the scikit-learn model failed: {exc}") from None
+
+
+def _xgboost_categories(model: Any, declared: Signature | None) -> tuple[frozenset[str], dict[str, list[Any]]]:
+    """The categorical features of an XGBoost scikit-learn wrapper fitted on a DataFrame, and their categories.
+
+    The categories are the booster's own (XGBoost 3.1+), else the declared
+    signature's (registration puts the sample's ``category`` dtypes there).
+    """
+    names = getattr(model, "feature_names_in_", None)
+    if not type(model).__module__.startswith("xgboost.") or names is None:
+        return frozenset(), {}
+    from modelport.runtimes.xgboost import stored_categories
+
+    kinds = model.get_booster().feature_types or ()
+    positions = [i for i, kind in enumerate(kinds) if kind == "c"]
+    if not positions:
+        return frozenset(), {}
+    stored = stored_categories(model.get_booster())
+    given = declared_categories(declared)
+    categories = {}
+    for i in positions:
+        values = stored.get(i, given.get(str(names[i])))
+        if values is not None:
+            categories[str(names[i])] = values
+    return frozenset(str(names[i]) for i in positions), categories
 
 
 class SkopsRuntime(SklearnRuntime):
@@ -193,6 +227,7 @@ def to_onnx(runtime: Runtime, sample: Batch, *, opset: int | None = None) -> byt
         from modelport.runtimes.onnx_graph import rename_tensors
     except ImportError:
         raise MissingExtra.for_extra("onnx", "converting scikit-learn models to ONNX") from None
+    refuse_conversion(runtime.signature)
     model = runtime.model
     sig = runtime.signature
     per_column = _has_column_transformer(model) or any(c.dtype == "string" for c in sig.inputs)

@@ -13,8 +13,8 @@ unless the parameters say otherwise).  A single tensor output is named
 are the model's own: an ``[n, 1]`` output stays ``(n, 1)`` unless the
 signature declares that output 1-D (as :class:`OnnxRuntime` does).
 
-``torch`` is imported only when a model is loaded, so :func:`sniff` works
-without the ``[torch]`` extra.  The intra-op thread count
+``torch`` is imported only when a model is loaded, so recognising a file
+(:func:`modelport.formats.sniff_format`) works without the ``[torch]`` extra.  The intra-op thread count
 (``torch.set_num_threads``) is process-global: it belongs to server start-up,
 not to one model, and this runtime never touches it.
 """
@@ -33,7 +33,8 @@ import numpy as np
 
 from modelport.errors import InvalidArgument, ModelFailure
 from modelport.formats import TORCH_LEGACY_MAGIC as _LEGACY_MAGIC
-from modelport.runtimes.base import Runtime, as_2d_float, first_line, import_optional, read_head
+from modelport.formats import is_torch_archive
+from modelport.runtimes.base import Runtime, as_2d_float, first_line, import_optional
 from modelport.signature import Batch, Signature, batch_rows
 
 OUTPUT = "output"
@@ -62,17 +63,6 @@ def _is_torchscript(names: list[str]) -> bool:
     return any(n.endswith("/constants.pkl") or "/code/" in n for n in names)
 
 
-def sniff(path: Path) -> bool:
-    """Whether ``path`` looks like a PyTorch file (zip ``*/data.pkl``, or the legacy pickle); never unpickles."""
-    head = read_head(path, len(_LEGACY_MAGIC))
-    if head == _LEGACY_MAGIC:
-        return True
-    if not head.startswith(b"PK\x03\x04"):
-        return False
-    names = _zip_names(path)
-    return names is not None and any(n.endswith("/data.pkl") for n in names)
-
-
 def _check_file(path: Path) -> bool:
     """Refuse what is not a torch file with a one-liner; return whether it is TorchScript."""
     try:
@@ -86,7 +76,7 @@ def _check_file(path: Path) -> bool:
         names = _zip_names(path)
         if names is None:
             raise InvalidArgument(f"{path.name!r} is a truncated or corrupt zip archive: {_EXPECTED}")
-        if any(n.endswith("/data.pkl") for n in names):
+        if is_torch_archive(names):
             return _is_torchscript(names)
     raise InvalidArgument(f"{path.name!r} is not a PyTorch model: {_EXPECTED}")
 

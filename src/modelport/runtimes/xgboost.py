@@ -15,8 +15,18 @@ for ``m`` targets).
 Inputs are one float32 column per feature, named from the booster's
 ``feature_names`` or ``f0..f{k-1}`` (XGBoost's own defaults), nullable
 because XGBoost routes NaN down each split's default branch.  XGBoost scores
-in float32, so that is the dtype the signature declares.  A categorical
-feature takes the category codes the model was trained with.
+in float32, so that is the dtype the signature declares.
+
+A categorical feature (trained on a pandas ``category`` column with
+``enable_categorical=True``) takes the category values themselves: a
+``string`` column (``float64`` for numeric categories) whose categories, in
+code order, are the signature's ``extra["categories"]``
+(:mod:`modelport.runtimes.categories`).  XGBoost 3.1 and later store them in
+the booster; for an older booster they come from the registration sample's
+``category`` dtypes or from a declared signature.  A value the model never
+saw is scored as a missing one.  A signature that declares such a column as
+float32 without listing its categories (versions registered before
+categories were kept) takes the codes, as before.
 
 Scoring goes through ``inplace_predict``, which XGBoost documents as
 thread-safe and lock-free for tree boosters when nothing else touches the
@@ -30,6 +40,10 @@ row and 2x faster for 10k rows.
 float input ``input`` of shape ``[N, k]`` and the same output names, which
 :class:`~modelport.runtimes.onnx.OnnxRuntime` serves with this runtime's
 signature.  Only ``gbtree`` boosters convert (onnxmltools fails on ``dart``).
+onnxmltools turns a categorical split into equality tests on its codes; the
+columns that take category values then get a graph input each, and an
+``ai.onnx.ml`` LabelEncoder in front of the trees maps their values to codes
+(unknown → NaN), as :meth:`XGBoostRuntime.predict` does.
 """
 
 from __future__ import annotations
@@ -45,6 +59,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from modelport.errors import FailedPrecondition, InvalidArgument, MissingExtra, ModelFailure
+from modelport.formats import looks_like_xgboost
 from modelport.runtimes.base import (
     LABEL,
     PREDICTION,
@@ -56,9 +71,16 @@ from modelport.runtimes.base import (
     first_line,
     import_optional,
     merge_numeric_signature,
-    read_head,
     standard_signature,
     threads_option,
+)
+from modelport.runtimes.categories import KEY as CATEGORIES
+from modelport.runtimes.categories import (
+    CategoryCodes,
+    column_dtype,
+    declared_categories,
+    plain,
+    with_categories,
 )
 from modelport.signature import Batch, ColumnSpec, Signature, batch_rows, validate_batch
 
@@ -93,34 +115,12 @@ MAX_ONNX_OPSET = 15
 
 _NOT_A_MODEL = "not an XGBoost model (expected a booster saved with save_model as .json or .ubj)"
 _SNIFF_BYTES = 4096
-# xgboost's JSON writer sorts keys, so "learner" comes first; allow a leading "version" all the same.
-_JSON_HEAD = re.compile(rb'\A\s*\{\s*(?:"version"\s*:\s*\[[^\]]*\]\s*,\s*)?"learner"\s*:')
-# UBJSON integer markers (int8, uint8, int16, int32, int64) and their sizes, for an object key's length
-_UBJ_INT_SIZES = {b"i": 1, b"U": 1, b"I": 2, b"l": 4, b"L": 8}
 # the "[12:00:00] /path/to/file.cc:409: " prefix of XGBoost's native error messages
 _NATIVE_PREFIX = re.compile(r"^\[[\d:]+\]\s+\S+:\d+:\s*")
 
 
 def _xgboost() -> ModuleType:
     return import_optional("xgboost", extra="xgboost", what="XGBoost models")
-
-
-def sniff(path: Path) -> bool:
-    """Whether ``path`` looks like a booster saved with ``save_model`` (reads 4 KB)."""
-    return _looks_like_booster(read_head(path, _SNIFF_BYTES))
-
-
-def _looks_like_booster(head: bytes) -> bool:
-    if _JSON_HEAD.match(head):
-        return True
-    # UBJSON: "{" then the first key, written as an integer-typed length and the bytes of "learner".
-    if head[:1] != b"{":
-        return False
-    size = _UBJ_INT_SIZES.get(head[1:2])
-    if size is None:
-        return False
-    length = int.from_bytes(head[2 : 2 + size], "big", signed=head[1:2] != b"U")
-    return length == len(b"learner") and head[2 + size : 2 + size + length] == b"learner"
 
 
 class XGBoostRuntime(Runtime):
@@ -135,7 +135,14 @@ class XGBoostRuntime(Runtime):
     dtypes_from_model = True
 
     def __init__(
-        self, signature: Signature, booster: Any, *, objective: str, num_features: int, booster_type: str = "gbtree"
+        self,
+        signature: Signature,
+        booster: Any,
+        *,
+        objective: str,
+        num_features: int,
+        booster_type: str = "gbtree",
+        categorical: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(signature)
         self.booster = booster
@@ -144,6 +151,8 @@ class XGBoostRuntime(Runtime):
         self.booster_type = booster_type
         self.num_features = num_features
         self.names_from_model = _has_feature_names(booster)
+        self.categorical = categorical
+        self._codes = CategoryCodes(declared_categories(signature))
         self._classes = np.asarray(signature.extra["classes"]) if objective in CLASSIFIER_OBJECTIVES else None
         self._from_margin = CLASSIFIER_OBJECTIVES.get(objective, False)
         self._error = _xgboost().core.XGBoostError
@@ -162,7 +171,7 @@ class XGBoostRuntime(Runtime):
                 f.readinto(data)
         except OSError as exc:
             raise InvalidArgument(f"cannot read XGBoost model {path.name}: {exc.strerror}") from None
-        if not _looks_like_booster(bytes(data[:_SNIFF_BYTES])):
+        if not looks_like_xgboost(bytes(data[:_SNIFF_BYTES])):
             raise InvalidArgument(f"{_NOT_A_MODEL}: {path.name} is neither JSON nor UBJSON with a 'learner' object")
         try:
             # From memory, not the path: XGBoost picks the parser from the file
@@ -183,22 +192,35 @@ class XGBoostRuntime(Runtime):
         objective = str(config["objective"]["name"])
         params = config["learner_model_param"]
         num_features = booster.num_features()
+        positions = [i for i, kind in enumerate(booster.feature_types or ()) if kind == "c"]
+        known = _known_categories(booster, positions, signature)
         own = _booster_signature(
-            booster, objective, num_class=int(params.get("num_class", 0)), num_target=int(params.get("num_target", 1))
+            booster,
+            objective,
+            num_class=int(params.get("num_class", 0)),
+            num_target=int(params.get("num_target", 1)),
+            categories=known,
         )
+        merged = merge_numeric_signature(own, signature, width=num_features, framework="XGBoost")
+        per_column = len(merged.inputs) == num_features  # not one [N, k] tensor, which takes codes
+        by_name = {merged.inputs[i].name: values for i, values in known.items()} if per_column else {}
         return cls(
-            merge_numeric_signature(own, signature, width=num_features, framework="XGBoost"),
+            with_categories(merged, by_name, declared=signature),
             booster,
             objective=objective,
             num_features=num_features,
             booster_type=booster_type,
+            categorical=frozenset(merged.inputs[i].name for i in positions) if per_column else frozenset(),
         )
 
     def predict(self, batch: Batch) -> Batch:
         booster = self.booster
         if booster is None:
             raise FailedPrecondition("this XGBoost runtime was closed")
-        x = as_2d_float(batch, self.signature.input_names, np.float32)
+        if self._codes:
+            x = self._codes.matrix(batch, self.signature.input_names)
+        else:
+            x = as_2d_float(batch, self.signature.input_names, np.float32)
         if batch_rows(batch) == 0:
             return empty_outputs(self.signature)
         try:
@@ -245,7 +267,7 @@ def to_onnx(runtime: XGBoostRuntime, sample: Batch, *, opset: int | None = None)
         from onnxmltools import convert_xgboost
         from onnxmltools.convert.common.data_types import FloatTensorType
 
-        from modelport.runtimes.onnx_graph import name_outputs
+        from modelport.runtimes.onnx_graph import encode_categories, name_outputs
     except ImportError:
         raise MissingExtra.for_extra("onnx", "converting XGBoost models to ONNX") from None
 
@@ -269,17 +291,68 @@ def to_onnx(runtime: XGBoostRuntime, sample: Batch, *, opset: int | None = None)
     except (RuntimeError, ValueError, KeyError, NotImplementedError) as exc:
         raise InvalidArgument(f"onnxmltools could not convert the XGBoost model: {first_line(exc)}") from None
     names = [LABEL, PROBABILITIES] if classifier else [PREDICTION]
-    return name_outputs(model, names, opset).SerializeToString()
+    model = name_outputs(model, names, opset)
+    categories = declared_categories(runtime.signature)
+    if categories:  # the columns that take category values reach the trees through LabelEncoders
+        model = encode_categories(model, [(c.name, c.dtype) for c in runtime.signature.inputs], categories)
+    return model.SerializeToString()
 
 
 # -- signature --------------------------------------------------------------------------------------
 
 
-def _booster_signature(booster: Any, objective: str, *, num_class: int, num_target: int) -> Signature:
-    names = booster.feature_names or [f"f{i}" for i in range(booster.num_features())]
-    inputs = tuple(ColumnSpec(name=str(n), dtype="float32", nullable=True) for n in names)
+def _booster_signature(
+    booster: Any, objective: str, *, num_class: int, num_target: int, categories: Mapping[int, list[Any]]
+) -> Signature:
+    names = [str(n) for n in booster.feature_names or [f"f{i}" for i in range(booster.num_features())]]
+    inputs = tuple(
+        ColumnSpec(name=n, dtype=column_dtype(categories[i]) if i in categories else "float32", nullable=True)
+        for i, n in enumerate(names)
+    )
     classes = max(num_class, 2) if objective in CLASSIFIER_OBJECTIVES else None
-    return standard_signature(inputs, dtype="float32", classes=classes, targets=num_target)
+    sig = standard_signature(inputs, dtype="float32", classes=classes, targets=num_target)
+    if categories:
+        sig.extra[CATEGORIES] = {names[i]: values for i, values in sorted(categories.items())}
+    return sig
+
+
+def stored_categories(booster: Any) -> dict[int, list[Any]]:
+    """The categories XGBoost 3.1+ keeps in the booster, by feature position; ``{}`` for older boosters."""
+    get_categories = getattr(booster, "get_categories", None)
+    if get_categories is None:  # XGBoost before 3.1
+        return {}
+    try:
+        found = get_categories(export_to_arrow=True)
+        if found.empty():
+            return {}
+        arrays = found.to_arrow()
+    except (ValueError, TypeError, ImportError, _xgboost().core.XGBoostError):
+        return {}
+    return {i: plain(array.to_pylist()) for i, (_, array) in enumerate(arrays) if array is not None}
+
+
+def _known_categories(booster: Any, positions: list[int], declared: Signature | None) -> dict[int, list[Any]]:
+    """Each categorical feature's categories: the booster's own, else the declared signature's.
+
+    A booster saved before XGBoost 3.1 holds only codes; registration then
+    declares the categories of the sample's ``category`` columns.  A declared
+    string column whose categories nobody knows cannot be scored: refused.
+    """
+    known = {i: v for i, v in stored_categories(booster).items() if i in positions}
+    if declared is None or len(declared.inputs) != booster.num_features():
+        return known
+    given = declared_categories(declared)
+    for i in positions:
+        column = declared.inputs[i]
+        if i not in known and column.name in given:
+            known[i] = given[column.name]
+        if i not in known and column.dtype == "string":
+            raise InvalidArgument(
+                f"column {column.name!r} is categorical in the XGBoost model, which does not store its categories "
+                f"(XGBoost before 3.1 saves only codes): register with a sample whose {column.name!r} column has the "
+                f'pandas category dtype (Parquet keeps it), or list them in code order under "categories" in --signature'
+            )
+    return known
 
 
 def _has_feature_names(booster: Any) -> bool:

@@ -110,25 +110,50 @@ class InvokeResult:
     request_id: str = ""
 
 
+class Predictors:
+    """The threads models run on, and the adaptive batcher that feeds each variant's calls to them.
+
+    :meth:`batcher` is what :class:`EndpointManager` wraps every loaded runtime
+    with (its ``wrap``), so the manager is built with it rather than patched.
+    """
+
+    def __init__(self, threads: int = 16) -> None:
+        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="modelport-predict")
+        # Shadows get threads of their own: a slow shadow must never queue live calls behind it.
+        self.shadow_executor = ThreadPoolExecutor(max(8, threads // 2), thread_name_prefix="modelport-shadow")
+
+    def batcher(self, spec: Variant, runtime: Runtime) -> AdaptiveBatcher:
+        return AdaptiveBatcher(
+            runtime.predict,
+            self.shadow_executor if spec.shadow else self.executor,
+            max_batch_size=spec.max_batch_size or DEFAULT_MAX_BATCH_SIZE,
+            max_wait_ms=spec.max_batch_wait_ms or 0.0,
+        )
+
+    def close(self) -> None:
+        self.shadow_executor.shutdown(wait=False, cancel_futures=True)
+        self.executor.shutdown(wait=True, cancel_futures=False)
+
+
 class DataPlane:
     def __init__(
         self,
         manager: EndpointManager,
         metrics: Metrics,
+        predictors: Predictors,
         *,
         capture: CaptureWriter | None = None,
         timeout_s: float = 60.0,
         rng: random.Random | None = None,
-        threads: int = 16,
     ) -> None:
         self.manager = manager
         self.metrics = metrics
         self.capture = capture
         self.timeout_s = timeout_s
         self.rng = rng or random.Random()
-        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="modelport-predict")
-        # Shadows get threads of their own: a slow shadow must never queue live calls behind it.
-        self.shadow_executor = ThreadPoolExecutor(max(8, threads // 2), thread_name_prefix="modelport-shadow")
+        self.predictors = predictors
+        self.executor = predictors.executor
+        self.shadow_executor = predictors.shadow_executor
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         self._shadow_pending: dict[tuple[str, str], int] = {}
         self._metric_children: dict[tuple[str, str], _VariantMetrics] = {}
@@ -136,17 +161,7 @@ class DataPlane:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flush_handle: asyncio.TimerHandle | None = None
         self.request_ids = RequestIds()
-        manager.wrap = self._batcher
         metrics.before_collect.append(self.flush_metrics)
-
-    def _batcher(self, spec: Variant, runtime: Runtime) -> AdaptiveBatcher:
-        """Every variant's calls go through an adaptive batcher (compose, don't patch)."""
-        return AdaptiveBatcher(
-            runtime.predict,
-            self.shadow_executor if spec.shadow else self.executor,
-            max_batch_size=spec.max_batch_size or DEFAULT_MAX_BATCH_SIZE,
-            max_wait_ms=spec.max_batch_wait_ms or 0.0,
-        )
 
     def _m(self, endpoint: str, variant: str) -> _VariantMetrics:
         """Prometheus children per variant, looked up once (labels() costs µs per call)."""
@@ -217,8 +232,7 @@ class DataPlane:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
         self._drain_tallies()  # also clears the handle, so later tallies schedule a flush again
-        self.shadow_executor.shutdown(wait=False, cancel_futures=True)
-        self.executor.shutdown(wait=True, cancel_futures=False)
+        self.predictors.close()
 
     # -- the core ---------------------------------------------------------------
 
@@ -303,8 +317,11 @@ class DataPlane:
 
     async def infer_v2(
         self, endpoint: str, version: int | None, body: bytes, headers: Mapping[str, str]
-    ) -> tuple[bytes, dict[str, str], LiveVariant]:
-        """An Open Inference Protocol infer call; returns the body and its extra headers."""
+    ) -> tuple[bytes, dict[str, str], LiveVariant, str]:
+        """An Open Inference Protocol infer call: the body, its extra headers, the variant and the inference id.
+
+        The inference id is the request's ``id``, else a generated one (the one data capture records).
+        """
         start = time.perf_counter()
         ep = self.manager.get(endpoint)
         variant = self.choose(ep, version=version)
@@ -320,6 +337,7 @@ class DataPlane:
                 endpoint, str(variant.version.version), request.id, outputs, request
             )
         except ModelportError as exc:
+            exc.details.setdefault("served_by", variant.name)
             self._observe(ep.name, variant.name, exc.code, start, len(body), 0)
             raise
         except Exception:  # a cancelled call (shutdown) is not an invocation error
@@ -328,8 +346,9 @@ class DataPlane:
         self._observe(ep.name, variant.name, "200", start, len(body), len(reply))
         self._mirror(ep, variant, decode, outputs, len(body))
         ctype = headers.get("content-type") or "application/json"
-        self._capture(ep, variant, body, ctype, reply, "application/json", request.id or self.request_ids.next())
-        return reply, extra, variant
+        inference_id = request.id or self.request_ids.next()
+        self._capture(ep, variant, body, ctype, reply, "application/json", inference_id)
+        return reply, extra, variant, inference_id
 
     def _observe(self, endpoint: str, variant: str, code: str, start: float, size: int, reply: int) -> None:
         t = self._tally(endpoint, variant)

@@ -14,7 +14,9 @@ beside the running one:
    zero) and only then are closed.
 
 A load that fails leaves the previous revision serving and records the
-reason on the endpoint's status.
+reason on the endpoint's status and on the variant that failed; an endpoint
+with no revision serving answers UNAVAILABLE with that reason (it stays
+failed until its configuration changes, so it is not "not ready yet").
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from modelport.domain import ModelVersion
 from modelport.endpoints.config import Endpoint, EndpointConfig, Variant
-from modelport.errors import ModelportError, NotFound, NotReady
+from modelport.errors import ModelportError, NotFound, Unavailable
 from modelport.runtimes import load_runtime
 from modelport.services import Services
 from modelport.serving.routing import Router
@@ -134,13 +136,14 @@ class EndpointManager:
         self,
         services: Services,
         *,
-        only: str | None = None,
+        only: Iterable[str] | None = None,
         poll_interval: float = 0.5,
         runtime_options: dict[str, Any] | None = None,
         wrap: Callable[[Variant, Any], Any] | None = None,
     ) -> None:
         self.services = services
-        self.only = only
+        #: the endpoints this process serves (None: all); :meth:`serve` adds one
+        self.only: set[str] | None = None if only is None else set(only)
         self.poll_interval = poll_interval
         self.runtime_options = runtime_options or {}
         self.wrap = wrap
@@ -178,6 +181,12 @@ class EndpointManager:
             except Exception:
                 log.exception("endpoint sync failed")
 
+    async def serve(self, name: str) -> None:
+        """Serve ``name`` too (a process that serves chosen endpoints only), loading it now."""
+        if self.only is not None and name not in self.only:
+            self.only.add(name)
+            await self.sync()
+
     # -- lookups ----------------------------------------------------------------
 
     def get(self, name: str) -> LiveEndpoint:
@@ -185,14 +194,16 @@ class EndpointManager:
         if ep is not None:
             return ep
         if name in self.failed:
-            raise NotReady(f"endpoint {name!r} failed to load: {self.failed[name][1]}")
-        if self.only is not None and name != self.only:
-            raise NotFound(f"endpoint {name!r} is not served here (this server serves {self.only!r})")
+            # Not "not ready, try again": a failed load stays failed until the endpoint changes.
+            raise Unavailable(f"endpoint {name!r} failed: {self.failed[name][1]}")
+        if self.only is not None and name not in self.only:
+            served = ", ".join(repr(n) for n in sorted(self.only)) or "none"
+            raise NotFound(f"endpoint {name!r} is not served here (this server serves {served})")
         raise NotFound(f"endpoint {name!r} does not exist")
 
     @property
     def ready(self) -> bool:
-        return self.only is None or self.only in self.endpoints
+        return self.only is None or self.only <= self.endpoints.keys()
 
     # -- syncing ----------------------------------------------------------------
 
@@ -200,7 +211,7 @@ class EndpointManager:
         async with self._sync_lock:
             revisions = await asyncio.to_thread(self.services.endpoints.store.revisions)
             if self.only is not None:
-                revisions = {k: v for k, v in revisions.items() if k == self.only}
+                revisions = {k: v for k, v in revisions.items() if k in self.only}
             for name in list(self.endpoints):
                 if name not in revisions:
                     self._retire(self.endpoints.pop(name).variants.values())
@@ -238,12 +249,7 @@ class EndpointManager:
         except ModelportError as exc:
             for v in fresh:
                 v.close()
-            reason = exc.message
-            self.failed[name] = (endpoint.revision, reason)
-            log.error("endpoint %s revision %d failed to load: %s", name, endpoint.revision, reason)
-            await asyncio.to_thread(
-                self.services.endpoints.store.set_status, name, endpoint.revision, "failed", reason=reason
-            )
+            await self._fail(endpoint, spec, exc)  # only loading raises: ``spec`` is the variant that failed
             return
         self.failed.pop(name, None)
         live = {v.name: v.spec.weight for v in loaded.values() if not v.spec.shadow}
@@ -259,10 +265,25 @@ class EndpointManager:
         )
         log.info("endpoint %s revision %d in service (%s)", name, endpoint.revision, ", ".join(status))
 
+    async def _fail(self, endpoint: Endpoint, spec: Variant, exc: ModelportError) -> None:
+        """Record a revision that cannot serve: the endpoint and the variant that failed, with why."""
+        reason = f"variant {spec.name!r} ({spec.model}) failed to load: {exc.message}"
+        self.failed[endpoint.name] = (endpoint.revision, reason)
+        log.error("endpoint %s revision %d: %s", endpoint.name, endpoint.revision, reason)
+        variants = {spec.name: {"status": "failed", "model": spec.model, "reason": exc.message}}
+        await asyncio.to_thread(
+            self.services.endpoints.store.set_status,
+            endpoint.name,
+            endpoint.revision,
+            "failed",
+            reason=reason,
+            variants=variants,
+        )
+
     def _load_variant(self, spec: Variant) -> LiveVariant:
         registry = self.services.registry
         mv = registry.get_version(spec.ref)
-        path = registry.artifact_path(mv)
+        path = registry.model_path(mv)
         signature = Signature.from_dict(mv.signature) if mv.signature else None
         runtime = load_runtime(mv.format, path, signature=signature, shared=self.runtime_options)
         model = self.wrap(spec, runtime) if self.wrap else runtime

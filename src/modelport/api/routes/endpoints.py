@@ -5,26 +5,28 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from modelport.api.auth import Principal, require
+from modelport.api.bodies import RequestBody, StrictJSONRoute
 from modelport.api.routes.models import Svc
+from modelport.domain import PositiveInt64
 from modelport.endpoints.config import CaptureConfig, ConfigRevision, Endpoint
 from modelport.endpoints.stats import endpoint_stats
 
-router = APIRouter(prefix="/endpoints", tags=["endpoints"])
+router = APIRouter(prefix="/endpoints", tags=["endpoints"], route_class=StrictJSONRoute)
 Read = Annotated[Principal, Depends(require("read"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
 
 
-class VariantSpec(BaseModel):
+class VariantSpec(RequestBody):
     name: str
     model: str
     """``churn:3``, ``churn@champion`` or ``churn``; pinned to a version when the config is written."""
     weight: float | None = None
     shadow: bool = False
     sample_percent: float | None = None
-    max_batch_size: int | None = None
+    max_batch_size: PositiveInt64 | None = None
     max_batch_wait_ms: float | None = None
 
     def fields(self) -> dict[str, Any]:
@@ -33,21 +35,21 @@ class VariantSpec(BaseModel):
         return data
 
 
-class CreateEndpoint(BaseModel):
+class CreateEndpoint(RequestBody):
     name: str
     variants: list[VariantSpec]
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
 
 
-class UpdateEndpoint(BaseModel):
+class UpdateEndpoint(RequestBody):
     weights: dict[str, float] | None = None
     variants: list[VariantSpec] = Field(default_factory=list)
     remove: list[str] = Field(default_factory=list)
     capture: CaptureConfig | None = None
 
 
-class Rollback(BaseModel):
-    revision: int | None = None
+class Rollback(RequestBody):
+    revision: PositiveInt64 | None = None
 
 
 @router.post("", response_model=Endpoint, status_code=201)

@@ -13,12 +13,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from modelport.api.auth import Principal, require
+from modelport.api.bodies import StrictJSONRoute
 from modelport.api.routes.models import Svc
 from modelport.batch.job import TransformJob
 from modelport.batch.spec import TransformSpec
 from modelport.domain import Page
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(prefix="/jobs", tags=["jobs"], route_class=StrictJSONRoute)
 Read = Annotated[Principal, Depends(require("read"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
 

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from modelport.api.auth import Principal, require
-from modelport.domain import Alias, Model, ModelRef, ModelVersion, Page, RegisterOptions, RegisterRequest
-from modelport.errors import InvalidArgument
+from modelport.api.bodies import RequestBody, StrictJSONRoute
+from modelport.domain import (
+    Alias,
+    Model,
+    ModelRef,
+    ModelVersion,
+    NonNegativeInt64,
+    Page,
+    PositiveInt64,
+    RegisterOptions,
+    RegisterRequest,
+)
+from modelport.errors import InvalidArgument, PermissionDenied
 from modelport.services import Services
 
-router = APIRouter(prefix="/models", tags=["models"])
+router = APIRouter(prefix="/models", tags=["models"], route_class=StrictJSONRoute)
 
 Read = Annotated[Principal, Depends(require("read"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
@@ -44,24 +57,24 @@ def version_ref(name: str, version: str) -> ModelRef:
     return ModelRef.parse(f"{name}:{version}")
 
 
-class CreateModel(BaseModel):
+class CreateModel(RequestBody):
     name: str
     description: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
 
 
-class UpdateModel(BaseModel):
+class UpdateModel(RequestBody):
     description: str | None = None
     tags: dict[str, str] | None = None
 
 
-class RegisterBody(BaseModel):
+class RegisterBody(RequestBody):
     """A version whose artifact was uploaded with ``PUT /api/v1/artifacts/{sha256}``."""
 
     format: str | None = None
     filename: str = "model"
     sha256: str
-    size: int
+    size: NonNegativeInt64 | None = Field(default=None, description="Optional; the server measures the bytes and refuses a size that disagrees.")
     description: str = ""
     metrics: dict[str, float] = Field(default_factory=dict)
     params: dict[str, str] = Field(default_factory=dict)
@@ -71,8 +84,8 @@ class RegisterBody(BaseModel):
     options: RegisterOptions = Field(default_factory=RegisterOptions)
 
 
-class SetAlias(BaseModel):
-    version: int
+class SetAlias(RequestBody):
+    version: PositiveInt64
 
 
 @router.get("", response_model=Page[Model])
@@ -123,7 +136,12 @@ def list_versions(
 @router.post("/{name}/versions", response_model=ModelVersion, status_code=201)
 def register_version(name: str, body: RegisterBody, svc: Svc, who: Admin) -> ModelVersion:
     req = RegisterRequest(name=name, **dict(body))
-    return svc.registry.register_uploaded(req, created_by=who.name)
+    if req.options.trust and who.scope is not None and who.scope != "trust-code":
+        raise PermissionDenied(
+            "trusting a model's code (options.trust) needs a trust-code token: this token's scope is " + who.scope
+        )
+    # pickles are scanned here and loaded in a child process: a model's code never runs in the server
+    return svc.registry.register_uploaded(req, created_by=who.name, isolate=True)
 
 
 @router.get("/{name}/versions/{version}", response_model=ModelVersion)
@@ -137,7 +155,18 @@ def delete_version(name: str, version: str, svc: Svc, _: Admin, force: bool = Fa
     return svc.registry.delete_version(ref, force=force)
 
 
-@router.get("/{name}/versions/{version}/files/{role}")
+def content_disposition(filename: str) -> str:
+    """``attachment`` with the name quoted safely (RFC 6266): an ASCII fallback and the UTF-8 name (RFC 5987)."""
+    name = PurePosixPath(filename.replace("\\", "/")).name or "model"
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+@router.get(
+    "/{name}/versions/{version}/files/{role}",
+    response_class=StreamingResponse,
+    responses={200: {"description": "The file's bytes", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+)
 def download_file(name: str, version: str, role: str, svc: Svc, _: Read) -> StreamingResponse:
     mv = svc.registry.get_version(version_ref(name, version))
     f = mv.file(role)
@@ -152,7 +181,7 @@ def download_file(name: str, version: str, role: str, svc: Svc, _: Read) -> Stre
         body(),
         media_type="application/octet-stream",
         headers={
-            "Content-Disposition": f'attachment; filename="{f.filename}"',
+            "Content-Disposition": content_disposition(f.filename),
             "X-Content-SHA256": f.sha256,
             "Content-Length": str(f.size),
         },
