@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,43 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
     code, out, err = cli("models", "list")
     assert code == 1 and out == ""
     assert err.startswith(message) and err.count("\n") == 1, err
+
+
+#: what the everyday read commands must not import: the ML stack, the web stack, the ORM,
+#: migrations, remote filesystems, and the commands they do not run
+HEAVY_MODULES = (
+    "numpy", "pandas", "pyarrow", "sklearn", "onnxruntime", "torch", "xgboost", "lightgbm",
+    "fastapi", "starlette", "granian", "httpx", "sqlalchemy.orm", "alembic", "fsspec", "dask",
+    "rich.progress", "modelport.cli.batch", "modelport.cli.scoring", "modelport.serving",
+)
+READ_COMMANDS = (("models", "list"), ("models", "show", "churn@champion"), ("endpoints", "list"), ("tokens", "list"))
+
+
+def test_read_commands_import_only_what_they_use(cli, home: Path, model_file: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`models list` and friends start in a fraction of a second because they import none of the heavy stacks."""
+    for step in (
+        ("models", "register", str(model_file), "--name", "churn"),
+        ("models", "alias", "set", "churn@champion", "1"),
+        ("endpoints", "create", "churn", "--variant", "a=churn:1"),
+        ("tokens", "create", "--scope", "read", "--name", "ci"),
+    ):
+        assert cli(*step)[0] == 0, step
+    report = tmp_path / "imported.json"
+    script = f"""
+import json, sys
+from modelport.cli.main import main
+seen = {{}}
+for argv in {READ_COMMANDS!r}:
+    sys.argv = ["modelport", *argv, "--home", {str(home)!r}]
+    try:
+        main()
+    except SystemExit as exc:
+        assert not exc.code, (argv, exc.code)
+    seen[" ".join(argv)] = [m for m in {HEAVY_MODULES!r} if m in sys.modules]
+open({str(report)!r}, "w").write(json.dumps(seen))
+"""
+    env = {**os.environ, "PYTHONPATH": str(infra.REPO / "src")}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "churn" in done.stdout and "ci" in done.stdout  # the commands did run
+    assert json.loads(report.read_text()) == {" ".join(argv): [] for argv in READ_COMMANDS}
