@@ -16,7 +16,9 @@ install: $(STAMP) $(SK2P_STAMP)
 $(STAMP): pyproject.toml setup.py src/modelport/runtimes/_trees.c Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(UV) || $(BIN)/pip install --quiet --disable-pip-version-check uv
-	$(UV) pip install --quiet --python $(BIN)/python -e '.[all,dev]'
+	@# --compile-bytecode: every command starts from .pyc files, even where PYTHONDONTWRITEBYTECODE is set
+	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[all,dev]'
+	@$(BIN)/python -m compileall -q src
 	@# torch is an optional extra; pip (not uv) takes the local CPU wheel (+cpu sorts above PyPI's CUDA build)
 	$(BIN)/pip install --quiet --disable-pip-version-check $(if $(wildcard /opt/wheels),--find-links /opt/wheels) 'torch==2.13.0'
 	@$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.__version__.endswith('+cpu') else 'torch is not the CPU build: ' + torch.__version__)"

@@ -118,6 +118,7 @@ def _reconcile(runtime: Runtime, frame: Any) -> tuple[Signature, Any]:
                 dtype=spec.dtype if runtime.dtypes_from_model else from_sample[spec.name].dtype,
                 shape=spec.shape,
                 nullable=from_sample[spec.name].nullable or spec.nullable,
+                allow_inf=from_sample[spec.name].allow_inf or spec.allow_inf,
             )
             for spec in sig.inputs
         )
@@ -126,7 +127,8 @@ def _reconcile(runtime: Runtime, frame: Any) -> tuple[Signature, Any]:
     if len(sig.inputs) == 1 and len(sig.inputs[0].shape) == 2 and sig.inputs[0].shape[1] in (-1, len(columns)):
         spec = sig.inputs[0]
         inputs = tuple(
-            ColumnSpec(name=c.name, dtype=spec.dtype, shape=(-1,), nullable=c.nullable) for c in signature_from_frame(frame)
+            ColumnSpec(name=c.name, dtype=spec.dtype, shape=(-1,), nullable=c.nullable, allow_inf=c.allow_inf)
+            for c in signature_from_frame(frame)
         )
         return Signature(inputs=inputs, extra=sig.extra), frame
     if not runtime.names_from_model:
@@ -142,6 +144,7 @@ def _reconcile(runtime: Runtime, frame: Any) -> tuple[Signature, Any]:
                 dtype=spec.dtype if runtime.dtypes_from_model else c.dtype,
                 shape=spec.shape,
                 nullable=c.nullable or spec.nullable,
+                allow_inf=c.allow_inf or spec.allow_inf,
             )
             for c, spec in zip(signature_from_frame(frame), sig.inputs, strict=True)
         )

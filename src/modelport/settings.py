@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     """Largest artifact upload the server accepts."""
 
     max_request_bytes: int = 6 * 1024 * 1024
-    """Largest invocation body the data plane accepts (SageMaker's 6 MiB)."""
+    """Largest invocation body the data plane accepts (SageMaker's 6 MiB); a gzip/deflate body is measured
+    both as sent and inflated (inflating stops at the limit: 413)."""
 
     max_api_body_bytes: int = 1024 * 1024
     """Largest control-API request body (JSON); artifact uploads have ``max_upload_bytes``."""

@@ -13,6 +13,7 @@ uint16, uint32, uint64, float16, float32, float64, string``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,12 +84,19 @@ def v2_datatype(name: str) -> str:
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """One named input or output: dtype and shape (``-1`` = any length)."""
+    """One named input or output: dtype and shape (``-1`` = any length).
+
+    A numeric input takes finite numbers only: NaN (a missing value) only when
+    ``nullable``, and ``inf``/``-inf`` (or a number beyond a float column's
+    range, which becomes one) only when ``allow_inf``.  Booleans are not
+    numbers here: a numeric column refuses ``true``/``false``.
+    """
 
     name: str
     dtype: str
     shape: tuple[int, ...] = (-1,)
     nullable: bool = False
+    allow_inf: bool = False
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -100,6 +108,8 @@ class ColumnSpec:
         out: dict[str, Any] = {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
         if self.nullable:
             out["nullable"] = True
+        if self.allow_inf:
+            out["allow_inf"] = True
         return out
 
     @classmethod
@@ -110,6 +120,7 @@ class ColumnSpec:
                 dtype=str(data["dtype"]),
                 shape=tuple(int(d) for d in data.get("shape", (-1,))),
                 nullable=bool(data.get("nullable", False)),
+                allow_inf=bool(data.get("allow_inf", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidArgument(f"invalid column spec {dict(data)!r}: {exc}") from None
@@ -206,7 +217,9 @@ def signature_from_frame(frame: Any, *, categories_limit: int = 50) -> tuple[Col
         else:
             raise InvalidArgument(f"sample column {name!r} has unsupported dtype {series.dtype}")
         nullable = bool(series.isna().any())
-        cols.append(ColumnSpec(name=str(name), dtype=dtype, shape=(-1,), nullable=nullable))
+        # a sample holding infinities shows the model takes them
+        allow_inf = kind == "f" and bool(np.isinf(series.to_numpy()).any())
+        cols.append(ColumnSpec(name=str(name), dtype=dtype, shape=(-1,), nullable=nullable, allow_inf=allow_inf))
     return tuple(cols)
 
 
@@ -234,53 +247,149 @@ def frame_to_batch(frame: Any, signature: Signature | None = None) -> Batch:
 # -- validation -----------------------------------------------------------------
 
 _NUMERIC_KINDS = "biuf"
+_BOOL_TEXT = frozenset({"true", "false"})
+
+# Which non-finite values a float column refuses (see ColumnSpec): a plan entry's third item.
+NO_CHECK, FINITE, NOT_NAN, NOT_INF = 0, 1, 2, 3
 
 
-def _coerce(spec: ColumnSpec, value: Any) -> np.ndarray:
-    arr = np.asarray(value)
+def _finite_check(spec: ColumnSpec, target: np.dtype) -> int:
+    if spec.dtype == "string" or target.kind != "f":
+        return NO_CHECK
+    if spec.nullable:
+        return NO_CHECK if spec.allow_inf else NOT_INF
+    return NOT_NAN if spec.allow_inf else FINITE
+
+
+def holds_bool(values: Any) -> bool:
+    """Whether (nested) lists hold a boolean anywhere (numpy would read one among numbers as 1 or 0)."""
+    kinds = set(map(type, values))
+    if bool in kinds:
+        return True
+    return (list in kinds or tuple in kinds) and any(holds_bool(v) for v in values if type(v) in (list, tuple))
+
+
+def _not_a_number(arr: np.ndarray) -> Any:
+    """The first value of an object array that is no number (numeric text like "1.5" is read as one)."""
+    for v in arr.ravel():
+        if v is None or isinstance(v, int | float | np.number):
+            continue
+        try:
+            float(v)
+        except (TypeError, ValueError):
+            return v
+    return None
+
+
+def _coerce(spec: ColumnSpec, target: np.dtype, value: Any, check: int) -> np.ndarray:
+    """``value`` as a column of ``target``, or InvalidArgument saying what is wrong (the caller quiets
+    numpy's overflow warning: a narrowing cast's inf is refused here, naming the value)."""
     want = spec.dtype
+    if type(value) is np.ndarray:
+        arr = value
+    elif type(value) in (list, tuple) and want != "bool" and want != "string" and holds_bool(value):
+        arr = np.array(value, dtype=object)  # keep the booleans visible: they are refused below
+    else:
+        arr = np.asarray(value)
+    kind = arr.dtype.kind
     if want == "string":
-        if arr.dtype.kind in "OUS":
+        if kind in "OUS":
             return arr.astype(object, copy=False)
         raise InvalidArgument(
-            f"column {spec.name!r}: expected strings, got {dtype_name(arr.dtype) if arr.dtype.kind != 'O' else 'objects'}"
+            f"column {spec.name!r}: expected strings, got {dtype_name(arr.dtype) if kind != 'O' else 'objects'}"
         )
-    if arr.dtype.kind == "O":
+    if kind == "O":
         # JSON nulls or mixed lists arrive as objects: numbers (and None → NaN) only.
+        if want != "bool":
+            kinds = set(map(type, arr.ravel()))
+            if bool in kinds or np.bool_ in kinds:
+                raise _bool_error(spec, np.vectorize(lambda v: isinstance(v, bool | np.bool_), otypes=[bool])(arr))
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError):
-            sample = next((v for v in arr.ravel() if not isinstance(v, int | float | bool | np.number) and v is not None), None)
+            sample = _not_a_number(arr)
+            if isinstance(sample, str) and sample.strip().lower() in _BOOL_TEXT:
+                raise _bool_error(spec, np.vectorize(lambda v: v is sample, otypes=[bool])(arr)) from None
             raise InvalidArgument(f"column {spec.name!r}: expected {want}, got a non-numeric value {sample!r}") from None
-    if arr.dtype.kind in "US":
-        raise InvalidArgument(f"column {spec.name!r}: expected {want}, got strings")
-    if arr.dtype.kind not in _NUMERIC_KINDS:
-        raise InvalidArgument(f"column {spec.name!r}: expected {want}, got {arr.dtype}")
-    target = numpy_dtype(want)
+        kind = "f"
+    elif kind not in "iuf":
+        if kind == "b" and want != "bool":
+            raise _bool_error(spec, np.ones(arr.shape, dtype=bool))
+        if kind in "US":
+            raise InvalidArgument(f"column {spec.name!r}: expected {want}, got strings")
+        if kind != "b":
+            raise InvalidArgument(f"column {spec.name!r}: expected {want}, got {arr.dtype}")
     if arr.dtype == target:
         out = arr
-    elif target.kind in "iu" and arr.dtype.kind == "f":
-        if np.isnan(arr).any():
-            raise InvalidArgument(f"column {spec.name!r}: missing value (NaN) where {want} is expected")
-        if not np.all(np.mod(arr, 1) == 0):
-            raise InvalidArgument(f"column {spec.name!r}: expected {want}, got fractional numbers")
+    elif target.kind == "f":
+        out = arr.astype(target, copy=False)  # past float32's range → inf, refused below
+    elif target.kind in "iu" and kind in "iuf":
+        if kind == "f":
+            if not np.isfinite(arr).all():
+                if np.isnan(arr).any():
+                    raise InvalidArgument(f"column {spec.name!r}: missing value (NaN) where {want} is expected")
+                raise _inf_error(spec, arr)
+            if not np.all(np.mod(arr, 1) == 0):
+                raise InvalidArgument(f"column {spec.name!r}: expected {want}, got fractional numbers")
+        info = np.iinfo(target)
+        if arr.size and (arr.min() < info.min or arr.max() > info.max):
+            raise _range_error(spec, arr, (arr < info.min) | (arr > info.max))
         out = arr.astype(target)
-    elif target.kind == "b" and arr.dtype.kind in "iu":
+    elif target.kind == "b" and kind in "iu":
         if not np.isin(arr, (0, 1)).all():
             raise InvalidArgument(f"column {spec.name!r}: expected bool (0/1), got other integers")
         out = arr.astype(bool)
     else:
         out = arr.astype(target, copy=False)
-    if not spec.nullable and out.dtype.kind == "f" and np.isnan(out).any():
-        raise _nan_error(spec, out)
+    if check and out.size and not np.isfinite(out).all():
+        _refuse_non_finite(spec, out, check, arr)
     return out
 
 
+def _first_row(mask: np.ndarray) -> int:
+    return int(np.argwhere(np.atleast_1d(mask))[0][0])
+
+
 def _nan_error(spec: ColumnSpec, column: np.ndarray) -> InvalidArgument:
-    row = int(np.argwhere(np.isnan(column))[0][0])
     return InvalidArgument(
-        f"column {spec.name!r}: missing value (NaN) at row {row}, and this column does not allow missing values"
+        f"column {spec.name!r}: missing value (NaN) at row {_first_row(np.isnan(column))}, "
+        "and this column does not allow missing values"
     )
+
+
+def _inf_error(spec: ColumnSpec, column: np.ndarray) -> InvalidArgument:
+    inf = np.isinf(column)
+    row = _first_row(inf)
+    value = "-inf" if column[inf][0] < 0 else "inf"
+    return InvalidArgument(
+        f"column {spec.name!r}: infinite value ({value}) at row {row}, and this column does not allow infinities"
+    )
+
+
+def _range_error(spec: ColumnSpec, given: np.ndarray, mask: np.ndarray) -> InvalidArgument:
+    row = _first_row(mask)
+    value = given[mask][0]  # the first in row-major order is in the first row
+    text = f"{float(value):g}" if given.dtype.kind == "f" else str(value)
+    return InvalidArgument(f"column {spec.name!r}: {text} at row {row} is out of range for {spec.dtype}")
+
+
+def _bool_error(spec: ColumnSpec, mask: np.ndarray) -> InvalidArgument:
+    return InvalidArgument(
+        f"column {spec.name!r}: expected {spec.dtype}, got a boolean (true/false) at row {_first_row(mask)}"
+    )
+
+
+def _refuse_non_finite(spec: ColumnSpec, column: np.ndarray, check: int, given: np.ndarray | None = None) -> None:
+    """Raise for the NaN or infinity ``check`` refuses (``given``: the values before a cast that may overflow)."""
+    if check in (FINITE, NOT_NAN) and np.isnan(column).any():
+        raise _nan_error(spec, column)
+    if check in (FINITE, NOT_INF):
+        inf = np.isinf(column)
+        if inf.any():
+            first = np.flatnonzero(inf)[0]
+            if given is not None and given.shape == column.shape and np.isfinite(given.ravel()[first]):
+                raise _range_error(spec, given, inf & np.isfinite(given))  # finite before the cast: too large
+            raise _inf_error(spec, column)
 
 
 class BlockBatch(dict[str, np.ndarray]):
@@ -303,7 +412,7 @@ class BlockBatch(dict[str, np.ndarray]):
             raise ValueError(f"a block of shape {block.shape} cannot hold {len(names)} columns")
         self.block = block
         self.names = tuple(names)
-        self.nan_free = nan_free  # the codec knows no value can be NaN: validation skips the check
+        self.nan_free = nan_free  # the codec knows every value is finite (no NaN, no inf): validation skips the check
         self._filled = False
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -360,10 +469,7 @@ def _plan(signature: Signature) -> tuple[Any, ...]:
     """Per-signature facts the hot path needs, computed once and kept on the signature."""
     plan = signature.__dict__.get("_plan")
     if plan is None:
-        columns = tuple(
-            (c, numpy_dtype(c.dtype), c.dtype != "string" and numpy_dtype(c.dtype).kind == "f" and not c.nullable)
-            for c in signature.inputs
-        )
+        columns = tuple((c, numpy_dtype(c.dtype), _finite_check(c, numpy_dtype(c.dtype))) for c in signature.inputs)
         # One dtype for every 1-D column: a decoded matrix can be checked in one go.
         dtypes = {t for c, t, _ in columns if len(c.shape) == 1}
         uniform = next(iter(dtypes)) if len(dtypes) == 1 and all(len(c.shape) == 1 for c, _, _ in columns) else None
@@ -373,6 +479,8 @@ def _plan(signature: Signature) -> tuple[Any, ...]:
             uniform,
             any(chk for _, _, chk in columns),
             tuple(c.name for c in signature.inputs),
+            # a float column narrower than float64: a cast may overflow (refused; numpy's warning quieted)
+            any(t.kind == "f" and t.itemsize < 8 for _, t, _ in columns),
         )
         object.__setattr__(signature, "_plan", plan)  # a cache, not state: signatures stay immutable
     return plan
@@ -399,34 +507,43 @@ def validate_batch(signature: Signature | None, batch: Mapping[str, Any]) -> Bat
 
     Shared by every caller: REST codecs, the v2 protocol, batch jobs, `modelport predict`.
     The common case — arrays already of the right dtype and rank — costs one
-    NaN check per column and nothing else.
+    ``isfinite`` per float column (NaN and infinities at once) and nothing else.
     """
     if signature is None or not signature.inputs:
         return {k: np.asarray(v) for k, v in batch.items()}
-    names, plan, uniform, any_nan_check, order = _plan(signature)
+    names, plan, uniform, any_check, order, narrow = _plan(signature)
     if (
         uniform is not None
         and type(batch) is BlockBatch
         and batch.names == order
         and batch.block.dtype == uniform
     ):
-        if any_nan_check and uniform.kind == "f" and not batch.nan_free and np.isnan(batch.block).any():
-            _check_nan(plan, [batch[n] for n in order])
+        if any_check and uniform.kind == "f" and not batch.nan_free and not np.isfinite(batch.block).all():
+            _check_finite(plan, [batch[n] for n in order])
         return batch
     if len(batch) != len(names) or not names.issuperset(batch):
         _wrong_columns(signature, batch)
+    if narrow:
+        with np.errstate(over="ignore"):  # one for the batch: entering one costs ~1 µs
+            return _validate_columns(signature, plan, batch)
+    return _validate_columns(signature, plan, batch)
+
+
+def _validate_columns(
+    signature: Signature, plan: Sequence[tuple[ColumnSpec, np.dtype, int]], batch: Mapping[str, Any]
+) -> Batch:
     out: Batch = {}
     rows: int | None = None
-    for spec, target, check_nan in plan:
+    for spec, target, check in plan:
         value = batch.get(spec.name)
         if value is None:
             _wrong_columns(signature, batch)
         if type(value) is np.ndarray and value.dtype == target and value.ndim == len(spec.shape) and value.ndim == 1:
             arr = value
-            if check_nan and arr.size and (arr[0] != arr[0] if arr.size == 1 else np.isnan(arr).any()):
-                raise _nan_error(spec, arr)
+            if check and arr.size and (not math.isfinite(arr[0]) if arr.size == 1 else not np.isfinite(arr).all()):
+                _refuse_non_finite(spec, arr, check)
         else:
-            arr = _coerce(spec, value)
+            arr = _coerce(spec, target, value, check)
             if arr.ndim == 0:
                 arr = arr.reshape(1)
             if len(spec.shape) != arr.ndim or any(
@@ -443,10 +560,10 @@ def validate_batch(signature: Signature | None, batch: Mapping[str, Any]) -> Bat
     return out
 
 
-def _check_nan(plan: Sequence[tuple[ColumnSpec, np.dtype, bool]], cols: Sequence[np.ndarray]) -> None:
+def _check_finite(plan: Sequence[tuple[ColumnSpec, np.dtype, int]], cols: Sequence[np.ndarray]) -> None:
     for (spec, _, check), col in zip(plan, cols, strict=True):
-        if check and np.isnan(col).any():
-            raise _nan_error(spec, col)
+        if check:
+            _refuse_non_finite(spec, col, check)
 
 
 def _wrong_columns(signature: Signature, batch: Mapping[str, Any]) -> None:

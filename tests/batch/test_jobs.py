@@ -98,7 +98,7 @@ def test_remote_errors_are_the_local_errors(api_home: ApiHome, tmp_path: Path) -
                 client.jobs.show("tj-missing")
             messages.append((refused.value.message, failed.value.message.split(" failed: ")[1], missing.value.message))
         assert messages[0] == messages[1]
-        assert messages[0][1].startswith("bad.csv row 3: cannot parse the record")
+        assert messages[0][1].startswith("bad.csv row 3: column 'pw': 'x' is not a number (float64)")
 
 
 def test_remote_cancel_and_resume(api_home: ApiHome, tmp_path: Path) -> None:

@@ -116,6 +116,61 @@ def test_rows_of_numbers_decode_to_one_matrix_and_nan_is_still_refused() -> None
         assert "column 'b'" in msg and "NaN" in msg, (body, msg)
 
 
+@pytest.mark.parametrize("shape", [k for k in ABC_SHAPES if k != "dataframe_split positional"])
+def test_json_booleans_are_refused_for_numeric_columns_in_every_shape(shape: str) -> None:
+    # numpy alone reads true among numbers as 1.0
+    body = orjson.dumps(ABC_SHAPES[shape]).replace(b"4.0", b"true").replace(b"4", b"true")
+    assert "column 'b': expected float64, got a boolean (true/false) at row 1" in errors(InvalidArgument, body)
+
+
+def test_json_booleans_in_the_rows_of_numbers_fast_path() -> None:
+    floats = Signature(inputs=(ColumnSpec("a", "float32"), ColumnSpec("b", "float32")))
+    for body in ('{"instances": [[1, true], [3, 4]]}', '{"instances": [[false, 2], [3, 4]]}', '{"inputs": [[1, 2], [true, 4]]}'):
+        assert "got a boolean (true/false)" in errors(InvalidArgument, body, sig=floats), body
+    tensor = errors(InvalidArgument, '{"instances": [[1, 2, 3, 4], [5, 6, true, 8]]}', sig=TENSOR)
+    assert tensor == "column 'X': expected float32, got a boolean (true/false) at row 1"
+    # a string that says "true" is no boolean: the body's other values still go through
+    named = Signature(inputs=(ColumnSpec("true", "float64"), ColumnSpec("b", "float64")))
+    assert decode('{"dataframe_records": [{"true": 1, "b": 2}]}', sig=named)["true"].tolist() == [1.0]
+
+
+def test_nan_and_infinity_as_pythons_json_writes_them_reach_validation() -> None:
+    floats = Signature(inputs=(ColumnSpec("a", "float32"), ColumnSpec("b", "float32")))
+    assert "column 'b': missing value (NaN) at row 0" in errors(InvalidArgument, '{"instances": [[1, NaN]]}', sig=floats)
+    assert "column 'a': infinite value (-inf) at row 1" in errors(
+        InvalidArgument, '{"dataframe_records": [{"a": 1, "b": 2}, {"a": -Infinity, "b": 2}]}', sig=floats
+    )
+    assert "column 'b': 1e+39 at row 0 is out of range for float32" in errors(
+        InvalidArgument, '{"instances": [[1, 1e39]]}', sig=floats
+    )
+    allowed = Signature(inputs=(ColumnSpec("a", "float64", nullable=True, allow_inf=True), ColumnSpec("b", "float64")))
+    batch = decode('{"instances": [[NaN, 1], [Infinity, 2]]}', sig=allowed)
+    assert np.isnan(batch["a"][0]) and batch["a"][1] == np.inf
+    assert errors(InvalidArgument, '{"instances": [[1, 2], [3, NaN') .startswith("invalid JSON at line 1 column")
+
+
+def test_csv_booleans_and_non_finite_numbers() -> None:
+    floats = Signature(inputs=(ColumnSpec("a", "float32"), ColumnSpec("b", "float32")))
+    assert errors(InvalidArgument, "1,true\n2,false\n", CSV, floats) == (
+        "column 'b': expected float32, got a boolean (true/false) at row 0"
+    )
+    assert errors(InvalidArgument, "1,2\n2,TRUE\n", CSV, floats) == (
+        "CSV column 'b': 'TRUE' at row 1 is a boolean (true/false), not a number (float32)"
+    )
+    for cell, message in (("inf", "infinite value (inf)"), ("-Infinity", "infinite value (-inf)"), ("1e39", "1e+39")):
+        assert f"column 'b': {message} at row 1" in errors(InvalidArgument, f"1,2\n2,{cell}\n", CSV, floats)
+
+
+def test_parquet_bool_columns_are_refused_for_numeric_inputs() -> None:
+    import pandas as pd
+
+    floats = Signature(inputs=(ColumnSpec("a", "float32"), ColumnSpec("b", "float32")))
+    buf = io.BytesIO()
+    pd.DataFrame({"a": [1.0, 2.0], "b": [True, False]}).to_parquet(buf)
+    message = errors(InvalidArgument, buf.getvalue(), "application/vnd.apache.parquet", floats)
+    assert message == "column 'b': expected float32, got a boolean (true/false) at row 0"
+
+
 def test_json_null_is_a_missing_value_where_allowed() -> None:
     batch = decode('{"dataframe_records": [{"a": 1, "b": null}, {"a": 2}]}', sig=NULLABLE)
     assert np.isnan(batch["b"]).all()
@@ -390,6 +445,14 @@ def test_xml_with_dtds_or_entities_is_refused_quickly(body: bytes) -> None:
         ("<rows><row><a>1</a>", "invalid XML at line 1 column 20: no element found"),
         ("<rows/>", "the XML root <rows> has no records: send one child element per row"),
         ("<rows><row><a>one</a><b>2</b><c>x</c></row></rows>", "XML record 0: a = 'one' is not a number (int64)"),
+        (
+            "<rows><row><a>1</a><b>true</b><c>x</c></row></rows>",
+            "XML record 0: b = 'true' is not a number (float64): booleans (true/false) are not numbers",
+        ),
+        (
+            "<rows><row><a>1</a><b>-inf</b><c>x</c></row></rows>",
+            "column 'b': infinite value (-inf) at row 0, and this column does not allow infinities",
+        ),
         (
             "<rows><row><a><v>1</v></a></row></rows>",
             "XML record 0: field <a> has child elements; fields hold text only",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import io
 import re
 import shlex
+import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -176,6 +179,91 @@ def test_query_strings_reach_the_control_api_as_sent(served) -> None:  # type: i
     assert none.status == 200 and orjson.loads(none.reply)["items"] == []
     raw = call(served, "GET", "/api/v1/models", query="name_contains=名")  # granian hands raw UTF-8 over decoded
     assert raw.status == 200 and orjson.loads(raw.reply)["items"] == []
+
+
+# -- compressed bodies ------------------------------------------------------------------
+
+V2_ROWS = orjson.dumps(
+    {"inputs": [{"name": "x", "shape": [2, 4], "datatype": "FP64", "data": [5.1, 3.5, 1.4, 0.2, 6.7, 3.0, 5.2, 2.3]}]}
+)
+
+
+def gzip_bomb(gib: float = 1.0) -> bytes:
+    """``gib`` GiB of zeros as ~1 MB of gzip: one 8 MiB member, repeated (a gzip body may hold several)."""
+    member = gzip.compress(bytes(8 << 20), compresslevel=9)
+    return member * int(gib * 128)
+
+
+def deflate_bomb() -> bytes:
+    packer = zlib.compressobj(9)
+    zeros = bytes(1 << 20)
+    return b"".join([*(packer.compress(zeros) for _ in range(32)), packer.flush()])
+
+
+ROUTES = {
+    # route: (path, body, headers, how its envelope names the error)
+    "sagemaker": ("/endpoints/iris/invocations", ROW, {"content_type": "text/csv"}, "message"),
+    "container": ("/invocations", ROW, {"content_type": "text/csv"}, "message"),
+    "v2": ("/v2/models/iris/infer", V2_ROWS, {}, "error"),
+}
+
+
+@pytest.fixture
+def container_mode(served, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The same app answering the container contract's /invocations for "iris" too."""
+    monkeypatch.setattr(served[0].app, "single", "iris")
+    return served
+
+
+@pytest.mark.parametrize("route", list(ROUTES))
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_decompression_bombs_are_refused_with_413_on_every_route(container_mode, route: str, encoding: str) -> None:  # type: ignore[no-untyped-def]
+    path, _, headers, key = ROUTES[route]
+    bomb = gzip_bomb() if encoding == "gzip" else deflate_bomb()
+    assert len(bomb) < 1_100_000  # well under the 6 MiB limit as sent
+    start = time.perf_counter()
+    r = call(container_mode, "POST", path, bomb, content_encoding=encoding, **headers)
+    assert time.perf_counter() - start < 2
+    assert r.status == 413, r.reply
+    assert f"the {encoding} request body inflates beyond 6291456 bytes" in orjson.loads(r.reply)[key]
+    if route == "sagemaker":
+        assert r.headers["x-amzn-errortype"] == "ValidationError:"
+    if route == "container":
+        assert orjson.loads(r.reply)["error_code"] == "BAD_REQUEST"
+
+
+@pytest.mark.parametrize("route", list(ROUTES))
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [("gzip", gzip.compress), ("deflate", zlib.compress), ("x-gzip", gzip.compress), ("identity", bytes)],
+)
+def test_compressed_bodies_are_scored_on_every_route(container_mode, route: str, encoding: str, compress: Any) -> None:  # type: ignore[no-untyped-def]
+    path, body, headers, _ = ROUTES[route]
+    r = call(container_mode, "POST", path, compress(body), content_encoding=encoding, **headers)
+    assert r.status == 200, r.reply
+    reply = orjson.loads(r.reply)
+    if route == "v2":
+        assert [o["data"] for o in reply["outputs"] if o["name"] == "label"] == [[0, 2]]
+    else:
+        assert [p["label"] for p in reply["predictions"]] == [0, 2]
+
+
+def test_a_compressed_body_just_under_the_limit_inflated_is_scored(served) -> None:  # type: ignore[no-untyped-def]
+    rows = ROW * (6 * 1024 * 1024 // len(ROW) - 1)  # big enough to finish inflating in a worker thread
+    r = call(served, "POST", "/endpoints/iris/invocations", gzip.compress(rows), content_encoding="gzip", content_type="text/csv")
+    assert r.status == 200, r.reply[:200]
+    assert len(orjson.loads(r.reply)["predictions"]) == rows.count(b"\n")
+    over = rows + ROW * 20
+    r = call(served, "POST", "/endpoints/iris/invocations", gzip.compress(over), content_encoding="gzip", content_type="text/csv")
+    assert r.status == 413
+
+
+@pytest.mark.parametrize("route", list(ROUTES))
+def test_unknown_content_encodings_are_refused(container_mode, route: str) -> None:  # type: ignore[no-untyped-def]
+    path, body, headers, key = ROUTES[route]
+    r = call(container_mode, "POST", path, body, content_encoding="br", **headers)
+    assert "Content-Encoding 'br' is not supported" in orjson.loads(r.reply)[key]
+    assert r.status == (424 if route == "sagemaker" else 415)
 
 
 # -- the access log ------------------------------------------------------------------------

@@ -401,6 +401,7 @@ def test_header_length_problems() -> None:
 
 TABLE = Signature(inputs=(ColumnSpec("a", "float64"), ColumnSpec("b", "int64"), ColumnSpec("name", "string")))
 TENSOR = Signature(inputs=(ColumnSpec("X", "float32", (-1, 4)),))
+FLOATS = Signature(inputs=(ColumnSpec("a", "float32"), ColumnSpec("b", "float32")))
 
 
 def test_inputs_named_like_the_columns() -> None:
@@ -436,6 +437,33 @@ def test_the_signatures_own_tensor() -> None:
     wrong = roundtrip([tensor("X", np.zeros((2, 3), dtype=np.float32), "FP32")])
     with pytest.raises(InvalidArgument, match=r"column 'X': expected shape \[N, 4\], got \[2, 3\]"):
         v2_inputs_to_batch(wrong, TENSOR)
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_bool_tensors_and_non_finite_numbers_for_numeric_columns(binary: bool) -> None:
+    def refused(a: InferInput, b: InferInput) -> str:
+        with pytest.raises(InvalidArgument) as info:
+            v2_inputs_to_batch(roundtrip([a, b]), FLOATS)
+        return info.value.message
+
+    b = tensor("b", np.array([1.0, 2.0], dtype=np.float32), "FP32", binary=binary)
+    flags = tensor("a", np.array([True, False]), "BOOL", binary=binary)
+    assert refused(flags, b) == "column 'a': expected float32, got a boolean (true/false) at row 0"
+    inf = tensor("a", np.array([1.0, np.inf]), "FP64", binary=binary)  # JSON: Infinity, as tritonclient writes it
+    assert refused(inf, b) == "column 'a': infinite value (inf) at row 1, and this column does not allow infinities"
+    big = tensor("a", np.array([1e39, 1.0]), "FP64", binary=binary)
+    assert refused(big, b) == "column 'a': 1e+39 at row 0 is out of range for float32"
+    nan = tensor("a", np.array([np.nan, 1.0]), "FP64", binary=binary)
+    assert refused(nan, b).startswith("column 'a': missing value (NaN) at row 0")
+
+
+def test_json_booleans_in_numeric_data_are_refused() -> None:
+    doc = {"inputs": [{"name": "a", "shape": [2], "datatype": "FP32", "data": [1.5, True]}]}
+    with pytest.raises(InvalidArgument, match=r"^input 'a': FP32 data must be numbers, got a boolean \(true/false\)$"):
+        parse_infer_request(orjson.dumps(doc), {})
+    doc["inputs"][0].update(datatype="INT64", data=[[1], [False]], shape=[2, 1])
+    with pytest.raises(InvalidArgument, match=r"^input 'a': INT64 data must be numbers, got a boolean"):
+        parse_infer_request(orjson.dumps(doc), {})
 
 
 def test_unknown_inputs_name_what_is_expected() -> None:

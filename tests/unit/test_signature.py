@@ -62,6 +62,79 @@ def test_nan_refused_where_not_nullable() -> None:
         validate_batch(sig, {"x": [1.0, float("nan")]})
 
 
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ([1.0, True], r"^column 'x': expected float32, got a boolean \(true/false\) at row 1$"),
+        (np.array([True, False]), r"^column 'x': expected float32, got a boolean \(true/false\) at row 0$"),
+        (np.array([1.0, None, False], dtype=object), r"^column 'x': expected float32, got a boolean \(true/false\) at row 2$"),
+        (np.array(["1.5", "true"], dtype=object), r"^column 'x': expected float32, got a boolean \(true/false\) at row 1$"),
+        ([1.0, float("inf")], r"^column 'x': infinite value \(inf\) at row 1, and this column does not allow infinities$"),
+        (np.array([-np.inf], dtype=np.float32), r"^column 'x': infinite value \(-inf\) at row 0, and this column does not allow infinities$"),
+        ([1.0, 2.0, 1e39], r"^column 'x': 1e\+39 at row 2 is out of range for float32$"),
+        ([float("nan")], r"^column 'x': missing value \(NaN\) at row 0, and this column does not allow missing values$"),
+    ],
+)
+def test_numeric_columns_take_finite_numbers_only(values: object, message: str) -> None:
+    sig = Signature(inputs=(ColumnSpec("x", "float32"),))
+    with pytest.raises(InvalidArgument, match=message):
+        validate_batch(sig, {"x": values})
+
+
+def test_the_same_rule_for_integer_columns_and_matrices() -> None:
+    ints = Signature(inputs=(ColumnSpec("n", "int32"),))
+    with pytest.raises(InvalidArgument, match=r"^column 'n': expected int32, got a boolean \(true/false\) at row 0$"):
+        validate_batch(ints, {"n": [True, False]})
+    with pytest.raises(InvalidArgument, match=r"^column 'n': 3000000000 at row 1 is out of range for int32$"):
+        validate_batch(ints, {"n": np.array([1, 3_000_000_000])})
+    with pytest.raises(InvalidArgument, match=r"^column 'n': 3e\+09 at row 0 is out of range for int32$"):
+        validate_batch(ints, {"n": [3e9]})
+    with pytest.raises(InvalidArgument, match=r"^column 'n': infinite value \(inf\) at row 0"):
+        validate_batch(ints, {"n": [float("inf")]})
+    with pytest.raises(InvalidArgument, match=r"^column 'u': -1 at row 0 is out of range for uint8$"):
+        validate_batch(Signature(inputs=(ColumnSpec("u", "uint8"),)), {"u": [-1]})
+    emb = Signature(inputs=(ColumnSpec("emb", "float32", shape=(-1, 2)),))
+    with pytest.raises(InvalidArgument, match=r"^column 'emb': infinite value \(-inf\) at row 1"):
+        validate_batch(emb, {"emb": [[1.0, 2.0], [3.0, -np.inf]]})
+    with pytest.raises(InvalidArgument, match=r"^column 'emb': expected float32, got a boolean \(true/false\) at row 1$"):
+        validate_batch(emb, {"emb": np.array([[1.0, 2.0], [3.0, True]], dtype=object)})
+
+
+def test_bool_columns_keep_taking_booleans() -> None:
+    sig = Signature(inputs=(ColumnSpec("flag", "bool"),))
+    assert validate_batch(sig, {"flag": [True, False]})["flag"].tolist() == [True, False]
+    assert validate_batch(sig, {"flag": [1, 0]})["flag"].tolist() == [True, False]
+    assert validate_batch(sig, {"flag": np.array([True, None], dtype=object)})["flag"].dtype == bool
+
+
+def test_nullable_allows_nan_and_allow_inf_allows_infinities() -> None:
+    values = {"x": [1.0, float("nan"), float("inf"), float("-inf"), 1e39]}
+    for nullable, allow_inf, refused in (
+        (True, True, None),
+        (True, False, "infinite value"),
+        (False, True, "missing value"),
+        (False, False, "missing value"),
+    ):
+        spec = ColumnSpec("x", "float32", nullable=nullable, allow_inf=allow_inf)
+        sig = Signature(inputs=(spec,))
+        with np.errstate(over="ignore"):
+            narrow = np.asarray(values["x"], dtype=np.float32)
+        for batch in (values, {"x": narrow}):  # the cast, and the fast path
+            if refused is None:
+                out = validate_batch(sig, batch)["x"]
+                assert np.isnan(out[1]) and out[2] == np.inf and out[3] == -np.inf and out[4] == np.inf
+            else:
+                with pytest.raises(InvalidArgument, match=refused):
+                    validate_batch(sig, batch)
+        assert ColumnSpec.from_dict(spec.to_dict()) == spec
+    assert "allow_inf" not in ColumnSpec("x", "float32").to_dict()
+
+
+def test_a_sample_with_infinities_allows_them() -> None:
+    specs = signature_from_frame(pd.DataFrame({"a": [1.0, np.inf], "b": [1.0, 2.0], "c": [1, 2]}))
+    assert [s.allow_inf for s in specs] == [True, False, False]
+
+
 def test_inferred_from_frame_and_synthesized() -> None:
     frame = pd.DataFrame({"a": [1, 2], "b": [0.5, np.nan], "c": ["u", "v"], "d": [True, False]})
     specs = signature_from_frame(frame)

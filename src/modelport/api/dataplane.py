@@ -330,6 +330,7 @@ class DataPlaneApp:
                     target_variant=variant,
                     inference_id=headers.get("x-amzn-sagemaker-inference-id"),
                     sniff_missing=True,
+                    content_encoding=headers.get("content-encoding"),
                 )
             )
         except ModelportError as exc:
@@ -364,6 +365,7 @@ class DataPlaneApp:
                     accept=headers.get("accept"),
                     target_variant=headers.get("x-amzn-sagemaker-target-variant"),
                     inference_id=headers.get("x-amzn-sagemaker-inference-id"),
+                    content_encoding=headers.get("content-encoding"),
                 )
             )
         except ModelportError as exc:

@@ -15,6 +15,7 @@ import io
 import re
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,12 +41,19 @@ def schema_from_text(text: str) -> pa.Schema:
 
 
 def arrow_type(dtype: str) -> pa.DataType:
-    """The Arrow type a signature dtype is parsed as."""
+    """The Arrow type a signature dtype is parsed as.
+
+    Numbers are parsed at their widest (float64, int64, uint64) and narrowed by
+    the model's validation, which refuses what does not fit the column
+    (``1e39`` for float32, naming the column) as on every other path, where
+    Arrow would have made it ``inf`` or a parse error.
+    """
     if dtype == "string":
         return pa.string()
     if dtype == "bool":
         return pa.bool_()
-    return pa.from_numpy_dtype(dtype)
+    kind = np.dtype(dtype).kind
+    return pa.float64() if kind == "f" else pa.int64() if kind == "i" else pa.uint64()
 
 
 # -- parsing ------------------------------------------------------------------------
@@ -113,11 +121,64 @@ def isolate_bad_lines(
             if table.num_rows != 1:
                 raise ValueError("not one record")
         except PARSE_ERRORS as exc:
-            bad.append((i, f"cannot parse the record: {first_line(exc)}"))
+            bad.append((i, bad_column(line, fmt, schema, json_rows) or f"cannot parse the record: {first_line(exc)}"))
             continue
         good.append(line)
         good_lines.append(i)
     return b"\n".join(good) + (b"\n" if good else b""), good_lines, bad
+
+
+def bad_column(line: bytes, fmt: str, schema: pa.Schema, json_rows: bool) -> str | None:
+    """Which column of a record that does not parse holds a value its type refuses, said as validation says it.
+
+    None when the record is broken as a whole (a bad quote, a wrong number of values).
+    """
+    try:
+        if fmt == "csv":
+            texts = _parse_csv(line + b"\n", pa.schema([pa.field(n, pa.string()) for n in schema.names]))
+            if texts.num_rows != 1:
+                return None
+            values = [texts.column(i)[0].as_py() for i in range(len(schema))]
+        else:
+            doc = orjson.loads(line)
+            if json_rows:
+                if not isinstance(doc, list) or len(doc) != len(schema):
+                    return None
+                values = doc
+            elif isinstance(doc, dict):
+                values = [doc.get(n) for n in schema.names]
+            else:
+                return None
+    except PARSE_ERRORS:
+        return None
+    for field, value in zip(schema, values, strict=True):
+        dtype = (field.metadata or {}).get(b"dtype", b"").decode()  # the signature's, set by the plan
+        reason = _refused(field.type, dtype, value, from_text=fmt == "csv")
+        if reason is not None:
+            return f"column {field.name!r}: {reason}"
+    return None
+
+
+def _refused(kind: pa.DataType, dtype: str, value: Any, *, from_text: bool) -> str | None:
+    numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind)
+    if value is None or not (numeric or pa.types.is_boolean(kind)):
+        return None
+    expected = "a number" if pa.types.is_floating(kind) else "an integer" if numeric else "true/false"
+    if numeric and (isinstance(value, bool) or (from_text and str(value).strip().lower() in ("true", "false"))):
+        return f"expected {dtype or expected}, got a boolean (true/false)"
+    if dtype:
+        expected = f"{expected} ({dtype})"
+    if from_text:
+        try:
+            pc.cast(pa.array([value]), kind)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return f"{value!r} is not {expected}"
+        return None
+    if pa.types.is_boolean(kind) and not isinstance(value, bool):
+        return f"{value!r} is not {expected}"
+    if numeric and (isinstance(value, str | list | dict) or (pa.types.is_integer(kind) and isinstance(value, float))):
+        return f"{value!r} is not {expected}"
+    return None
 
 
 def blank_lines(data: bytes) -> list[int]:

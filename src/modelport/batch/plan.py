@@ -297,8 +297,24 @@ def _model_types(schema: pa.Schema, selected: list[int], signature: Signature, f
         )
     if fmt == "parquet":
         return schema, list_input  # typed already; the model's validation converts
-    fields = [pa.field(f.name, types.get(i, f.type)) for i, f in enumerate(schema)]
+    # the column's own dtype rides along, for messages about a value that does not parse (formats.bad_column)
+    dtypes = {i: by_spec.dtype for i, by_spec in _specs_of(selected, names, signature).items()}
+    fields = [
+        pa.field(f.name, types.get(i, f.type), metadata={"dtype": dtypes[i]} if i in dtypes else None)
+        for i, f in enumerate(schema)
+    ]
     return pa.schema(fields), list_input
+
+
+def _specs_of(selected: list[int], names: list[str], signature: Signature) -> dict[int, Any]:
+    """The input spec each selected column feeds (a lone tensor input: every one of them)."""
+    inputs = signature.inputs
+    if len(inputs) == 1 and len(inputs[0].shape) == 2 and inputs[0].name not in names:
+        return dict.fromkeys(selected, inputs[0])
+    by_name = {s.name: s for s in inputs}
+    if all(n in names for n in signature.input_names):
+        return {i: by_name[n] for i, n in zip(selected, names, strict=True) if n in by_name}
+    return dict(zip(selected, inputs, strict=True))
 
 
 def _prediction_columns(model: LoadedModel, taken: set[str]) -> tuple[list[str], list[pa.DataType]]:

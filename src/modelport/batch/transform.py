@@ -167,7 +167,7 @@ class BlockProcessor:
                 outs.append(model.predict_batch(model.to_batch(frame.iloc[i : i + 1])))
                 keep.append(i)
             except ModelportError as exc:
-                rejected.append((i, exc.message.replace(" at row 0,", ",")))
+                rejected.append((i, exc.message.replace(" at row 0", "")))  # the job names the file's row
         if not outs:
             return None, keep, rejected
         merged = {name: np.concatenate([o[name] for o in outs]) for name in outs[0]}

@@ -36,9 +36,10 @@ from modelport.metrics import LatencyTally, Metrics
 from modelport.runtimes.base import Runtime
 from modelport.serving.batching import DEFAULT_MAX_BATCH_SIZE, AdaptiveBatcher
 from modelport.serving.capture import CaptureEvent, CaptureWriter
+from modelport.serving.codecs.content_encoding import Inflater, coding
 from modelport.serving.codecs.request import decode_request
 from modelport.serving.codecs.response import encode_response
-from modelport.serving.codecs.v2 import build_infer_response, parse_infer_request, v2_inputs_to_batch
+from modelport.serving.codecs.v2 import build_infer_response, parse_infer_body, v2_inputs_to_batch
 from modelport.serving.manager import EndpointManager, LiveEndpoint, LiveVariant
 from modelport.signature import Batch, Signature, batch_rows
 
@@ -46,6 +47,10 @@ log = logging.getLogger("modelport.dataplane")
 
 #: bodies larger than this are decoded in a worker thread, not on the event loop
 DECODE_INLINE_BYTES = 64 * 1024
+#: a compressed body is inflated this far on the event loop; the rest (if any) in a worker thread
+INFLATE_INLINE_BYTES = 64 * 1024
+#: the default largest body, inflated (servers pass MODELPORT_MAX_REQUEST_BYTES)
+MAX_REQUEST_BYTES = 6 * 1024 * 1024
 #: mirrored calls in flight per shadow variant; beyond this copies are dropped (and counted),
 #: so one slow shadow cannot starve another or pile up memory
 MAX_PENDING_PER_SHADOW = 4
@@ -99,6 +104,8 @@ class InvokeRequest:
     target_variant: str | None = None
     inference_id: str | None = None
     sniff_missing: bool = True
+    #: the request's ``Content-Encoding`` (gzip, deflate; None = identity)
+    content_encoding: str | None = None
 
 
 @dataclass
@@ -145,8 +152,10 @@ class DataPlane:
         capture: CaptureWriter | None = None,
         timeout_s: float = 60.0,
         rng: random.Random | None = None,
+        max_request_bytes: int = MAX_REQUEST_BYTES,
     ) -> None:
         self.manager = manager
+        self.max_request_bytes = max_request_bytes
         self.metrics = metrics
         self.capture = capture
         self.timeout_s = timeout_s
@@ -251,6 +260,23 @@ class DataPlane:
             return ep.variant_for_version(version)
         return ep.variants[ep.router.pick(self.rng)]
 
+    async def _inflate(self, body: bytes, content_encoding: str | None) -> bytes:
+        """The body before its ``Content-Encoding``, refused past ``max_request_bytes`` inflated.
+
+        A first step runs here; a body that inflates further (a large
+        request, or a decompression bomb) finishes in a worker thread, so the
+        event loop never spends more than a moment on it.
+        """
+        encoding = coding(content_encoding)
+        if encoding is None:
+            return body
+        inflater = Inflater(body, encoding, self.max_request_bytes)
+        if inflater.run(INFLATE_INLINE_BYTES):
+            return inflater.result()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.executor, inflater.run)
+        return inflater.result()
+
     async def _decode(
         self, decode: Callable[[Signature], Batch], variant: LiveVariant, size: int, executor: Executor | None = None
     ) -> Batch:
@@ -286,11 +312,15 @@ class DataPlane:
         ep = self.manager.get(req.endpoint)
         variant = self.choose(ep, req.target_variant)
         size = len(req.body)
+        body_in = req.body
 
         def decode(sig: Signature) -> Batch:
-            return decode_request(req.body, req.content_type, sig, sniff_missing=req.sniff_missing)
+            return decode_request(body_in, req.content_type, sig, sniff_missing=req.sniff_missing)
 
         try:
+            if req.content_encoding is not None:
+                body_in = await self._inflate(req.body, req.content_encoding)
+                size = len(body_in)
             if size <= DECODE_INLINE_BYTES:  # the common case, without a coroutine round trip
                 batch = decode(variant.signature)
             else:
@@ -310,7 +340,7 @@ class DataPlane:
         if ep.shadows:
             self._mirror(ep, variant, decode, outputs, size)
         if self.capture is not None and ep.config.capture.enabled:
-            self._capture(ep, variant, req.body, req.content_type, body, content_type, inference_id)
+            self._capture(ep, variant, body_in, req.content_type, body, content_type, inference_id)
         return InvokeResult(
             body=body, content_type=content_type, variant=variant.name, inference_id=inference_id, request_id=request_id
         )
@@ -326,7 +356,13 @@ class DataPlane:
         ep = self.manager.get(endpoint)
         variant = self.choose(ep, version=version)
         try:
-            request = parse_infer_request(body, headers)
+            body = await self._inflate(body, headers.get("content-encoding"))
+            if len(body) <= DECODE_INLINE_BYTES:
+                request = parse_infer_body(body, headers)
+            else:
+                request = await asyncio.get_running_loop().run_in_executor(
+                    self.executor, parse_infer_body, body, headers
+                )
 
             def decode(sig: Signature) -> Batch:
                 return v2_inputs_to_batch(request, sig)

@@ -49,7 +49,12 @@ class Serving:
             flush_interval=settings.capture_flush_s,
         )
         self.dataplane = DataPlane(
-            self.manager, metrics, predictors, capture=self.capture, timeout_s=settings.request_timeout_s
+            self.manager,
+            metrics,
+            predictors,
+            capture=self.capture,
+            timeout_s=settings.request_timeout_s,
+            max_request_bytes=settings.max_request_bytes,
         )
 
     def _write_capture(self, root: str, path: str, data: bytes) -> None:

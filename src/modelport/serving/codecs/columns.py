@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import InvalidArgument
-from modelport.signature import BlockBatch, ColumnSpec, Signature, input_order, uniform_dtype
+from modelport.signature import BlockBatch, ColumnSpec, Signature, holds_bool, input_order, uniform_dtype
 
 _ABSENT = object()
 
@@ -40,14 +40,26 @@ def type_name(value: Any) -> str:
     )
 
 
-def as_column(values: Any) -> np.ndarray:
+def as_column(values: Any, *, bools: bool = False) -> np.ndarray:
+    """Values as an array; ``bools``: they may hold booleans, which must stay visible to validation.
+
+    numpy turns ``[true, 2.5]`` into ``[1.0, 2.5]``; such a list is kept as
+    objects instead, so a numeric column refuses the boolean.  Callers pass
+    ``bools`` only when the body could hold one (JSON with ``true``/``false``
+    in it): the check is a scan in Python.
+    """
     try:
-        return np.asarray(values)
+        arr = np.asarray(values)
     except ValueError:
         # ragged nested lists: keep the rows as objects, validation names the column
         arr = np.empty(len(values), dtype=object)
         arr[:] = list(values)
         return arr
+    if bools and arr.dtype.kind in "iuf" and holds_bool(values):
+        return np.array(values, dtype=object)
+    return arr
+
+
 
 
 def _fit_rank(spec: ColumnSpec | None, arr: np.ndarray) -> np.ndarray:
@@ -57,8 +69,8 @@ def _fit_rank(spec: ColumnSpec | None, arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def from_rows(rows: Sequence[Any], signature: Signature, where: str) -> dict[str, Any]:
-    """Positional rows in signature order; ``where`` names the field in error messages."""
+def from_rows(rows: Sequence[Any], signature: Signature, where: str, *, bools: bool = False) -> dict[str, Any]:
+    """Positional rows in signature order; ``where`` names the field in error messages (``bools``: see :func:`as_column`)."""
     specs = signature.inputs
     if not specs:
         raise InvalidArgument(
@@ -67,11 +79,11 @@ def from_rows(rows: Sequence[Any], signature: Signature, where: str) -> dict[str
     if len(specs) == 1:
         # one input: each row is that input's value (a scalar, or a tensor row)
         spec = specs[0]
-        arr = _fit_rank(spec, as_column(rows))
+        arr = _fit_rank(spec, as_column(rows, bools=bools))
         if len(spec.shape) == 1 and arr.ndim == 2:
             raise InvalidArgument(f"{where}: rows have {arr.shape[1]} values, expected 1 ({spec.name})")
         return {spec.name: arr}
-    fast = numeric_rows(rows, signature)
+    fast = None if bools else numeric_rows(rows, signature)
     if fast is not None:
         return fast
     width = len(specs)
@@ -85,7 +97,7 @@ def from_rows(rows: Sequence[Any], signature: Signature, where: str) -> dict[str
     if not rows:
         return {s.name: np.empty(0) for s in specs}
     return {
-        spec.name: _fit_rank(spec, as_column(values))
+        spec.name: _fit_rank(spec, as_column(values, bools=bools))
         for spec, values in zip(specs, zip(*rows, strict=True), strict=True)
     }
 
@@ -95,21 +107,23 @@ def numeric_rows(rows: Sequence[Any], signature: Signature, *, nan_free: bool = 
 
     One C-speed conversion; the columns are views of one matrix, which
     runtimes that stack columns take back as is (see runtimes.base.stack_columns).
-    Anything else (strings, nulls for integers, ragged rows) gets ``None`` and
-    the general path, which says what is wrong.  ``nan_free``: the caller
-    knows no value can be NaN (see :class:`BlockBatch`).
+    Anything else (strings, nulls for integers, ragged rows, numbers beyond
+    the columns' range) gets ``None`` and the general path, which says what is
+    wrong.  Rows that may hold booleans (numpy would read them as 1 and 0)
+    must not come here.  ``nan_free``: the caller knows every value is a
+    finite number (see :class:`BlockBatch`).
     """
     order = input_order(signature)
     if len(order) < 2 or not rows:
         return None
-    block = _numeric_block(rows, signature)
-    if block is None or block.shape[1] != len(order):
+    found = _numeric_block(rows, signature, nan_free)
+    if found is None or found[0].shape[1] != len(order):
         return None
-    return BlockBatch(block, order, nan_free=nan_free)
+    return BlockBatch(found[0], order, nan_free=found[1])
 
 
-def _numeric_block(rows: Sequence[Any], signature: Signature) -> np.ndarray | None:
-    """Rows of plain numbers for 1-D numeric columns of one dtype, as an ``(n, k)`` matrix."""
+def _numeric_block(rows: Sequence[Any], signature: Signature, finite: bool) -> tuple[np.ndarray, bool] | None:
+    """Rows of plain numbers for 1-D numeric columns of one dtype, as an ``(n, k)`` matrix, and whether all are finite."""
     dtype = uniform_dtype(signature)
     if dtype is None:
         return None
@@ -119,13 +133,36 @@ def _numeric_block(rows: Sequence[Any], signature: Signature) -> np.ndarray | No
         return None  # strings, nulls, nested values: the general path names the column
     if block.ndim != 2 or block.dtype.kind not in "iuf":
         return None
-    if dtype.kind in "iu" and block.dtype.kind == "f":
-        return None  # fractions for an integer column: the general path says which
-    return block.astype(dtype, copy=False)
+    if block.dtype == dtype:  # float64, or int64
+        return block, finite
+    if dtype.kind in "iu":
+        if block.dtype.kind == "f":
+            return None  # fractions for an integer column: the general path says which
+        info = np.iinfo(dtype)
+        if block.size and (block.min() < info.min or block.max() > info.max):
+            return None  # out of the column's range: the general path says where
+        return block.astype(dtype), False
+    if finite:  # finite float64s: narrowing overflows only past the column's range (no errstate: it costs µs)
+        largest = _LARGEST[dtype]
+        if len(rows) == 1:  # one row: Python's max over the parsed numbers beats numpy's per-call cost
+            too_large = max(rows[0]) > largest or min(rows[0]) < -largest
+        else:
+            too_large = np.abs(block).max() > largest
+        if too_large:
+            return None  # the general path says which value is too large
+        return block.astype(dtype), True
+    with np.errstate(over="ignore"):
+        narrow = block.astype(dtype)
+    if (np.isinf(narrow) & np.isfinite(block)).any():
+        return None
+    return narrow, False  # NaN (a null) or inf: validation says where
 
 
-def from_records(records: Sequence[Any], signature: Signature, where: str) -> dict[str, Any]:
-    """One mapping per row; a key missing from a record is a null where the column allows it."""
+_LARGEST = {np.dtype(t): float(np.finfo(t).max) for t in (np.float16, np.float32)}
+
+
+def from_records(records: Sequence[Any], signature: Signature, where: str, *, bools: bool = False) -> dict[str, Any]:
+    """One mapping per row; a key missing from a record is a null where the column allows it (``bools``: see :func:`as_column`)."""
     if set(map(type, records)) != {dict}:
         i, record = next((i, r) for i, r in enumerate(records) if type(r) is not dict)
         raise InvalidArgument(f"{where}: item {i} is {type_name(record)}, expected a record (an object) like item 0")
@@ -157,16 +194,16 @@ def from_records(records: Sequence[Any], signature: Signature, where: str) -> di
                         f"{where}: record {i} has no {name!r}, and this column does not allow missing values"
                     )
                 values = [None if v is _ABSENT else v for v in values]
-        out[name] = _fit_rank(spec, as_column(values))
+        out[name] = _fit_rank(spec, as_column(values, bools=bools))
     return out
 
 
-def from_columns(columns: Mapping[str, Any], signature: Signature) -> dict[str, Any]:
+def from_columns(columns: Mapping[str, Any], signature: Signature, *, bools: bool = False) -> dict[str, Any]:
     """Name → values; a value one rank below its column's shape is a single row (``{"a": 1}``)."""
     specs = {s.name: s for s in signature.inputs}
     out: dict[str, Any] = {}
     for name, values in columns.items():
-        arr = as_column(values)
+        arr = as_column(values, bools=bools and isinstance(values, list))
         spec = specs.get(name)
         if spec is not None and arr.ndim == len(spec.shape) - 1:
             arr = arr[np.newaxis, ...]

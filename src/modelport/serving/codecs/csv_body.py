@@ -157,4 +157,7 @@ def _column(series: Any, spec: ColumnSpec | None, name: str) -> np.ndarray:
 
 def _bad_cell(series: Any, bad: Any, name: str, expected: str) -> None:
     row = int(np.flatnonzero(bad.to_numpy())[0])
-    raise InvalidArgument(f"CSV column {name!r}: {series.iloc[row]!r} at row {row} is not {expected}")
+    cell = series.iloc[row]
+    if expected != "true/false" and str(cell).strip().lower() in ("true", "false"):
+        raise InvalidArgument(f"CSV column {name!r}: {cell!r} at row {row} is a boolean (true/false), not {expected}")
+    raise InvalidArgument(f"CSV column {name!r}: {cell!r} at row {row} is not {expected}")

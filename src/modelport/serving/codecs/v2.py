@@ -30,7 +30,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from modelport.errors import InvalidArgument, PayloadTooLarge, UnsupportedMediaType
+from modelport.errors import InvalidArgument
+from modelport.serving.codecs.content_encoding import inflate
+from modelport.serving.codecs.json_body import parse
 from modelport.serving.codecs.v2_tensors import (
     check_datatype,
     from_binary,
@@ -42,8 +44,8 @@ from modelport.serving.codecs.v2_tensors import (
 from modelport.signature import Batch, Signature, v2_datatype, validate_batch
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
-#: a compressed request may not inflate beyond this (a "zip bomb" is refused, not expanded)
-MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024
+#: a compressed request may not inflate beyond this by default (servers pass MODELPORT_MAX_REQUEST_BYTES)
+MAX_DECOMPRESSED_BYTES = 6 * 1024 * 1024
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -100,43 +102,6 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return value
 
 
-def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
-    """gzip (possibly several members) or deflate (zlib-wrapped, or raw as some clients send it)."""
-    attempts = [zlib.MAX_WBITS | 16] if encoding == "gzip" else [zlib.MAX_WBITS, -zlib.MAX_WBITS]
-    for i, wbits in enumerate(attempts):
-        out: list[bytes] = []
-        size = 0
-        data = body
-        try:
-            while data:
-                inflater = zlib.decompressobj(wbits)
-                chunk = inflater.decompress(data, limit + 1 - size)
-                size += len(chunk)
-                out.append(chunk)
-                if size > limit or inflater.unconsumed_tail:
-                    raise PayloadTooLarge(f"the {encoding} request body inflates beyond {limit} bytes")
-                if not inflater.eof:
-                    raise InvalidArgument(f"the {encoding} request body is truncated")
-                data = inflater.unused_data if encoding == "gzip" else b""
-        except zlib.error as exc:
-            if i + 1 < len(attempts):
-                continue
-            raise InvalidArgument(f"the request body is not valid {encoding} data: {exc}") from None
-        return b"".join(out)
-    raise AssertionError("unreachable")
-
-
-def _decode_body(body: bytes, headers: Mapping[str, str], limit: int) -> bytes:
-    encoding = (_header(headers, "Content-Encoding") or "").strip().lower()
-    if encoding in ("", "identity"):
-        return body
-    if encoding in ("gzip", "x-gzip"):
-        return _inflate(body, "gzip", limit)
-    if encoding == "deflate":
-        return _inflate(body, "deflate", limit)
-    raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported: send gzip, deflate or identity")
-
-
 def _object(value: Any, what: str) -> dict[str, Any]:
     if value is None:
         return {}
@@ -154,8 +119,13 @@ def _shape(name: str, value: Any) -> tuple[int, ...]:
 def parse_infer_request(
     body: bytes, headers: Mapping[str, str], *, max_decompressed: int = MAX_DECOMPRESSED_BYTES
 ) -> V2Request:
-    """Parse an infer request (JSON + optional binary tensors, optionally compressed)."""
-    body = _decode_body(body, headers, max_decompressed)
+    """Parse an infer request (JSON + optional binary tensors, optionally gzip/deflate-compressed)."""
+    body = inflate(body, _header(headers, "Content-Encoding"), max_decompressed)
+    return parse_infer_body(body, headers)
+
+
+def parse_infer_body(body: bytes, headers: Mapping[str, str]) -> V2Request:
+    """Parse an infer request whose body is already inflated (``Content-Encoding`` is not looked at)."""
     length_text = _header(headers, HEADER_LENGTH)
     if length_text is None:
         json_part, binary = body, memoryview(b"")
@@ -171,7 +141,7 @@ def parse_infer_request(
     if not json_part.strip():
         raise InvalidArgument("empty infer request: send a JSON object with 'inputs'")
     try:
-        doc = orjson.loads(json_part)
+        doc = parse(json_part)[0]  # NaN and Infinity as Python's json writes them are read too
     except orjson.JSONDecodeError as exc:
         hint = "" if length_text is not None else f" (binary tensors need the {HEADER_LENGTH} header)"
         raise InvalidArgument(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{hint}") from None
@@ -190,6 +160,7 @@ def parse_infer_request(
         raise InvalidArgument("'inputs' must be a non-empty list of tensors")
     inputs: list[V2Tensor] = []
     offset = 0
+    bools = b"true" in json_part or b"false" in json_part  # see from_json
     for i, item in enumerate(raw_inputs):
         if not isinstance(item, dict):
             raise InvalidArgument(f"'inputs'[{i}] must be an object with 'name', 'shape', 'datatype' and 'data'")
@@ -216,7 +187,7 @@ def parse_infer_request(
             data = from_binary(name, datatype, shape, binary[offset : offset + size])
             offset += size
         elif "data" in item:
-            data = from_json(name, datatype, shape, item["data"])
+            data = from_json(name, datatype, shape, item["data"], bools=bools)
         else:
             raise InvalidArgument(f"input {name!r} has neither 'data' nor parameters.binary_data_size")
         inputs.append(V2Tensor(name, datatype, shape, data, params))

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import Internal, InvalidArgument
-from modelport.signature import dtype_name, v2_datatype
+from modelport.signature import dtype_name, holds_bool, v2_datatype
 
 #: fixed-size datatypes → little-endian numpy dtypes; BYTES is variable-sized
 FIXED_DATATYPES: dict[str, np.dtype] = {
@@ -99,8 +99,12 @@ def bytes_elements(name: str, raw: bytes | memoryview) -> list[bytes]:
     return out
 
 
-def from_json(name: str, datatype: str, shape: Sequence[int], data: Any) -> np.ndarray:
-    """JSON ``data`` (flat or nested, row-major) → an array of ``shape``."""
+def from_json(name: str, datatype: str, shape: Sequence[int], data: Any, *, bools: bool = False) -> np.ndarray:
+    """JSON ``data`` (flat or nested, row-major) → an array of ``shape``.
+
+    ``bools``: the data may hold ``true``/``false``, which a numeric datatype
+    refuses (numpy alone would read them as 1 and 0 among numbers).
+    """
     count = element_count(shape)
     if not isinstance(data, list):
         data = [data]
@@ -132,6 +136,8 @@ def from_json(name: str, datatype: str, shape: Sequence[int], data: Any) -> np.n
         raise InvalidArgument(f"input {name!r}: shape {_describe(shape)} needs {count} values, 'data' has {arr.size}")
     target = FIXED_DATATYPES[datatype]
     kind = arr.dtype.kind
+    if datatype != "BOOL" and (kind == "b" or (bools and kind in "iufO" and holds_bool(data))):
+        raise InvalidArgument(f"input {name!r}: {datatype} data must be numbers, got a boolean (true/false)")
     if datatype == "BOOL":
         if kind == "b" or (kind in "iu" and np.isin(arr, (0, 1)).all()):
             return arr.astype(bool).reshape(shape)

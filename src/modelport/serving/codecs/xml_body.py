@@ -91,6 +91,8 @@ def _convert(spec: ColumnSpec, value: Any, index: int) -> Any:
         return float(value)
     except ValueError:
         expected = "true/false" if spec.dtype == "bool" else f"a number ({spec.dtype})"
+        if spec.dtype != "bool" and value.strip().lower() in ("true", "false"):
+            expected = f"{expected}: booleans (true/false) are not numbers"
         raise InvalidArgument(f"XML record {index}: {spec.name} = {value!r} is not {expected}") from None
 
 
