@@ -77,6 +77,17 @@ def test_usage_errors_exit_2(cli) -> None:  # type: ignore[no-untyped-def]
     assert cli("models", "show", home_opt=False)[0] == 2
 
 
+def test_group_help_and_mistyped_subcommands_see_the_whole_group(cli) -> None:  # type: ignore[no-untyped-def]
+    """Only the subcommand that runs is built; help and usage errors still list every one."""
+    for args in (("models", "--help"), ("models", "--help", "list")):
+        code, out, _ = cli(*args, home_opt=False)
+        assert code == 0 and all(name in out for name in ("register", "list", "show", "versions", "alias")), args
+    code, _, err = cli("models", "lsit", home_opt=False)
+    assert code == 2 and "No such command 'lsit'" in err
+    code, out, _ = cli("models", "list", "--help", home_opt=False)
+    assert code == 0 and "--name-contains" in out and "register" not in out
+
+
 def test_every_command_accepts_home() -> None:
     root = typer.main.get_command(app)
     missing = []
