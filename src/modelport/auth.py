@@ -17,11 +17,12 @@ import secrets
 import threading
 import time
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
 from modelport.db.database import Database
-from modelport.db.tables import TokenRow, utcnow
+from modelport.db.tables import tokens_table, utcnow
 from modelport.domain import SCOPES, NewToken, Token, validate_name
 from modelport.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from modelport.server_key import ServerKey
@@ -70,9 +71,9 @@ class TokenStore:
         validate_name(name, "token name")
         secret = f"mp_{token_id}_{secrets.token_urlsafe(32)}"
         now = utcnow()
-        with self.db.write() as s:
-            s.add(
-                TokenRow(
+        with self.db.write() as conn:
+            conn.execute(
+                sa.insert(tokens_table).values(
                     id=token_id,
                     name=name,
                     scope=scope,
@@ -87,16 +88,15 @@ class TokenStore:
         return NewToken(token=token, secret=secret)
 
     def list(self) -> list[Token]:
-        with self.db.read() as s:
-            rows = s.scalars(sa.select(TokenRow).order_by(TokenRow.created_at))
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(tokens_table).order_by(tokens_table.c.created_at))
             return [self._token(r) for r in rows]
 
     def revoke(self, token_id: str) -> None:
-        with self.db.write() as s:
-            row = s.get(TokenRow, token_id)
-            if row is None:
+        with self.db.write() as conn:
+            deleted = conn.execute(sa.delete(tokens_table).where(tokens_table.c.id == token_id)).rowcount
+            if not deleted:
                 raise NotFound(f"token {token_id!r} does not exist")
-            s.delete(row)
         self._any_cache = None
         self._verified.clear()
         self._signing.clear()
@@ -107,8 +107,8 @@ class TokenStore:
         cached = self._any_cache
         if cached is not None and now - cached[0] < max_age_s:
             return cached[1]
-        with self.db.read() as s:
-            exists = (s.scalar(sa.select(sa.func.count()).select_from(TokenRow)) or 0) > 0
+        with self.db.read() as conn:
+            exists = (conn.scalar(sa.select(sa.func.count()).select_from(tokens_table)) or 0) > 0
         self._any_cache = (now, exists)
         return exists
 
@@ -122,8 +122,8 @@ class TokenStore:
         if cached is not None and now - cached[0] < VERIFY_CACHE_S:
             token = cached[1]
         else:
-            with self.db.read() as s:
-                row = s.scalar(sa.select(TokenRow).where(TokenRow.token_hash == digest))
+            with self.db.read() as conn:
+                row = conn.execute(sa.select(tokens_table).where(tokens_table.c.token_hash == digest)).first()
                 token = self._token(row) if row is not None else None
             if len(self._verified) > 10_000:
                 self._verified.clear()  # bounded: unknown secrets must not grow it forever
@@ -143,8 +143,8 @@ class TokenStore:
         if cached is not None and now - cached[0] < VERIFY_CACHE_S:
             token, secret = cached[1], cached[2]
         else:
-            with self.db.read() as s:
-                row = s.get(TokenRow, token_id)
+            with self.db.read() as conn:
+                row = conn.execute(sa.select(tokens_table).where(tokens_table.c.id == token_id)).first()
                 token = self._token(row) if row is not None else None
                 sealed = row.sealed_secret if row is not None else None
             secret = self.key.open(sealed) if sealed is not None else None
@@ -181,11 +181,11 @@ class TokenStore:
         now = utcnow()
         if token.last_used_at is not None and now - token.last_used_at < _LAST_USED_EVERY:
             return
-        with self._lock, self.db.write() as s:
-            s.execute(sa.update(TokenRow).where(TokenRow.id == token.id).values(last_used_at=now))
+        with self._lock, self.db.write() as conn:
+            conn.execute(sa.update(tokens_table).where(tokens_table.c.id == token.id).values(last_used_at=now))
 
     @staticmethod
-    def _token(row: TokenRow) -> Token:
+    def _token(row: sa.Row[Any]) -> Token:
         return Token(
             id=row.id,
             name=row.name,

@@ -2,23 +2,27 @@
 
 The CLI, the SDK's local mode and the server's app factory each build one
 :class:`Services` and pass it down; nothing below reads settings itself.
+The endpoint and batch services are built on first use, so a command that
+never touches them (``modelport models list``) never imports their modules.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from modelport.auth import TokenStore
-from modelport.batch.jobs import JobStore
-from modelport.batch.service import TransformService
 from modelport.db.database import Database
-from modelport.endpoints.service import EndpointService
-from modelport.endpoints.store import EndpointStore
 from modelport.registry.service import Registry
 from modelport.registry.store import RegistryStore
 from modelport.server_key import KEY_FILE, ServerKey
 from modelport.settings import Settings
 from modelport.store import ArtifactStore
+
+if TYPE_CHECKING:
+    from modelport.batch.service import TransformService
+    from modelport.endpoints.service import EndpointService
 
 
 @dataclass
@@ -28,8 +32,6 @@ class Services:
     artifacts: ArtifactStore
     registry: Registry
     tokens: TokenStore
-    endpoints: EndpointService
-    transforms: TransformService
 
     @classmethod
     def open(cls, settings: Settings, *, ensure_schema: bool = True) -> Services:
@@ -46,12 +48,11 @@ class Services:
         except BaseException:
             db.dispose()
             raise
-        endpoint_store = EndpointStore(db)
         registry = Registry(
             RegistryStore(db),
             artifacts,
             user=settings.user,
-            served=endpoint_store.models_in_use,
+            served=functools.partial(_models_in_use, db),
             allow_pickle=settings.allow_pickle,
         )
         return cls(
@@ -60,12 +61,31 @@ class Services:
             artifacts=artifacts,
             registry=registry,
             tokens=TokenStore(db, server_key(settings)),
-            endpoints=EndpointService(endpoint_store, registry),
-            transforms=TransformService(JobStore(db), registry, settings),
         )
+
+    @functools.cached_property
+    def endpoints(self) -> EndpointService:
+        from modelport.endpoints.service import EndpointService
+        from modelport.endpoints.store import EndpointStore
+
+        return EndpointService(EndpointStore(self.db), self.registry)
+
+    @functools.cached_property
+    def transforms(self) -> TransformService:
+        from modelport.batch.jobs import JobStore
+        from modelport.batch.service import TransformService
+
+        return TransformService(JobStore(self.db), self.registry, self.settings)
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def _models_in_use(db: Database) -> dict[str, list[str]]:
+    """``name:N`` → endpoints serving it (the registry refuses to delete those)."""
+    from modelport.endpoints.store import EndpointStore
+
+    return EndpointStore(db).models_in_use()
 
 
 def server_key(settings: Settings) -> ServerKey:

@@ -139,10 +139,13 @@ class Settings(BaseSettings):
         return bool(self.url)
 
     @classmethod
-    def from_env(cls) -> Settings:
-        """The settings in the environment; a bad value is an INVALID_ARGUMENT naming its variable."""
+    def from_env(cls, **overrides: Any) -> Settings:
+        """The settings in the environment, some fields replaced (``None`` values are ignored).
+
+        A bad value is an INVALID_ARGUMENT naming its variable.
+        """
         try:
-            return cls()
+            return cls(**{k: v for k, v in overrides.items() if v is not None})
         except ValidationError as exc:
             first = exc.errors()[0]
             name = "MODELPORT_" + str(first["loc"][0]).upper() if first["loc"] else "MODELPORT_*"

@@ -39,7 +39,12 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # A killed process nobody has reaped yet (a zombie) still answers kill(0), but it writes nothing more.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def sweep(folder: Path, *, now: float | None = None) -> list[Path]:

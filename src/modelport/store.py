@@ -11,24 +11,37 @@ loaded: only verified bytes ever reach them).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
+import re
 import shutil
 import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
-
-import fsspec
+from typing import IO, TYPE_CHECKING, Any
 
 from modelport.domain import ArtifactUpload
 from modelport.errors import DataLoss, InvalidArgument, MissingExtra, NotFound, PayloadTooLarge, Unavailable
 from modelport.s3 import s3_error
 from modelport.spool import spool_path, sweep
 
+if TYPE_CHECKING:
+    import fsspec
+
 CHUNK = 1024 * 1024
 _SHA_HEX = frozenset("0123456789abcdef")
+
+
+def url_protocol(url: str) -> str:
+    """The protocol fsspec picks for ``url`` (``file`` for a plain path).
+
+    ``fsspec.utils.get_protocol``'s rule, without importing fsspec (~0.1 s):
+    every command opens the store, most never touch a blob.
+    """
+    parts = re.split(r"(\:\:|\://)", url, maxsplit=1)
+    return parts[0] if len(parts) > 1 else "file"
 
 
 def check_sha256(value: str) -> str:
@@ -72,7 +85,7 @@ class ArtifactStore:
         #: where uploads are spooled before they are hashed and stored (never the system's /tmp)
         self.spool_dir = spool_dir or cache_dir.parent / "tmp"
         self.s3_endpoint_url = s3_endpoint_url
-        protocol = fsspec.utils.get_protocol(self.root)
+        protocol = url_protocol(self.root)
         self.is_local = protocol in ("file", "local")
         options: dict[str, Any] = {}
         if protocol == "s3":
@@ -89,7 +102,15 @@ class ArtifactStore:
         if self.is_local:
             self.root = os.path.abspath(os.path.expanduser(self.root))
             Path(self.root, "tmp").mkdir(parents=True, exist_ok=True)
-        self.fs: fsspec.AbstractFileSystem = fsspec.filesystem(protocol, **options)
+        self._protocol = protocol
+        self._fs_options = options
+
+    @functools.cached_property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        """The filesystem, made on first use."""
+        import fsspec
+
+        return fsspec.filesystem(self._protocol, **self._fs_options)
 
     def sweep_spool(self) -> list[Path]:
         """Remove spool and partial files that processes killed mid-upload left behind."""
@@ -149,8 +170,7 @@ class ArtifactStore:
         """Write a non-blob object (capture files, reports) atomically under ``root`` (default the store root)."""
         base = (root or self.root).rstrip("/")
         uri = f"{base}/{path.lstrip('/')}"
-        fs = self.fs if root is None else fsspec.filesystem(fsspec.utils.get_protocol(base), **self._options_for(base))
-        local = fsspec.utils.get_protocol(base) in ("file", "local")
+        local = url_protocol(base) in ("file", "local")
         with self._io("write"):
             if local:
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
@@ -158,11 +178,17 @@ class ArtifactStore:
                 tmp.write_bytes(data)
                 os.replace(tmp, uri)
             else:
+                fs = self.fs if root is None else self._filesystem(base)
                 fs.pipe_file(uri, data)  # a single PUT: visible only when complete
         return uri
 
+    def _filesystem(self, root: str) -> fsspec.AbstractFileSystem:
+        import fsspec
+
+        return fsspec.filesystem(url_protocol(root), **self._options_for(root))
+
     def _options_for(self, root: str) -> dict[str, Any]:
-        if fsspec.utils.get_protocol(root) == "s3" and self.s3_endpoint_url:
+        if url_protocol(root) == "s3" and self.s3_endpoint_url:
             return {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}, "use_listings_cache": False}
         return {}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,17 @@ def test_usage_errors_exit_2(cli) -> None:  # type: ignore[no-untyped-def]
     assert cli("models", "show", home_opt=False)[0] == 2
 
 
+def test_group_help_and_mistyped_subcommands_see_the_whole_group(cli) -> None:  # type: ignore[no-untyped-def]
+    """Only the subcommand that runs is built; help and usage errors still list every one."""
+    for args in (("models", "--help"), ("models", "--help", "list")):
+        code, out, _ = cli(*args, home_opt=False)
+        assert code == 0 and all(name in out for name in ("register", "list", "show", "versions", "alias")), args
+    code, _, err = cli("models", "lsit", home_opt=False)
+    assert code == 2 and "No such command 'lsit'" in err
+    code, out, _ = cli("models", "list", "--help", home_opt=False)
+    assert code == 0 and "--name-contains" in out and "register" not in out
+
+
 def test_every_command_accepts_home() -> None:
     root = typer.main.get_command(app)
     missing = []
@@ -125,3 +137,43 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
     code, out, err = cli("models", "list")
     assert code == 1 and out == ""
     assert err.startswith(message) and err.count("\n") == 1, err
+
+
+#: what the everyday read commands must not import: the ML stack, the web stack, the ORM,
+#: migrations, remote filesystems, and the commands they do not run
+HEAVY_MODULES = (
+    "numpy", "pandas", "pyarrow", "sklearn", "onnxruntime", "torch", "xgboost", "lightgbm",
+    "fastapi", "starlette", "granian", "httpx", "sqlalchemy.orm", "alembic", "fsspec", "dask",
+    "rich.progress", "modelport.cli.batch", "modelport.cli.scoring", "modelport.serving",
+)
+READ_COMMANDS = (("models", "list"), ("models", "show", "churn@champion"), ("endpoints", "list"), ("tokens", "list"))
+
+
+def test_read_commands_import_only_what_they_use(cli, home: Path, model_file: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`models list` and friends start in a fraction of a second because they import none of the heavy stacks."""
+    for step in (
+        ("models", "register", str(model_file), "--name", "churn"),
+        ("models", "alias", "set", "churn@champion", "1"),
+        ("endpoints", "create", "churn", "--variant", "a=churn:1"),
+        ("tokens", "create", "--scope", "read", "--name", "ci"),
+    ):
+        assert cli(*step)[0] == 0, step
+    report = tmp_path / "imported.json"
+    script = f"""
+import json, sys
+from modelport.cli.main import main
+seen = {{}}
+for argv in {READ_COMMANDS!r}:
+    sys.argv = ["modelport", *argv, "--home", {str(home)!r}]
+    try:
+        main()
+    except SystemExit as exc:
+        assert not exc.code, (argv, exc.code)
+    seen[" ".join(argv)] = [m for m in {HEAVY_MODULES!r} if m in sys.modules]
+open({str(report)!r}, "w").write(json.dumps(seen))
+"""
+    env = {**os.environ, "PYTHONPATH": str(infra.REPO / "src")}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "churn" in done.stdout and "ci" in done.stdout  # the commands did run
+    assert json.loads(report.read_text()) == {" ".join(argv): [] for argv in READ_COMMANDS}

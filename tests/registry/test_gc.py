@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from modelport import registration
 from modelport.api.routes.models import content_disposition
 from modelport.domain import RegisterRequest
 from modelport.errors import InvalidArgument
-from modelport.registry import service as registry_service
 from modelport.services import Services
 from modelport.settings import Settings
 from tests.cli.conftest import cli  # noqa: F401  (the in-process CLI runner)
@@ -35,16 +35,16 @@ def test_a_failed_registration_never_deletes_bytes_another_is_about_to_use(
     local: Services, model_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The race, made deterministic: registration B (same bytes) fails while A is between upload and commit."""
-    real_prepare = registry_service.prepare
+    real_prepare = registration.prepare
     bad = _bad_sample(tmp_path)
 
     def prepare_a(*args: Any, **kwargs: Any) -> Any:
-        monkeypatch.setattr(registry_service, "prepare", real_prepare)
+        monkeypatch.setattr(registration, "prepare", real_prepare)
         with pytest.raises(InvalidArgument):  # B uploads the same bytes, then fails on its sample
             local.registry.register(model_file, "b", sample=bad)
         return real_prepare(*args, **kwargs)
 
-    monkeypatch.setattr(registry_service, "prepare", prepare_a)
+    monkeypatch.setattr(registration, "prepare", prepare_a)
     a = local.registry.register(model_file, "a")
     path = local.registry.artifact_path(a)  # verifies the sha256: the blob is there and intact
     assert path.read_bytes() == model_file.read_bytes()

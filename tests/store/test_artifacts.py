@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from modelport.errors import DataLoss, InvalidArgument
 from modelport.settings import Settings
-from modelport.store import ArtifactStore, sha256_file
+from modelport.store import ArtifactStore, sha256_file, url_protocol
 from tests import infra
 
 
@@ -168,3 +168,13 @@ def test_killed_s3_multipart_upload_is_invisible(s3: infra.S3Server, tmp_path: P
     assert proc.returncode == -signal.SIGKILL, "the upload finished before it could be killed"
     assert s3c.list_multipart_uploads(Bucket=bucket).get("Uploads"), "killed mid-upload"
     assert not store.exists(sha)
+
+
+@pytest.mark.parametrize(
+    "url", ["/srv/models", "relative/dir", "file:///srv/x", "s3://bucket/prefix", "gs://b/p", "simplecache::s3://b/p", "C:\\models"]
+)
+def test_store_protocol_is_fsspecs(url: str) -> None:
+    """The store tells local from S3 without importing fsspec, by fsspec's own rule."""
+    import fsspec.utils
+
+    assert url_protocol(url) == fsspec.utils.get_protocol(url)

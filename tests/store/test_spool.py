@@ -38,8 +38,14 @@ def test_sweep_removes_only_files_of_gone_processes(tmp_path: Path) -> None:
     unrelated = tmp_path / "notes.txt"
     unrelated.write_text("not a spool file")
 
-    assert sorted(sweep(tmp_path)) == sorted([dead, other_host_old])
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])  # exited, not yet reaped: kill(0) still succeeds
+    infra.wait_for(lambda: Path(f"/proc/{zombie.pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z", 10, "a zombie")
+    by_zombie = mine.with_name(mine.name.replace(f"-{os.getpid()}-", f"-{zombie.pid}-"))
+    by_zombie.write_bytes(b"left by a killed worker nobody reaped")
+
+    assert sorted(sweep(tmp_path)) == sorted([dead, by_zombie, other_host_old])
     assert mine.exists() and other_host_new.exists() and unrelated.exists()
+    zombie.wait()
 
 
 def _descendants(pid: int) -> list[int]:

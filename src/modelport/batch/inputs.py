@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import posixpath
 from dataclasses import dataclass
-from typing import Any
-
-import fsspec
+from typing import TYPE_CHECKING, Any
 
 from modelport.errors import InvalidArgument, MissingExtra, NotFound, Unavailable
 from modelport.s3 import s3_errors
+
+if TYPE_CHECKING:
+    import fsspec
 
 _GLOB_CHARS = set("*?[")
 
@@ -61,6 +62,8 @@ def filesystem(url: str, s3_endpoint_url: str | None = None) -> tuple[fsspec.Abs
         raise InvalidArgument(f"unsupported location {url!r}: expected a local path or s3://bucket/key")
     if not is_s3(url):
         url = os.path.abspath(os.path.expanduser(url.removeprefix("file://")))
+    import fsspec.core  # ~0.1 s: only for a job's inputs and outputs, not for every job record read
+
     fs, path = fsspec.core.url_to_fs(url, **storage_options(url, s3_endpoint_url))
     return fs, path
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from modelport.batch.inputs import InputObject
 from modelport.batch.job import JOB_STATUSES, JobProgress, TransformJob
 from modelport.batch.outputs import OutputLayout
 from modelport.batch.spec import TransformSpec
 from modelport.db.database import Database
-from modelport.db.tables import TransformJobRow, utcnow
+from modelport.db.tables import jobs_table, utcnow
 from modelport.domain import Page
 from modelport.errors import Conflict, InvalidArgument, NotFound
 from modelport.registry.store import check_limit, decode_token, encode_token
@@ -25,10 +24,10 @@ class JobStore:
     def create(
         self, job_id: str, *, model: str, spec: TransformSpec, plan: dict[str, Any], progress: JobProgress, created_by: str
     ) -> TransformJob:
-        with self.db.write() as s:
+        with self.db.write() as conn:
             now = utcnow()
-            s.add(
-                TransformJobRow(
+            conn.execute(
+                sa.insert(jobs_table).values(
                     id=job_id,
                     model=model,
                     status="pending",
@@ -45,16 +44,16 @@ class JobStore:
         return self.get(job_id)
 
     def get(self, job_id: str) -> TransformJob:
-        with self.db.read() as s:
-            return self._job(self._row(s, job_id))
+        with self.db.read() as conn:
+            return self._job(self._row(conn, job_id))
 
     def plan(self, job_id: str) -> dict[str, Any]:
-        with self.db.read() as s:
-            return dict(self._row(s, job_id).plan)
+        with self.db.read() as conn:
+            return dict(self._row(conn, job_id).plan)
 
     def runner(self, job_id: str) -> tuple[str | None, int | None]:
-        with self.db.read() as s:
-            row = self._row(s, job_id)
+        with self.db.read() as conn:
+            row = self._row(conn, job_id)
             return row.runner_host, row.runner_pid
 
     def list(self, *, status: str | None = None, limit: int = 100, page_token: str | None = None) -> Page[TransformJob]:
@@ -62,55 +61,54 @@ class JobStore:
         if status is not None and status not in JOB_STATUSES:
             raise InvalidArgument(f"invalid job status {status!r}: expected one of {', '.join(JOB_STATUSES)}")
         before = decode_token(page_token)
-        q = sa.select(TransformJobRow).order_by(TransformJobRow.seq.desc()).limit(limit + 1)
+        j = jobs_table.c
+        q = sa.select(jobs_table).order_by(j.seq.desc()).limit(limit + 1)
         if before is not None:
             if not isinstance(before, int):
                 raise InvalidArgument("invalid page token: pass back the next_page_token of a previous page")
-            q = q.where(TransformJobRow.seq < before)
+            q = q.where(j.seq < before)
         if status:
-            q = q.where(TransformJobRow.status == status)
-        with self.db.read() as s:
-            rows = list(s.scalars(q))
+            q = q.where(j.status == status)
+        with self.db.read() as conn:
+            rows = list(conn.execute(q))
             items = [self._job(r) for r in rows[:limit]]
             token = encode_token(rows[limit - 1].seq) if len(rows) > limit else None
         return Page[TransformJob](items=items, next_page_token=token)
 
     def claim(self, job_id: str, *, seen: TransformJob, host: str, pid: int) -> TransformJob:
         """Become the job's runner, if nobody changed it since ``seen`` (two resumes: one wins)."""
-        with self.db.write() as s:
+        j = jobs_table.c
+        with self.db.write() as conn:
             now = utcnow()
-            result = s.execute(
-                sa.update(TransformJobRow)
-                .where(
-                    TransformJobRow.id == job_id,
-                    TransformJobRow.status == seen.status,
-                    TransformJobRow.updated_at == seen.updated_at,
-                )
+            result = conn.execute(
+                sa.update(jobs_table)
+                .where(j.id == job_id, j.status == seen.status, j.updated_at == seen.updated_at)
                 .values(
                     status="running",
                     runner_host=host,
                     runner_pid=pid,
-                    runs=TransformJobRow.runs + 1,
-                    started_at=sa.func.coalesce(TransformJobRow.started_at, now),
+                    runs=j.runs + 1,
+                    started_at=sa.func.coalesce(j.started_at, now),
                     finished_at=None,
                     failure_code=None,
                     failure_reason=None,
                     updated_at=now,
                 )
             )
-            if not result.rowcount:  # type: ignore[attr-defined]
+            if not result.rowcount:
                 raise Conflict(f"job {job_id} was started or changed by another process just now")
         return self.get(job_id)
 
     def heartbeat(self, job_id: str, progress: JobProgress, *, pid: int) -> bool:
         """Record progress; returns whether a cancel was asked for."""
-        with self.db.write() as s:
-            s.execute(
-                sa.update(TransformJobRow)
-                .where(TransformJobRow.id == job_id, TransformJobRow.runner_pid == pid)
+        j = jobs_table.c
+        with self.db.write() as conn:
+            conn.execute(
+                sa.update(jobs_table)
+                .where(j.id == job_id, j.runner_pid == pid)
                 .values(progress=progress.model_dump(mode="json"), updated_at=utcnow())
             )
-            return bool(s.scalar(sa.select(TransformJobRow.cancel_requested).where(TransformJobRow.id == job_id)))
+            return bool(conn.scalar(sa.select(j.cancel_requested).where(j.id == job_id)))
 
     def finish(
         self, job_id: str, status: str, *, progress: JobProgress | None = None, code: str | None = None, reason: str | None = None
@@ -124,31 +122,34 @@ class JobStore:
         }
         if progress is not None:
             values["progress"] = progress.model_dump(mode="json")
-        with self.db.write() as s:
-            self._row(s, job_id)
-            s.execute(sa.update(TransformJobRow).where(TransformJobRow.id == job_id).values(**values))
+        with self.db.write() as conn:
+            self._row(conn, job_id)
+            conn.execute(sa.update(jobs_table).where(jobs_table.c.id == job_id).values(**values))
         return self.get(job_id)
 
     def request_cancel(self, job_id: str) -> TransformJob:
-        with self.db.write() as s:
-            row = self._row(s, job_id)
-            row.cancel_requested = True
-            row.updated_at = utcnow()
+        with self.db.write() as conn:
+            self._row(conn, job_id)
+            conn.execute(
+                sa.update(jobs_table)
+                .where(jobs_table.c.id == job_id)
+                .values(cancel_requested=True, updated_at=utcnow())
+            )
         return self.get(job_id)
 
     # -- helpers ----------------------------------------------------------------
 
     @staticmethod
-    def _row(s: Session, job_id: str) -> TransformJobRow:
+    def _row(conn: sa.Connection, job_id: str) -> sa.Row[Any]:
         if not isinstance(job_id, str) or not job_id or len(job_id) > 32:
             raise InvalidArgument(f"invalid job id {job_id!r}")
-        row = s.scalar(sa.select(TransformJobRow).where(TransformJobRow.id == job_id))
+        row = conn.execute(sa.select(jobs_table).where(jobs_table.c.id == job_id)).first()
         if row is None:
             raise NotFound(f"transform job {job_id!r} does not exist")
         return row
 
     @staticmethod
-    def _job(row: TransformJobRow) -> TransformJob:
+    def _job(row: sa.Row[Any]) -> TransformJob:
         progress = JobProgress.model_validate(row.progress or {})
         plan = row.plan or {}
         outputs: list[str] = []

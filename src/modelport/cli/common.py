@@ -47,7 +47,7 @@ AccessLogOpt = Annotated[
 def settings_for(home: Path | None):  # type: ignore[no-untyped-def]
     from modelport.settings import Settings
 
-    return Settings.from_env().with_overrides(home=home)
+    return Settings.from_env(home=home)
 
 
 def open_client(home: Path | None):  # type: ignore[no-untyped-def]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelport.batch.job import TransformJob
-from modelport.client.base import ModelsAPI, TokensAPI
-from modelport.client.endpoints import EndpointsAPI, InvocationResult
-from modelport.client.jobs import JobsAPI
 from modelport.settings import Settings
+
+if TYPE_CHECKING:  # the CLI imports this module: each noun's API is imported when it is built
+    from modelport.batch.job import TransformJob
+    from modelport.client.base import ModelsAPI, TokensAPI
+    from modelport.client.endpoints import EndpointsAPI, InvocationResult
+    from modelport.client.jobs import JobsAPI
 
 
 class Client:
@@ -22,8 +25,6 @@ class Client:
 
     models: ModelsAPI
     tokens: TokensAPI
-    endpoints: EndpointsAPI
-    jobs: JobsAPI
 
     def __init__(
         self,
@@ -34,30 +35,22 @@ class Client:
         settings: Settings | None = None,
         http_client: Any = None,
     ) -> None:
+        from modelport.registry.service import default_user
+
         base = settings or Settings.from_env()
         self.settings = base.with_overrides(url=url, token=token, home=home)
         self._closers: list[Any] = []
+        self._user = self.settings.user or default_user()
         if self.settings.url or http_client is not None:
             from modelport.client.http import HttpTransport
             from modelport.client.remote import RemoteModels, RemoteTokens
-            from modelport.registry.service import default_user
 
             secret = self.settings.token.get_secret_value() if self.settings.token else None
-            http = HttpTransport(
-                self.settings.url or "http://testserver",
-                secret,
-                user=self.settings.user or default_user(),
-                client=http_client,
-            )
+            http = HttpTransport(self.settings.url or "http://testserver", secret, user=self._user, client=http_client)
+            self._http = http
             self._closers.append(http.close)
-            from modelport.client.endpoints import RemoteEndpoints
-
             self.models = RemoteModels(http, self.settings.home / "cache")
             self.tokens = RemoteTokens(http)
-            self.endpoints = RemoteEndpoints(http)
-            from modelport.client.jobs import RemoteJobs
-
-            self.jobs = RemoteJobs(http)
             self.remote = True
         else:
             from modelport.client.local import LocalModels, LocalTokens
@@ -66,19 +59,32 @@ class Client:
             services = Services.open(self.settings)
             self.services = services
             self._closers.append(services.close)
-            from modelport.client.endpoints import LocalEndpoints
-            from modelport.registry.service import default_user
-
             self.models = LocalModels(services)
             self.tokens = LocalTokens(services)
-            local_endpoints = LocalEndpoints(services, self.settings.user or default_user())
-            self.endpoints = local_endpoints
-            self._closers.append(local_endpoints.close)
-            from modelport.client.jobs import LocalJobs
-
-            self.jobs = LocalJobs(services, self.settings.user or default_user())
             self.remote = False
         self.models.runtime_options = self.settings.runtime_options()
+
+    # endpoints and jobs are built on first use: `modelport models list` never imports them.
+
+    @functools.cached_property
+    def endpoints(self) -> EndpointsAPI:
+        """``client.endpoints``: create, change and call endpoints."""
+        if self.remote:
+            from modelport.client.endpoints import RemoteEndpoints
+
+            return RemoteEndpoints(self._http)
+        from modelport.client.endpoints import LocalEndpoints
+
+        local = LocalEndpoints(self.services, self._user)
+        self._closers.append(local.close)
+        return local
+
+    @functools.cached_property
+    def jobs(self) -> JobsAPI:
+        """``client.jobs``: batch transform jobs."""
+        from modelport.client.jobs import LocalJobs, RemoteJobs
+
+        return RemoteJobs(self._http) if self.remote else LocalJobs(self.services, self._user)
 
     def invoke(self, endpoint: str, data: Any, **options: Any) -> InvocationResult:
         """Call an endpoint (same as ``client.endpoints.invoke``)."""

@@ -10,10 +10,12 @@ import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelport.domain import Alias, Model, ModelRef, ModelVersion, NewToken, Page, Token
-from modelport.scoring import LoadedModel
+
+if TYPE_CHECKING:
+    from modelport.scoring import LoadedModel
 
 
 class ModelsAPI(ABC):
@@ -102,6 +104,8 @@ class ModelsAPI(ABC):
 
     def load(self, ref: str, *, options: Mapping[str, Any] | None = None) -> LoadedModel:
         """Load a version for in-process scoring (its sha256-verified artifact, its runtime)."""
+        from modelport.scoring import LoadedModel  # numpy and the runtimes: only when scoring
+
         mv = self.show(ref)
         return LoadedModel.from_path(mv, self._verified_path(mv), options, shared=self.runtime_options)
 

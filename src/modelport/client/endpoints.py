@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import orjson
+from typing import TYPE_CHECKING, Any
 
 from modelport.endpoints.config import CaptureConfig, ConfigRevision, Endpoint, parse_variant_spec
 from modelport.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 VariantLike = str | Mapping[str, Any]
 
@@ -58,6 +55,8 @@ class InvocationResult:
 
 def encode_payload(data: Any, content_type: str | None = None) -> tuple[bytes, str]:
     """Any common input (DataFrame, ndarray, dict, list, file path, bytes) → a request body."""
+    import numpy as np
+    import orjson
     import pandas as pd
 
     if isinstance(data, bytes):
@@ -103,6 +102,8 @@ def encode_payload(data: Any, content_type: str | None = None) -> tuple[bytes, s
 
 
 def decode_predictions(body: bytes, content_type: str) -> Any:
+    import orjson
+
     if content_type.startswith("application/json"):
         data = orjson.loads(body)
         return data.get("predictions", data) if isinstance(data, dict) else data
@@ -248,6 +249,9 @@ class _LoopThread:
     """An event loop in a thread hosting an in-process data plane (models stay loaded between calls)."""
 
     def __init__(self, services: Any) -> None:
+        import asyncio
+        import threading
+
         from modelport.metrics import Metrics
         from modelport.serving.plane import Serving
 
@@ -261,6 +265,8 @@ class _LoopThread:
         self._submit(self.serving.start()).result()
 
     def _submit(self, coro: Any) -> Future[Any]:
+        import asyncio
+
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def call(self, request: Any) -> Any:

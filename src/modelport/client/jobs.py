@@ -85,8 +85,12 @@ class JobsAPI(ABC):
 
 class LocalJobs(JobsAPI):
     def __init__(self, services: Any, user: str) -> None:
-        self._svc = services.transforms
+        self._services = services
         self._user = user
+
+    @property
+    def _svc(self) -> Any:
+        return self._services.transforms
 
     def submit(self, spec: TransformSpec, *, wait: bool = True, progress: Progress | None = None) -> TransformJob:
         job = self._svc.create(spec, created_by=self._user)

@@ -1,4 +1,4 @@
-"""The registry database: engines, managed sessions, schema migrations.
+"""The registry database: engines, managed transactions, schema migrations.
 
 SQLite runs in WAL mode with two engines on one file: readers use deferred
 transactions (they never block each other or a writer), writers start with
@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
 from modelport.errors import FailedPrecondition, InvalidArgument, Unavailable
 
@@ -83,7 +82,7 @@ def database_url(url: str) -> sa.URL:
 
 
 class Database:
-    """Owns the engines; hands out managed sessions that commit or roll back."""
+    """Owns the engines; hands out connections in a transaction that commits or rolls back."""
 
     def __init__(self, url: str) -> None:
         parsed = database_url(url)
@@ -104,23 +103,21 @@ class Database:
                 f"database URL {parsed.render_as_string(hide_password=True)!r} needs a driver that is not "
                 f"installed ({exc}); for PostgreSQL: pip install 'modelport[postgres]'"
             ) from None
-        self._read = sessionmaker(self.read_engine, expire_on_commit=False)
-        self._write = sessionmaker(self.write_engine, expire_on_commit=False)
 
     @property
     def display_url(self) -> str:
         return self.url.render_as_string(hide_password=True)
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[Session]:
-        with self._guard(), self._read() as session, session.begin():
-            yield session
+    def read(self) -> Iterator[sa.Connection]:
+        with self._guard(), self.read_engine.begin() as conn:
+            yield conn
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Session]:
+    def write(self) -> Iterator[sa.Connection]:
         """A transaction that commits on success and rolls back on any error."""
-        with self._guard(), self._write() as session, session.begin():
-            yield session
+        with self._guard(), self.write_engine.begin() as conn:
+            yield conn
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:

@@ -7,10 +7,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from modelport.db.database import Database
-from modelport.db.tables import EndpointConfigRow, EndpointRow, utcnow
+from modelport.db.tables import endpoint_configs_table, endpoints_table, utcnow
 from modelport.domain import validate_name
 from modelport.endpoints.config import ConfigRevision, Endpoint, EndpointConfig
 from modelport.errors import AlreadyExists, NotFound
@@ -23,72 +22,76 @@ class EndpointStore:
     def create(self, name: str, config: EndpointConfig, *, created_by: str) -> Endpoint:
         validate_name(name, "endpoint name")
         try:
-            with self.db.write() as s:
+            with self.db.write() as conn:
                 now = utcnow()
-                row = EndpointRow(
-                    name=name, revision=1, status="creating", variant_status={}, created_at=now, updated_at=now
-                )
-                s.add(row)
-                s.flush()
-                s.add(self._config_row(row.id, 1, config, "create", created_by))
+                endpoint_id = conn.execute(
+                    sa.insert(endpoints_table)
+                    .values(name=name, revision=1, status="creating", variant_status={}, created_at=now, updated_at=now)
+                    .returning(endpoints_table.c.id)
+                ).scalar_one()
+                conn.execute(self._insert_config(endpoint_id, 1, config, "create", created_by))
         except IntegrityError:
             raise AlreadyExists(f"endpoint {name!r} already exists") from None
         return self.get(name)
 
     def add_revision(self, name: str, config: EndpointConfig, *, action: str, created_by: str) -> Endpoint:
         """Make ``config`` the current revision (the previous ones stay in the history)."""
-        with self.db.write() as s:
-            row = self._row(s, name)
-            row.revision += 1
-            row.status = "updating"
-            row.failure_reason = None
-            row.updated_at = utcnow()
-            s.add(self._config_row(row.id, row.revision, config, action, created_by))
+        with self.db.write() as conn:
+            row = self._row(conn, name)
+            revision = row.revision + 1
+            conn.execute(
+                sa.update(endpoints_table)
+                .where(endpoints_table.c.id == row.id)
+                .values(revision=revision, status="updating", failure_reason=None, updated_at=utcnow())
+            )
+            conn.execute(self._insert_config(row.id, revision, config, action, created_by))
         return self.get(name)
 
     def get(self, name: str) -> Endpoint:
-        with self.db.read() as s:
-            row = self._row(s, name)
-            return self._endpoint(row, self._config(s, row.id, row.revision))
+        with self.db.read() as conn:
+            row = self._row(conn, name)
+            return self._endpoint(row, self._config(conn, row.id, row.revision))
 
     def list(self) -> list[Endpoint]:
-        with self.db.read() as s:
-            rows = list(s.scalars(sa.select(EndpointRow).order_by(EndpointRow.name)))
-            return [self._endpoint(r, self._config(s, r.id, r.revision)) for r in rows]
+        with self.db.read() as conn:
+            rows = list(conn.execute(sa.select(endpoints_table).order_by(endpoints_table.c.name)))
+            return [self._endpoint(r, self._config(conn, r.id, r.revision)) for r in rows]
 
     def revisions(self) -> dict[str, int]:
         """name → current revision: the one cheap query servers poll."""
-        with self.db.read() as s:
-            return {name: rev for name, rev in s.execute(sa.select(EndpointRow.name, EndpointRow.revision))}
+        e = endpoints_table.c
+        with self.db.read() as conn:
+            return {name: rev for name, rev in conn.execute(sa.select(e.name, e.revision))}
 
     def history(self, name: str) -> builtins.list[ConfigRevision]:
-        with self.db.read() as s:
-            row = self._row(s, name)
-            configs = s.scalars(
-                sa.select(EndpointConfigRow)
-                .where(EndpointConfigRow.endpoint_id == row.id)
-                .order_by(EndpointConfigRow.revision.desc())
+        c = endpoint_configs_table.c
+        with self.db.read() as conn:
+            row = self._row(conn, name)
+            configs = conn.execute(
+                sa.select(endpoint_configs_table).where(c.endpoint_id == row.id).order_by(c.revision.desc())
             )
             return [
                 ConfigRevision(
                     endpoint=name,
-                    revision=c.revision,
-                    config=EndpointConfig.model_validate(c.config),
-                    created_at=c.created_at,
-                    created_by=c.created_by,
-                    action=c.action,
+                    revision=r.revision,
+                    config=EndpointConfig.model_validate(r.config),
+                    created_at=r.created_at,
+                    created_by=r.created_by,
+                    action=r.action,
                 )
-                for c in configs
+                for r in configs
             ]
 
     def revision(self, name: str, revision: int) -> EndpointConfig:
-        with self.db.read() as s:
-            row = self._row(s, name)
-            return self._config(s, row.id, revision)
+        with self.db.read() as conn:
+            row = self._row(conn, name)
+            return self._config(conn, row.id, revision)
 
     def delete(self, name: str) -> None:
-        with self.db.write() as s:
-            s.delete(self._row(s, name))
+        with self.db.write() as conn:
+            row = self._row(conn, name)
+            # Its configurations go with it (ON DELETE CASCADE).
+            conn.execute(sa.delete(endpoints_table).where(endpoints_table.c.id == row.id))
 
     def set_status(
         self,
@@ -100,25 +103,23 @@ class EndpointStore:
         variants: dict[str, dict[str, Any]] | None = None,
     ) -> bool:
         """Record what a server made of a revision; ignored if the revision is no longer current."""
-        with self.db.write() as s:
-            result = s.execute(
-                sa.update(EndpointRow)
-                .where(EndpointRow.name == name, EndpointRow.revision == revision)
+        e = endpoints_table.c
+        with self.db.write() as conn:
+            result = conn.execute(
+                sa.update(endpoints_table)
+                .where(e.name == name, e.revision == revision)
                 .values(status=status, failure_reason=reason, variant_status=variants or {}, updated_at=utcnow())
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return bool(result.rowcount)
 
     def models_in_use(self) -> dict[str, builtins.list[str]]:
         """``name:N`` → endpoints whose current config serves it."""
+        e, c = endpoints_table.c, endpoint_configs_table.c
         used: dict[str, builtins.list[str]] = {}
-        with self.db.read() as s:
-            rows = s.execute(
-                sa.select(EndpointRow.name, EndpointConfigRow.config).join(
-                    EndpointConfigRow,
-                    sa.and_(
-                        EndpointConfigRow.endpoint_id == EndpointRow.id,
-                        EndpointConfigRow.revision == EndpointRow.revision,
-                    ),
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(e.name, c.config).join(
+                    endpoint_configs_table, sa.and_(c.endpoint_id == e.id, c.revision == e.revision)
                 )
             )
             for name, config in rows:
@@ -131,8 +132,8 @@ class EndpointStore:
     # -- helpers ----------------------------------------------------------------
 
     @staticmethod
-    def _config_row(endpoint_id: int, revision: int, config: EndpointConfig, action: str, by: str) -> EndpointConfigRow:
-        return EndpointConfigRow(
+    def _insert_config(endpoint_id: int, revision: int, config: EndpointConfig, action: str, by: str) -> sa.Insert:
+        return sa.insert(endpoint_configs_table).values(
             endpoint_id=endpoint_id,
             revision=revision,
             config=config.model_dump(mode="json"),
@@ -142,26 +143,23 @@ class EndpointStore:
         )
 
     @staticmethod
-    def _row(s: Session, name: str) -> EndpointRow:
+    def _row(conn: sa.Connection, name: str) -> sa.Row[Any]:
         validate_name(name, "endpoint name")
-        row = s.scalar(sa.select(EndpointRow).where(EndpointRow.name == name))
+        row = conn.execute(sa.select(endpoints_table).where(endpoints_table.c.name == name)).first()
         if row is None:
             raise NotFound(f"endpoint {name!r} does not exist")
         return row
 
     @staticmethod
-    def _config(s: Session, endpoint_id: int, revision: int) -> EndpointConfig:
-        row = s.scalar(
-            sa.select(EndpointConfigRow).where(
-                EndpointConfigRow.endpoint_id == endpoint_id, EndpointConfigRow.revision == revision
-            )
-        )
-        if row is None:
+    def _config(conn: sa.Connection, endpoint_id: int, revision: int) -> EndpointConfig:
+        c = endpoint_configs_table.c
+        config = conn.scalar(sa.select(c.config).where(c.endpoint_id == endpoint_id, c.revision == revision))
+        if config is None:
             raise NotFound(f"revision {revision} does not exist")
-        return EndpointConfig.model_validate(row.config)
+        return EndpointConfig.model_validate(config)
 
     @staticmethod
-    def _endpoint(row: EndpointRow, config: EndpointConfig) -> Endpoint:
+    def _endpoint(row: sa.Row[Any], config: EndpointConfig) -> Endpoint:
         return Endpoint(
             name=row.name,
             revision=row.revision,

@@ -32,9 +32,7 @@ from modelport.domain import (
 )
 from modelport.errors import Conflict, FailedPrecondition, InvalidArgument
 from modelport.formats import check_format, detect_format
-from modelport.frames import read_table, table_format
 from modelport.pickles import PICKLE_FORMATS, check_pickle
-from modelport.registration import prepare, prepare_in_child
 from modelport.registry.store import RegistryStore
 from modelport.store import ArtifactStore
 
@@ -115,6 +113,8 @@ class Registry:
             sample = Path(sample)
             if not sample.is_file():
                 raise InvalidArgument(f"sample file {str(sample)!r} does not exist or is not a file")
+            from modelport.frames import table_format
+
             table_format(sample)
             sample_upload = self.artifacts.put_file(sample)
         upload = self.artifacts.put_file(path)
@@ -147,6 +147,9 @@ class Registry:
         A pickle is scanned before anything unpickles it; with ``isolate`` (the
         server) it is then loaded in a child process, never in this one.
         """
+        from modelport.frames import read_table, table_format
+        from modelport.registration import prepare, prepare_in_child  # the runtimes, NumPy, pandas: only to register
+
         validate_name(req.name)
         opts = req.options
         staged = [req.sha256, *([opts.sample_sha256] if opts.sample_sha256 else [])]

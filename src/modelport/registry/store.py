@@ -1,6 +1,6 @@
 """SQL persistence of models, versions and aliases; returns domain objects.
 
-One pattern everywhere: validate, open a managed session (commit or roll
+One pattern everywhere: validate, open a managed transaction (commit or roll
 back), translate database errors into modelport errors here, not above.
 """
 
@@ -12,13 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from modelport.db.database import Database
-from modelport.db.tables import AliasRow, ModelRow, ModelVersionRow, utcnow
+from modelport.db.tables import aliases_table, models_table, utcnow, versions_table
 from modelport.domain import (
     Alias,
     ArtifactFile,
@@ -64,6 +61,17 @@ def _tag_filters(column: Any, tags: Mapping[str, str] | None) -> list[Any]:
     return [column[key].as_string() == str(value) for key, value in (tags or {}).items()]
 
 
+def _upsert_dialect(conn: sa.Connection) -> Any:
+    """The dialect module whose ``insert`` has ON CONFLICT (imported here: PostgreSQL's takes ~0.1 s)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite
+
+
 class RegistryStore:
     """Models, versions and aliases in the registry database."""
 
@@ -75,10 +83,10 @@ class RegistryStore:
     def create_model(self, name: str, *, description: str = "", tags: Mapping[str, str] | None = None) -> Model:
         validate_name(name)
         try:
-            with self.db.write() as s:
+            with self.db.write() as conn:
                 now = utcnow()
-                s.add(
-                    ModelRow(
+                conn.execute(
+                    sa.insert(models_table).values(
                         name=name,
                         description=description,
                         tags=dict(tags or {}),
@@ -93,8 +101,8 @@ class RegistryStore:
 
     def get_model(self, name: str) -> Model:
         validate_name(name)
-        with self.db.read() as s:
-            return self._model(s, self._model_row(s, name))
+        with self.db.read() as conn:
+            return self._model(conn, self._model_row(conn, name))
 
     def list_models(
         self,
@@ -106,41 +114,44 @@ class RegistryStore:
     ) -> Page[Model]:
         check_limit(limit)
         after = decode_token(page_token)
-        q = sa.select(ModelRow).order_by(ModelRow.name).limit(limit + 1)
+        m = models_table.c
+        q = sa.select(models_table).order_by(m.name).limit(limit + 1)
         if after is not None:
-            q = q.where(ModelRow.name > str(after))
+            q = q.where(m.name > str(after))
         if name_contains:
-            q = q.where(ModelRow.name.contains(name_contains, autoescape=True))
-        for cond in _tag_filters(ModelRow.tags, tags):
+            q = q.where(m.name.contains(name_contains, autoescape=True))
+        for cond in _tag_filters(m.tags, tags):
             q = q.where(cond)
-        with self.db.read() as s:
-            rows = list(s.scalars(q))
-            items = [self._model(s, r) for r in rows[:limit]]
+        with self.db.read() as conn:
+            rows = list(conn.execute(q))
+            items = [self._model(conn, r) for r in rows[:limit]]
         token = encode_token(items[-1].name) if len(rows) > limit else None
         return Page[Model](items=items, next_page_token=token)
 
     def update_model(
         self, name: str, *, description: str | None = None, tags: Mapping[str, str] | None = None
     ) -> Model:
-        with self.db.write() as s:
-            row = self._model_row(s, name)
+        with self.db.write() as conn:
+            row = self._model_row(conn, name)
+            values: dict[str, Any] = {"updated_at": utcnow()}
             if description is not None:
-                row.description = description
+                values["description"] = description
             if tags is not None:
-                row.tags = {**row.tags, **{k: v for k, v in tags.items() if v is not None}}
-            row.updated_at = utcnow()
+                values["tags"] = {**row.tags, **{k: v for k, v in tags.items() if v is not None}}
+            conn.execute(sa.update(models_table).where(models_table.c.id == row.id).values(**values))
         return self.get_model(name)
 
     def delete_model(self, name: str, *, force: bool = False) -> list[ModelVersion]:
         """Delete a model and all its versions; refused while aliases exist unless forced."""
-        with self.db.write() as s:
-            row = self._model_row(s, name)
-            aliases = self._aliases(s, row.id)
+        with self.db.write() as conn:
+            row = self._model_row(conn, name)
+            aliases = self._aliases(conn, row.id)
             if aliases and not force:
                 shown = ", ".join(f"{name}@{a}" for a in sorted(aliases))
                 raise Conflict(f"model {name!r} has aliases ({shown}); delete them first or use --force")
-            versions = [self._version(s, row, v, aliases) for v in self._version_rows(s, row.id)]
-            s.delete(row)
+            versions = [self._version(row.name, v, aliases) for v in self._version_rows(conn, row.id)]
+            # Its versions and aliases go with it (ON DELETE CASCADE).
+            conn.execute(sa.delete(models_table).where(models_table.c.id == row.id))
         return versions
 
     # -- versions ---------------------------------------------------------------
@@ -171,50 +182,49 @@ class RegistryStore:
         registrations therefore queue and get distinct consecutive numbers.
         """
         validate_name(name)
-        with self.db.write() as s:
+        m = models_table.c
+        with self.db.write() as conn:
             now = utcnow()
-            insert = pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert  # type: ignore[union-attr]
-            s.execute(
-                insert(ModelRow)
+            conn.execute(
+                _upsert_dialect(conn).insert(models_table)
                 .values(name=name, description="", tags={}, version_counter=0, created_at=now, updated_at=now)
                 .on_conflict_do_nothing(index_elements=["name"])
             )
-            model_id, version = s.execute(
-                sa.update(ModelRow)
-                .where(ModelRow.name == name)
-                .values(version_counter=ModelRow.version_counter + 1, updated_at=now)
-                .returning(ModelRow.id, ModelRow.version_counter)
+            model_id, version = conn.execute(
+                sa.update(models_table)
+                .where(m.name == name)
+                .values(version_counter=m.version_counter + 1, updated_at=now)
+                .returning(m.id, m.version_counter)
             ).one()
-            row = ModelVersionRow(
-                model_id=model_id,
-                version=version,
-                format=format,
-                artifact_uri=artifact_uri,
-                sha256=sha256,
-                size=size,
-                files=[f.model_dump() for f in files],
-                signature=dict(signature),
-                metrics={k: float(v) for k, v in metrics.items()},
-                params={k: str(v) for k, v in params.items()},
-                tags={k: str(v) for k, v in tags.items()},
-                source=dict(source),
-                description=description,
-                created_at=now,
-                created_by=created_by,
-                baseline=dict(baseline or {}),
-                conversion=dict(conversion or {}),
-            )
-            s.add(row)
-            s.flush()
-            model = s.get_one(ModelRow, model_id)
-            return self._version(s, model, row, {})
+            values = {
+                "model_id": model_id,
+                "version": version,
+                "format": format,
+                "artifact_uri": artifact_uri,
+                "sha256": sha256,
+                "size": size,
+                "files": [f.model_dump() for f in files],
+                "signature": dict(signature),
+                "metrics": {k: float(v) for k, v in metrics.items()},
+                "params": {k: str(v) for k, v in params.items()},
+                "tags": {k: str(v) for k, v in tags.items()},
+                "source": dict(source),
+                "description": description,
+                "created_at": now,
+                "created_by": created_by,
+                "baseline": dict(baseline or {}),
+                "conversion": dict(conversion or {}),
+            }
+            conn.execute(sa.insert(versions_table).values(**values))
+            return self._version(name, values, {})
 
     def get_version(self, ref: ModelRef | str) -> ModelVersion:
         """Resolve ``name:v``, ``name@alias`` or ``name`` (the latest version)."""
         ref = ModelRef.parse(ref) if isinstance(ref, str) else ref
-        with self.db.read() as s:
-            model = self._model_row(s, ref.name)
-            aliases = self._aliases(s, model.id)
+        v = versions_table.c
+        with self.db.read() as conn:
+            model = self._model_row(conn, ref.name)
+            aliases = self._aliases(conn, model.id)
             if ref.alias is not None:
                 if ref.alias not in aliases:
                     raise NotFound(f"alias {ref} does not exist")
@@ -222,16 +232,18 @@ class RegistryStore:
             elif ref.version is not None:
                 number = ref.version
             else:
-                latest = s.scalar(sa.select(sa.func.max(ModelVersionRow.version)).where(ModelVersionRow.model_id == model.id))
+                latest = conn.scalar(sa.select(sa.func.max(v.version)).where(v.model_id == model.id))
                 if latest is None:
                     raise NotFound(f"model {ref.name!r} has no versions")
                 number = latest
-            row = s.scalar(
-                sa.select(ModelVersionRow).where(ModelVersionRow.model_id == model.id, ModelVersionRow.version == number)
+            row = (
+                conn.execute(sa.select(versions_table).where(v.model_id == model.id, v.version == number))
+                .mappings()
+                .first()
             )
             if row is None:
                 raise NotFound(f"model version {ref.name}:{number} does not exist")
-            return self._version(s, model, row, aliases)
+            return self._version(model.name, row, aliases)
 
     def list_versions(
         self,
@@ -244,65 +256,67 @@ class RegistryStore:
     ) -> Page[ModelVersion]:
         check_limit(limit)
         before = decode_token(page_token)
-        with self.db.read() as s:
-            model = self._model_row(s, name)
-            aliases = self._aliases(s, model.id)
-            q = (
-                sa.select(ModelVersionRow)
-                .where(ModelVersionRow.model_id == model.id)
-                .order_by(ModelVersionRow.version.desc())
-                .limit(limit + 1)
-            )
+        v = versions_table.c
+        with self.db.read() as conn:
+            model = self._model_row(conn, name)
+            aliases = self._aliases(conn, model.id)
+            q = sa.select(versions_table).where(v.model_id == model.id).order_by(v.version.desc()).limit(limit + 1)
             if before is not None:
                 if not isinstance(before, int):
                     raise InvalidArgument("invalid page token: pass back the next_page_token of a previous page")
-                q = q.where(ModelVersionRow.version < before)
+                q = q.where(v.version < before)
             if format:
-                q = q.where(ModelVersionRow.format == format)
-            for cond in _tag_filters(ModelVersionRow.tags, tags):
+                q = q.where(v.format == format)
+            for cond in _tag_filters(v.tags, tags):
                 q = q.where(cond)
-            rows = list(s.scalars(q))
-            items = [self._version(s, model, r, aliases) for r in rows[:limit]]
+            rows = list(conn.execute(q).mappings())
+            items = [self._version(model.name, r, aliases) for r in rows[:limit]]
         token = encode_token(items[-1].version) if len(rows) > limit else None
         return Page[ModelVersion](items=items, next_page_token=token)
 
     def delete_version(self, name: str, version: int, *, force: bool = False) -> ModelVersion:
-        with self.db.write() as s:
-            model = self._model_row(s, name)
-            aliases = self._aliases(s, model.id)
-            row = s.scalar(
-                sa.select(ModelVersionRow).where(ModelVersionRow.model_id == model.id, ModelVersionRow.version == version)
+        v = versions_table.c
+        with self.db.write() as conn:
+            model = self._model_row(conn, name)
+            aliases = self._aliases(conn, model.id)
+            row = (
+                conn.execute(sa.select(versions_table).where(v.model_id == model.id, v.version == version))
+                .mappings()
+                .first()
             )
             if row is None:
                 raise NotFound(f"model version {name}:{version} does not exist")
-            pointing = sorted(a for a, v in aliases.items() if v == version)
+            pointing = sorted(a for a, n in aliases.items() if n == version)
             if pointing and not force:
                 shown = ", ".join(f"{name}@{a}" for a in pointing)
                 raise Conflict(
                     f"model version {name}:{version} is the target of {shown}; move the alias first or use --force"
                 )
-            deleted = self._version(s, model, row, aliases)
+            deleted = self._version(model.name, row, aliases)
             if pointing:
-                s.execute(sa.delete(AliasRow).where(AliasRow.model_id == model.id, AliasRow.alias.in_(pointing)))
-            s.delete(row)
-            model.updated_at = utcnow()
+                a = aliases_table.c
+                conn.execute(sa.delete(aliases_table).where(a.model_id == model.id, a.alias.in_(pointing)))
+            conn.execute(sa.update(models_table).where(models_table.c.id == model.id).values(updated_at=utcnow()))
+            conn.execute(sa.delete(versions_table).where(v.id == row["id"]))
             return deleted
 
     def referenced_sha256(self) -> set[str]:
         """Every blob some version references (model file or another file)."""
-        with self.db.read() as s:
-            found = set(s.scalars(sa.select(ModelVersionRow.sha256)))
-            for files in s.scalars(sa.select(ModelVersionRow.files)):
+        v = versions_table.c
+        with self.db.read() as conn:
+            found = set(conn.scalars(sa.select(v.sha256)))
+            for files in conn.scalars(sa.select(v.files)):
                 found.update(f["sha256"] for f in files or () if f.get("sha256"))
         return found
 
     def sha256_in_use(self, sha256: str) -> bool:
         """Is a blob referenced by any version (as its model file or another file)?"""
-        with self.db.read() as s:
-            if s.scalar(sa.select(sa.func.count()).where(ModelVersionRow.sha256 == sha256)):
+        v = versions_table.c
+        with self.db.read() as conn:
+            if conn.scalar(sa.select(sa.func.count()).where(v.sha256 == sha256)):
                 return True
             # Secondary files (the original of a converted model) live in the files list.
-            for files in s.scalars(sa.select(ModelVersionRow.files)):
+            for files in conn.scalars(sa.select(v.files)):
                 if any(f.get("sha256") == sha256 for f in files or ()):
                     return True
             return False
@@ -313,85 +327,85 @@ class RegistryStore:
         validate_alias(alias)
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise InvalidArgument(f"invalid version {version!r}: expected a positive integer")
-        with self.db.write() as s:
-            model = self._model_row(s, name)
-            exists = s.scalar(
-                sa.select(ModelVersionRow.id).where(ModelVersionRow.model_id == model.id, ModelVersionRow.version == version)
-            )
+        v, a = versions_table.c, aliases_table.c
+        with self.db.write() as conn:
+            model = self._model_row(conn, name)
+            exists = conn.scalar(sa.select(v.id).where(v.model_id == model.id, v.version == version))
             if exists is None:
                 raise NotFound(f"model version {name}:{version} does not exist")
-            row = s.scalar(sa.select(AliasRow).where(AliasRow.model_id == model.id, AliasRow.alias == alias))
-            if row is None:
-                s.add(AliasRow(model_id=model.id, alias=alias, version=version, updated_at=utcnow()))
+            alias_id = conn.scalar(sa.select(a.id).where(a.model_id == model.id, a.alias == alias))
+            if alias_id is None:
+                conn.execute(
+                    sa.insert(aliases_table).values(model_id=model.id, alias=alias, version=version, updated_at=utcnow())
+                )
             else:
-                row.version = version
-                row.updated_at = utcnow()
+                conn.execute(sa.update(aliases_table).where(a.id == alias_id).values(version=version, updated_at=utcnow()))
         return Alias(name=name, alias=alias, version=version)
 
     def delete_alias(self, name: str, alias: str) -> None:
         validate_alias(alias)
-        with self.db.write() as s:
-            model = self._model_row(s, name)
-            result = s.execute(sa.delete(AliasRow).where(AliasRow.model_id == model.id, AliasRow.alias == alias))
-            if not result.rowcount:  # type: ignore[attr-defined]
+        a = aliases_table.c
+        with self.db.write() as conn:
+            model = self._model_row(conn, name)
+            result = conn.execute(sa.delete(aliases_table).where(a.model_id == model.id, a.alias == alias))
+            if not result.rowcount:
                 raise NotFound(f"alias {name}@{alias} does not exist")
 
     # -- helpers ----------------------------------------------------------------
 
     @staticmethod
-    def _model_row(s: Session, name: str) -> ModelRow:
+    def _model_row(conn: sa.Connection, name: str) -> sa.Row[Any]:
         validate_name(name)
-        row = s.scalar(sa.select(ModelRow).where(ModelRow.name == name))
+        row = conn.execute(sa.select(models_table).where(models_table.c.name == name)).first()
         if row is None:
             raise NotFound(f"model {name!r} does not exist")
         return row
 
     @staticmethod
-    def _aliases(s: Session, model_id: int) -> dict[str, int]:
-        rows = s.execute(sa.select(AliasRow.alias, AliasRow.version).where(AliasRow.model_id == model_id))
+    def _aliases(conn: sa.Connection, model_id: int) -> dict[str, int]:
+        a = aliases_table.c
+        rows = conn.execute(sa.select(a.alias, a.version).where(a.model_id == model_id))
         return {alias: version for alias, version in rows}
 
     @staticmethod
-    def _version_rows(s: Session, model_id: int) -> list[ModelVersionRow]:
-        return list(
-            s.scalars(
-                sa.select(ModelVersionRow)
-                .where(ModelVersionRow.model_id == model_id)
-                .order_by(ModelVersionRow.version.desc())
-            )
-        )
+    def _version_rows(conn: sa.Connection, model_id: int) -> list[sa.RowMapping]:
+        v = versions_table.c
+        q = sa.select(versions_table).where(v.model_id == model_id).order_by(v.version.desc())
+        return list(conn.execute(q).mappings())
 
-    def _model(self, s: Session, row: ModelRow) -> Model:
-        latest = s.scalar(sa.select(sa.func.max(ModelVersionRow.version)).where(ModelVersionRow.model_id == row.id))
+    def _model(self, conn: sa.Connection, row: sa.Row[Any]) -> Model:
+        v = versions_table.c
+        latest = conn.scalar(sa.select(sa.func.max(v.version)).where(v.model_id == row.id))
         return Model(
             name=row.name,
             description=row.description,
             tags=dict(row.tags or {}),
             latest_version=latest,
-            aliases=self._aliases(s, row.id),
+            aliases=self._aliases(conn, row.id),
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
 
     @staticmethod
-    def _version(s: Session, model: ModelRow, row: ModelVersionRow, aliases: Mapping[str, int]) -> ModelVersion:
+    def _version(name: str, row: Mapping[Any, Any], aliases: Mapping[str, int]) -> ModelVersion:
+        """A version from its row (or the values just inserted)."""
         return ModelVersion(
-            name=model.name,
-            version=row.version,
-            format=row.format,
-            artifact_uri=row.artifact_uri,
-            sha256=row.sha256,
-            size=row.size,
-            files=[ArtifactFile(**f) for f in row.files or ()],
-            signature=dict(row.signature or {}),
-            metrics=dict(row.metrics or {}),
-            params=dict(row.params or {}),
-            tags=dict(row.tags or {}),
-            source=dict(row.source or {}),
-            description=row.description,
-            aliases=sorted(a for a, v in aliases.items() if v == row.version),
-            created_at=row.created_at,
-            created_by=row.created_by,
-            baseline=dict(row.baseline or {}),
-            conversion=dict(row.conversion or {}),
+            name=name,
+            version=row["version"],
+            format=row["format"],
+            artifact_uri=row["artifact_uri"],
+            sha256=row["sha256"],
+            size=row["size"],
+            files=[ArtifactFile(**f) for f in row["files"] or ()],
+            signature=dict(row["signature"] or {}),
+            metrics=dict(row["metrics"] or {}),
+            params=dict(row["params"] or {}),
+            tags=dict(row["tags"] or {}),
+            source=dict(row["source"] or {}),
+            description=row["description"],
+            aliases=sorted(a for a, n in aliases.items() if n == row["version"]),
+            created_at=row["created_at"],
+            created_by=row["created_by"],
+            baseline=dict(row["baseline"] or {}),
+            conversion=dict(row["conversion"] or {}),
         )
