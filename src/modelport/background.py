@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 
 from modelport.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from modelport.processes import process_alive
 from modelport.settings import Settings
 
 HEALTH_ROUTE = "/ping"  # 200 once a worker has loaded every endpoint (in `modelport serve NAME`: that one)
@@ -189,21 +190,12 @@ def stop(settings: Settings, *, port: int, timeout: float = 30.0) -> Detached:
 
 def _is_server(pid: int) -> bool:
     """``pid`` runs (not a zombie) and, where /proc tells, is a modelport process (not a reused pid)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not process_alive(pid):
         return False
-    except PermissionError:
-        return True
-    proc = Path(f"/proc/{pid}")
-    if not proc.exists():
-        return True
     try:
-        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        cmdline = (proc / "cmdline").read_bytes()
+        return b"modelport" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
-        return False
-    return state != "Z" and b"modelport" in cmdline
+        return not Path(f"/proc/{pid}").exists()  # no /proc here: trust the pid
 
 
 def _terminate(pid: int, timeout: float) -> None:

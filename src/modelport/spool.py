@@ -16,6 +16,8 @@ import time
 import uuid
 from pathlib import Path
 
+from modelport.processes import process_alive
+
 log = logging.getLogger(__name__)
 
 #: spool files of other hosts (a home on shared storage) are swept after this long
@@ -32,21 +34,6 @@ def spool_path(folder: Path, suffix: str) -> Path:
     return folder / f"{_host()}-{os.getpid()}-{uuid.uuid4().hex}{suffix}"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A killed process nobody has reaped yet (a zombie) still answers kill(0), but it writes nothing more.
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
-
-
 def sweep(folder: Path, *, now: float | None = None) -> list[Path]:
     """Remove spool files whose process is gone; returns what was removed."""
     if not folder.is_dir():
@@ -58,7 +45,7 @@ def sweep(folder: Path, *, now: float | None = None) -> list[Path]:
         parts = path.name.split("-", 2)
         if len(parts) != 3 or not parts[1].isdigit() or not path.is_file():
             continue
-        stale = not _alive(int(parts[1])) if parts[0] == host else now - path.stat().st_mtime > OTHER_HOST_AFTER_S
+        stale = not process_alive(int(parts[1])) if parts[0] == host else now - path.stat().st_mtime > OTHER_HOST_AFTER_S
         if stale:
             with contextlib.suppress(FileNotFoundError):
                 path.chmod(0o644)

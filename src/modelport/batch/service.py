@@ -27,6 +27,7 @@ from modelport.batch.spec import TransformSpec
 from modelport.batch.staging import Staging
 from modelport.domain import ModelVersion
 from modelport.errors import Conflict, Internal, MissingExtra, ModelportError
+from modelport.processes import process_alive
 from modelport.registry.service import Registry
 from modelport.settings import Settings
 
@@ -123,7 +124,7 @@ class TransformService:
     def _runner_alive(self, job: TransformJob) -> bool:
         host, pid = self.store.runner(job.id)
         if host == self.host and pid is not None:
-            return _process_alive(pid)
+            return process_alive(pid)
         return (datetime.now(UTC) - job.updated_at).total_seconds() < STALE_AFTER_S
 
     def _execute(self, job: TransformJob, on_progress: ProgressCallback | None) -> TransformJob:
@@ -199,17 +200,3 @@ class TransformService:
         else:
             url = str(self.settings.home / "jobs" / job.id)
         return Staging(url, self.settings.s3_endpoint_url)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed child its parent has not reaped yet is a zombie: dead
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
