@@ -26,7 +26,7 @@ from modelport.errors import FailedPrecondition, InvalidArgument, Unavailable
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: the newest migration in migrations/versions (tests/db checks it against Alembic's own view).
 #: Opening a database compares against this without importing Alembic (~0.15 s off every command).
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0007"
 UPGRADE_HINT = "modelport db upgrade"
 
 

@@ -161,3 +161,115 @@ jobs_table = sa.Table(
     # Also the heartbeat of a running job.
     sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
 )
+
+# -- monitoring (migration 0007) ----------------------------------------------
+
+monitors_table = sa.Table(
+    "monitors",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(63), nullable=False, unique=True),
+    sa.Column("endpoint", sa.String(63), nullable=False),
+    # None: every live variant of the endpoint, each judged on its own.
+    sa.Column("variant", sa.String(63), nullable=True),
+    # {"every": seconds} or {"cron": "0 * * * *"} or {} (run by hand / from cron only).
+    sa.Column("schedule", sa.JSON, nullable=False),
+    sa.Column("window_s", sa.Integer, nullable=False),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("next_run_at", UTCDateTime, nullable=True),
+    sa.Column("created_by", sa.String(255), nullable=False, default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+monitor_runs_table = sa.Table(
+    "monitor_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("monitor_id", sa.ForeignKey("monitors.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False),  # completed | failed
+    sa.Column("trigger", sa.String(16), nullable=False),  # manual | schedule
+    sa.Column("since", UTCDateTime, nullable=False),
+    sa.Column("until", UTCDateTime, nullable=False),
+    # Per variant: rows, per-feature results, quality, estimate, violations (docs/monitoring.md).
+    sa.Column("result", sa.JSON, nullable=False, default=dict),
+    sa.Column("violations", sa.Integer, nullable=False, default=0),
+    sa.Column("report_uri", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("started_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+)
+
+monitor_alerts_table = sa.Table(
+    "monitor_alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("monitor_id", sa.ForeignKey("monitors.id", ondelete="CASCADE"), nullable=False, index=True),
+    # variant/feature/check: one alert per persisting violation (deduplicated while it lasts).
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # firing | resolved
+    sa.Column("payload", sa.JSON, nullable=False, default=dict),
+    sa.Column("first_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.Column("last_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.Column("delivered_at", UTCDateTime, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text, nullable=True),
+)
+
+baselines_table = sa.Table(
+    "baselines",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(63), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    # SageMaker's statistics.json and constraints.json, as made from a dataset or imported.
+    sa.Column("statistics", sa.JSON, nullable=False),
+    sa.Column("constraints", sa.JSON, nullable=False),
+    sa.Column("source", sa.Text, nullable=False, default=""),
+    sa.Column("created_by", sa.String(255), nullable=False, default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.Index("ix_baselines_model_version", "model", "version"),
+)
+
+capture_folds_table = sa.Table(
+    "capture_folds",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("endpoint", sa.String(63), nullable=False),
+    sa.Column("variant", sa.String(63), nullable=False),
+    # One capture file, folded once per binning (the digest of the reference's bin edges).
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("binning", sa.String(64), nullable=False),
+    sa.Column("first_at", UTCDateTime, nullable=False),
+    sa.Column("last_at", UTCDateTime, nullable=False),
+    sa.Column("records", sa.Integer, nullable=False),
+    # {"YYYY-mm-ddTHH:MM": profile}: the file's rows folded per minute of inference time.
+    sa.Column("profiles", sa.JSON, nullable=False),
+    # The file's predictions (inference id, time, row, label, scores) as Parquet, for joining feedback.
+    sa.Column("predictions", sa.LargeBinary, nullable=True),
+    sa.Column("folded_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.UniqueConstraint("path", "binning"),
+    sa.Index("ix_capture_folds_endpoint_variant_first_at", "endpoint", "variant", "first_at"),
+)
+
+feedback_table = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("endpoint", sa.String(63), nullable=False),
+    sa.Column("inference_id", sa.String(255), nullable=False),
+    # A label (or a list, one per row of a multi-row request); the latest sent wins.
+    sa.Column("label", sa.JSON, nullable=False),
+    sa.Column("event_time", UTCDateTime, nullable=True),
+    sa.Column("received_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.UniqueConstraint("endpoint", "inference_id"),
+)
+
+leases_table = sa.Table(
+    "leases",
+    metadata,
+    # Who may run a singleton (the monitor scheduler) until when; taken and renewed in one UPDATE.
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("holder", sa.String(255), nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)
