@@ -1,8 +1,9 @@
 """Baseline statistics of a model's training sample, for drift monitoring.
 
 Per feature: count, missing, and for numbers mean, std, min, max, quantiles
-and a 10-bucket histogram; for strings the distinct count and the top
-categories.  The shape follows SageMaker Model Monitor's statistics.json
+a 10-bucket histogram and counts on 20 quantile bins (what monitors bin
+captured values on: ``monitoring/profiles.py``); for strings the distinct
+count, the top categories and the counts of up to ``MAX_CATEGORIES`` values.  The shape follows SageMaker Model Monitor's statistics.json
 (PROTOCOLS.md §5) closely enough to be exported as one.
 """
 
@@ -12,8 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from modelport.monitoring.profiles import quantile_bins
+
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 TOP_CATEGORIES = 20
+MAX_CATEGORIES = 1000
 
 
 def _numeric(values: np.ndarray) -> dict[str, Any]:
@@ -29,6 +33,7 @@ def _numeric(values: np.ndarray) -> dict[str, Any]:
         "max": hi,
         "sum": float(present.sum()),
         "quantiles": {str(q): float(v) for q, v in zip(QUANTILES, np.quantile(present, QUANTILES), strict=True)},
+        "bins": quantile_bins(present),
         "histogram": [
             {"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]), "count": int(counts[i])}
             for i in range(len(counts))
@@ -51,6 +56,7 @@ def compute_baseline(frame: Any, columns: list[str] | None = None) -> dict[str, 
             feature["inferred_type"] = "String"
             feature["distinct_count"] = int(counts.size)
             feature["top"] = [{"value": str(v), "count": int(c)} for v, c in counts.head(TOP_CATEGORIES).items()]
+            feature["categories"] = {str(v): int(c) for v, c in counts.head(MAX_CATEGORIES).items()}
         else:
             values = series.to_numpy(dtype=np.float64, na_value=np.nan)
             integral = pd.api.types.is_integer_dtype(series)

@@ -1,0 +1,1 @@
+"""Model monitoring: drift and data quality against the baseline, quality from feedback, alerts (docs/monitoring.md)."""

@@ -1,0 +1,389 @@
+"""Mergeable profiles of feature values, binned on the baseline.
+
+A :class:`Binning` fixes, per feature, where numbers are cut (the baseline's
+quantiles) and which categories the baseline knew.  :func:`fold` turns a
+batch of columns into a :class:`Profile` of integer counts on that binning;
+profiles of any split of the same rows merge into the same profile, so a
+monitor folds each capture file once and adds the per-minute profiles of its
+window.  Drift statistics are computed from the counts only: the same rows
+always give the same numbers, whatever the order they were folded in.
+
+Numeric bins are half-open ``[e_i, e_{i+1})`` with an open bin below the
+first edge and above the last: ``len(edges) + 1`` counts.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+
+FeatureKind = Literal["numeric", "categorical"]
+
+MAX_CATEGORIES = 10_000
+"""Distinct values a categorical sketch keeps; the rest are counted under OTHER."""
+OTHER = "__other__"
+
+
+@dataclass(frozen=True)
+class FeatureBinning:
+    name: str
+    kind: FeatureKind
+    edges: tuple[float, ...] = ()
+    """Numeric: strictly increasing cut points."""
+    categories: tuple[str, ...] = ()
+    """Categorical: the values the baseline saw (a value outside them is a new category)."""
+    integral: bool = False
+    """Numeric: the baseline held whole numbers only."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "edges": list(self.edges),
+            "categories": list(self.categories),
+            "integral": self.integral,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FeatureBinning:
+        return cls(
+            name=data["name"],
+            kind=data["kind"],
+            edges=tuple(float(e) for e in data.get("edges", ())),
+            categories=tuple(str(c) for c in data.get("categories", ())),
+            integral=bool(data.get("integral", False)),
+        )
+
+
+@dataclass(frozen=True)
+class Binning:
+    features: tuple[FeatureBinning, ...]
+
+    def __getitem__(self, name: str) -> FeatureBinning:
+        return self._by_name[name]
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, FeatureBinning]:
+        return {f.name: f for f in self.features}
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """Identifies the binning: capture folded with one digest is reused only under the same one."""
+        return hashlib.sha256(orjson.dumps(self.to_json())).hexdigest()
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [f.to_json() for f in self.features]
+
+    @classmethod
+    def from_json(cls, data: Iterable[Mapping[str, Any]]) -> Binning:
+        return cls(tuple(FeatureBinning.from_json(f) for f in data))
+
+
+@dataclass
+class FeatureSketch:
+    """Counts of one feature's values.  Every field adds under :meth:`merge`."""
+
+    kind: FeatureKind
+    count: int = 0
+    """Rows seen, missing ones included."""
+    missing: int = 0
+    invalid: int = 0
+    """Values of the wrong type (text in a numeric feature)."""
+    bins: list[int] = field(default_factory=list)
+    nonintegral: int = 0
+    """Numeric values with a fractional part (an Integral feature's type check)."""
+    sum: float = 0.0
+    sumsq: float = 0.0
+    min: float | None = None
+    max: float | None = None
+    categories: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def present(self) -> int:
+        return self.count - self.missing - self.invalid
+
+    @property
+    def mean(self) -> float | None:
+        return self.sum / self.present if self.present else None
+
+    @property
+    def std(self) -> float | None:
+        n = self.present
+        if n < 2:
+            return None
+        var = (self.sumsq - self.sum * self.sum / n) / (n - 1)
+        return math.sqrt(max(var, 0.0))
+
+    def merge(self, other: FeatureSketch) -> FeatureSketch:
+        if self.kind != other.kind:
+            raise ValueError(f"cannot merge a {self.kind} sketch with a {other.kind} one")
+        if self.bins and other.bins and len(self.bins) != len(other.bins):
+            raise ValueError("cannot merge sketches made with different binnings")
+        bins = (
+            [a + b for a, b in zip(self.bins, other.bins, strict=True)]
+            if self.bins and other.bins
+            else list(self.bins or other.bins)
+        )
+        categories = dict(self.categories)
+        for value, n in other.categories.items():
+            if value in categories or len(categories) < MAX_CATEGORIES:
+                categories[value] = categories.get(value, 0) + n
+            else:
+                categories[OTHER] = categories.get(OTHER, 0) + n
+        return FeatureSketch(
+            kind=self.kind,
+            count=self.count + other.count,
+            missing=self.missing + other.missing,
+            invalid=self.invalid + other.invalid,
+            bins=bins,
+            nonintegral=self.nonintegral + other.nonintegral,
+            sum=self.sum + other.sum,
+            sumsq=self.sumsq + other.sumsq,
+            min=_pick(min, self.min, other.min),
+            max=_pick(max, self.max, other.max),
+            categories=categories,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "count": self.count, "missing": self.missing, "invalid": self.invalid}
+        if self.kind == "numeric":
+            out.update(
+                bins=self.bins,
+                nonintegral=self.nonintegral,
+                sum=self.sum,
+                sumsq=self.sumsq,
+                min=self.min,
+                max=self.max,
+            )
+        else:
+            out["categories"] = self.categories
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FeatureSketch:
+        return cls(
+            kind=data["kind"],
+            count=int(data.get("count", 0)),
+            missing=int(data.get("missing", 0)),
+            invalid=int(data.get("invalid", 0)),
+            bins=[int(b) for b in data.get("bins", ())],
+            nonintegral=int(data.get("nonintegral", 0)),
+            sum=float(data.get("sum", 0.0)),
+            sumsq=float(data.get("sumsq", 0.0)),
+            min=data.get("min"),
+            max=data.get("max"),
+            categories={str(k): int(v) for k, v in (data.get("categories") or {}).items()},
+        )
+
+
+def _pick(fn: Any, a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return float(fn(a, b))
+
+
+@dataclass
+class Profile:
+    """Sketches of every feature of a set of rows."""
+
+    rows: int = 0
+    features: dict[str, FeatureSketch] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, binning: Binning) -> Profile:
+        return cls(
+            0,
+            {
+                f.name: FeatureSketch(f.kind, bins=[0] * (len(f.edges) + 1) if f.kind == "numeric" else [])
+                for f in binning.features
+            },
+        )
+
+    def merge(self, other: Profile) -> Profile:
+        names = list(self.features) + [n for n in other.features if n not in self.features]
+        merged: dict[str, FeatureSketch] = {}
+        for name in names:
+            a, b = self.features.get(name), other.features.get(name)
+            if a is not None and b is not None:
+                merged[name] = a.merge(b)
+            else:
+                merged[name] = a if a is not None else b  # type: ignore[assignment]
+        return Profile(self.rows + other.rows, merged)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rows": self.rows, "features": {n: s.to_json() for n, s in self.features.items()}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Profile:
+        return cls(
+            int(data.get("rows", 0)),
+            {n: FeatureSketch.from_json(s) for n, s in (data.get("features") or {}).items()},
+        )
+
+
+def merge_all(profiles: Iterable[Profile], binning: Binning) -> Profile:
+    total = Profile.empty(binning)
+    for p in profiles:
+        total = total.merge(p)
+    return total
+
+
+# -- folding ---------------------------------------------------------------------
+
+
+def fold(columns: Mapping[str, Any], binning: Binning, rows: int | None = None) -> Profile:
+    """Count a batch of columns (one array per feature) on ``binning``.
+
+    A feature missing from ``columns`` counts all its rows as missing.
+    """
+    if rows is None:
+        rows = max((len(np.asarray(v)) for v in columns.values()), default=0)
+    sketches = {}
+    for spec in binning.features:
+        values = columns.get(spec.name)
+        if values is None:
+            sketches[spec.name] = FeatureSketch(
+                spec.kind, count=rows, missing=rows, bins=[0] * (len(spec.edges) + 1) if spec.kind == "numeric" else []
+            )
+        elif spec.kind == "numeric":
+            sketches[spec.name] = _fold_numeric(np.asarray(values), spec)
+        else:
+            sketches[spec.name] = _fold_categorical(np.asarray(values), spec)
+    return Profile(rows, sketches)
+
+
+def _fold_numeric(values: np.ndarray, spec: FeatureBinning) -> FeatureSketch:
+    values = values.reshape(len(values), -1)[:, 0] if values.ndim > 1 else values
+    count = len(values)
+    invalid = 0
+    if values.dtype.kind in "biuf":
+        numbers = values.astype(np.float64, copy=False)
+    else:  # object or text: what converts is a number, None/NaN missing, the rest invalid
+        import pandas as pd
+
+        series = pd.Series(values, dtype=object)
+        absent = series.isna().to_numpy()
+        numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        invalid = int(np.count_nonzero(np.isnan(numbers) & ~absent))
+        numbers = np.where(absent, np.nan, numbers)
+    nan = np.isnan(numbers)
+    missing = int(np.count_nonzero(nan)) - invalid
+    present = numbers[~nan]
+    present = present[np.isfinite(present)] if not np.isfinite(present).all() else present
+    bins = np.bincount(np.searchsorted(np.asarray(spec.edges), present, side="right"), minlength=len(spec.edges) + 1)
+    return FeatureSketch(
+        "numeric",
+        count=count,
+        missing=missing,
+        invalid=invalid + (int(np.count_nonzero(~nan)) - len(present)),
+        bins=[int(b) for b in bins],
+        nonintegral=int(np.count_nonzero(present != np.floor(present))),
+        sum=math.fsum(present.tolist()) if present.size < 4096 else float(np.sum(present, dtype=np.float64)),
+        sumsq=float(np.dot(present, present)),
+        min=float(present.min()) if present.size else None,
+        max=float(present.max()) if present.size else None,
+    )
+
+
+def _fold_categorical(values: np.ndarray, spec: FeatureBinning) -> FeatureSketch:
+    import pandas as pd
+
+    values = values.reshape(len(values), -1)[:, 0] if values.ndim > 1 else values
+    series = pd.Series(values)
+    absent = series.isna()
+    counts = series[~absent].astype(str).value_counts(sort=False)
+    categories: dict[str, int] = {}
+    for value, n in sorted(counts.items()):  # sorted: which values overflow into OTHER never depends on order
+        if len(categories) < MAX_CATEGORIES:
+            categories[str(value)] = int(n)
+        else:
+            categories[OTHER] = categories.get(OTHER, 0) + int(n)
+    return FeatureSketch("categorical", count=len(values), missing=int(absent.sum()), categories=categories)
+
+
+# -- the reference ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The baseline as a profile on its own binning: what every window is compared with."""
+
+    binning: Binning
+    profile: Profile
+    inferred_types: dict[str, str] = field(default_factory=dict)
+    """Per feature: ``Integral``, ``Fractional`` or ``String`` (SageMaker's names)."""
+
+    @classmethod
+    def from_baseline(cls, baseline: Mapping[str, Any]) -> Reference:
+        """From a stored baseline (``modelport.baseline.compute_baseline``).
+
+        A baseline with quantile ``bins`` gives exact counts on them; an older
+        one gives its 10-bucket histogram (exact on its own edges; the top edge
+        nudged up so the maximum falls inside, as NumPy's closed last bucket).
+        """
+        specs, sketches, types = [], {}, {}
+        for feature in baseline.get("features", ()):
+            name = str(feature["name"])
+            kind: FeatureKind = "categorical" if feature.get("inferred_type") == "String" else "numeric"
+            types[name] = str(feature.get("inferred_type") or ("String" if kind == "categorical" else "Fractional"))
+            count, missing = int(feature.get("count", 0)), int(feature.get("missing", 0))
+            if kind == "numeric":
+                edges, counts = _numeric_bins(feature)
+                spec = FeatureBinning(name, kind, edges=edges, integral=types[name] == "Integral")
+                sketch = FeatureSketch(
+                    kind,
+                    count=count,
+                    missing=missing,
+                    bins=counts,
+                    sum=float(feature.get("sum") or 0.0),
+                    min=feature.get("min"),
+                    max=feature.get("max"),
+                )
+                std, n = feature.get("std"), count - missing
+                if std is not None and n > 1:
+                    sketch.sumsq = float(std) ** 2 * (n - 1) + sketch.sum**2 / n
+            else:
+                known = feature.get("categories") or {t["value"]: t["count"] for t in feature.get("top", ())}
+                cats = {str(k): int(v) for k, v in known.items()}
+                rest = count - missing - sum(cats.values())
+                if rest > 0:
+                    cats[OTHER] = rest
+                spec = FeatureBinning(name, kind, categories=tuple(sorted(c for c in cats if c != OTHER)))
+                sketch = FeatureSketch(kind, count=count, missing=missing, categories=cats)
+            specs.append(spec)
+            sketches[name] = sketch
+        rows = int(baseline.get("item_count") or max((s.count for s in sketches.values()), default=0))
+        return cls(Binning(tuple(specs)), Profile(rows, sketches), types)
+
+
+def _numeric_bins(feature: Mapping[str, Any]) -> tuple[tuple[float, ...], list[int]]:
+    bins = feature.get("bins")
+    if bins:
+        return tuple(float(e) for e in bins["edges"]), [int(c) for c in bins["counts"]]
+    histogram = feature.get("histogram") or []
+    if not histogram:
+        return (), [int(feature.get("count", 0)) - int(feature.get("missing", 0))]
+    edges = [float(b["lower_bound"]) for b in histogram] + [float(np.nextafter(histogram[-1]["upper_bound"], np.inf))]
+    return tuple(edges), [0] + [int(b["count"]) for b in histogram] + [0]
+
+
+def quantile_bins(present: np.ndarray, bins: int = 20) -> dict[str, list[Any]]:
+    """Cut points at the sample's quantiles and the sample's exact counts on them (for a baseline)."""
+    if present.size == 0:
+        return {"edges": [], "counts": [0]}
+    edges = np.unique(np.quantile(present, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+    counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=len(edges) + 1)
+    return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
