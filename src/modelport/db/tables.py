@@ -245,7 +245,11 @@ capture_folds_table = sa.Table(
     sa.Column("records", sa.Integer, nullable=False),
     # {"YYYY-mm-ddTHH:MM": profile}: the file's rows folded per minute of inference time.
     sa.Column("profiles", sa.JSON, nullable=False),
-    # The file's predictions (inference id, time, row, label, scores) as Parquet, for joining feedback.
+    # {"YYYY-mm-ddTHH:MM": n}: records whose request could not be decoded, per minute.
+    sa.Column("undecodable", sa.JSON, nullable=False, default=dict),
+    # {message: n}: the first few distinct reasons (requests and replies).
+    sa.Column("errors", sa.JSON, nullable=False, default=dict),
+    # The file's predictions (inference id, time, row, label, prediction, scores) as Parquet, for joining feedback.
     sa.Column("predictions", sa.LargeBinary, nullable=True),
     sa.Column("folded_at", UTCDateTime, nullable=False, default=utcnow),
     sa.UniqueConstraint("path", "binning"),

@@ -92,6 +92,8 @@ def upgrade() -> None:
         sa.Column("last_at", sa.DateTime, nullable=False),
         sa.Column("records", sa.Integer, nullable=False),
         sa.Column("profiles", sa.JSON, nullable=False),
+        sa.Column("undecodable", sa.JSON, nullable=False),
+        sa.Column("errors", sa.JSON, nullable=False),
         sa.Column("predictions", sa.LargeBinary, nullable=True),
         sa.Column("folded_at", sa.DateTime, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_capture_folds"),
