@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # the CLI imports this module: each noun's API is imported wh
     from modelport.client.base import ModelsAPI, TokensAPI
     from modelport.client.endpoints import EndpointsAPI, InvocationResult
     from modelport.client.jobs import JobsAPI
+    from modelport.client.monitors import MonitorsAPI
 
 
 class Client:
@@ -64,7 +65,7 @@ class Client:
             self.remote = False
         self.models.runtime_options = self.settings.runtime_options()
 
-    # endpoints and jobs are built on first use: `modelport models list` never imports them.
+    # endpoints, jobs and monitors are built on first use: `modelport models list` never imports them.
 
     @functools.cached_property
     def endpoints(self) -> EndpointsAPI:
@@ -85,6 +86,13 @@ class Client:
         from modelport.client.jobs import LocalJobs, RemoteJobs
 
         return RemoteJobs(self._http) if self.remote else LocalJobs(self.services, self._user)
+
+    @functools.cached_property
+    def monitors(self) -> MonitorsAPI:
+        """``client.monitors``: drift and data-quality monitors on endpoints."""
+        from modelport.client.monitors import LocalMonitors, RemoteMonitors
+
+        return RemoteMonitors(self._http, self.models) if self.remote else LocalMonitors(self.services, self._user)
 
     def invoke(self, endpoint: str, data: Any, **options: Any) -> InvocationResult:
         """Call an endpoint (same as ``client.endpoints.invoke``)."""

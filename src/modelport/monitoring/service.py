@@ -188,6 +188,7 @@ class MonitorService:
         model: str,
         *,
         data: str | Path | None = None,
+        data_name: str | None = None,
         statistics: Mapping[str, Any] | None = None,
         constraints: Mapping[str, Any] | None = None,
         config: Mapping[str, Any] | None = None,
@@ -195,7 +196,10 @@ class MonitorService:
         created_by: str,
     ) -> DatasetBaseline:
         """A dataset baseline for a model version (SageMaker's suggest_baseline), from a CSV/Parquet/JSONL
-        file restricted to the signature's inputs, or imported from SageMaker's statistics.json (+ constraints.json)."""
+        file restricted to the signature's inputs, or imported from SageMaker's statistics.json (+ constraints.json).
+
+        ``data_name``: the dataset's file name when ``data`` is a stored copy (its format comes from it).
+        """
         from modelport.monitoring.config import MonitorConfig
         from modelport.monitoring.sagemaker import baseline_from_statistics, constraints_json, statistics_json
 
@@ -207,12 +211,13 @@ class MonitorService:
         settings = MonitorConfig.from_mapping(config)
         if data is not None:
             path = Path(data)
-            baseline = _dataset_baseline(path, mv)
+            name = data_name or path.name
+            baseline = _dataset_baseline(path, name, mv)
             reference = Reference.from_baseline(baseline)
             settings.check_features(reference.binning.names)
             stats = statistics_json(reference)
             cons = constraints_json(reference, settings)
-            origin = source or f"{path.name}, {baseline['item_count']} rows"
+            origin = source or f"{name}, {baseline['item_count']} rows"
         else:
             assert statistics is not None
             reference = Reference.from_baseline(baseline_from_statistics(statistics, constraints))
@@ -228,8 +233,8 @@ class MonitorService:
 
     def window(self, monitor: Monitor, since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
         """``[since, until)`` cut to whole minutes; by default the monitor's window up to this minute."""
-        end = floor_minute(until if until is not None else self.clock())
-        start = floor_minute(since) if since is not None else end - timedelta(seconds=monitor.window_s)
+        end = floor_minute(_utc(until) if until is not None else self.clock())
+        start = floor_minute(_utc(since)) if since is not None else end - timedelta(seconds=monitor.window_s)
         if start >= end:
             raise InvalidArgument(
                 f"empty window: since ({start:%Y-%m-%d %H:%M}) must be before until ({end:%Y-%m-%d %H:%M}) "
@@ -444,6 +449,11 @@ class MonitorService:
         return self.artifacts.key(folder)
 
 
+def _utc(t: datetime) -> datetime:
+    """A time without a zone is UTC (capture times are)."""
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
 class _Window:
     def __init__(self, profile: Profile, undecodable: int, errors: dict[str, int], files: dict[str, int]) -> None:
         self.profile = profile
@@ -501,7 +511,7 @@ def _check_names(names: list[str], mv: ModelVersion) -> None:
         )
 
 
-def _dataset_baseline(path: Path, mv: ModelVersion) -> dict[str, Any]:
+def _dataset_baseline(path: Path, name: str, mv: ModelVersion) -> dict[str, Any]:
     """compute_baseline of a dataset's columns that are the version's inputs."""
     from modelport.baseline import compute_baseline
     from modelport.frames import read_table, table_format
@@ -509,9 +519,9 @@ def _dataset_baseline(path: Path, mv: ModelVersion) -> dict[str, Any]:
 
     if not path.is_file():
         raise InvalidArgument(f"dataset {str(path)!r} does not exist or is not a file")
-    frame = read_table(path, fmt=table_format(path))
+    frame = read_table(path, fmt=table_format(name))
     if len(frame) == 0:
-        raise InvalidArgument(f"dataset {path.name!r} has no rows")
+        raise InvalidArgument(f"dataset {name!r} has no rows")
     signature = Signature.from_dict(mv.signature)
     tensor = tensor_input(signature)
     if tensor is not None or not signature.inputs:
@@ -522,7 +532,5 @@ def _dataset_baseline(path: Path, mv: ModelVersion) -> dict[str, Any]:
         names = signature.input_names
     missing = [n for n in names if n not in frame.columns]
     if missing:
-        raise InvalidArgument(
-            f"dataset {path.name!r} lacks the input column(s) {', '.join(map(repr, missing))} of {mv.ref}"
-        )
+        raise InvalidArgument(f"dataset {name!r} lacks the input column(s) {', '.join(map(repr, missing))} of {mv.ref}")
     return compute_baseline(frame, columns=names)
