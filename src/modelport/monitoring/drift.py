@@ -390,10 +390,11 @@ def numeric_statistics(
             "fold it again with this reference's binning"
         )
     p, q = ref / ref.sum(), cur / cur.sum()
-    raw = wasserstein_on_bins(spec.edges, p, q, (base.min, base.max), (window.min, window.max))
-    scale = base.std or 0.0
-    if not scale > 0:
-        scale = _iqr(spec.edges, p, (base.min, base.max)) or 1.0
+    std = base.std or 0.0
+    raw = wasserstein_on_bins(spec.edges, p, q, std or 1.0)
+    # the baseline's standard deviation (exact from its sums; Evidently divides by it too), else the
+    # interquartile range read off the bins, else 1 (a constant baseline: the distance in its own units)
+    scale = std if std > 0 else (_iqr(spec.edges, p) or 1.0)
     out = {
         "psi": psi(p, q, epsilon),
         "js": jensen_shannon(p, q),
@@ -406,48 +407,35 @@ def numeric_statistics(
     return out
 
 
-def wasserstein_on_bins(
-    edges: Sequence[float],
-    p: np.ndarray,
-    q: np.ndarray,
-    p_range: tuple[float | None, float | None],
-    q_range: tuple[float | None, float | None],
-) -> float:
-    """∫|F_p - F_q| dx with each distribution spread evenly inside its bins.
+def bin_knots(edges: Sequence[float], outer_width: float = 1.0) -> np.ndarray:
+    """The bins' boundaries with the two open bins closed at one neighbouring bin's width beyond the outer
+    edges (``outer_width`` when there is no neighbour): the same for the baseline and every window."""
+    inner = np.asarray(edges, dtype=np.float64)
+    if inner.size >= 2:
+        below, above = inner[1] - inner[0], inner[-1] - inner[-2]
+    else:
+        below = above = outer_width
+    return np.concatenate(([inner[0] - below], inner, [inner[-1] + above]))
 
-    The open outer bins reach each distribution's own minimum and maximum, so
-    both CDFs are piecewise linear and the integral is exact on them.
+
+def wasserstein_on_bins(edges: Sequence[float], p: np.ndarray, q: np.ndarray, outer_width: float = 1.0) -> float:
+    """Integral of |F_p - F_q| with both distributions spread evenly inside the same bins.
+
+    Both CDFs are then piecewise linear on the same knots (:func:`bin_knots`) and the integral is exact
+    on them.  The open outer bins get their neighbour's width rather than reaching each side's own
+    minimum and maximum: extremes are single values, and spreading 5% of the mass out to them made two
+    samples of the same heavy-tailed distribution look far apart.
     """
     if not len(edges):
-        lo = [v for v in (p_range[0], q_range[0]) if v is not None]
-        hi = [v for v in (p_range[1], q_range[1]) if v is not None]
-        # one bin: the two spreads over [min, max] compare by their ranges' midpoints
-        if len(lo) == 2 and len(hi) == 2:
-            return abs((p_range[0] + p_range[1]) / 2 - (q_range[0] + q_range[1]) / 2)  # type: ignore[operator]
-        return 0.0
-    inner = np.asarray(edges, dtype=np.float64)
-
-    def knots(rng: tuple[float | None, float | None]) -> np.ndarray:
-        lo = inner[0] if rng[0] is None else min(float(rng[0]), inner[0])
-        hi = inner[-1] if rng[1] is None else max(float(rng[1]), inner[-1])
-        return np.concatenate(([lo], inner, [hi]))
-
-    kp, kq = knots(p_range), knots(q_range)
+        return 0.0  # one bin: nothing to compare
+    knots = bin_knots(edges, outer_width)
     fp = np.concatenate(([0.0], np.cumsum(p)))
     fq = np.concatenate(([0.0], np.cumsum(q)))
-    fp[-1] = fq[-1] = 1.0
-    grid = np.unique(np.concatenate((kp, kq)))
-    d = _interp_cdf(grid, kp, fp) - _interp_cdf(grid, kq, fq)
-    return _integral_abs_linear(grid, d)
-
-
-def _interp_cdf(x: np.ndarray, knots: np.ndarray, cdf: np.ndarray) -> np.ndarray:
-    # np.interp needs increasing knots; an empty outer bin may have zero width (lo == first edge)
-    return np.interp(x, knots, cdf, left=0.0, right=1.0)
+    return _integral_abs_linear(knots, fp - fq)
 
 
 def _integral_abs_linear(x: np.ndarray, d: np.ndarray) -> float:
-    """∫|d| for d linear between the points x (exact, including sign changes)."""
+    """Integral of |d| for d linear between the points x (exact, including sign changes)."""
     width = np.diff(x)
     a, b = d[:-1], d[1:]
     same = a * b >= 0
@@ -457,14 +445,11 @@ def _integral_abs_linear(x: np.ndarray, d: np.ndarray) -> float:
     return float(np.sum(np.where(same, whole, split)))
 
 
-def _iqr(edges: Sequence[float], p: np.ndarray, rng: tuple[float | None, float | None]) -> float:
-    """The baseline's interquartile range, read off its piecewise-linear CDF."""
+def _iqr(edges: Sequence[float], p: np.ndarray) -> float:
+    """The baseline's interquartile range, read off the same piecewise-linear CDF."""
     if not len(edges):
         return 0.0
-    inner = np.asarray(edges, dtype=np.float64)
-    lo = inner[0] if rng[0] is None else min(float(rng[0]), inner[0])
-    hi = inner[-1] if rng[1] is None else max(float(rng[1]), inner[-1])
-    knots = np.concatenate(([lo], inner, [hi]))
+    knots = bin_knots(edges)
     cdf = np.concatenate(([0.0], np.cumsum(p)))
     keep = np.concatenate(([True], np.diff(cdf) > 0))  # a strictly increasing CDF to invert
     q1, q3 = np.interp([0.25, 0.75], cdf[keep], knots[keep])
