@@ -138,9 +138,15 @@ class MonitorConfig(_Strict):
         ``comparison_method`` (also AWS's misspelt ``comparion_method``), ``datatype_check_threshold``,
         ``domain_content_threshold``.  Per feature: ``completeness``, ``num_constraints.is_non_negative``
         and ``monitoringConfigOverrides`` (the same keys).
+
+        A constraints.json modelport wrote keeps its whole config under ``modelport``: that block is
+        read instead (the SageMaker fields were derived from it).
         """
         if not isinstance(constraints, Mapping):
             raise InvalidArgument("constraints.json must be a JSON object")
+        own = constraints.get("modelport")
+        if isinstance(own, Mapping):
+            return cls.from_mapping({**(base or {}), **own})
         out: dict[str, Any] = dict(base or {})
         monitoring = constraints.get("monitoring_config") or {}
         if not isinstance(monitoring, Mapping):
