@@ -14,9 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from modelport.baseline import compute_baseline
+from modelport.endpoints.config import CaptureConfig
 from modelport.monitoring.capture import CaptureLocation, fold_file, fold_files, read_predictions
 from modelport.monitoring.profiles import Reference, fold, merge_all
-from modelport.serving.capture import CaptureEvent, record
+from modelport.serving.capture import CaptureEvent, RecordEncoder
 from modelport.signature import ColumnSpec, Signature
 
 T0 = datetime(2024, 5, 1, 10, 0, 5, tzinfo=UTC)
@@ -53,13 +54,13 @@ def event(
     return CaptureEvent(
         endpoint="churn",
         variant="a",
-        destination=None,
+        config=CaptureConfig(enabled=True, capture_output=reply is not None),
         input_body=body,
         input_type=ctype,
-        output_body=reply,
+        output_body=reply or b"",
         output_type=reply_type,
         inference_id=inference_id,
-        time=at,
+        time=at.timestamp(),
     )
 
 
@@ -68,7 +69,8 @@ def write(
 ) -> CaptureLocation:
     folder = tmp_path / "churn" / "a" / T0.strftime("%Y/%m/%d/%H")
     folder.mkdir(parents=True, exist_ok=True)
-    lines = [orjson.dumps(record(e)) for e in events] + list(extra_lines)
+    encoder = RecordEncoder()
+    lines = [encoder.line(e) for e in events] + list(extra_lines)
     (folder / name).write_bytes(b"\n".join(lines) + b"\n")
     return CaptureLocation(str(tmp_path))
 

@@ -129,6 +129,13 @@ class LocalMonitors(MonitorsAPI):
     def _svc(self) -> Any:
         return self._services.monitors
 
+    @property
+    def _store(self) -> Any:
+        """For the read verbs: the store alone (the service imports the capture decoders, NumPy and pandas)."""
+        from modelport.monitoring.store import MonitorStore
+
+        return MonitorStore(self._services.db)
+
     def create(self, name, endpoint, *, variant=None, every=None, cron=None, window=None, config=None):  # type: ignore[no-untyped-def]
         return self._svc.create(
             name,
@@ -142,19 +149,20 @@ class LocalMonitors(MonitorsAPI):
         )
 
     def list(self) -> builtins.list[Monitor]:
-        return self._svc.list()  # type: ignore[no-any-return]
+        return self._store.list()  # type: ignore[no-any-return]
 
     def get(self, name: str) -> Monitor:
-        return self._svc.get(name)  # type: ignore[no-any-return]
+        return self._store.get(name)  # type: ignore[no-any-return]
 
     def show(self, name: str, *, runs: int = 10) -> MonitorDetails:
-        return self._svc.show(name, runs=runs)  # type: ignore[no-any-return]
+        store = self._store
+        return MonitorDetails(monitor=store.get(name), runs=store.runs(name, limit=runs), alerts=store.alerts(name))
 
     def runs(self, name: str, *, limit: int = 20) -> builtins.list[MonitorRun]:
-        return self._svc.runs(name, limit=limit)  # type: ignore[no-any-return]
+        return self._store.runs(name, limit=limit)  # type: ignore[no-any-return]
 
     def delete(self, name: str) -> None:
-        self._svc.delete(name)
+        self._store.delete(name)
 
     def run(self, name, *, since=None, until=None, engine="local", scheduler=None):  # type: ignore[no-untyped-def]
         return self._svc.run(name, since=since, until=until, engine=engine, scheduler=scheduler)

@@ -232,8 +232,9 @@ class MonitorService:
     # -- runs -----------------------------------------------------------------------------
 
     def window(self, monitor: Monitor, since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
-        """``[since, until)`` cut to whole minutes; by default the monitor's window up to this minute."""
-        end = floor_minute(_utc(until) if until is not None else self.clock())
+        """``[since, until)`` cut to whole minutes; by default the monitor's window up to now, this minute
+        included (what was captured of it so far)."""
+        end = floor_minute(_utc(until)) if until is not None else floor_minute(self.clock()) + timedelta(minutes=1)
         start = floor_minute(_utc(since)) if since is not None else end - timedelta(seconds=monitor.window_s)
         if start >= end:
             raise InvalidArgument(

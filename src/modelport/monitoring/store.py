@@ -14,7 +14,7 @@ import builtins
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -32,7 +32,9 @@ from modelport.db.tables import (
 from modelport.domain import validate_name
 from modelport.errors import AlreadyExists, NotFound
 from modelport.monitoring.monitor import DatasetBaseline, Monitor, MonitorAlert, MonitorRun
-from modelport.monitoring.profiles import Profile
+
+if TYPE_CHECKING:  # NumPy: only for folded capture (`monitors list` reads monitors without it)
+    from modelport.monitoring.profiles import Profile
 
 #: rows inserted per statement when saving folds
 _INSERT_ROWS = 500
@@ -239,6 +241,8 @@ class MonitorStore:
 
     def folds(self, endpoint: str, variant: str, binning: str, since: datetime, until: datetime) -> builtins.list[Fold]:
         """Folded files with records in ``[since, until)`` (by their first and last inference time)."""
+        from modelport.monitoring.profiles import Profile
+
         f = capture_folds_table.c
         columns = [f.path, f.first_at, f.last_at, f.records, f.profiles, f.undecodable, f.errors]
         with self.db.read() as conn:
