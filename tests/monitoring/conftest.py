@@ -1,0 +1,80 @@
+"""A classifier registered with a training sample, deployed behind an endpoint that captures its traffic."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelport.client import Client
+from modelport.settings import Settings
+
+FEATURES = ["f0", "f1", "f2", "f3", "f4"]
+#: low enough for a test's traffic to be conclusive, against a 4000-row baseline
+CONFIG = {"min_samples": 200}
+
+
+def draw(n: int, seed: int, shift: dict[str, float] | None = None) -> pd.DataFrame:
+    """Rows from the training distribution; ``shift`` moves features by that many standard deviations."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "f0": rng.normal(0, 1, n),
+            "f1": rng.normal(5, 2, n),
+            "f2": rng.lognormal(1, 0.5, n),
+            "f3": rng.uniform(-1, 1, n),
+            "f4": rng.normal(10, 3, n),
+        }
+    )
+    for name, sd in (shift or {}).items():
+        frame[name] = frame[name] + sd * float(frame[name].std())
+    return frame.round(6)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(model file, sample CSV): a logistic regression and the 4000 rows it was trained on."""
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+
+    folder = tmp_path_factory.mktemp("monitored")
+    sample = draw(4000, seed=1)
+    labels = (sample["f0"] + 0.3 * sample["f1"] - 0.5 * sample["f3"] > 1.5).astype(int)
+    model = folder / "clf.joblib"
+    joblib.dump(LogisticRegression(max_iter=1000).fit(sample[FEATURES], labels), model)
+    sample.to_csv(folder / "train.csv", index=False)
+    return model, folder / "train.csv"
+
+
+@pytest.fixture
+def deployed(sqlite_settings: Settings, trained: tuple[Path, Path]) -> Iterator[Callable[..., Client]]:
+    """``deployed(capture=True)``: a client on a home where clf:1 serves endpoint ``churn`` (variants a and b)."""
+    clients: list[Client] = []
+
+    def make(*, capture: bool = True, sample: bool = True, settings: Settings = sqlite_settings) -> Client:
+        client = Client(settings=settings)
+        clients.append(client)
+        model, train = trained
+        client.models.register(model, "clf", sample=train if sample else None)
+        client.endpoints.create("churn", ["a=clf:1:50", "b=clf:1:50"], capture=100 if capture else None)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def send(client: Client, frame: pd.DataFrame, variant: str, *, batch: int = 25) -> None:
+    """The rows as requests to one variant, alternating CSV (SageMaker) and JSON bodies; capture flushed after."""
+    for i, start in enumerate(range(0, len(frame), batch)):
+        rows = frame.iloc[start : start + batch]
+        if i % 2:
+            client.endpoints.invoke(
+                "churn", rows.to_csv(index=False, header=False).encode(), content_type="text/csv", variant=variant
+            )
+        else:
+            client.endpoints.invoke("churn", rows, variant=variant)
+    client.endpoints.close()  # type: ignore[attr-defined]  # the in-process data plane stops: its capture is written
