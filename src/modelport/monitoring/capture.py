@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import numpy as np
 import orjson
 
@@ -198,14 +199,44 @@ _TYPE = operator.methodcaller("get", "observedContentType", "")
 _ENCODING = operator.methodcaller("get", "encoding", "")
 
 
+class _Body(msgspec.Struct):  # the field names are SageMaker's
+    data: str | None = None
+    observedContentType: str = ""
+    encoding: str = ""
+
+
+class _Capture(msgspec.Struct):
+    endpointInput: _Body | None = None
+    endpointOutput: _Body | None = None
+
+
+class _Meta(msgspec.Struct):
+    inferenceTime: str
+    inferenceId: str | None = None
+    eventId: str | None = None
+
+
+class _Record(msgspec.Struct):
+    captureData: _Capture
+    eventMetadata: _Meta
+
+
+_RECORDS = msgspec.json.Decoder(list[_Record])
+
+
 def parse_records(data: bytes) -> CaptureRecords:
-    """A capture file's records; lines that are not records are counted, not fatal."""
+    """A capture file's records; lines that are not records are counted, not fatal.
+
+    The usual file is parsed in one call into typed records (msgspec skips the
+    fields a monitor does not read, ~3x quicker than dicts); a file with a line
+    that is not a record is read line by line.
+    """
     lines = data.strip().split(b"\n")
     if lines == [b""]:
         return CaptureRecords()
-    try:  # the whole file in one parse and one pass per field; any surprise: line by line
-        return _columns(orjson.loads(b"[" + b",".join(lines) + b"]"), 0)
-    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, _Irregular):
+    try:
+        return _typed(_RECORDS.decode(b"[" + b",".join(lines) + b"]"))
+    except (msgspec.DecodeError, _Irregular):
         pass
     good, bad = [], 0
     for line in lines:
@@ -221,24 +252,42 @@ def parse_records(data: bytes) -> CaptureRecords:
 
 
 def _stamps(times: list[str]) -> np.ndarray:
-    """``2024-05-01T10:15:02Z`` (SageMaker's form; fractions of a second dropped) → datetime64[s]."""
-    import pyarrow as pa
+    """``2024-05-01T10:15:02Z`` (SageMaker's form; fractions of a second dropped) → datetime64[s].
 
-    try:
-        return (
-            pa.array(times, pa.string())
-            .cast(pa.timestamp("s", tz="UTC"))
-            .to_numpy(zero_copy_only=False)
-            .astype("datetime64[s]")
-        )  # type: ignore[no-any-return]
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    if not all(len(t) >= 19 and t[10] == "T" for t in times):
+    A file holds a few distinct seconds: each is parsed once.
+    """
+    distinct = list(dict.fromkeys(times))
+    if not all(type(t) is str and len(t) >= 19 and t[10] == "T" for t in distinct):
         raise _Irregular()
     try:
-        return np.array([t[:19] for t in times], dtype="datetime64[s]")
+        parsed = np.array([t[:19] for t in distinct], dtype="datetime64[s]")
     except ValueError:
         raise _Irregular() from None
+    if len(distinct) == len(times):
+        return parsed  # type: ignore[no-any-return]
+    position = {t: i for i, t in enumerate(distinct)}
+    return parsed[np.fromiter(map(position.__getitem__, times), dtype=np.int64, count=len(times))]  # type: ignore[no-any-return]
+
+
+def _typed(records: list[_Record]) -> CaptureRecords:
+    metas = [r.eventMetadata for r in records]
+    ids = [m.inferenceId for m in metas]
+    if None in ids:
+        ids = [i if i is not None else m.eventId for i, m in zip(ids, metas, strict=True)]
+    out = CaptureRecords(stamps=_stamps([m.inferenceTime for m in metas]), ids=ids)
+    captures = [r.captureData for r in records]
+    for bodies, payloads in (
+        ([c.endpointInput for c in captures], out.inputs),
+        ([c.endpointOutput for c in captures], out.outputs),
+    ):
+        present = [b if b is not None else _NO_BODY for b in bodies] if None in bodies else bodies
+        payloads.data = [b.data for b in present]  # type: ignore[union-attr]
+        payloads.content_types = [b.observedContentType for b in present]  # type: ignore[union-attr]
+        payloads.encodings = [b.encoding for b in present]  # type: ignore[union-attr]
+    return out
+
+
+_NO_BODY = _Body()
 
 
 def _columns(records: list[Any], unreadable: int) -> CaptureRecords:

@@ -8,13 +8,15 @@ folded files as they come back, so a run interrupted halfway keeps what was
 folded.  A file folds to the same profile in any task (rows are folded in a
 canonical order), so the numbers are those of the local engine.
 
-Without a scheduler address a local in-process cluster is started, as
-transform jobs do (``batch/dask_engine.py``).
+Without a scheduler address a local cluster of one worker process per core
+is started (processes, where transform jobs use threads: decoding and folding
+hold the GIL).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -59,7 +61,7 @@ def fold_on_dask(
     binning: Binning,
     *,
     scheduler: str | None = None,
-    threads: int = 2,
+    workers: int | None = None,
 ) -> Iterator[list[FoldedFile]]:
     """Fold ``files`` on a Dask cluster; yields each task's folded files as it finishes."""
     try:
@@ -73,10 +75,11 @@ def fold_on_dask(
         if scheduler:
             client = Client(scheduler, timeout="20s")
         else:
+            # processes, not threads: decoding and folding hold the GIL (unlike a transform job's Arrow and ONNX)
             cluster = LocalCluster(
-                n_workers=1,
-                threads_per_worker=threads,
-                processes=False,
+                n_workers=max(1, min(workers or os.cpu_count() or 1, len(files))),
+                threads_per_worker=1,
+                processes=True,
                 dashboard_address=":0",
                 silence_logs=logging.ERROR,
             )

@@ -94,13 +94,14 @@ def _groups(
     ``BINARY``).  A record without a body is a failure when ``required`` (requests), else skipped (replies:
     capture of outputs can be off)."""
     data = payloads.data
-    keys = list(zip(payloads.content_types, payloads.encodings, strict=True))
-    distinct = set(keys)
+    types, encodings = set(payloads.content_types), set(payloads.encodings)
     out: dict[tuple[str, str, str], list[int]] = {}
-    if len(distinct) == 1 and None not in data:  # the usual file: one type, every record captured
-        ((ctype, encoding),) = distinct
+    if len(types) == len(encodings) == 1 and None not in data:  # the usual file: one type, every record captured
+        ((ctype,), (encoding,)) = (types, encodings)
         out[(*_media(ctype), encoding)] = list(range(len(data)))
     else:
+        keys = list(zip(payloads.content_types, payloads.encodings, strict=True))
+        distinct = set(keys)
         for key in distinct:
             ctype, encoding = key
             members = [i for i, k in enumerate(keys) if k == key and data[i] is not None]
@@ -256,8 +257,9 @@ class InputDecoder:
         if header is not None:
             texts = [_after_first_line(t) for t in texts]
         trimmed = [t.rstrip("\r\n") for t in texts]
-        counts = [t.count("\n") + 1 for t in trimmed]
         joined = "\n".join(trimmed) + "\n"
+        # one line each (the usual body) unless the joined text has more lines than bodies
+        counts = [1] * len(trimmed) if joined.count("\n") == len(trimmed) else [t.count("\n") + 1 for t in trimmed]
         if header is not None:
             body, ctype = (header + "\n" + joined).encode(), "text/csv; header=present"
         else:
@@ -683,8 +685,11 @@ class OutputDecoder:
         import pandas as pd
 
         trimmed = [t.rstrip("\r\n") for t in texts]
-        counts = [t.count("\n") + 1 if t else 0 for t in trimmed]
         body = "\n".join(t for t in trimmed if t)
+        if body.count("\n") == len(trimmed) - 1 and all(trimmed):
+            counts = [1] * len(trimmed)  # one line each, the usual reply
+        else:
+            counts = [t.count("\n") + 1 if t else 0 for t in trimmed]
         if not body:
             out.extend(indices, counts, None, None, None)
             return
