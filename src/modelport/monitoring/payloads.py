@@ -507,6 +507,9 @@ def _label_array(values: Any) -> Any:
         return None
     if isinstance(values, np.ndarray) and values.dtype == object:
         return pa.array(values, pa.string(), from_pandas=True)
+    kinds = set(map(type, values))
+    if kinds <= {str, int}:  # the usual labels: one pass in C
+        return pa.array(values if kinds <= {str} else list(map(str, values)), pa.string())
     return pa.array([v if type(v) is str else None if v is None else _text(v) for v in values], pa.string())
 
 
