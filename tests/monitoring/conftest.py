@@ -67,6 +67,12 @@ def deployed(sqlite_settings: Settings, trained: tuple[Path, Path]) -> Iterator[
         client.close()
 
 
+@pytest.fixture
+def settings_home(sqlite_settings: Settings) -> Path:
+    """The home ``deployed()`` clients work on."""
+    return sqlite_settings.home
+
+
 def send(client: Client, frame: pd.DataFrame, variant: str, *, batch: int = 25) -> None:
     """The rows as requests to one variant, alternating CSV (SageMaker) and JSON bodies; capture flushed after."""
     for i, start in enumerate(range(0, len(frame), batch)):

@@ -68,6 +68,45 @@ def test_a_second_run_reads_no_file_already_folded(deployed: Callable[..., Clien
     assert third.result["variants"]["a"]["features"] == second.result["variants"]["a"]["features"]  # same numbers
 
 
+def test_a_file_is_folded_once_whatever_part_of_it_a_window_takes(
+    deployed: Callable[..., Client], settings_home: Path
+) -> None:
+    client = deployed()
+    folder = settings_home / "artifacts" / "capture" / "churn" / "a" / "2024" / "05" / "01" / "10"
+    folder.mkdir(parents=True)
+    rows = draw(4, seed=6)
+    lines = [
+        json.dumps(
+            {
+                "captureData": {
+                    "endpointInput": {
+                        "observedContentType": "text/csv",
+                        "mode": "INPUT",
+                        "encoding": "CSV",
+                        "data": rows.iloc[[i]].to_csv(index=False, header=False),
+                    },
+                },
+                "eventMetadata": {"eventId": f"e{i}", "inferenceTime": f"2024-05-01T10:{15 * i:02d}:07Z"},
+                "eventVersion": "0",
+            }
+        )
+        for i in range(4)
+    ]
+    (folder / "f1.jsonl").write_text("\n".join(lines[:2]) + "\n")  # 10:00 and 10:15
+    (folder / "f2.jsonl").write_text("\n".join(lines[2:]) + "\n")  # 10:30 and 10:45: after the first window
+    client.monitors.create("m", "churn", variant="a")
+    since = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+    first = client.monitors.run("m", since=since, until=since + timedelta(minutes=20))
+    second = client.monitors.run("m", since=since, until=since + timedelta(minutes=20))
+    later = client.monitors.run("m", since=since + timedelta(minutes=30), until=since + timedelta(hours=1))
+    assert [r.result["variants"]["a"]["files"]["folded"] for r in (first, second, later)] == [2, 0, 0]
+    assert [r.result["variants"]["a"]["rows"] for r in (first, second, later)] == [
+        2,
+        2,
+        2,
+    ]  # :00 and :15, then :30 and :45
+
+
 def test_a_window_without_capture_is_reported_no_data(deployed: Callable[..., Client]) -> None:
     client = deployed()
     client.monitors.create("quiet", "churn", variant="a")

@@ -376,7 +376,10 @@ class MonitorService:
         """Fold the window's files not folded yet on this reference's bins, then merge its minutes."""
         binning = reference.binning
         files = location.files(endpoint, variant, since, until)
-        known = self.store.folded_paths(endpoint, variant, binning.digest, floor_hour(since), until)
+        # every file of the hours listed, records after ``until`` too: a file is folded once, whatever the window
+        known = self.store.folded_paths(
+            endpoint, variant, binning.digest, floor_hour(since), floor_hour(until) + timedelta(hours=1)
+        )
         new = [f for f in files if f.url not in known]
         if new:
             if engine == "dask":
