@@ -21,7 +21,7 @@ from modelport.api.bodies import RequestLimits
 from modelport.api.dataplane import DataPlaneApp
 from modelport.api.errors import error_response, install_error_handlers, install_fallback_handler
 from modelport.api.openapi import describe
-from modelport.api.routes import artifacts, endpoints, jobs, models, tokens
+from modelport.api.routes import artifacts, endpoints, feedback, jobs, models, tokens
 from modelport.api.rsgi import RSGIApp
 from modelport.errors import ModelportError
 from modelport.metrics import Metrics
@@ -114,7 +114,7 @@ def create_app(
     install_error_handlers(app)
     install_fallback_handler(app)
     if single_endpoint is None:
-        for router in (models.router, artifacts.router, tokens.router, endpoints.router, jobs.router):
+        for router in (models.router, artifacts.router, tokens.router, endpoints.router, feedback.router, jobs.router):
             app.include_router(router, prefix="/api/v1")
 
     @app.get("/ping", include_in_schema=False)
