@@ -24,7 +24,7 @@ from modelport.api.openapi import describe
 from modelport.api.routes import artifacts, endpoints, feedback, jobs, models, tokens
 from modelport.api.rsgi import RSGIApp
 from modelport.errors import ModelportError
-from modelport.metrics import Metrics
+from modelport.metrics import Metrics, RunSnapshot
 from modelport.services import Services
 from modelport.serving.plane import Serving
 from modelport.settings import Settings
@@ -80,7 +80,15 @@ def create_app(
     and the control API is not mounted.
     """
     settings = settings or (services.settings if services else Settings.from_env())
-    metrics = Metrics(settings.metrics_dir)
+
+    def latest_monitor_runs() -> list[RunSnapshot]:
+        # the monitoring gauges of every worker come from the database (monitors run in one process)
+        from modelport.monitoring.gauges import latest_runs
+
+        svc: Services | None = getattr(app.state, "services", None)
+        return [] if svc is None else latest_runs(svc.db)
+
+    metrics = Metrics(settings.metrics_dir, monitor_runs=latest_monitor_runs)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
