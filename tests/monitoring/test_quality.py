@@ -281,3 +281,43 @@ def test_estimate_without_probabilities_says_why() -> None:
     preds = predictions_frame(["a"], [0], labels=["x"])
     assert estimate(preds, ["x", "y"])["reason"] == "no prediction in the window has one probability per class"
     assert estimate(preds, None)["reason"] == "the model declares no classes"
+
+
+# -- thresholds --------------------------------------------------------------------------------
+
+
+def test_quality_thresholds_become_violations() -> None:
+    from modelport.monitoring.alerts import Violation
+    from modelport.monitoring.quality import breaches, check_thresholds
+
+    scores, truth, predicted = synthetic_classifier(500, CLASSES, seed=2)
+    ids = list(range(500))
+    preds = predictions_frame(ids, [0] * 500, labels=predicted, scores=[list(s) for s in scores])
+    report = assess(preds, feedback_frame(ids[:200], truth[:200]), task="classification", classes=CLASSES)
+    est = estimate(preds, CLASSES)
+    found = breaches(
+        "a",
+        report,
+        {"accuracy": 0.99, "log_loss": 0.01, "coverage": 0.5, "f1_macro": 0.01, "estimated_accuracy": 0.99},
+        estimate=est,
+    )
+    assert [(b["feature_name"], b["constraint_check_type"]) for b in found] == [
+        ("accuracy", "model_quality_check"),
+        ("log_loss", "model_quality_check"),
+        ("coverage", "model_quality_check"),
+        ("estimated_accuracy", "model_quality_check"),
+    ]
+    assert found[0]["description"].startswith(
+        f"accuracy {report['metrics']['accuracy']['value']:.4g} is below the minimum 0.99 (200 labelled rows, 95% interval "
+    )
+    assert found[2]["description"] == "coverage 0.4 is below the minimum 0.5 (200 of 500 predictions labelled)"
+    assert Violation.from_dict(found[0]).key == "a/accuracy/model_quality_check"
+    assert breaches("a", report, {"accuracy": 0.99}, min_labelled=201) == []  # too few labels to judge
+    assert check_thresholds({"rmse": 2, "r2": {"min": 0.5, "max": 1}}) == {
+        "rmse": {"max": 2.0},
+        "r2": {"min": 0.5, "max": 1.0},
+    }
+    with pytest.raises(ValueError, match="unknown quality metric 'precision'"):
+        check_thresholds({"precision": 0.5})
+    with pytest.raises(ValueError, match="expected a number or"):
+        check_thresholds({"mae": {"below": 3}})

@@ -584,3 +584,83 @@ def headline(report: Mapping[str, Any]) -> dict[str, float]:
     if report.get("predictions"):
         out["coverage"] = float(report.get("coverage", 0.0))
     return out
+
+
+# -- thresholds -------------------------------------------------------------------------------
+
+HIGHER_IS_BETTER = frozenset({"accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "r2", "coverage"})
+LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse"})
+MIN_LABELLED = 100
+"""Labelled rows below which a quality threshold is not judged (the report says ``inconclusive``)."""
+QUALITY_CHECK = "model_quality_check"
+
+
+def check_thresholds(thresholds: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """``{"accuracy": 0.8, "rmse": {"max": 2.5}, "estimated_accuracy": 0.8}`` → ``{metric: {"min"|"max": x}}``.
+
+    A bare number is a minimum for metrics where higher is better and a maximum for the
+    others; ``estimated_<metric>`` judges the label-free estimate.  Unknown names are an error.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for name, rule in thresholds.items():
+        base = name.removeprefix("estimated_")
+        if base not in HIGHER_IS_BETTER | LOWER_IS_BETTER or (name != base and base not in ("accuracy", "roc_auc")):
+            known = [*sorted(HIGHER_IS_BETTER | LOWER_IS_BETTER), "estimated_accuracy", "estimated_roc_auc"]
+            raise ValueError(f"unknown quality metric {name!r}; known: {', '.join(known)}")
+        if isinstance(rule, int | float) and not isinstance(rule, bool):
+            out[name] = {"min" if base in HIGHER_IS_BETTER else "max": float(rule)}
+        elif isinstance(rule, Mapping) and rule and set(rule) <= {"min", "max"}:
+            out[name] = {k: float(v) for k, v in rule.items()}
+        else:
+            raise ValueError(f"quality threshold {name!r}: expected a number or {{min: x}} / {{max: y}}, not {rule!r}")
+    return out
+
+
+def breaches(
+    variant: str,
+    report: Mapping[str, Any] | None,
+    thresholds: Mapping[str, Any],
+    *,
+    estimate: Mapping[str, Any] | None = None,
+    min_labelled: int = MIN_LABELLED,
+) -> list[dict[str, str]]:
+    """Quality thresholds a variant's window breaks, as violations (``Alerter.process`` takes them).
+
+    A realized metric is judged only with at least ``min_labelled`` labelled rows (a
+    handful of labels says little); ``coverage`` is judged whenever there were predictions.
+    """
+    out: list[dict[str, str]] = []
+    for name, rule in check_thresholds(thresholds).items():
+        estimated = name.startswith("estimated_")
+        source = estimate if estimated else report
+        if not source:
+            continue
+        if name == "coverage":
+            value = source.get("coverage") if source.get("predictions") else None
+            basis = f"{source.get('labelled', 0):,} of {source.get('predictions', 0):,} predictions labelled"
+        else:
+            if not estimated and int(source.get("labelled", 0)) < min_labelled:
+                continue
+            entry = (source.get("metrics") or {}).get(name.removeprefix("estimated_")) or {}
+            value = entry.get("value")
+            rows = source.get("rows") if estimated else source.get("labelled")
+            basis = f"{rows:,} {'scored' if estimated else 'labelled'} rows"
+            if entry.get("ci"):
+                basis += f", {source.get('confidence', CONFIDENCE):.0%} interval {entry['ci'][0]:.4g} to {entry['ci'][1]:.4g}"
+        if value is None:
+            continue
+        if "min" in rule and value < rule["min"]:
+            description = f"{name} {value:.4g} is below the minimum {rule['min']:g} ({basis})"
+        elif "max" in rule and value > rule["max"]:
+            description = f"{name} {value:.4g} is above the maximum {rule['max']:g} ({basis})"
+        else:
+            continue
+        out.append(
+            {
+                "variant": variant,
+                "feature_name": name,
+                "constraint_check_type": QUALITY_CHECK,
+                "description": description,
+            }
+        )
+    return out
