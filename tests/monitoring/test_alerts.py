@@ -279,3 +279,22 @@ def test_alerts_config_validation() -> None:
 def test_long_keys_stay_within_the_column() -> None:
     v = Violation("a", "f" * 400, "baseline_drift_check")
     assert len(v.key) == 255 and v.key != Violation("a", "f" * 399 + "g", "baseline_drift_check").key
+
+
+def test_the_documented_verification_snippet_accepts_a_real_delivery(
+    alerter: Alerter, monitor: Monitor, listener: Listener
+) -> None:
+    """docs/monitoring.md's standalone snippet, run as written against what the webhook received."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "monitoring.md").read_text()
+    section = doc.split("### Verifying the signature", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    namespace: dict[str, Any] = {}
+    exec(code.group(1), namespace)
+    alerter.process(monitor, [DRIFT], config=config(listener))
+    got = listener.received[0]
+    assert namespace["verify"](SECRET, got.headers, got.body)
+    assert not namespace["verify"](SECRET, got.headers, got.body.replace(b"age", b"AGE"))
