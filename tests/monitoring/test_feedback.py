@@ -245,3 +245,12 @@ def test_times_are_stored_as_sqlalchemy_writes_them(services: Services) -> None:
     store.upsert("ep", [FeedbackRecord("just-before", 1, T0 - timedelta(microseconds=1))], now=T0 - timedelta(days=3))
     assert store.window("ep", T0, T0 + timedelta(hours=1))["inference_id"].tolist() == ["on-the-edge"]
     assert sorted(store.window("ep", T0 - timedelta(days=3), T0)["inference_id"]) == ["just-before", "on-the-edge"]
+
+
+def test_csv_the_csv_module_cannot_read_is_a_caller_mistake() -> None:
+    with pytest.raises(InvalidArgument, match=r"^feedback CSV line 2: field larger than field limit"):
+        parse_csv("inference_id,label\n" + "x" * 200_000 + ",1\n")
+    with pytest.raises(InvalidArgument, match="line 2: the inference id holds a NUL character"):
+        parse_csv("inference_id,label\na\x00b,1\n")
+    with pytest.raises(InvalidArgument, match="feedback CSV is not UTF-8"):
+        parse_csv(b"inference_id,label\n\xff,1\n")

@@ -161,6 +161,13 @@ def parse_csv(
             raise InvalidArgument(f"feedback CSV is not UTF-8: {exc}") from None
     text = text.removeprefix("\ufeff")
     reader = csv.reader(io.StringIO(text))
+    try:
+        return _csv_records(reader, id_column, label_column, timestamp_column)
+    except csv.Error as exc:  # a field over the csv module's limit, a stray quote…
+        raise InvalidArgument(f"feedback CSV line {reader.line_num}: {exc}") from None
+
+
+def _csv_records(reader: Any, id_column: str, label_column: str, timestamp_column: str | None) -> list[FeedbackRecord]:
     header = next(reader, None)
     if header is None:
         return []
@@ -356,7 +363,10 @@ def _from_sagemaker(index: int, where: str, item: Mapping[str, Any]) -> Feedback
         except orjson.JSONDecodeError:
             raise BadRecord(index, where, f"groundTruthData.data {text[:50]!r} is not JSON") from None
     else:
-        cells = next(csv.reader([text]), [])
+        try:
+            cells = next(csv.reader([text]), [])
+        except csv.Error as exc:
+            raise BadRecord(index, where, f"groundTruthData.data is not CSV: {exc}") from None
         label = cells[0].strip() if len(cells) == 1 else [c.strip() for c in cells]
     return _record(index, where, meta["eventId"], label, meta.get("inferenceTime"))
 
