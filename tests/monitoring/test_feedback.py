@@ -254,3 +254,26 @@ def test_csv_the_csv_module_cannot_read_is_a_caller_mistake() -> None:
         parse_csv("inference_id,label\na\x00b,1\n")
     with pytest.raises(InvalidArgument, match="feedback CSV is not UTF-8"):
         parse_csv(b"inference_id,label\n\xff,1\n")
+
+
+def test_labels_read_back_from_the_store_feed_the_quality_report(services: Services) -> None:
+    """parse → store → window → assess, on both databases: the types the database returns join as sent."""
+    from modelport.monitoring.quality import assess
+
+    store = FeedbackStore(services.db)
+    text = 'inference_id,label,timestamp\nr1,1,\nr2,"[0, null]",\nghost,1,2024-05-01T12:30:00Z\nlate,0,2024-05-01T15:00:00Z\n'
+    store.upsert("ep", parse_csv(text), now=T0 + timedelta(hours=2))
+    predictions = pd.DataFrame(
+        {
+            "inference_id": ["r1", "r2", "r2", "r3"],
+            "time": [T0 + timedelta(minutes=m) for m in (1, 2, 2, 3)],
+            "row": [0, 0, 1, 0],
+            "label": ["1", "1", "0", "0"],
+            "prediction": [None] * 4,
+            "scores": [[0.2, 0.8], [0.4, 0.6], [0.7, 0.3], [0.9, 0.1]],
+        }
+    )
+    window = (T0, T0 + timedelta(hours=1))
+    report = assess(predictions, store.window("ep", *window), task="classification", classes=[0, 1], window=window)
+    assert (report["labelled"], report["coverage"], report["unmatched"]) == (2, 0.5, 1)  # "late" is another window's
+    assert report["confusion_matrix"] == {"labels": ["0", "1"], "matrix": [[0, 1], [0, 1]]}
