@@ -23,6 +23,7 @@ from modelport.store import ArtifactStore
 if TYPE_CHECKING:
     from modelport.batch.service import TransformService
     from modelport.endpoints.service import EndpointService
+    from modelport.monitoring.feedback import FeedbackService
 
 
 @dataclass
@@ -76,6 +77,12 @@ class Services:
         from modelport.batch.service import TransformService
 
         return TransformService(JobStore(self.db), self.registry, self.settings)
+
+    @functools.cached_property
+    def feedback(self) -> FeedbackService:
+        from modelport.monitoring.feedback import FeedbackService, FeedbackStore
+
+        return FeedbackService(FeedbackStore(self.db), self.endpoints, self.registry)
 
     def close(self) -> None:
         self.db.dispose()

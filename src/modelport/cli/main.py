@@ -30,6 +30,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "endpoints": ("modelport.cli.endpoints", "app"),
     "db": ("modelport.cli.db", "app"),
     "jobs": ("modelport.cli.batch", "app"),
+    "feedback": ("modelport.cli.feedback", "app"),
 }
 COMMANDS: dict[str, tuple[str, str]] = {
     "server": ("modelport.cli.server", "server"),
