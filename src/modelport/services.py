@@ -23,6 +23,7 @@ from modelport.store import ArtifactStore
 if TYPE_CHECKING:
     from modelport.batch.service import TransformService
     from modelport.endpoints.service import EndpointService
+    from modelport.monitoring.feedback import FeedbackService
     from modelport.monitoring.service import MonitorService
 
 
@@ -84,6 +85,12 @@ class Services:
         from modelport.monitoring.store import MonitorStore
 
         return MonitorService(MonitorStore(self.db), self.endpoints, self.registry, self.artifacts)
+
+    @functools.cached_property
+    def feedback(self) -> FeedbackService:
+        from modelport.monitoring.feedback import FeedbackService, FeedbackStore
+
+        return FeedbackService(FeedbackStore(self.db), self.endpoints, self.registry)
 
     def close(self) -> None:
         self.db.dispose()

@@ -1,20 +1,61 @@
-"""A classifier registered with a training sample, deployed behind an endpoint that captures its traffic."""
+"""Fixtures of the monitoring tests: the app in process (tests/api's), the SDK talking to it over httpx, and a
+classifier registered with a training sample, deployed behind an endpoint that captures its traffic."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
 
 from modelport.client import Client
 from modelport.settings import Settings
+from tests.api.conftest import InProcess, in_process
+from tests.cli.conftest import cli
+
+__all__ = ["InProcess", "InProcessTransport", "cli", "in_process"]
 
 FEATURES = ["f0", "f1", "f2", "f3", "f4"]
 #: low enough for a test's traffic to be conclusive, against a 4000-row baseline
 CONFIG = {"min_samples": 200}
+
+
+class InProcessTransport(httpx.BaseTransport):
+    """A synchronous httpx transport answered by an in-process app: the remote SDK without a server process."""
+
+    def __init__(self, api: InProcess) -> None:
+        self.api = api
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        async def send() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.api.app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://modelport") as client:
+                response = await client.send(
+                    client.build_request(
+                        request.method,
+                        request.url.path,
+                        params=request.url.params,
+                        headers=request.headers,
+                        content=request.read(),
+                    )
+                )
+                await response.aread()
+                return response
+
+        response = self.api.loop.run_until_complete(send())
+        return httpx.Response(response.status_code, headers=response.headers, content=response.content)
+
+
+def remote_client(api: InProcess, home: Any, token: str | None = None) -> Any:
+    from modelport.client import Client
+
+    http = httpx.Client(transport=InProcessTransport(api), base_url="http://testserver")
+    secret = api.tokens.get(token, token) if token else None
+    return Client(url="http://testserver", token=secret, home=home, http_client=http)
 
 
 def draw(n: int, seed: int, shift: dict[str, float] | None = None) -> pd.DataFrame:

@@ -133,3 +133,18 @@ def test_bad_constraints_are_named(monitoring: dict, named: str) -> None:
     with pytest.raises(InvalidArgument) as info:
         MonitorConfig.from_constraints({"monitoring_config": monitoring})
     assert named in info.value.message
+
+
+def test_the_documented_monitor_yaml_is_valid() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "monitoring.md").read_text()
+    block = doc.split("### monitor.yaml", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    config = MonitorConfig.from_mapping(yaml.safe_load(block))
+    defaults = MonitorConfig().to_json()
+    documented = config.to_json()
+    documented.pop("features")
+    assert documented == {k: v for k, v in defaults.items() if k != "features"}  # the doc shows the defaults
+    assert config.feature("amount").min_samples == 2000 and not config.feature("session_id").enabled

@@ -31,6 +31,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "db": ("modelport.cli.db", "app"),
     "jobs": ("modelport.cli.batch", "app"),
     "monitors": ("modelport.cli.monitors", "app"),
+    "feedback": ("modelport.cli.feedback", "app"),
 }
 COMMANDS: dict[str, tuple[str, str]] = {
     "server": ("modelport.cli.server", "server"),

@@ -12,8 +12,10 @@ if TYPE_CHECKING:  # the CLI imports this module: each noun's API is imported wh
     from modelport.batch.job import TransformJob
     from modelport.client.base import ModelsAPI, TokensAPI
     from modelport.client.endpoints import EndpointsAPI, InvocationResult
+    from modelport.client.feedback import FeedbackAPI
     from modelport.client.jobs import JobsAPI
     from modelport.client.monitors import MonitorsAPI
+    from modelport.monitoring.feedback import FeedbackReceipt
 
 
 class Client:
@@ -93,6 +95,17 @@ class Client:
         from modelport.client.monitors import LocalMonitors, RemoteMonitors
 
         return RemoteMonitors(self._http, self.models) if self.remote else LocalMonitors(self.services, self._user)
+
+    @functools.cached_property
+    def feedback(self) -> FeedbackAPI:
+        """``client.feedback``: ground truth (labels) for an endpoint's predictions."""
+        from modelport.client.feedback import LocalFeedback, RemoteFeedback
+
+        return RemoteFeedback(self._http) if self.remote else LocalFeedback(self.services)
+
+    def send_feedback(self, endpoint: str, data: Any, **options: Any) -> FeedbackReceipt:
+        """Send labels by inference id (same as ``client.feedback.send``): a file, DataFrame or records."""
+        return self.feedback.send(endpoint, data, **options)
 
     def invoke(self, endpoint: str, data: Any, **options: Any) -> InvocationResult:
         """Call an endpoint (same as ``client.endpoints.invoke``)."""

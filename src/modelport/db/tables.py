@@ -214,6 +214,7 @@ monitor_alerts_table = sa.Table(
     sa.Column("delivered_at", UTCDateTime, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("resolved_at", UTCDateTime, nullable=True),
 )
 
 baselines_table = sa.Table(
@@ -267,6 +268,9 @@ feedback_table = sa.Table(
     sa.Column("event_time", UTCDateTime, nullable=True),
     sa.Column("received_at", UTCDateTime, nullable=False, default=utcnow),
     sa.UniqueConstraint("endpoint", "inference_id"),
+    # a window's labels: those received since it began, or stamped inside it (monitoring/feedback.py)
+    sa.Index("ix_feedback_endpoint_received_at", "endpoint", "received_at"),
+    sa.Index("ix_feedback_endpoint_event_time", "endpoint", "event_time"),
 )
 
 leases_table = sa.Table(

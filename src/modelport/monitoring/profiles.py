@@ -283,28 +283,44 @@ def _fold_numeric(values: np.ndarray, spec: FeatureBinning) -> FeatureSketch:
     missing = int(np.count_nonzero(nan)) - invalid
     present = numbers[~nan]
     present = present[np.isfinite(present)] if not np.isfinite(present).all() else present
-    bins = np.bincount(np.searchsorted(np.asarray(spec.edges), present, side="right"), minlength=len(spec.edges) + 1)
     return FeatureSketch(
         "numeric",
         count=count,
         missing=missing,
         invalid=invalid + (int(np.count_nonzero(~nan)) - len(present)),
-        bins=[int(b) for b in bins],
+        bins=_bin_counts(present, spec.edges),
         nonintegral=int(np.count_nonzero(present != np.floor(present))),
         sum=math.fsum(present.tolist()) if present.size < 4096 else float(np.sum(present, dtype=np.float64)),
-        sumsq=float(np.dot(present, present)),
+        # not np.dot: BLAS threads on a busy machine made it 30x slower than this
+        sumsq=float(np.sum(present * present)),
         min=float(present.min()) if present.size else None,
         max=float(present.max()) if present.size else None,
     )
+
+
+def _bin_counts(present: np.ndarray, edges: tuple[float, ...]) -> list[int]:
+    """Counts on ``[e_i, e_i+1)`` with open outer bins (as ``searchsorted(side="right")``)."""
+    if len(edges) > 64:
+        return [
+            int(b)
+            for b in np.bincount(np.searchsorted(np.asarray(edges), present, side="right"), minlength=len(edges) + 1)
+        ]
+    # one vectorised comparison per edge: several times faster than a binary search per value
+    below = [int(np.count_nonzero(present < e)) for e in edges]
+    return [b - a for a, b in zip([0, *below], [*below, present.size], strict=True)]
 
 
 def _fold_categorical(values: np.ndarray, spec: FeatureBinning) -> FeatureSketch:
     import pandas as pd
 
     values = values.reshape(len(values), -1)[:, 0] if values.ndim > 1 else values
-    series = pd.Series(values)
+    series = pd.Series(values, dtype=object)  # object: pandas would otherwise infer (and copy into) its str dtype
     absent = series.isna()
-    counts = series[~absent].astype(str).value_counts(sort=False)
+    raw = series.value_counts(sort=False, dropna=True)
+    if not all(isinstance(value, str) for value in raw.index):
+        # other objects hash alike across types (True == 1): turn them into text first
+        raw = series[~absent].astype(str).value_counts(sort=False)
+    counts = {str(value): int(n) for value, n in raw.items()}
     categories: dict[str, int] = {}
     for value, n in sorted(counts.items()):  # sorted: which values overflow into OTHER never depends on order
         if len(categories) < MAX_CATEGORIES:
