@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from modelport.client import Client
@@ -48,6 +49,15 @@ def test_monitors_over_the_api(
         assert (run.status, section["rows"]) == ("completed", 600)
         assert [v["feature_name"] for v in section["violations"]] == ["f2"]
         assert [r.id for r in remote.monitors.runs("m")] == [run.id]
+        # the run's drift on the server's /metrics
+        infra.wait_for(
+            lambda: (
+                'modelport_feature_drift{endpoint="churn",feature="f2",statistic="psi",variant="a"}'
+                in httpx.get(f"{server.url}/metrics").text
+            ),
+            30,
+            "the run's gauges",
+        )
 
         data = tmp_path / "train.parquet"
         draw(2000, seed=12).to_parquet(data)
