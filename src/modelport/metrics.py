@@ -174,6 +174,9 @@ class RunSnapshot:
 
 
 _DRIFT_KEYS = ("statistics", "drift", "effect_sizes")
+DRIFT_GAUGE_STATISTICS = frozenset({"psi", "js", "wasserstein", "ks", "linf", "cramers_v"})
+"""The effect sizes ``modelport_feature_drift`` exports (p-values, raw chi-square and scales would
+only multiply the series: they are in the run's report)."""
 
 
 def run_snapshot(monitor: str, endpoint: str, result: Mapping[str, Any], finished_at: datetime | float) -> RunSnapshot:
@@ -200,7 +203,7 @@ def run_snapshot(monitor: str, endpoint: str, result: Mapping[str, Any], finishe
             continue
         for feature, stats in _features(section.get("features")):
             for statistic, value in stats.items():
-                if _finite(value):
+                if statistic in DRIFT_GAUGE_STATISTICS and _finite(value):
                     drift.append((str(variant), feature, str(statistic), float(value)))
         for prefix, report in (("", section.get("quality")), ("estimated_", section.get("estimate"))):
             if not isinstance(report, Mapping):

@@ -81,10 +81,13 @@ class Services:
 
     @functools.cached_property
     def monitors(self) -> MonitorService:
+        from modelport.monitoring.feedback import FeedbackStore
         from modelport.monitoring.service import MonitorService
         from modelport.monitoring.store import MonitorStore
 
-        return MonitorService(MonitorStore(self.db), self.endpoints, self.registry, self.artifacts)
+        return MonitorService(
+            MonitorStore(self.db), self.endpoints, self.registry, self.artifacts, FeedbackStore(self.db)
+        )
 
     @functools.cached_property
     def feedback(self) -> FeedbackService:

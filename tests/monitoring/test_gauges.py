@@ -26,8 +26,8 @@ RESULT: dict[str, Any] = {
     "variants": {
         "a": {
             "features": {
-                "age": {"statistics": {"psi": 0.31, "jensen_shannon": 0.12}, "status": "drifted"},
-                "plan": {"statistics": {"linf": 0.05, "p_value": None}},
+                "age": {"statistics": {"psi": 0.31, "js": 0.12, "wasserstein_raw": 4.2}, "status": "drifted"},
+                "plan": {"statistics": {"linf": 0.05, "p_value": 0.01, "chi2": 33.0}},
             },
             "quality": {
                 "predictions": 1000,
@@ -57,7 +57,7 @@ def test_publish_run_sets_the_four_gauges() -> None:
     got = samples(metrics.render())
     assert got["modelport_feature_drift"] == {
         (("endpoint", "churn"), ("feature", "age"), ("statistic", "psi"), ("variant", "a")): 0.31,
-        (("endpoint", "churn"), ("feature", "age"), ("statistic", "jensen_shannon"), ("variant", "a")): 0.12,
+        (("endpoint", "churn"), ("feature", "age"), ("statistic", "js"), ("variant", "a")): 0.12,
         (("endpoint", "churn"), ("feature", "plan"), ("statistic", "linf"), ("variant", "a")): 0.05,
         (("endpoint", "churn"), ("feature", "age"), ("statistic", "psi"), ("variant", "b")): 0.01,
     }

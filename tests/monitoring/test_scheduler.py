@@ -25,7 +25,7 @@ class Clock:
 def scheduler(services: Services, holder: str, clock: Clock) -> MonitorScheduler:
     """A server process's scheduler: its own services on the shared database, on the test's clock."""
     svc = services.monitors
-    service = MonitorService(svc.store, svc.endpoints, svc.registry, svc.artifacts, clock=clock)
+    service = MonitorService(svc.store, svc.endpoints, svc.registry, svc.artifacts, svc.feedback, clock=clock)
     return MonitorScheduler(service, holder=holder, clock=clock, interval_s=0.05, settle_s=5)
 
 

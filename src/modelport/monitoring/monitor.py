@@ -18,6 +18,7 @@ class _Frozen(BaseModel):
 class Monitor(_Frozen):
     """Drift and data quality of an endpoint's captured traffic, judged against its versions' baselines."""
 
+    id: int
     name: str
     endpoint: str
     variant: str | None = None

@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from modelport.endpoints.config import Endpoint, Variant
     from modelport.endpoints.service import EndpointService
     from modelport.monitoring.config import MonitorConfig
+    from modelport.monitoring.feedback import FeedbackStore
+    from modelport.monitoring.quality import Task
     from modelport.registry.service import Registry
     from modelport.store import ArtifactStore
 
@@ -77,10 +79,12 @@ class MonitorService:
         endpoints: EndpointService,
         registry: Registry,
         artifacts: ArtifactStore,
+        feedback: FeedbackStore,
         *,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
+        self.feedback = feedback
         self.endpoints = endpoints
         self.registry = registry
         self.artifacts = artifacts
@@ -155,7 +159,8 @@ class MonitorService:
     def _check_config(self, config: Mapping[str, Any], mv: ModelVersion) -> None:
         from modelport.monitoring.config import MonitorConfig
 
-        parsed = MonitorConfig.from_mapping(config)
+        _check_sections(config)
+        parsed = MonitorConfig.from_mapping(_sections(config)[0])
         reference = self._reference_or_none(mv)
         if reference is not None:
             parsed.check_features(reference.binning.names, {f.name: f.kind for f in reference.binning.features})
@@ -267,7 +272,7 @@ class MonitorService:
         except Exception as exc:  # a bug: recorded, then raised as itself
             self._record_failure(monitor, trigger, start, end, started, f"unexpected {type(exc).__name__}: {exc}")
             raise
-        violations = sum(len(v["violations"]) for v in variants.values())
+        violations = sum(len(v["violations"]) + len(v.get("quality_violations", [])) for v in variants.values())
         result = {"window": {"since": start.isoformat(), "until": end.isoformat()}, "variants": variants}
         record = NewRun(
             status="completed",
@@ -419,21 +424,51 @@ class MonitorService:
     def _variant_extras(
         self, monitor: Monitor, variant: str, mv: ModelVersion, since: datetime, until: datetime, result: dict[str, Any]
     ) -> dict[str, Any]:
-        """More sections of a variant's result, computed from the same window.
+        """Model quality (feedback joined with the window's predictions), the label-free estimate, and the
+        quality thresholds they break; merged into the variant's result (report.json, ``monitors show``)."""
+        from modelport.monitoring.capture import read_predictions
+        from modelport.monitoring.estimate import estimate
+        from modelport.monitoring.quality import assess, breaches
 
-        The place for model quality (feedback joined with the window's
-        predictions: ``self.store.predictions(endpoint, variant, since,
-        until)`` → :func:`~modelport.monitoring.capture.read_predictions`) and
-        the label-free estimate; what it returns is merged into the variant's
-        result (and so into report.json and ``monitors show``).
-        """
-        return {}
+        predictions = read_predictions(self.store.predictions(monitor.endpoint, variant, since, until)).to_pandas()
+        if len(predictions):
+            inside = (predictions["time"] >= since) & (predictions["time"] < until)
+            predictions = predictions[inside.to_numpy()].reset_index(drop=True)
+        classes = Signature.from_dict(mv.signature).extra.get("classes")
+        task: Task = "classification" if classes or predictions["label"].notna().any() else "regression"
+        feedback = self.feedback.window(monitor.endpoint, since, until)
+        quality = assess(predictions, feedback, task=task, classes=classes, window=(since, until))
+        extras: dict[str, Any] = {"quality": quality}
+        if task == "classification":
+            extras["estimate"] = estimate(predictions, classes)
+        thresholds = _sections(monitor.config)[1]
+        extras["quality_violations"] = breaches(variant, quality, thresholds, estimate=extras.get("estimate"))
+        return extras
 
     def _after_run(self, monitor: Monitor, run: MonitorRun) -> None:
-        """After a completed run is recorded: the place for alerts (dedup, webhooks) and Prometheus gauges.
+        """Alerts for the run's violations (fired, kept while they last, resolved; webhooks), after the run is
+        recorded: a delivery that fails is recorded on the alert and tried again by the next run."""
+        from modelport.monitoring.alerts import Alerter
 
-        Never lets a failure undo the run: it is recorded already.
-        """
+        violations = [
+            {"variant": variant, **violation}
+            for variant, section in run.result.get("variants", {}).items()
+            for violation in section.get("violations", [])
+        ]
+        violations += [
+            v for section in run.result.get("variants", {}).values() for v in section.get("quality_violations", [])
+        ]
+        try:
+            summary = {
+                "id": run.id,
+                "since": run.since.isoformat(),
+                "until": run.until.isoformat(),
+                "violations": run.violations,
+                "report_uri": run.report_uri,
+            }
+            Alerter(self.store.db).process(monitor, violations, config=_sections(monitor.config)[2], run=summary)
+        except Exception:  # the run is recorded; an alerting bug must not turn it into a failure
+            log.exception("alerts of monitor %s, run %s, could not be processed", monitor.name, run.id)
 
     # -- the report ----------------------------------------------------------------------
 
@@ -484,9 +519,40 @@ def _statistics(profile: Profile, reference: Reference) -> dict[str, Any]:
     return statistics_json(profile, reference.binning, reference.inferred_types)
 
 
+def _sections(settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """monitor.yaml → (drift and data-quality settings, ``quality:`` thresholds, ``alerts:``)."""
+    drift = {k: v for k, v in settings.items() if k not in ("quality", "alerts")}
+    return drift, dict(settings.get("quality") or {}), dict(settings.get("alerts") or {})
+
+
+def _check_sections(settings: Mapping[str, Any]) -> None:
+    """``quality:`` and ``alerts:`` refused when wrong, before anything is written."""
+    from pydantic import ValidationError
+
+    from modelport.monitoring.alerts import AlertsConfig
+    from modelport.monitoring.quality import check_thresholds
+
+    for key in ("quality", "alerts"):
+        if settings.get(key) is not None and not isinstance(settings[key], Mapping):
+            raise InvalidArgument(f"config: {key} must be a mapping")
+    _, quality, alerts = _sections(settings)
+    try:
+        check_thresholds(quality)
+    except ValueError as exc:
+        raise InvalidArgument(f"config: quality: {exc}") from None
+    try:
+        AlertsConfig.model_validate(alerts)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidArgument(f"config: alerts{'.' + where if where else ''}: {first['msg']}") from None
+
+
 def _config(settings: Mapping[str, Any], constraints: Mapping[str, Any] | None) -> MonitorConfig:
     """The monitor's config over the dataset baseline's constraints.json (when it has one), over the defaults."""
     from modelport.monitoring.config import MonitorConfig
+
+    settings = _sections(settings)[0]
 
     if constraints is None:
         return MonitorConfig.from_mapping(settings)

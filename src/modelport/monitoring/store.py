@@ -429,6 +429,7 @@ class MonitorStore:
 
 def _monitor(row: sa.Row[Any]) -> Monitor:
     return Monitor(
+        id=row.id,
         name=row.name,
         endpoint=row.endpoint,
         variant=row.variant,
