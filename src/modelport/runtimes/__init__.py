@@ -8,6 +8,7 @@ scikit-learn, and a missing optional dependency surfaces as
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from modelport.errors import InvalidArgument, MissingExtra
 from modelport.formats import TABLE
 from modelport.runtimes.base import Runtime
 from modelport.signature import Signature
+
+log = logging.getLogger("modelport.runtimes")
 
 
 def runtime_class(fmt: str) -> type[Runtime]:
@@ -55,7 +58,10 @@ def load_runtime(
     chosen.update(cls.check_options(options))
     runtime = cls.load(path, signature=signature, options=chosen)
     if warm:
-        runtime.warm_up()
+        try:
+            runtime.warm_up()
+        except Exception as exc:  # a synthetic row the model refuses (an unseen category), not a broken model
+            log.warning("%s model %s: warm-up on a synthetic row failed (%s); the first request warms it", fmt, path, exc)
     return runtime
 
 
