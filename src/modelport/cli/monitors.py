@@ -51,6 +51,36 @@ def _schedule(monitor: Any) -> str:
     return f"{describe(monitor.schedule)}, window {format_duration(monitor.window_s)}"
 
 
+def _print_quality(section: dict[str, Any]) -> None:
+    """Model quality from the labels sent so far, beside the label-free estimate."""
+    quality, estimate = section.get("quality") or {}, section.get("estimate") or {}
+    if not quality.get("predictions"):
+        return
+    rows = []
+    estimated = estimate.get("metrics") or {}
+    for name, entry in (quality.get("metrics") or {}).items():
+        ci = entry.get("ci") or (None, None)
+        rows.append(
+            (
+                name,
+                _fmt(entry.get("value")),
+                f"{_fmt(ci[0])} to {_fmt(ci[1])}" if ci[0] is not None else "",
+                _fmt((estimated.get(name) or {}).get("value")),
+            )
+        )
+    for name, entry in estimated.items():
+        if name not in (quality.get("metrics") or {}):
+            rows.append((name, "", "", _fmt(entry.get("value"))))
+    title = (
+        f"Quality: {quality.get('labelled', 0):,} of {quality['predictions']:,} predictions labelled "
+        f"({quality.get('coverage', 0):.0%}), {quality.get('unmatched', 0):,} labels for unknown ids"
+    )
+    if rows:
+        table(title, ["metric", "value", "interval", "estimated (no labels)"], rows)
+    else:
+        console.print(title, highlight=False)
+
+
 def print_run(run: Any) -> None:
     """Per variant: each feature's deciding statistic against its threshold, then the violations."""
     window = f"{run.since:%Y-%m-%d %H:%M} to {run.until:%Y-%m-%d %H:%M} UTC"
@@ -87,7 +117,8 @@ def print_run(run: Any) -> None:
                 )
             )
         table(None, ["feature", "kind", "n", "statistic", "value", "threshold", "status"], rows)
-        violations = section.get("violations", [])
+        _print_quality(section)
+        violations = section.get("violations", []) + section.get("quality_violations", [])
         if violations:
             table(
                 "Violations",

@@ -61,7 +61,7 @@ def load_runtime(
         try:
             runtime.warm_up()
         except Exception as exc:  # a synthetic row the model refuses (an unseen category), not a broken model
-            log.warning("%s model %s: warm-up on a synthetic row failed (%s); the first request warms it", fmt, path, exc)
+            log.info("%s model %s: warm-up on a synthetic row failed (%s); the first request warms it", fmt, path, exc)
     return runtime
 
 
