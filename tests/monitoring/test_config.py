@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelport.errors import InvalidArgument
-from modelport.monitoring.config import MonitorConfig
+from modelport.monitoring.config import MonitorConfig, check_sections, split_config
 
 
 def test_defaults_and_overrides() -> None:
@@ -142,7 +142,11 @@ def test_the_documented_monitor_yaml_is_valid() -> None:
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "monitoring.md").read_text()
     block = doc.split("### monitor.yaml", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
-    config = MonitorConfig.from_mapping(yaml.safe_load(block))
+    whole = yaml.safe_load(block)
+    check_sections(whole)  # quality: and alerts: as the service checks them
+    drift, quality, alerts = split_config(whole)
+    assert quality and alerts["webhook"].startswith("https://")
+    config = MonitorConfig.from_mapping(drift)
     defaults = MonitorConfig().to_json()
     documented = config.to_json()
     documented.pop("features")

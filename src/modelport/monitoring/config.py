@@ -329,3 +329,30 @@ def _fraction(value: Any, where: str) -> float:
     if not 0.0 <= number <= 1.0:
         raise InvalidArgument(f"constraints.json: {where} must be between 0 and 1, got {number}")
     return number
+
+
+def split_config(settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """monitor.yaml → (this class's settings: drift and data quality; ``quality:`` thresholds; ``alerts:``)."""
+    drift = {k: v for k, v in settings.items() if k not in ("quality", "alerts")}
+    return drift, dict(settings.get("quality") or {}), dict(settings.get("alerts") or {})
+
+
+def check_sections(settings: Mapping[str, Any]) -> None:
+    """``quality:`` and ``alerts:`` refused when wrong, before anything is written."""
+    from modelport.monitoring.alerts import AlertsConfig
+    from modelport.monitoring.quality import check_thresholds
+
+    for key in ("quality", "alerts"):
+        if settings.get(key) is not None and not isinstance(settings[key], Mapping):
+            raise InvalidArgument(f"config: {key} must be a mapping")
+    _, quality, alerts = split_config(settings)
+    try:
+        check_thresholds(quality)
+    except ValueError as exc:
+        raise InvalidArgument(f"config: quality: {exc}") from None
+    try:
+        AlertsConfig.model_validate(alerts)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidArgument(f"config: alerts{'.' + where if where else ''}: {first['msg']}") from None

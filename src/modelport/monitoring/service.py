@@ -40,6 +40,7 @@ from modelport.monitoring.capture import (
     fold_files,
     minute_key,
 )
+from modelport.monitoring.config import check_sections, split_config
 from modelport.monitoring.monitor import DatasetBaseline, Monitor, MonitorDetails, MonitorRun
 from modelport.monitoring.profiles import Profile, Reference, merge_all
 from modelport.monitoring.schedule import next_run, parse_duration, schedule_from
@@ -159,8 +160,8 @@ class MonitorService:
     def _check_config(self, config: Mapping[str, Any], mv: ModelVersion) -> None:
         from modelport.monitoring.config import MonitorConfig
 
-        _check_sections(config)
-        parsed = MonitorConfig.from_mapping(_sections(config)[0])
+        check_sections(config)
+        parsed = MonitorConfig.from_mapping(split_config(config)[0])
         reference = self._reference_or_none(mv)
         if reference is not None:
             parsed.check_features(reference.binning.names, {f.name: f.kind for f in reference.binning.features})
@@ -441,7 +442,7 @@ class MonitorService:
         extras: dict[str, Any] = {"quality": quality}
         if task == "classification":
             extras["estimate"] = estimate(predictions, classes)
-        thresholds = _sections(monitor.config)[1]
+        thresholds = split_config(monitor.config)[1]
         extras["quality_violations"] = breaches(variant, quality, thresholds, estimate=extras.get("estimate"))
         return extras
 
@@ -466,7 +467,7 @@ class MonitorService:
                 "violations": run.violations,
                 "report_uri": run.report_uri,
             }
-            Alerter(self.store.db).process(monitor, violations, config=_sections(monitor.config)[2], run=summary)
+            Alerter(self.store.db).process(monitor, violations, config=split_config(monitor.config)[2], run=summary)
         except Exception:  # the run is recorded; an alerting bug must not turn it into a failure
             log.exception("alerts of monitor %s, run %s, could not be processed", monitor.name, run.id)
 
@@ -519,40 +520,11 @@ def _statistics(profile: Profile, reference: Reference) -> dict[str, Any]:
     return statistics_json(profile, reference.binning, reference.inferred_types)
 
 
-def _sections(settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """monitor.yaml → (drift and data-quality settings, ``quality:`` thresholds, ``alerts:``)."""
-    drift = {k: v for k, v in settings.items() if k not in ("quality", "alerts")}
-    return drift, dict(settings.get("quality") or {}), dict(settings.get("alerts") or {})
-
-
-def _check_sections(settings: Mapping[str, Any]) -> None:
-    """``quality:`` and ``alerts:`` refused when wrong, before anything is written."""
-    from pydantic import ValidationError
-
-    from modelport.monitoring.alerts import AlertsConfig
-    from modelport.monitoring.quality import check_thresholds
-
-    for key in ("quality", "alerts"):
-        if settings.get(key) is not None and not isinstance(settings[key], Mapping):
-            raise InvalidArgument(f"config: {key} must be a mapping")
-    _, quality, alerts = _sections(settings)
-    try:
-        check_thresholds(quality)
-    except ValueError as exc:
-        raise InvalidArgument(f"config: quality: {exc}") from None
-    try:
-        AlertsConfig.model_validate(alerts)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InvalidArgument(f"config: alerts{'.' + where if where else ''}: {first['msg']}") from None
-
-
 def _config(settings: Mapping[str, Any], constraints: Mapping[str, Any] | None) -> MonitorConfig:
     """The monitor's config over the dataset baseline's constraints.json (when it has one), over the defaults."""
     from modelport.monitoring.config import MonitorConfig
 
-    settings = _sections(settings)[0]
+    settings = split_config(settings)[0]
 
     if constraints is None:
         return MonitorConfig.from_mapping(settings)
