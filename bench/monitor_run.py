@@ -67,11 +67,17 @@ SAMPLE_EVERY = 0.005
 #: phase → functions (module, qualified name) whose own time (less that of marked functions they call) is the phase's
 PHASES: dict[str, list[tuple[str, str]]] = {
     "read files": [("modelport.monitoring.capture", "CaptureLocation.read")],
-    "parse capture lines": [("modelport.monitoring.capture", "parse_records")],
-    "decode requests": [("modelport.monitoring.payloads", "InputDecoder.decode")],
+    "parse capture lines": [
+        ("modelport.monitoring.records", "parse_files"),
+        ("modelport.monitoring.capture", "parse_records"),
+    ],
+    "decode requests": [
+        ("modelport.monitoring.inputs", "InputDecoder.decode"),
+        ("modelport.monitoring.payloads", "InputDecoder.decode"),
+    ],
     "decode replies": [
-        ("modelport.monitoring.payloads", "OutputDecoder.decode"),
         ("modelport.monitoring.replies", "OutputDecoder.decode"),
+        ("modelport.monitoring.payloads", "OutputDecoder.decode"),
     ],
     "fold": [("modelport.monitoring.profiles", "fold_groups")],
     "predictions table": [("modelport.monitoring.capture", "_predictions")],
@@ -207,6 +213,8 @@ class PhaseTimers:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.aside: set[str] = set()
+        """Phases that ran (also) outside the main thread: alongside the others, not in turn."""
         self._local = threading.local()
 
     def install(self) -> None:
@@ -249,6 +257,8 @@ class PhaseTimers:
                 (inner,) = stack.pop()
                 total = time.perf_counter() - start
                 self.seconds[phase] = self.seconds.get(phase, 0.0) + total - inner
+                if threading.current_thread() is not threading.main_thread():
+                    self.aside.add(phase)
                 if stack:
                     stack[-1][0] += total
 
@@ -317,7 +327,11 @@ def work_run(home: Path, since: datetime, until: datetime, profile: Path | None)
     return {
         "seconds": seconds,
         "rss_mb": peak.mb,
-        "phases": {**timers.seconds, "other": seconds - sum(timers.seconds.values())},
+        "phases": {
+            **timers.seconds,
+            "other": seconds - sum(v for k, v in timers.seconds.items() if k not in timers.aside),
+        },
+        "aside": sorted(timers.aside),
         "files": section["files"],
         "rows": section["rows"],
         "undecodable": section["undecodable"],
@@ -474,7 +488,8 @@ def report(
         for label in labels:
             runs = results[(fmt, label)]
             mean = {p: statistics.fmean(f["phases"].get(p, 0.0) for f, _ in runs) for p in phase_names}
-            phase_rows.append([fmt, label, *(f"{mean[p]:.2f}" for p in phase_names)])
+            aside = {p for f, _ in runs for p in f.get("aside", [])}
+            phase_rows.append([fmt, label, *(f"{mean[p]:.2f}{'*' if p in aside else ''}" for p in phase_names)])
 
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = f"load average {min(loads):.1f}-{max(loads):.1f} (1 min, sampled between runs)"
@@ -483,6 +498,7 @@ def report(
         rich_table(f"monitors run over {args.records:,} captured records, {args.files:,} files", header, rows)
     )
     console.print(rich_table("First run: seconds per phase", phase_header, phase_rows))
+    notes.append("* ran in a reader thread, alongside the main thread's phases (not subtracted from 'other')")
     for note in notes:
         console.print(note)
     console.print(f"{os.cpu_count()} cores, {load}")

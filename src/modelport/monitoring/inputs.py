@@ -1,0 +1,501 @@
+"""Captured requests → input columns, many records at a time, by the data plane's own codecs.
+
+One ``decode_request`` per captured record costs tens to hundreds of
+microseconds of set-up (pandas' parser, validation) for a row or two: a
+million records would take minutes.  So records are grouped by what their
+body is (:func:`~modelport.monitoring.payloads.group_bodies`), and each
+group is decoded at once:
+
+- CSV without a header (SageMaker's usual body), or with the same header:
+  the bodies are joined and decoded by one ``decode_request``;
+- JSON rows of numbers for a model of several float inputs
+  (``{"instances": [[…]]}``, ``{"inputs": [[…]]}``: the SDK's and
+  SageMaker's usual body, which the codec itself reads as one matrix): the
+  bodies that are plainly that shape are parsed together by Arrow's JSON
+  reader into one matrix (no Python float per value), each record's rows
+  checked (width, finite values) and the matrix fitted to the columns' dtype
+  by the codec's own :func:`~modelport.serving.codecs.columns.fit_block`.  Its
+  numbers are those the codec parses (both parse correctly rounded); a body
+  not plainly that shape, or whose rows do not check, takes the next way;
+- other JSON rows, records (``dataframe_records``, lists of objects, one
+  record keyed by the input names) and ``dataframe_split`` of the same
+  columns: all bodies are parsed by one ``orjson`` call, their rows
+  concatenated and passed through the codec's ``from_rows`` /
+  ``from_records`` / ``dataframe_split`` and ``validate_batch`` once;
+- anything else (XML, Parquet, named columns, the v2 protocol, BASE64 bodies
+  of other types): one ``decode_request`` per record.
+
+A group that fails to decode (or whose row count does not add up) is halved
+until the records that fail stand alone: a bad record costs about ``log2(n)``
+extra decodes, never its group.  A record that fails alone is reported with
+the codec's message, so what counts as a valid request stays the data
+plane's.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from modelport.errors import ModelportError
+from modelport.monitoring.payloads import (
+    BodyGroup,
+    CountMismatch,
+    Invalid,
+    Payloads,
+    after_first_line,
+    framed_json,
+    group_bodies,
+    joined_lines,
+    message,
+    parse_all,
+    positions,
+)
+from modelport.serving.codecs.columns import fit_block, from_records, from_rows, tensor_input
+from modelport.serving.codecs.csv_body import _first_row, _is_number
+from modelport.serving.codecs.json_body import _dataframe_split
+from modelport.serving.codecs.request import decode_request
+from modelport.signature import (
+    Batch,
+    BlockBatch,
+    Signature,
+    batch_rows,
+    input_name_set,
+    input_order,
+    uniform_dtype,
+    validate_batch,
+)
+
+#: records decoded together at most (halving starts from here)
+GROUP_RECORDS = 65536
+#: a group of JSON bodies the reader refuses is halved down to this size, then decoded the general way
+READER_MIN = 64
+#: a body that is plainly ``{"instances": [[numbers…], …]}`` (or ``inputs``): JSON whitespace, no other key,
+#: nothing but numbers in nested lists — no string, null, boolean, NaN or Infinity token
+_NUMERIC_ROWS = (
+    r'^[ \t\r\n]*\{[ \t\r\n]*"(?:instances|inputs)"[ \t\r\n]*:[ \t\r\n]*'
+    r"\[[ \t\r\n]*\[[0-9eE+\-., \t\r\n\[\]]*\][ \t\r\n]*\][ \t\r\n]*\}[ \t\r\n]*$"
+)
+
+Chunk = tuple[np.ndarray, Batch, list[int]]
+"""Records, their rows decoded as one batch, and each record's number of rows."""
+
+
+def halving(
+    group: BodyGroup,
+    members: np.ndarray,
+    decode: Callable[[np.ndarray], tuple[Batch, list[int] | None]],
+    failures: dict[int, str],
+) -> list[Chunk]:
+    """Decode a group's ``members`` (positions) together, halving a part that fails until its bad records stand
+    alone.  ``decode`` returns the batch and each record's rows (None for a single record: the batch's rows)."""
+    done: list[Chunk] = []
+    stack = [members[i : i + GROUP_RECORDS] for i in range(0, len(members), GROUP_RECORDS)][::-1]
+    while stack:
+        part = stack.pop()
+        try:
+            batch, counts = decode(part)
+            rows = batch_rows(batch)
+            if counts is None:
+                counts = [rows]
+            elif sum(counts) != rows:
+                raise CountMismatch()
+            done.append((group.records[part], batch, counts))
+        except Exception as exc:  # a record's body is the caller's data: count it, never stop the others
+            if len(part) == 1:
+                failures[int(group.records[part[0]])] = message(exc)
+            else:
+                half = len(part) // 2
+                stack.append(part[half:])
+                stack.append(part[:half])
+    return done
+
+
+@dataclass
+class DecodedInputs:
+    """Rows of many records: for each row its record and its position in that record's request."""
+
+    records: np.ndarray
+    rows: np.ndarray
+    columns: dict[str, np.ndarray]
+    failures: dict[int, str]
+    """Record → why its request could not be decoded."""
+
+
+class InputDecoder:
+    """Decodes captured request bodies with a signature, as the data plane decoded them when it answered."""
+
+    def __init__(self, signature: Signature) -> None:
+        self.signature = signature
+        self.names = signature.input_names
+        self.name_set = input_name_set(signature) if signature.inputs else frozenset()
+        self.tensor = tensor_input(signature)
+        self._numeric_tensor = self.tensor is not None and self.tensor.dtype not in ("string", "bool")
+        # the characters a header line can start with: a line starting otherwise is data, no parsing needed
+        self._initials = frozenset({n[:1] for n in self.names} | {'"', " ", "\t", "\r", "\n", "\ufeff"})
+        # rows of numbers the codec reads as one matrix (json_body.decode_json → columns.numeric_rows)
+        order = input_order(signature) if signature.inputs else ()
+        dtype = uniform_dtype(signature) if signature.inputs else None
+        plain = len(order) >= 2 and dtype is not None and dtype.kind == "f"
+        self._block_dtype = dtype if plain and not {"instances", "inputs"} & self.name_set else None
+        self._order = order
+
+    def decode(self, payloads: Payloads) -> DecodedInputs:
+        failures: dict[int, str] = {}
+        chunks: list[Chunk] = []
+        singles: list[tuple[BodyGroup, np.ndarray, list[str]]] = []  # decoded one by one, with their Content-Type
+        for group in group_bodies(payloads, failures, "request"):
+            everyone = np.arange(len(group), dtype=np.int64)
+            if group.encoding == "BINARY":
+                singles.append((group, everyone, [group.media] * len(group)))
+            elif group.media == "text/csv" and group.header in ("", "present", "absent"):
+                chunks += self._csv_chunks(group, failures)
+            elif group.media == "application/json" and not group.header:
+                chunks += self._json_chunks(group, failures, singles)
+            else:
+                singles.append((group, everyone, group.content_types.to_pylist()))
+        for group, members, types in singles:
+            for p, body, ctype in zip(members.tolist(), group.texts(members), types, strict=True):
+                record = int(group.records[p])
+                try:
+                    batch = self._decode_one(body.encode("utf-8") if isinstance(body, str) else body, ctype)
+                    chunks.append((group.records[p : p + 1], batch, [batch_rows(batch)]))
+                except Exception as exc:  # the caller's data: counted, never fatal
+                    failures[record] = message(exc)
+        return self._assemble(chunks, failures)
+
+    # -- CSV ------------------------------------------------------------------
+
+    def _csv_header(self, text: str, flag: str) -> str | None:
+        """The header line of a CSV body, as ``decode_csv`` recognises one; None when it has none."""
+        body = text.lstrip(" \t\r\n\ufeff")
+        end = body.find("\n")
+        line = (body if end < 0 else body[:end]).rstrip("\r")
+        if flag == "present" or not self.names:
+            return line
+        if self._numeric_tensor:
+            return None if all(_is_number(c) for c in _first_row(line)) else line
+        cells = _first_row(line)
+        return line if len(cells) == len(self.names) and set(cells) == self.name_set else None
+
+    def _maybe_headers(self, group: BodyGroup) -> np.ndarray:
+        """Positions of the bodies whose first character could start a header line: only those are looked at."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if group.header == "present" or not self.names:
+            return np.arange(len(group), dtype=np.int64)
+        first = pc.utf8_slice_codeunits(group.bodies, 0, 1)
+        if self._numeric_tensor:
+            data = pc.is_in(first, value_set=pa.array(list("0123456789-+.")))
+            maybe = pc.and_(pc.invert(data), pc.not_equal(first, ""))
+        else:
+            maybe = pc.is_in(first, value_set=pa.array(sorted(self._initials)))
+        return np.flatnonzero(maybe.to_numpy(zero_copy_only=False))
+
+    def _csv_chunks(self, group: BodyGroup, failures: dict[int, str]) -> list[Chunk]:
+        by_header: dict[str | None, np.ndarray] = {None: np.arange(len(group), dtype=np.int64)}
+        if group.header != "absent":
+            maybe = self._maybe_headers(group)
+            headers = {
+                p: h
+                for p, h in zip(
+                    maybe.tolist(), (self._csv_header(t, group.header) for t in group.texts(maybe)), strict=True
+                )
+                if h is not None
+            }
+            if headers:
+                lists: dict[str | None, list[int]] = {}
+                for p in range(len(group)):
+                    lists.setdefault(headers.get(p), []).append(p)
+                by_header = {h: np.asarray(members, dtype=np.int64) for h, members in lists.items()}
+        chunks: list[Chunk] = []
+        for header, members in by_header.items():
+
+            def decode(part: np.ndarray, header: str | None = header) -> tuple[Batch, list[int] | None]:
+                return self._decode_csv(group.bodies.take(part), header)
+
+            chunks += halving(group, members, decode, failures)
+        return chunks
+
+    def _decode_csv(self, texts: Any, header: str | None) -> tuple[Batch, list[int] | None]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if header is not None:
+            texts = pa.array([after_first_line(t) for t in texts.to_pylist()], pa.string())
+        trimmed = pc.utf8_rtrim(texts, characters="\r\n")
+        inner = pc.count_substring(trimmed, "\n")
+        # one line each (the usual body) unless a body holds more
+        counts = [1] * len(trimmed) if not pc.max(inner).as_py() else (inner.to_numpy() + 1).tolist()
+        joined = joined_lines(trimmed)
+        if header is not None:
+            body, ctype = header.encode() + b"\n" + joined, "text/csv; header=present"
+        else:
+            body, ctype = joined, "text/csv; header=absent"
+        batch = decode_request(body, ctype, self.signature, sniff_missing=False)
+        return batch, (counts if len(texts) > 1 else None)
+
+    # -- JSON -----------------------------------------------------------------
+
+    def _json_chunks(
+        self, group: BodyGroup, failures: dict[int, str], singles: list[tuple[BodyGroup, np.ndarray, list[str]]]
+    ) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        rest = np.arange(len(group), dtype=np.int64)
+        if self._block_dtype is not None:
+            chunks, rest = self._numeric_rows(group)
+        if len(rest):
+            chunks += self._json_documents(group, rest, failures, singles)
+        return chunks
+
+    def _numeric_rows(self, group: BodyGroup) -> tuple[list[Chunk], np.ndarray]:
+        """Bodies of rows of numbers, read by Arrow into one matrix; the positions it did not take."""
+        import pyarrow.compute as pc
+
+        plain = pc.match_substring_regex(group.bodies, _NUMERIC_ROWS).to_numpy(zero_copy_only=False)
+        rest = [np.flatnonzero(~plain)]
+        chunks: list[Chunk] = []
+        stack = [np.flatnonzero(plain)]
+        while stack:
+            part = stack.pop()
+            if not len(part):
+                continue
+            table = _read_rows(group.bodies.take(part))
+            if table is None:  # a body the reader refuses (a malformed number): halve, then the general way
+                if len(part) <= READER_MIN:
+                    rest.append(part)
+                else:
+                    stack += [part[len(part) // 2 :], part[: len(part) // 2]]
+                continue
+            took, chunk = self._block(table)
+            if chunk is not None:
+                records, batch, counts = chunk
+                chunks.append((group.records[part[records]], batch, counts))
+            rest.append(part[~took])
+        return chunks, np.sort(np.concatenate(rest))
+
+    def _block(self, table: Any) -> tuple[np.ndarray, tuple[np.ndarray, Batch, list[int]] | None]:
+        """The records of a parsed table whose rows check (at least one row, each of k finite numbers) as one
+        validated batch: ``(taken, (record positions, batch, rows per record))``."""
+        import pyarrow.compute as pc
+
+        k = len(self._order)
+        bodies = table.column("b").combine_chunks()
+        instances = pc.struct_field(bodies, "instances")
+        rows = pc.if_else(instances.is_valid(), instances, pc.struct_field(bodies, "inputs"))
+        n = len(rows)
+        if rows.null_count:  # neither key (the pattern lets no body through without one, but be sure)
+            return np.zeros(n, dtype=bool), None
+        counts = pc.list_value_length(rows).to_numpy(zero_copy_only=False).astype(np.int64)
+        inner = rows.flatten()
+        widths = pc.list_value_length(inner).to_numpy(zero_copy_only=False).astype(np.int64)
+        values = inner.flatten()
+        if inner.null_count or values.null_count:
+            return np.zeros(n, dtype=bool), None
+        numbers = values.to_numpy(zero_copy_only=False)
+        row_ok = widths == k
+        every_row = bool(row_ok.all())
+        block = (numbers if every_row else numbers[np.repeat(row_ok, widths)]).reshape(-1, k)
+        finite = np.isfinite(block).all(axis=1)
+        if not every_row:
+            full = np.zeros(len(widths), dtype=bool)
+            full[row_ok] = finite
+            finite = full
+        record_of_row = np.repeat(np.arange(n, dtype=np.int64), counts)
+        bad = np.bincount(record_of_row[~(row_ok & finite)], minlength=n) > 0
+        took = (counts > 0) & ~bad
+        if not took.any():
+            return took, None
+        if not took.all():
+            keep = np.repeat(took, counts)[row_ok]  # rows of the block (only rows of width k are in it)
+            block = block[keep]
+        assert self._block_dtype is not None
+        fitted = fit_block(np.ascontiguousarray(block), self._block_dtype, True)
+        if fitted is None:  # a value beyond a narrower column's range: the general way says which
+            return np.zeros(n, dtype=bool), None
+        batch = validate_batch(self.signature, BlockBatch(fitted[0], self._order, nan_free=fitted[1]))
+        return took, (np.flatnonzero(took), batch, counts[took].tolist())
+
+    def _json_documents(
+        self,
+        group: BodyGroup,
+        members: np.ndarray,
+        failures: dict[int, str],
+        singles: list[tuple[BodyGroup, np.ndarray, list[str]]],
+    ) -> list[Chunk]:
+        texts = dict(zip(members.tolist(), group.texts(members), strict=True))
+        docs = parse_all(list(texts.values()))
+        groups: dict[tuple[str, Any], list[int]] = {}
+        items: dict[int, Any] = {}
+        fast = _uniform_instances(docs, self.name_set)
+        if fast is not None:
+            items = dict(zip(texts, fast, strict=True))
+            groups[("rows", None)] = list(texts)
+        else:
+            other: list[int] = []
+            for p, doc in zip(texts, docs, strict=True):
+                if isinstance(doc, Invalid):
+                    failures[int(group.records[p])] = doc.message
+                    continue
+                kind, key, rows = self._json_shape(doc)
+                if kind == "other":
+                    other.append(p)
+                    continue
+                items[p] = rows
+                groups.setdefault((kind, key), []).append(p)
+            if other:
+                singles.append((group, np.asarray(other, dtype=np.int64), ["application/json"] * len(other)))
+        chunks: list[Chunk] = []
+        for (kind, key), members_ in groups.items():
+            # numpy reads true/false among numbers as 1/0: such bodies keep them visible to validation, as the codec does
+            bools = any("true" in texts[p] or "false" in texts[p] for p in members_)
+
+            def decode(
+                part: np.ndarray, kind: str = kind, key: Any = key, bools: bool = bools
+            ) -> tuple[Batch, list[int] | None]:
+                return self._decode_json(kind, key, [items[p] for p in part.tolist()], bools)
+
+            chunks += halving(group, np.asarray(members_, dtype=np.int64), decode, failures)
+        return chunks
+
+    def _json_shape(self, doc: Any) -> tuple[str, Any, Any]:
+        """``(kind, key, rows)``: rows, records, a dataframe_split's rows (key: its columns), or ``other``."""
+        if type(doc) is list:
+            if doc:
+                return ("records" if type(doc[0]) is dict else "rows"), None, doc
+            return "other", None, None
+        if type(doc) is not dict:
+            return "other", None, None
+        size = len(doc)
+        if size == 1 or (size == 2 and "params" in doc):
+            key = next(k for k in doc if k != "params")
+            value = doc[key]
+            if key in self.name_set:
+                pass
+            elif key in ("instances", "inputs") and type(value) is list and value:
+                first = value[0]
+                if type(first) is dict:
+                    if "datatype" in first:
+                        return "other", None, None  # the v2 protocol
+                    return "records", None, value
+                return "rows", None, value
+            elif key == "dataframe_records" and type(value) is list and value and type(value[0]) is dict:
+                return "records", None, value
+            elif key == "dataframe_split" and type(value) is dict and set(value) <= {"columns", "data"}:
+                rows, columns = value.get("data"), value.get("columns")
+                if type(rows) is list and rows:
+                    if columns is None:
+                        return "rows", None, rows
+                    if type(columns) is list and all(type(c) is str for c in columns):
+                        return "split", tuple(columns), rows
+        if self.name_set and doc.keys() == self.name_set and not any(type(v) in (list, dict) for v in doc.values()):
+            return "records", None, [doc]
+        return "other", None, None
+
+    def _decode_json(self, kind: str, key: Any, items: list[list[Any]], bools: bool) -> tuple[Batch, list[int] | None]:
+        rows = list(itertools.chain.from_iterable(items))
+        counts = list(map(len, items))
+        if kind == "rows":
+            columns = from_rows(rows, self.signature, "'instances'", bools=bools)
+        elif kind == "records":
+            columns = from_records(rows, self.signature, "'dataframe_records'", bools=bools)
+        else:
+            columns = _dataframe_split({"columns": list(key), "data": rows}, self.signature, bools)
+        return validate_batch(self.signature, columns), counts
+
+    # -- one at a time ----------------------------------------------------------
+
+    def _decode_one(self, body: bytes, content_type: str) -> Batch:
+        try:
+            return decode_request(body, content_type or None, self.signature, sniff_missing=True)
+        except ModelportError:
+            batch = self._v2(body, content_type)
+            if batch is None:
+                raise
+            return batch
+
+    def _v2(self, body: bytes, content_type: str) -> Batch | None:
+        """A body captured from the v2 protocol's infer route (its JSON form)."""
+        if body.lstrip()[:1] != b"{" or b'"datatype"' not in body:
+            return None
+        from modelport.serving.codecs.v2 import parse_infer_body, v2_inputs_to_batch
+
+        return v2_inputs_to_batch(parse_infer_body(body, {"content-type": content_type}), self.signature)
+
+    @staticmethod
+    def _assemble(chunks: list[Chunk], failures: dict[int, str]) -> DecodedInputs:
+        if not chunks:
+            empty = np.empty(0, dtype=np.int64)
+            return DecodedInputs(empty, empty, {}, failures)
+        records = np.concatenate([np.repeat(np.asarray(g, dtype=np.int64), c) for g, _, c in chunks])
+        rows = np.concatenate([positions(c) for _, _, c in chunks])
+        names = list(dict.fromkeys(n for _, b, _ in chunks for n in b))
+        columns: dict[str, np.ndarray] = {}
+        for name in names:
+            parts = []
+            for _, batch, counts in chunks:
+                value = batch.get(name)
+                parts.append(np.asarray(value) if value is not None else np.full(sum(counts), np.nan))
+            columns[name] = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return DecodedInputs(records, rows, columns, failures)
+
+
+def _read_rows(bodies: Any) -> Any | None:
+    """Bodies ``{"instances"|"inputs": [[numbers]]}`` as an Arrow table (column ``b``), or None when the reader
+    refuses one of them."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    rows = pa.list_(pa.list_(pa.float64()))
+    schema = pa.schema([("b", pa.struct([("instances", rows), ("inputs", rows)]))])
+    data = framed_json(bodies)
+    try:
+        table = pj.read_json(
+            pa.BufferReader(data),
+            read_options=pj.ReadOptions(use_threads=False, block_size=max(len(data), 1 << 20)),
+            parse_options=pj.ParseOptions(
+                explicit_schema=schema, unexpected_field_behavior="error", newlines_in_values=True
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return table if table.num_rows == len(bodies) else None
+
+
+def _uniform_instances(docs: list[Any], names: frozenset[str]) -> list[Any] | None:
+    """Every document ``{"instances": [[…], …]}`` (the SDK's and SageMaker's usual body): their rows; else None."""
+    if "instances" in names:
+        return None
+    try:
+        if {type(d) for d in docs} != {dict} or {len(d) for d in docs} != {1}:
+            return None
+        items = [d["instances"] for d in docs]
+    except (KeyError, TypeError):
+        return None
+    if {type(v) for v in items} != {list} or not all(items):
+        return None
+    if dict in {type(v[0]) for v in items}:
+        return None
+    return items
+
+
+def feature_columns(
+    columns: dict[str, np.ndarray], features: Sequence[str], signature: Signature
+) -> dict[str, np.ndarray]:
+    """The decoded inputs as the baseline's features.
+
+    By name; a model whose one input is a tensor (``X`` of shape ``[-1, k]``,
+    its baseline made from a sample of k named columns) gives its columns in
+    the sample's order.
+    """
+    tensor = tensor_input(signature)
+    if tensor is not None and tensor.name in columns and tensor.name not in features:
+        block = np.asarray(columns[tensor.name])
+        block = block.reshape(len(block), -1)
+        return {name: block[:, i] for i, name in enumerate(features) if i < block.shape[1]}
+    return {name: columns[name] for name in features if name in columns}
