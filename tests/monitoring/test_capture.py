@@ -15,7 +15,8 @@ import pytest
 
 from modelport.baseline import compute_baseline
 from modelport.endpoints.config import CaptureConfig
-from modelport.monitoring.capture import CaptureLocation, fold_file, fold_files, read_predictions
+from modelport.monitoring.capture import CaptureLocation, fold_file, fold_files
+from modelport.monitoring.predictions import read_predictions
 from modelport.monitoring.profiles import Reference, fold, merge_all
 from modelport.serving.capture import CaptureEvent, RecordEncoder
 from modelport.signature import ColumnSpec, Signature

@@ -20,8 +20,9 @@ overlaps, and folds each file once (:func:`fold_files`):
 
 Files are decoded many at a time (about ``BATCH_RECORDS`` records), so a
 second of traffic per file does not mean a decoder set-up per second; a
-thread reads and parses the next batch (:mod:`.records`: Arrow's reader, the
-GIL released) while this one is decoded and folded.
+thread reads, parses and decodes the next batch (:mod:`.records`,
+:mod:`.inputs`, :mod:`.replies`: Arrow's readers and pandas' parser, the GIL
+mostly released) while this one is folded.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from modelport.errors import NotFound
-from modelport.monitoring.inputs import InputDecoder, feature_columns
+from modelport.monitoring.inputs import DecodedInputs, InputDecoder, feature_columns
+from modelport.monitoring.predictions import predictions_by_file
 from modelport.monitoring.profiles import Binning, Profile, fold_groups
 from modelport.monitoring.records import CaptureRecords, ParsedFiles, parse_files
 from modelport.monitoring.replies import DecodedOutputs, OutputDecoder
@@ -208,14 +210,33 @@ def fold_files(
     """Fold capture files on ``binning``, decoding many files' records together; yields them in order."""
     inputs = InputDecoder(signature)
     outputs = OutputDecoder(signature)
-    for batch, parsed in _ahead(_batches(files, location, batch_records)):
-        yield from _fold_batch(batch, parsed, inputs, outputs, binning)
+    for batch in _ahead(_batches(files, location, inputs, outputs, batch_records)):
+        yield from _fold_batch(batch, inputs.signature, binning)
+
+
+@dataclass
+class _Batch:
+    """Files read, parsed and decoded together."""
+
+    files: list[CaptureFile]
+    parsed: ParsedFiles
+    inputs: DecodedInputs
+    outputs: DecodedOutputs
 
 
 def _batches(
-    files: Sequence[CaptureFile], location: CaptureLocation, batch_records: int
-) -> Iterator[tuple[list[CaptureFile], ParsedFiles]]:
-    """Files read and parsed, about ``batch_records`` lines at a time."""
+    files: Sequence[CaptureFile],
+    location: CaptureLocation,
+    inputs: InputDecoder,
+    outputs: OutputDecoder,
+    batch_records: int,
+) -> Iterator[_Batch]:
+    """Files read, parsed and decoded, about ``batch_records`` lines at a time."""
+
+    def decoded(batch: list[CaptureFile], blobs: list[bytes]) -> _Batch:
+        parsed = parse_files(blobs)
+        return _Batch(batch, parsed, inputs.decode(parsed.records.inputs), outputs.decode(parsed.records.outputs))
+
     batch: list[CaptureFile] = []
     blobs: list[bytes] = []
     lines = 0
@@ -225,10 +246,10 @@ def _batches(
         blobs.append(blob)
         lines += blob.count(b"\n")
         if lines >= batch_records:
-            yield batch, parse_files(blobs)
+            yield decoded(batch, blobs)
             batch, blobs, lines = [], [], 0
     if batch:
-        yield batch, parse_files(blobs)
+        yield decoded(batch, blobs)
 
 
 T = TypeVar("T")
@@ -278,9 +299,8 @@ def _ahead(items: Iterator[T]) -> Iterator[T]:
         thread.join()
 
 
-def _fold_batch(
-    batch: list[CaptureFile], parsed: ParsedFiles, inputs: InputDecoder, outputs: OutputDecoder, binning: Binning
-) -> list[FoldedFile]:
+def _fold_batch(read: _Batch, signature: Signature, binning: Binning) -> list[FoldedFile]:
+    batch, parsed = read.files, read.parsed
     folded = [FoldedFile(file.url, file.hour, records=n) for file, n in zip(batch, parsed.counts, strict=True)]
     every = parsed.records
     stamps = every.stamps
@@ -306,7 +326,7 @@ def _fold_batch(
         k, offset = divmod(group, span)
         return k, minute_key(_utc(np.datetime64(first_minute + offset, "m")))
 
-    decoded = inputs.decode(every.inputs)
+    decoded = read.inputs
     for record in sorted(decoded.failures):  # in record order: the messages a file keeps do not depend on grouping
         k, minute = key(int(record_group[record]))
         folded[k].undecodable[minute] = folded[k].undecodable.get(minute, 0) + 1
@@ -318,7 +338,7 @@ def _fold_batch(
         order = np.lexsort((decoded.rows, decoded.records, row_group))
         columns = {
             name: np.asarray(values)[order]
-            for name, values in feature_columns(decoded.columns, binning.names, inputs.signature).items()
+            for name, values in feature_columns(decoded.columns, binning.names, signature).items()
         }
         for group, profile in zip(
             keys.tolist(), fold_groups(columns, binning, row_group[order], len(keys)), strict=True
@@ -326,7 +346,7 @@ def _fold_batch(
             k, minute = key(group)
             folded[k].profiles[minute] = profile
 
-    _predictions(folded, outputs.decode(every.outputs), file_of, every)
+    _predictions(folded, read.outputs, file_of, every)
     return folded
 
 
@@ -335,63 +355,8 @@ def _utc(stamp: np.datetime64) -> datetime:
 
 
 def _predictions(folded: list[FoldedFile], decoded: DecodedOutputs, file_of: np.ndarray, every: CaptureRecords) -> None:
-    """Each file's predictions table, as Parquet bytes."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    """Each file's predictions table, as Parquet bytes; replies that could not be read noted."""
     for record in sorted(decoded.failures):
         folded[int(file_of[record])].note(f"reply: {decoded.failures[record]}")
-    table = decoded.table()
-    if table is None:
-        return
-    records, rows, labels, values, scores = table
-    order = np.lexsort((rows, records))
-    records = records[order]
-    taken = pa.array(order)
-    table = pa.table(
-        {
-            "inference_id": every.ids.take(pa.array(records)),
-            "time": pa.array(every.stamps[records], pa.timestamp("s", tz="UTC")),
-            "row": pa.array(rows[order]),
-            "label": labels.take(taken),
-            "prediction": values.take(taken),
-            "scores": scores.take(taken),
-        },
-        schema=predictions_schema(),
-    )
-    files = file_of[records]
-    bounds = np.flatnonzero(np.diff(files)) + 1
-    starts = np.concatenate([[0], bounds]).astype(np.int64).tolist()
-    stops = np.concatenate([bounds, [len(files)]]).astype(np.int64).tolist()
-    for a, b in zip(starts, stops, strict=True):
-        sink = pa.BufferOutputStream()
-        pq.write_table(table.slice(a, b - a), sink, compression="zstd", write_statistics=False)
-        folded[int(files[a])].predictions = sink.getvalue().to_pybytes()
-
-
-def predictions_schema() -> Any:
-    import pyarrow as pa
-
-    return pa.schema(
-        [
-            ("inference_id", pa.string()),
-            ("time", pa.timestamp("s", tz="UTC")),
-            ("row", pa.int64()),
-            ("label", pa.string()),
-            ("prediction", pa.float64()),
-            ("scores", pa.list_(pa.float64())),
-        ]
-    )
-
-
-def read_predictions(blobs: Sequence[bytes | None]) -> Any:
-    """The predictions tables of several folded files as one Arrow table (with the schema above)."""
-    import io
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    tables = [pq.read_table(io.BytesIO(b)) for b in blobs if b]
-    if not tables:
-        return predictions_schema().empty_table()
-    return pa.concat_tables(tables)
+    for k, blob in predictions_by_file(decoded, file_of, every.ids, every.stamps):
+        folded[k].predictions = blob

@@ -235,10 +235,69 @@ class Profile:
 
 
 def merge_all(profiles: Iterable[Profile], binning: Binning) -> Profile:
+    """``Profile.empty(binning).merge(p1).merge(p2)…``, added up in place (a window merges thousands)."""
     total = Profile.empty(binning)
+    sums = {name: _Sum(sketch) for name, sketch in total.features.items()}
+    rows = total.rows
     for p in profiles:
-        total = total.merge(p)
-    return total
+        rows += p.rows
+        for name, sketch in p.features.items():
+            acc = sums.get(name)
+            if acc is None:
+                sums[name] = _Sum(sketch)
+            else:
+                acc.add(sketch)
+    return Profile(rows, {name: acc.sketch() for name, acc in sums.items()})
+
+
+class _Sum:
+    """A feature's sketches added in turn, as :meth:`FeatureSketch.merge` adds two (sums in the same order)."""
+
+    def __init__(self, first: FeatureSketch) -> None:
+        self.kind = first.kind
+        self.count, self.missing, self.invalid = first.count, first.missing, first.invalid
+        self.bins, self.nonintegral = list(first.bins), first.nonintegral
+        self.sum, self.sumsq, self.min, self.max = first.sum, first.sumsq, first.min, first.max
+        self.categories = dict(first.categories)
+
+    def add(self, other: FeatureSketch) -> None:
+        if self.kind != other.kind:
+            raise ValueError(f"cannot merge a {self.kind} sketch with a {other.kind} one")
+        if self.bins and other.bins:
+            if len(self.bins) != len(other.bins):
+                raise ValueError("cannot merge sketches made with different binnings")
+            self.bins = [a + b for a, b in zip(self.bins, other.bins, strict=True)]
+        elif other.bins:
+            self.bins = list(other.bins)
+        categories = self.categories
+        for value, n in other.categories.items():
+            if value in categories or len(categories) < MAX_CATEGORIES:
+                categories[value] = categories.get(value, 0) + n
+            else:
+                categories[OTHER] = categories.get(OTHER, 0) + n
+        self.count += other.count
+        self.missing += other.missing
+        self.invalid += other.invalid
+        self.nonintegral += other.nonintegral
+        self.sum = self.sum + other.sum
+        self.sumsq = self.sumsq + other.sumsq
+        self.min = _pick(min, self.min, other.min)
+        self.max = _pick(max, self.max, other.max)
+
+    def sketch(self) -> FeatureSketch:
+        return FeatureSketch(
+            kind=self.kind,
+            count=self.count,
+            missing=self.missing,
+            invalid=self.invalid,
+            bins=self.bins,
+            nonintegral=self.nonintegral,
+            sum=self.sum,
+            sumsq=self.sumsq,
+            min=self.min,
+            max=self.max,
+            categories=self.categories,
+        )
 
 
 # -- folding ---------------------------------------------------------------------
