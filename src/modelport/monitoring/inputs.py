@@ -85,6 +85,11 @@ _NUMERIC_ROWS = (
     rf'^{_WS}\{{{_WS}"(?:instances|inputs)"{_WS}:{_WS}\[{_WS}{_ROW}{_WS}(?:,{_WS}{_ROW}{_WS})*\]{_WS}\}}{_WS}$'
 )
 
+#: a CSV cell the codec reads as an integer whose value as a float depends on its column's other cells: -0 (an
+#: integer 0, or the float -0.0 among fractions) and integers of 16 digits or more (exact as integers, rounded
+#: otherwise); a body holding one is decoded alone, as the data plane decoded it
+_RISKY_CELL = r'(?:^|[,\n])[ \t]*"?[ \t]*(?:-0+|[+-]?[0-9]{16,})[ \t]*"?[ \t]*(?:$|[,\r\n])'
+
 Chunk = tuple[np.ndarray, Batch, list[int]]
 """Records, their rows decoded as one batch, and each record's number of rows."""
 
@@ -154,10 +159,17 @@ class InputDecoder:
         singles: list[tuple[BodyGroup, np.ndarray, list[str]]] = []  # decoded one by one, with their Content-Type
         for group in group_bodies(payloads, failures, "request"):
             everyone = np.arange(len(group), dtype=np.int64)
+            if group.encoding != "BINARY":
+                group, empty = _without_empty(group)
+                if empty is not None:  # the codec refuses them before it parses anything
+                    singles.append((empty, np.arange(len(empty), dtype=np.int64), empty.content_types.to_pylist()))
+                everyone = np.arange(len(group), dtype=np.int64)
+                if not len(group):
+                    continue
             if group.encoding == "BINARY":
                 singles.append((group, everyone, [group.media] * len(group)))
             elif group.media == "text/csv" and group.header in ("", "present", "absent"):
-                chunks += self._csv_chunks(group, failures)
+                chunks += self._csv_chunks(group, failures, singles)
             elif group.media == "application/json" and not group.header:
                 chunks += self._json_chunks(group, failures, singles)
             else:
@@ -201,10 +213,20 @@ class InputDecoder:
             maybe = pc.is_in(first, value_set=pa.array(sorted(self._initials)))
         return np.flatnonzero(maybe.to_numpy(zero_copy_only=False))
 
-    def _csv_chunks(self, group: BodyGroup, failures: dict[int, str]) -> list[Chunk]:
-        by_header: dict[str | None, np.ndarray] = {None: np.arange(len(group), dtype=np.int64)}
+    def _csv_chunks(
+        self, group: BodyGroup, failures: dict[int, str], singles: list[tuple[BodyGroup, np.ndarray, list[str]]]
+    ) -> list[Chunk]:
+        import pyarrow.compute as pc
+
+        everyone = np.arange(len(group), dtype=np.int64)
+        risky = pc.match_substring_regex(group.bodies, _RISKY_CELL).to_numpy(zero_copy_only=False)
+        if risky.any():
+            alone = np.flatnonzero(risky)
+            singles.append((group, alone, group.content_types.take(alone).to_pylist()))
+            everyone = np.flatnonzero(~risky)
+        by_header: dict[str | None, np.ndarray] = {None: everyone}
         if group.header != "absent":
-            maybe = self._maybe_headers(group)
+            maybe = np.intersect1d(self._maybe_headers(group), everyone)
             headers = {
                 p: h
                 for p, h in zip(
@@ -214,7 +236,7 @@ class InputDecoder:
             }
             if headers:
                 lists: dict[str | None, list[int]] = {}
-                for p in range(len(group)):
+                for p in everyone.tolist():
                     lists.setdefault(headers.get(p), []).append(p)
                 by_header = {h: np.asarray(members, dtype=np.int64) for h, members in lists.items()}
         chunks: list[Chunk] = []
@@ -355,80 +377,90 @@ class InputDecoder:
     ) -> list[Chunk]:
         texts = dict(zip(members.tolist(), group.texts(members), strict=True))
         docs = parse_all(list(texts.values()))
-        groups: dict[tuple[str, Any], list[int]] = {}
+        groups: dict[tuple[str, str, Any], list[int]] = {}
         items: dict[int, Any] = {}
         fast = _uniform_instances(docs, self.name_set)
         if fast is not None:
             items = dict(zip(texts, fast, strict=True))
-            groups[("rows", None)] = list(texts)
+            groups[("rows", "'instances'", None)] = list(texts)
         else:
             other: list[int] = []
             for p, doc in zip(texts, docs, strict=True):
                 if isinstance(doc, Invalid):
                     failures[int(group.records[p])] = doc.message
                     continue
-                kind, key, rows = self._json_shape(doc)
+                kind, where, key, rows = self._json_shape(doc)
+                if kind == "record" and ("true" in texts[p] or "false" in texts[p]):
+                    kind = "other"  # a lone true/false the codec reads as a column of one: its own way
                 if kind == "other":
                     other.append(p)
                     continue
                 items[p] = rows
-                groups.setdefault((kind, key), []).append(p)
+                groups.setdefault(("records" if kind == "record" else kind, where, key), []).append(p)
             if other:
                 singles.append((group, np.asarray(other, dtype=np.int64), ["application/json"] * len(other)))
         chunks: list[Chunk] = []
-        for (kind, key), members_ in groups.items():
-            # numpy reads true/false among numbers as 1/0: such bodies keep them visible to validation, as the codec does
-            bools = any("true" in texts[p] or "false" in texts[p] for p in members_)
+        for (kind, where, key), members_ in groups.items():
 
             def decode(
-                part: np.ndarray, kind: str = kind, key: Any = key, bools: bool = bools
+                part: np.ndarray, kind: str = kind, where: str = where, key: Any = key
             ) -> tuple[Batch, list[int] | None]:
-                return self._decode_json(kind, key, [items[p] for p in part.tolist()], bools)
+                # numpy reads true/false among numbers as 1/0: bodies that may hold one keep them visible to
+                # validation, as the codec does for each body (so a part is read as its bodies would be alone)
+                bools = any("true" in texts[p] or "false" in texts[p] for p in part.tolist())
+                return self._decode_json(kind, where, key, [items[p] for p in part.tolist()], bools)
 
             chunks += halving(group, np.asarray(members_, dtype=np.int64), decode, failures)
         return chunks
 
-    def _json_shape(self, doc: Any) -> tuple[str, Any, Any]:
-        """``(kind, key, rows)``: rows, records, a dataframe_split's rows (key: its columns), or ``other``."""
+    def _json_shape(self, doc: Any) -> tuple[str, str, Any, Any]:
+        """``(kind, where, key, rows)`` as ``json_body.decode_json`` reads the document: ``rows``, ``records``,
+        ``split`` (a dataframe_split's rows; key: its columns), ``record`` (one keyed by the input names), or
+        ``other`` (decoded alone); ``where`` is how the codec names the field in its messages."""
         if type(doc) is list:
-            if doc:
-                return ("records" if type(doc[0]) is dict else "rows"), None, doc
-            return "other", None, None
+            if doc and type(doc[0]) is dict:
+                return "records", "the JSON list", None, doc
+            if doc and dict not in set(map(type, doc)):
+                return "rows", "the JSON list", None, doc
+            return "other", "", None, None
         if type(doc) is not dict:
-            return "other", None, None
+            return "other", "", None, None
         size = len(doc)
-        if size == 1 or (size == 2 and "params" in doc):
+        if size == 1 or (size == 2 and "params" in doc and type(doc["params"]) is dict):
             key = next(k for k in doc if k != "params")
             value = doc[key]
             if key in self.name_set:
                 pass
             elif key in ("instances", "inputs") and type(value) is list and value:
-                first = value[0]
-                if type(first) is dict:
-                    if "datatype" in first:
-                        return "other", None, None  # the v2 protocol
-                    return "records", None, value
-                return "rows", None, value
+                if type(value[0]) is dict:
+                    if "datatype" in value[0]:
+                        return "other", "", None, None  # the v2 protocol
+                    return "records", repr(key), None, value
+                if dict not in set(map(type, value)):
+                    return "rows", repr(key), None, value
+                return "other", "", None, None
             elif key == "dataframe_records" and type(value) is list and value and type(value[0]) is dict:
-                return "records", None, value
+                return "records", "'dataframe_records'", None, value
             elif key == "dataframe_split" and type(value) is dict and set(value) <= {"columns", "data"}:
                 rows, columns = value.get("data"), value.get("columns")
                 if type(rows) is list and rows:
                     if columns is None:
-                        return "rows", None, rows
+                        return "rows", "'dataframe_split.data'", None, rows
                     if type(columns) is list and all(type(c) is str for c in columns):
-                        return "split", tuple(columns), rows
+                        return "split", "", tuple(columns), rows
         if self.name_set and doc.keys() == self.name_set and not any(type(v) in (list, dict) for v in doc.values()):
-            return "records", None, [doc]
-        return "other", None, None
+            return "record", "'dataframe_records'", None, [doc]
+        return "other", "", None, None
 
-    def _decode_json(self, kind: str, key: Any, items: list[list[Any]], bools: bool) -> tuple[Batch, list[int] | None]:
+    def _decode_json(
+        self, kind: str, where: str, key: Any, items: list[list[Any]], bools: bool
+    ) -> tuple[Batch, list[int] | None]:
         rows = list(itertools.chain.from_iterable(items))
         counts = list(map(len, items))
         if kind == "rows":
-            columns = from_rows(rows, self.signature, "'instances'", bools=bools)
+            columns = from_rows(rows, self.signature, where, bools=bools)
         elif kind == "records":
-            columns = from_records(rows, self.signature, "'dataframe_records'", bools=bools)
+            columns = from_records(rows, self.signature, where, bools=bools)
         else:
             columns = _dataframe_split({"columns": list(key), "data": rows}, self.signature, bools)
         return validate_batch(self.signature, columns), counts
@@ -470,6 +502,29 @@ class InputDecoder:
         return DecodedInputs(records, rows, columns, failures)
 
 
+def _without_empty(group: BodyGroup) -> tuple[BodyGroup, BodyGroup | None]:
+    """The group less its empty (or blank) bodies, and those apart."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    blank = pc.or_(pc.equal(group.bodies, ""), pc.ascii_is_space(group.bodies)).to_numpy(zero_copy_only=False)
+    if not blank.any():
+        return group, None
+
+    def part(mask: np.ndarray) -> BodyGroup:
+        chosen = pa.array(np.flatnonzero(mask))
+        return BodyGroup(
+            group.media,
+            group.header,
+            group.encoding,
+            group.records[mask],
+            group.bodies.take(chosen),
+            group.content_types.take(chosen),
+        )
+
+    return part(~blank), part(blank)
+
+
 def _uniform_instances(docs: list[Any], names: frozenset[str]) -> list[Any] | None:
     """Every document ``{"instances": [[…], …]}`` (the SDK's and SageMaker's usual body): their rows; else None."""
     if "instances" in names:
@@ -482,7 +537,7 @@ def _uniform_instances(docs: list[Any], names: frozenset[str]) -> list[Any] | No
         return None
     if {type(v) for v in items} != {list} or not all(items):
         return None
-    if dict in {type(v[0]) for v in items}:
+    if dict in {type(r) for v in items for r in v}:
         return None
     return items
 

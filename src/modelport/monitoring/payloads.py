@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from modelport.errors import ModelportError
-from modelport.serving.codecs.json_body import parse
+from modelport.errors import InvalidArgument, ModelportError
+from modelport.serving.codecs.json_body import loads
 
 
 @dataclass
@@ -218,7 +218,8 @@ class Invalid:
 
 
 def parse_all(texts: list[str]) -> list[Any]:
-    """Each body's JSON document: one orjson call for all; else each alone (NaN tokens allowed, as the codec)."""
+    """Each body's JSON document: one orjson call for all; else each alone, as the codec reads it (NaN tokens
+    allowed), or why it is not JSON."""
     try:
         docs = orjson.loads("[" + ",".join(texts) + "]")
         if len(docs) == len(texts):
@@ -228,7 +229,7 @@ def parse_all(texts: list[str]) -> list[Any]:
     out: list[Any] = []
     for text in texts:
         try:
-            out.append(parse(text.encode("utf-8"))[0])
-        except (orjson.JSONDecodeError, RecursionError) as exc:
-            out.append(Invalid(f"invalid JSON: {exc}"))
+            out.append(loads(text.encode("utf-8")))
+        except InvalidArgument as exc:  # the codec's message
+            out.append(Invalid(exc.message))
     return out

@@ -104,5 +104,5 @@ def predictions_frame(blobs: Sequence[bytes | None], since: datetime, until: dat
         times = table.column("time").cast(instant)
         inside = pc.and_(pc.greater_equal(times, pa.scalar(since, instant)), pc.less(times, pa.scalar(until, instant)))
         table = table.filter(inside)
-    lists = pa.list_(pa.float64())
-    return table.to_pandas(types_mapper={lists: pd.ArrowDtype(lists)}.get)
+    # (Parquet names a list's items "element": the type is compared by kind, not by equality with list_(float64))
+    return table.to_pandas(types_mapper=lambda kind: pd.ArrowDtype(kind) if pa.types.is_list(kind) else None)

@@ -15,7 +15,7 @@ capture record has, all strings (a token of another kind is an error to it),
 the bytes are checked for a mark and for UTF-8, and the records must be as
 many as the lines.  A file where any of that fails, or whose records miss a
 field, hold one of another type or one more, is read line by line instead
-(:func:`_line_by_line`), where a line that is not a capture record is
+(:func:`parse_lines`), where a line that is not a capture record is
 counted, never fatal.  Both ways give the same records.
 """
 
@@ -117,7 +117,7 @@ def parse_records(data: bytes) -> tuple[CaptureRecords, int]:
     records = _read(data, _lines(data))
     if records is not None:
         return records, 0
-    return _line_by_line(data)
+    return parse_lines(data)
 
 
 def _lines(data: bytes) -> int:
@@ -219,7 +219,8 @@ _TYPE = operator.methodcaller("get", "observedContentType", "")
 _ENCODING = operator.methodcaller("get", "encoding", "")
 
 
-def _line_by_line(data: bytes) -> tuple[CaptureRecords, int]:
+def parse_lines(data: bytes) -> tuple[CaptureRecords, int]:
+    """A capture file's records read line by line with orjson, and how many lines are not capture records."""
     good, bad = [], 0
     for line in data.strip().split(b"\n"):
         if not line.strip():

@@ -159,7 +159,10 @@ def _score_array(values: Any) -> Any:
 class OutputDecoder:
     """Reads what the data plane answered: ``label`` / ``prediction`` / ``probabilities`` per row."""
 
-    def __init__(self, signature: Signature) -> None:
+    def __init__(self, signature: Signature, *, arrow: bool = True) -> None:
+        """``arrow``: JSON replies of one shape are read by Arrow's reader (False: each by orjson, the way
+        Arrow's reading is checked against)."""
+        self.arrow = arrow
         self.outputs = [o.name for o in signature.outputs]
         self.classes = [str(c) for c in signature.extra.get("classes") or []]
         self.widths = {o.name: (o.shape[1] if len(o.shape) == 2 else 1) for o in signature.outputs}
@@ -223,7 +226,7 @@ class OutputDecoder:
     # -- JSON -----------------------------------------------------------------
 
     def _json(self, out: DecodedOutputs, group: BodyGroup) -> None:
-        if self._json_alike(out, group):
+        if self.arrow and self._json_alike(out, group):
             return
         indices = group.records.tolist()
         docs = parse_all(group.texts())
