@@ -309,10 +309,10 @@ def work_run(home: Path, since: datetime, until: datetime, profile: Path | None)
 
             profiler = cProfile.Profile()
             profiler.enable()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         with peak:
             run = client.monitors.run(MONITOR, since=since, until=until)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         if profiler is not None:
             import pstats
 
@@ -326,6 +326,7 @@ def work_run(home: Path, since: datetime, until: datetime, profile: Path | None)
     section = run.result["variants"][VARIANT]
     return {
         "seconds": seconds,
+        "cpu": cpu,
         "rss_mb": peak.mb,
         "phases": {
             **timers.seconds,
@@ -440,6 +441,7 @@ def report(
         "capture",
         "contender",
         "first run (s)",
+        "CPU (s)",
         "rerun (s)",
         "peak RSS first",
         "files folded",
@@ -458,6 +460,7 @@ def report(
                     fmt,
                     label,
                     _spread(firsts),
+                    _spread([f["cpu"] for f, _ in runs]),
                     _spread(agains),
                     f"{max(f['rss_mb'] for f, _ in runs):.0f} MB",
                     f"{first['files']['folded']:,}",

@@ -332,7 +332,9 @@ def test_a_file_folds_to_what_decode_request_gives_record_by_record(tmp_path: Pa
     expected_rows = []
     outputs = records.outputs
     for i in range(len(records)):
-        alone = Payloads.of([outputs.data[i].as_py()], [outputs.content_types[i].as_py()], [outputs.encodings[i].as_py()])
+        alone = Payloads.of(
+            [outputs.data[i].as_py()], [outputs.content_types[i].as_py()], [outputs.encodings[i].as_py()]
+        )
         table = decoder.decode(alone).table()
         assert table is not None
         _, positions, labels, _, scores = table
