@@ -19,10 +19,9 @@ overlaps, and folds each file once (:func:`fold_files`):
   message: they are reported, never fatal.
 
 Files are decoded many at a time (about ``BATCH_RECORDS`` records), so a
-second of traffic per file does not mean a decoder set-up per second; a
-thread reads, parses and decodes the next batch (:mod:`.records`,
-:mod:`.inputs`, :mod:`.replies`: Arrow's readers and pandas' parser, the GIL
-mostly released) while this one is folded.
+second of traffic per file does not mean a decoder set-up per second; while
+a batch is folded, the next is decoded and the one after read and parsed,
+each in its own thread (:func:`fold_files`).
 """
 
 from __future__ import annotations
@@ -207,10 +206,16 @@ def fold_files(
     *,
     batch_records: int = BATCH_RECORDS,
 ) -> Iterator[FoldedFile]:
-    """Fold capture files on ``binning``, decoding many files' records together; yields them in order."""
+    """Fold capture files on ``binning``, decoding many files' records together; yields them in order.
+
+    Three stages, each in its thread, a batch apart: files read and parsed,
+    bodies decoded, rows folded (here).  Reading, Arrow's readers and kernels
+    and pandas' CSV parser release the GIL, so the stages run side by side.
+    """
     inputs = InputDecoder(signature)
     outputs = OutputDecoder(signature)
-    for batch in _ahead(_batches(files, location, inputs, outputs, batch_records)):
+    parsed = _ahead(_parsed(files, location, batch_records), "modelport-capture-reader")
+    for batch in _ahead(_decoded(parsed, inputs, outputs), "modelport-capture-decoder"):
         yield from _fold_batch(batch, inputs.signature, binning)
 
 
@@ -220,48 +225,43 @@ class _Batch:
 
     files: list[CaptureFile]
     parsed: ParsedFiles
-    inputs: DecodedInputs
-    outputs: DecodedOutputs
+    inputs: DecodedInputs | None = None
+    outputs: DecodedOutputs | None = None
 
 
-def _batches(
-    files: Sequence[CaptureFile],
-    location: CaptureLocation,
-    inputs: InputDecoder,
-    outputs: OutputDecoder,
-    batch_records: int,
-) -> Iterator[_Batch]:
-    """Files read, parsed and decoded, about ``batch_records`` lines at a time."""
-
-    def decoded(batch: list[CaptureFile], blobs: list[bytes]) -> _Batch:
-        parsed = parse_files(blobs)
-        return _Batch(batch, parsed, inputs.decode(parsed.records.inputs), outputs.decode(parsed.records.outputs))
-
+def _parsed(files: Sequence[CaptureFile], location: CaptureLocation, batch_records: int) -> Iterator[_Batch]:
+    """Files read and parsed, about ``batch_records`` lines at a time."""
     batch: list[CaptureFile] = []
     blobs: list[bytes] = []
-    lines = 0
+    newlines: list[int] = []
     for file in files:
         blob = location.read(file.url)
         batch.append(file)
         blobs.append(blob)
-        lines += blob.count(b"\n")
-        if lines >= batch_records:
-            yield decoded(batch, blobs)
-            batch, blobs, lines = [], [], 0
+        newlines.append(blob.count(b"\n"))
+        if sum(newlines) >= batch_records:
+            yield _Batch(batch, parse_files(blobs, newlines))
+            batch, blobs, newlines = [], [], []
     if batch:
-        yield decoded(batch, blobs)
+        yield _Batch(batch, parse_files(blobs, newlines))
+
+
+def _decoded(batches: Iterator[_Batch], inputs: InputDecoder, outputs: OutputDecoder) -> Iterator[_Batch]:
+    for batch in batches:
+        records = batch.parsed.records
+        batch.inputs, batch.outputs = inputs.decode(records.inputs), outputs.decode(records.outputs)
+        yield batch
 
 
 T = TypeVar("T")
 
 
-def _ahead(items: Iterator[T]) -> Iterator[T]:
+def _ahead(items: Iterator[T], name: str) -> Iterator[T]:
     """The items of an iterator made by a thread, one ahead of the consumer.
 
-    Reading and parsing a batch (file reads, Arrow's reader) release the GIL:
-    they run while the previous batch is decoded and folded.  At most two
-    batches wait besides the one being folded; an error is raised to the
-    consumer when it would have had the item.
+    At most two items wait besides the one being consumed (memory stays flat);
+    an error is raised to the consumer when it would have had the item.  When
+    the consumer stops early, the thread stops and ``items`` is closed.
     """
     handoff: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
     stop = threading.Event()
@@ -283,8 +283,12 @@ def _ahead(items: Iterator[T]) -> Iterator[T]:
             put((False, None))
         except BaseException as exc:  # handed to the consumer, raised there
             put((False, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # an iterator that is itself ahead stops its thread
 
-    thread = threading.Thread(target=produce, name="modelport-capture-reader", daemon=True)
+    thread = threading.Thread(target=produce, name=name, daemon=True)
     thread.start()
     try:
         while True:
@@ -327,6 +331,7 @@ def _fold_batch(read: _Batch, signature: Signature, binning: Binning) -> list[Fo
         return k, minute_key(_utc(np.datetime64(first_minute + offset, "m")))
 
     decoded = read.inputs
+    assert decoded is not None and read.outputs is not None
     for record in sorted(decoded.failures):  # in record order: the messages a file keeps do not depend on grouping
         k, minute = key(int(record_group[record]))
         folded[k].undecodable[minute] = folded[k].undecodable.get(minute, 0) + 1

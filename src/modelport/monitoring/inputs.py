@@ -85,10 +85,8 @@ _NUMERIC_ROWS = (
     rf'^{_WS}\{{{_WS}"(?:instances|inputs)"{_WS}:{_WS}\[{_WS}{_ROW}{_WS}(?:,{_WS}{_ROW}{_WS})*\]{_WS}\}}{_WS}$'
 )
 
-#: a CSV cell the codec reads as an integer whose value as a float depends on its column's other cells: -0 (an
-#: integer 0, or the float -0.0 among fractions) and integers of 16 digits or more (exact as integers, rounded
-#: otherwise); a body holding one is decoded alone, as the data plane decoded it
-_RISKY_CELL = r'(?:^|[,\n])[ \t]*"?[ \t]*(?:-0+|[+-]?[0-9]{16,})[ \t]*"?[ \t]*(?:$|[,\r\n])'
+#: magnitudes from which a float64 is an integer that the float parser and the integer parser may round apart
+_EXACT_INTEGERS = 2.0**53
 
 Chunk = tuple[np.ndarray, Batch, list[int]]
 """Records, their rows decoded as one batch, and each record's number of rows."""
@@ -216,17 +214,10 @@ class InputDecoder:
     def _csv_chunks(
         self, group: BodyGroup, failures: dict[int, str], singles: list[tuple[BodyGroup, np.ndarray, list[str]]]
     ) -> list[Chunk]:
-        import pyarrow.compute as pc
-
         everyone = np.arange(len(group), dtype=np.int64)
-        risky = pc.match_substring_regex(group.bodies, _RISKY_CELL).to_numpy(zero_copy_only=False)
-        if risky.any():
-            alone = np.flatnonzero(risky)
-            singles.append((group, alone, group.content_types.take(alone).to_pylist()))
-            everyone = np.flatnonzero(~risky)
         by_header: dict[str | None, np.ndarray] = {None: everyone}
         if group.header != "absent":
-            maybe = np.intersect1d(self._maybe_headers(group), everyone)
+            maybe = self._maybe_headers(group)
             headers = {
                 p: h
                 for p, h in zip(
@@ -246,7 +237,7 @@ class InputDecoder:
                 return self._decode_csv(group.bodies.take(part), header)
 
             chunks += halving(group, members, decode, failures)
-        return chunks
+        return [kept for chunk in chunks for kept in _column_free(chunk, group, singles)]
 
     def _decode_csv(self, texts: Any, header: str | None) -> tuple[Batch, list[int] | None]:
         import pyarrow as pa
@@ -255,10 +246,12 @@ class InputDecoder:
         if header is not None:
             texts = pa.array([after_first_line(t) for t in texts.to_pylist()], pa.string())
         trimmed = pc.utf8_rtrim(texts, characters="\r\n")
-        inner = pc.count_substring(trimmed, "\n")
-        # one line each (the usual body) unless a body holds more
-        counts = [1] * len(trimmed) if not pc.max(inner).as_py() else (inner.to_numpy() + 1).tolist()
         joined = joined_lines(trimmed)
+        # one line each (the usual body) unless a body holds more
+        if joined.count(b"\n") == len(trimmed):
+            counts = [1] * len(trimmed)
+        else:
+            counts = (pc.count_substring(trimmed, "\n").to_numpy() + 1).tolist()
         if header is not None:
             body, ctype = header.encode() + b"\n" + joined, "text/csv; header=present"
         else:
@@ -500,6 +493,38 @@ class InputDecoder:
                 parts.append(np.asarray(value) if value is not None else np.full(sum(counts), np.nan))
             columns[name] = parts[0] if len(parts) == 1 else np.concatenate(parts)
         return DecodedInputs(records, rows, columns, failures)
+
+
+def _column_free(chunk: Chunk, group: BodyGroup, singles: list[tuple[BodyGroup, np.ndarray, list[str]]]) -> list[Chunk]:
+    """A chunk of joined CSV bodies less the records whose numbers may depend on the other bodies: pandas reads a
+    column of integers as integers (exact, then made floats) and a column with a fraction by its float parser,
+    which reads -0 as -0.0 and may round integers past 2**53 otherwise.  Those records (a zero with a sign, a
+    magnitude from 2**53) are decoded alone, as the data plane decoded them."""
+    records, batch, counts = chunk
+    flagged: np.ndarray | None = None
+    for value in batch.values():
+        column = np.asarray(value)
+        if column.dtype.kind == "f":
+            with np.errstate(invalid="ignore"):
+                bad = ((column == 0) & np.signbit(column)) | (np.abs(column) >= _EXACT_INTEGERS)
+        elif column.dtype.kind in "iu":
+            bad = (column >= _EXACT_INTEGERS) | (column <= -_EXACT_INTEGERS)
+        else:
+            continue
+        bad = bad.reshape(len(bad), -1).any(axis=1) if bad.ndim > 1 else bad
+        flagged = bad if flagged is None else flagged | bad
+    if flagged is None or not flagged.any():
+        return [chunk]
+    record_of_row = np.repeat(np.arange(len(records), dtype=np.int64), counts)
+    apart = np.zeros(len(records), dtype=bool)
+    apart[record_of_row[flagged]] = True
+    positions = np.searchsorted(group.records, records[apart])
+    singles.append((group, positions, group.content_types.take(positions).to_pylist()))
+    if apart.all():
+        return []
+    rows = ~apart[record_of_row]
+    kept: Batch = {name: np.asarray(value)[rows] for name, value in batch.items()}
+    return [(records[~apart], kept, np.asarray(counts)[~apart].tolist())]
 
 
 def _without_empty(group: BodyGroup) -> tuple[BodyGroup, BodyGroup | None]:

@@ -34,7 +34,7 @@ from modelport.monitoring.payloads import Payloads
 
 _SIDES = ("endpointInput", "endpointOutput")  # SageMaker's field names
 #: bytes the reader parses at a time
-_BLOCK = 4 << 20
+_BLOCK = 1 << 20
 
 
 @dataclass
@@ -101,9 +101,14 @@ class ParsedFiles:
     """Lines of each file that are not capture records."""
 
 
-def parse_files(blobs: Sequence[bytes]) -> ParsedFiles:
-    """The records of capture files (their bytes), parsed in one call when every file reads exactly."""
-    lines = [_lines(b) for b in blobs]
+def parse_files(blobs: Sequence[bytes], newlines: Sequence[int] | None = None) -> ParsedFiles:
+    """The records of capture files (their bytes), parsed in one call when every file reads exactly.
+
+    ``newlines``: each blob's count of ``\\n``, when the caller has it.
+    """
+    if newlines is None:
+        newlines = [b.count(b"\n") for b in blobs]
+    lines = [n + (1 if b and not b.endswith(b"\n") else 0) for b, n in zip(blobs, newlines, strict=True)]
     joined = b"".join(b if not b or b.endswith(b"\n") else b + b"\n" for b in blobs)
     records = _read(joined, sum(lines)) if len(blobs) > 1 else None
     if records is not None:
