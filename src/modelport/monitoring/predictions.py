@@ -102,7 +102,11 @@ def predictions_frame(blobs: Sequence[bytes | None], since: datetime, until: dat
     if table.num_rows:
         instant = pa.timestamp("us", tz="UTC")
         times = table.column("time").cast(instant)
-        inside = pc.and_(pc.greater_equal(times, pa.scalar(since, instant)), pc.less(times, pa.scalar(until, instant)))
-        table = table.filter(inside)
+        first, last = pc.min_max(times).values()
+        if first.as_py() < since or last.as_py() >= until:  # files at the window's edges hold rows outside it
+            inside = pc.and_(
+                pc.greater_equal(times, pa.scalar(since, instant)), pc.less(times, pa.scalar(until, instant))
+            )
+            table = table.filter(inside)
     # (Parquet names a list's items "element": the type is compared by kind, not by equality with list_(float64))
     return table.to_pandas(types_mapper=lambda kind: pd.ArrowDtype(kind) if pa.types.is_list(kind) else None)
