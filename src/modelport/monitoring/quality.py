@@ -353,7 +353,7 @@ def _classification_rows(joined: pd.DataFrame, index: ClassIndex) -> dict[str, A
     predicted: list[str | None] = (
         index.names_of(joined["label"].to_numpy(dtype=object)) if "label" in joined else [None] * n
     )
-    scores: list[Any] = joined["scores"].tolist() if "scores" in joined else [None] * n
+    scores: list[Any] = _score_lists(joined["scores"]) if "scores" in joined else [None] * n
     k = len(index.names)
     has_scores = (
         np.fromiter((s is not None and len(s) == k for s in scores), dtype=bool, count=n) if k else np.zeros(n, bool)
@@ -366,6 +366,15 @@ def _classification_rows(joined: pd.DataFrame, index: ClassIndex) -> dict[str, A
     if k and keep and has_scores[keep].all():
         matrix = np.asarray([scores[i] for i in keep], dtype=np.float64)
     return {"truth": [truth[i] for i in keep], "predicted": [predicted[i] for i in keep], "scores": matrix}
+
+
+def _score_lists(column: pd.Series) -> list[Any]:
+    """Each row's probabilities, or None (Arrow lists give pandas' NA for a missing one)."""
+    import pandas as pd
+
+    if isinstance(column.dtype, pd.ArrowDtype):
+        return column.to_numpy(dtype=object, na_value=None).tolist()  # type: ignore[no-any-return]
+    return column.tolist()
 
 
 def classification_metrics(
