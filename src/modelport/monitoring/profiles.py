@@ -436,16 +436,20 @@ def _fold_numeric_groups(
         numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         text_invalid = np.isnan(numbers) & ~absent
         numbers = np.where(absent, np.nan, numbers)
-    nan = np.isnan(numbers)
     finite = np.isfinite(numbers)
-    invalid = per_group(groups[~nan & ~finite])
-    missing = per_group(groups[nan])
-    if text_invalid is not None:
-        bad = per_group(groups[text_invalid])
-        invalid = invalid + bad
-        missing = missing - bad
-    present = numbers[finite]
-    where = groups[finite]
+    if text_invalid is None and finite.all():  # the usual column: nothing missing, nothing invalid
+        invalid = missing = np.zeros(n, dtype=np.int64)
+        present, where = numbers, groups
+    else:
+        nan = np.isnan(numbers)
+        invalid = per_group(groups[~nan & ~finite])
+        missing = per_group(groups[nan])
+        if text_invalid is not None:
+            bad = per_group(groups[text_invalid])
+            invalid = invalid + bad
+            missing = missing - bad
+        present = numbers[finite]
+        where = groups[finite]
     if len(where) > 1 and np.any(where[1:] < where[:-1]):
         order = np.argsort(where, kind="stable")
         present, where = present[order], where[order]
