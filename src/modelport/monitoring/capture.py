@@ -26,7 +26,6 @@ each in its own thread (:func:`fold_files`).
 
 from __future__ import annotations
 
-import collections
 import functools
 import os
 import queue
@@ -231,31 +230,20 @@ class _Batch:
 
 
 def _parsed(files: Sequence[CaptureFile], location: CaptureLocation, batch_records: int) -> Iterator[_Batch]:
-    """Files read, about ``batch_records`` lines at a time, and parsed by two threads (the parse is the longest
-    stage, and Arrow's reader holds no GIL); in order, at most two batches parsing."""
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    pending: collections.deque[tuple[list[CaptureFile], Future[ParsedFiles]]] = collections.deque()
-    with ThreadPoolExecutor(2, thread_name_prefix="modelport-capture-parser") as pool:
-        batch: list[CaptureFile] = []
-        blobs: list[bytes] = []
-        newlines: list[int] = []
-        for file in files:
-            blob = location.read(file.url)
-            batch.append(file)
-            blobs.append(blob)
-            newlines.append(blob.count(b"\n"))
-            if sum(newlines) >= batch_records:
-                pending.append((batch, pool.submit(parse_files, blobs, newlines)))
-                batch, blobs, newlines = [], [], []
-                if len(pending) == 2:
-                    done, parsed = pending.popleft()
-                    yield _Batch(done, parsed.result())
-        if batch:
-            pending.append((batch, pool.submit(parse_files, blobs, newlines)))
-        while pending:
-            done, parsed = pending.popleft()
-            yield _Batch(done, parsed.result())
+    """Files read and parsed, about ``batch_records`` lines at a time."""
+    batch: list[CaptureFile] = []
+    blobs: list[bytes] = []
+    newlines: list[int] = []
+    for file in files:
+        blob = location.read(file.url)
+        batch.append(file)
+        blobs.append(blob)
+        newlines.append(blob.count(b"\n"))
+        if sum(newlines) >= batch_records:
+            yield _Batch(batch, parse_files(blobs, newlines))
+            batch, blobs, newlines = [], [], []
+    if batch:
+        yield _Batch(batch, parse_files(blobs, newlines))
 
 
 def _decoded(batches: Iterator[_Batch], inputs: InputDecoder, outputs: OutputDecoder) -> Iterator[_Batch]:

@@ -109,10 +109,10 @@ def parse_files(blobs: Sequence[bytes], newlines: Sequence[int] | None = None) -
     if newlines is None:
         newlines = [b.count(b"\n") for b in blobs]
     lines = [n + (1 if b and not b.endswith(b"\n") else 0) for b, n in zip(blobs, newlines, strict=True)]
-    joined = b"".join(b if not b or b.endswith(b"\n") else b + b"\n" for b in blobs)
-    records = _read(joined, sum(lines)) if len(blobs) > 1 else None
-    if records is not None:
-        return ParsedFiles(records, lines, [0] * len(blobs))
+    if len(blobs) > 1:
+        records = _read(b"".join(b if not b or b.endswith(b"\n") else b + b"\n" for b in blobs), sum(lines))
+        if records is not None:
+            return ParsedFiles(records, lines, [0] * len(blobs))
     parts = [parse_records(b) for b in blobs]
     return ParsedFiles(CaptureRecords.concat([r for r, _ in parts]), [len(r) for r, _ in parts], [u for _, u in parts])
 
