@@ -344,3 +344,25 @@ def test_a_file_folds_to_what_decode_request_gives_record_by_record(tmp_path: Pa
     assert [(r["inference_id"], r["row"], r["label"], r["scores"]) for r in got] == sorted(
         expected_rows, key=lambda r: (int(r[0][1:]), r[1])
     )
+
+
+def test_a_file_that_disappears_fails_the_fold_and_stops_its_threads(tmp_path: Path, reference: Reference) -> None:
+    import threading
+
+    from modelport.errors import NotFound
+
+    location = write(tmp_path, [event(csv_rows(ROWS), "text/csv")], name="a.jsonl")
+    write(tmp_path, [event(csv_rows(ROWS), "text/csv")], name="b.jsonl")
+    files = location.files("churn", "a", T0, T0 + timedelta(hours=1))
+    Path(files[1].url).unlink()  # listed, then gone (a retention job)
+    before = {t.name for t in threading.enumerate()}
+    with pytest.raises(NotFound, match="disappeared"):
+        list(fold_files(files, location, SIGNATURE, reference.binning, batch_records=1))
+    assert not {t.name for t in threading.enumerate()} - before
+
+    # a consumer that stops early stops the threads too
+    write(tmp_path, [event(csv_rows(ROWS), "text/csv")], name="b.jsonl")
+    folded = fold_files(files, location, SIGNATURE, reference.binning, batch_records=1)
+    assert next(folded).records == 1
+    folded.close()
+    assert not {t.name for t in threading.enumerate()} - before
