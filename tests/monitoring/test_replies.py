@@ -61,7 +61,13 @@ def classifier_reply(rng: np.random.Generator, n_rows: int) -> str:
 
 
 def test_replies_of_the_data_plane_read_alike() -> None:
+    from modelport.monitoring.payloads import group_bodies
+    from modelport.monitoring.replies import DecodedOutputs
+
     rng = np.random.default_rng(4)
+    texts = [classifier_reply(rng, n) for n in (1, 2, 9, 30)]
+    (group,) = group_bodies(Payloads.of(texts, ["application/json"] * 4, ["JSON"] * 4), {}, "reply")
+    assert OutputDecoder(CLASSIFIER)._json_numbers(DecodedOutputs(), group)  # read as numbers, not as JSON
     both_ways([classifier_reply(rng, int(rng.choice([1, 1, 2, 5]))) for _ in range(300)], CLASSIFIER)
     values = [
         encode_response({"prediction": rng.standard_normal(int(rng.integers(1, 4)))}, None, None)[0].decode()
@@ -86,6 +92,12 @@ VARIANTS: list[Any] = [
     {"outputs": [{"name": "label", "datatype": "INT64", "shape": [1], "data": [2]}]},
     {"nothing": 1},
     [1, 2],
+    '{"predictions":[{"label":-0,"probabilities":[0.5,0.25,0.25]}]}',  # compact, as the data plane writes
+    '{"predictions":[{"label":123456789012345678901234,"probabilities":[0.5,0.25,0.25]}]}',  # past 64 bits
+    '{"predictions":[{"label":2,"probabilities":[5e-1,2.5E-1,-0]}]}',
+    '{"predictions":[{"label":2,"probabilities":[0.5,0.5]}]}',
+    '{"predictions":[{"label":"2","probabilities":[0.5,0.25,0.25]}]}',
+    '{"predictions":[{"probabilities":[0.5,0.25,0.25],"label":2}]}',
 ]
 
 
@@ -95,6 +107,7 @@ VARIANTS: list[Any] = [
 def test_a_reply_of_another_shape_reads_as_by_orjson(odd: Any) -> None:
     rng = np.random.default_rng(5)
     text = odd if isinstance(odd, str) else json.dumps(odd)
+    both_ways([classifier_reply(rng, 1), text, classifier_reply(rng, 12)], CLASSIFIER)  # 12 rows: the cut-up form
     both_ways([classifier_reply(rng, 1), text, classifier_reply(rng, 2)], CLASSIFIER)
     both_ways([text] * 3, CLASSIFIER)
 
@@ -103,3 +116,4 @@ def test_regression_values_of_every_kind_read_alike() -> None:
     texts = [orjson.dumps({"predictions": v}).decode() for v in ([1.5], [2], [-0.0], [1e300, -3], [12345678901234567])]
     both_ways(texts, REGRESSOR)
     both_ways([*texts, '{"predictions": ["3.5"]}'], REGRESSOR)
+    both_ways([*texts, '{"predictions": [-0]}'], REGRESSOR)  # the integer 0 to orjson

@@ -44,6 +44,8 @@ import numpy as np
 
 from modelport.errors import ModelportError
 from modelport.monitoring.payloads import (
+    JSON_NUMBER,
+    JSON_SPACE,
     BodyGroup,
     CountMismatch,
     Invalid,
@@ -55,6 +57,7 @@ from modelport.monitoring.payloads import (
     message,
     parse_all,
     positions,
+    read_number_lines,
 )
 from modelport.serving.codecs.columns import fit_block, from_records, from_rows, tensor_input
 from modelport.serving.codecs.csv_body import _first_row, _is_number
@@ -75,9 +78,7 @@ from modelport.signature import (
 GROUP_RECORDS = 65536
 #: a group of bodies Arrow's CSV reader refuses is halved down to this size, then decoded the general way
 READER_MIN = 64
-_WS = r"[ \t\r\n]*"
-#: a JSON number, except the integer -0 (orjson reads it as the integer 0, so the codec's value is +0.0)
-_NUMBER = r"(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+(?:[eE][+-]?[0-9]+)?|[eE][+-]?[0-9]+)|0|-?[1-9][0-9]*)"
+_WS, _NUMBER = JSON_SPACE, JSON_NUMBER
 _ROW = rf"\[{_WS}{_NUMBER}{_WS}(?:,{_WS}{_NUMBER}{_WS})*\]"
 #: a body that is plainly ``{"instances": [[numbers…], …]}`` (or ``inputs``): JSON, no other key, nothing but
 #: numbers in rows (no string, null, boolean, NaN or Infinity)
@@ -310,7 +311,6 @@ class InputDecoder:
         the text."""
         import pyarrow as pa
         import pyarrow.compute as pc
-        import pyarrow.csv as pcsv
 
         k = len(self._order)
         n = len(bodies)
@@ -325,25 +325,12 @@ class InputDecoder:
         if core is None:  # both keys
             core = pc.replace_substring(bodies, '{"instances":[[', "", max_replacements=1)
             core = pc.utf8_slice_codeunits(pc.replace_substring(core, '{"inputs":[[', "", max_replacements=1), 0, -3)
-        rows = pc.replace_substring(core, "],[", "\n")  # a row a line
-        text = joined_lines(rows)
-        # each record's rows: the line ends up to its own last one
-        record_ends = np.cumsum(pc.binary_length(rows).to_numpy(zero_copy_only=False).astype(np.int64) + 1) - 1
-        line_ends = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == ord("\n"))
-        counts = np.diff(np.searchsorted(line_ends, record_ends, side="right"), prepend=0)
-        try:
-            table = pcsv.read_csv(
-                pa.BufferReader(text),
-                read_options=pcsv.ReadOptions(column_names=[str(i) for i in range(k)], use_threads=False),
-                parse_options=pcsv.ParseOptions(quote_char=False, escape_char=False),
-                convert_options=pcsv.ConvertOptions(
-                    column_types=dict.fromkeys(map(str, range(k)), pa.float64()), null_values=[]
-                ),
-            )
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        read = read_number_lines(
+            pc.replace_substring(core, "],[", "\n"), dict.fromkeys(map(str, range(k)), pa.float64())
+        )
+        if read is None:
             return None  # a row of another width
-        if table.num_rows != int(counts.sum()):
-            return None
+        table, counts = read
         block = np.empty((table.num_rows, k), dtype=np.float64)
         for j in range(k):
             block[:, j] = table.column(j).to_numpy()

@@ -194,6 +194,44 @@ def framed_json(texts: Any) -> bytes:
     return buffer_bytes(pc.binary_join_element_wise(pa.scalar('{"b":'), texts, pa.scalar("}\n"), pa.scalar("")))
 
 
+#: JSON's whitespace, in a regular expression
+JSON_SPACE = r"[ \t\r\n]*"
+#: a JSON number, except the integer -0 (orjson reads it as the integer 0, so its float is +0.0; read as text it is
+#: -0.0)
+JSON_NUMBER = r"(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+(?:[eE][+-]?[0-9]+)?|[eE][+-]?[0-9]+)|0|-?[1-9][0-9]*)"
+
+
+def read_number_lines(rows: Any, columns: dict[str, Any]) -> tuple[Any, np.ndarray] | None:
+    """Numbers taken out of JSON bodies, one body's rows a string with a row a line (``1,0.5\\n2,0.25``), read by
+    Arrow's CSV reader in one call: ``(table, lines of each body)``; None when a row has another width or a value
+    does not convert.
+
+    The caller has checked that the text is JSON numbers (``JSON_NUMBER``): Arrow parses them correctly
+    rounded, as orjson does, without a Python float per value.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    text = joined_lines(rows)
+    # each body's lines: the line ends up to its own last one
+    ends = np.cumsum(pc.binary_length(rows).to_numpy(zero_copy_only=False).astype(np.int64) + 1) - 1
+    line_ends = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == ord("\n"))
+    counts = np.diff(np.searchsorted(line_ends, ends, side="right"), prepend=0)
+    try:
+        table = pcsv.read_csv(
+            pa.BufferReader(text),
+            read_options=pcsv.ReadOptions(column_names=list(columns), use_threads=False),
+            parse_options=pcsv.ParseOptions(quote_char=False, escape_char=False),
+            convert_options=pcsv.ConvertOptions(column_types=columns, null_values=[]),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if table.num_rows != int(counts.sum()):
+        return None
+    return table, counts
+
+
 def after_first_line(text: str) -> str:
     body = text.lstrip(" \t\r\n\ufeff")
     end = body.find("\n")

@@ -4,17 +4,23 @@ Read from what ``serving/codecs/response.py`` writes: JSON ``{"predictions":
 …}`` (one output's values, or one record per row), CSV (``label,proba_<class>…``,
 with or without a header), XML, and v2 responses.
 
-JSON replies of one shape (the data plane writes every reply of a model
-alike) are parsed together by Arrow's JSON reader, without a Python object per
-value, when their fields are of types whose reading is the same either way
-(text and integer labels, numbers, lists of numbers); otherwise all are parsed
-by one ``orjson`` call, and a reply that does not fit alone.  CSV replies are
-joined and parsed by one call of pandas' parser.
+A classifier's JSON replies exactly as the data plane writes them
+(``{"predictions":[{"label":1,"probabilities":[0.25,0.75]}]}``) have their
+numbers read as CSV by Arrow, as the inputs' rows of numbers are.  Other JSON
+replies of one shape (the data plane writes every reply of a model alike) are
+parsed together by Arrow's JSON reader, without a Python object per value,
+when their fields are of types whose reading is the same either way (text and
+integer labels, numbers, lists of numbers; not ``NaN`` tokens, not the
+integer ``-0``, which orjson reads as 0); otherwise all are parsed by one
+``orjson`` call, and a reply that does not fit alone.  CSV replies are joined
+and parsed by one call of pandas' parser.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +28,7 @@ import numpy as np
 
 from modelport.errors import ModelportError
 from modelport.monitoring.payloads import (
+    JSON_NUMBER,
     BodyGroup,
     CountMismatch,
     Invalid,
@@ -33,8 +40,14 @@ from modelport.monitoring.payloads import (
     message,
     parse_all,
     positions,
+    read_number_lines,
 )
 from modelport.signature import Signature
+
+_INTEGER_MINUS_ZERO = re.compile(rb"-0(?![.0-9eE])")
+_REPLY_HEAD = '{"predictions":[{"label":'
+_REPLY_SCORES = ',"probabilities":['
+_REPLY_NEXT = ']},{"label":'
 
 
 @dataclass
@@ -222,7 +235,7 @@ class OutputDecoder:
     # -- JSON -----------------------------------------------------------------
 
     def _json(self, out: DecodedOutputs, group: BodyGroup) -> None:
-        if self.arrow and self._json_alike(out, group):
+        if self.arrow and (self._json_numbers(out, group) or self._json_alike(out, group)):
             return
         indices = group.records.tolist()
         docs = parse_all(group.texts())
@@ -262,6 +275,34 @@ class OutputDecoder:
             except (ValueError, TypeError) as exc:
                 out.failures[i] = f"unreadable reply: {exc}"
 
+    def _json_numbers(self, out: DecodedOutputs, group: BodyGroup) -> bool:
+        """A classifier's replies as the data plane writes them, ``{"predictions":[{"label":1,"probabilities":
+        [0.25,0.75]}]}`` (integer labels, compact JSON): their numbers read as CSV by Arrow, as the inputs' rows
+        of numbers are; False (nothing added) unless every reply is plainly that."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if self.outputs != ["label", "probabilities"] or self.widths["probabilities"] < 1:
+            return False
+        if not pc.all(pc.match_substring_regex(group.bodies, self._classifier_reply)).as_py():
+            return False
+        rows = pc.utf8_slice_codeunits(group.bodies, len(_REPLY_HEAD), -4)  # less the head and "]}]}"
+        rows = pc.replace_substring(pc.replace_substring(rows, _REPLY_SCORES, ","), _REPLY_NEXT, "\n")
+        width = self.widths["probabilities"]
+        columns = {"label": pa.int64(), **{f"p{j}": pa.float64() for j in range(width)}}
+        read = read_number_lines(rows, columns)
+        if read is None:
+            return False  # probabilities of another width, a label beyond 64 bits
+        table, counts = read
+        scores = np.column_stack([table.column(f"p{j}").to_numpy() for j in range(width)])
+        out.extend(group.records, counts, table.column("label").combine_chunks(), None, scores)
+        return True
+
+    @functools.cached_property
+    def _classifier_reply(self) -> str:
+        record = rf'\{{"label":-?(?:0|[1-9][0-9]*),"probabilities":\[{JSON_NUMBER}(?:,{JSON_NUMBER})*\]\}}'
+        return rf'^\{{"predictions":\[{record}(?:,{record})*\]\}}$'
+
     def _json_alike(self, out: DecodedOutputs, group: BodyGroup) -> bool:
         """Replies ``{"predictions": [...]}`` all of one shape, read by Arrow; False (nothing added) when they
         are not, or hold a field whose value Arrow would read otherwise than orjson and Python do (a float or a
@@ -272,6 +313,8 @@ class OutputDecoder:
 
         data = framed_json(group.bodies)
         if b"NaN" in data or b"Infinity" in data:  # tokens Arrow's reader takes and JSON has not (or words in text)
+            return False
+        if b"-0" in data and _INTEGER_MINUS_ZERO.search(data):  # orjson's integer 0, Arrow's -0.0 among floats
             return False
         try:
             table = pj.read_json(
