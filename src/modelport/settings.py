@@ -7,6 +7,8 @@ and the SDK's :class:`~modelport.Client` takes one or builds it.
 
 from __future__ import annotations
 
+import contextlib
+import getpass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +17,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modelport.errors import InvalidArgument
 from modelport.logs import LogLevel
+
+
+def default_user() -> str:
+    """The OS user, recorded as ``created_by`` unless ``MODELPORT_USER`` says otherwise."""
+    with contextlib.suppress(Exception):
+        return getpass.getuser()
+    return "unknown"
 
 
 class Settings(BaseSettings):

@@ -12,6 +12,8 @@ import pytest
 import typer
 
 from modelport.cli.main import app
+from modelport.db import SCHEMA_HEAD
+from modelport.db.database import Database
 from tests import infra
 
 
@@ -139,11 +141,12 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
     assert err.startswith(message) and err.count("\n") == 1, err
 
 
-#: what the everyday read commands must not import: the ML stack, the web stack, the ORM,
-#: migrations, remote filesystems, and the commands they do not run
+#: what the everyday read commands must not import: the ML stack, the web stack, SQLAlchemy (a
+#: SQLite home at this schema is read with the stdlib: modelport/db/sqlite_reads.py), migrations,
+#: remote filesystems, and the commands they do not run
 HEAVY_MODULES = (
     "numpy", "pandas", "pyarrow", "sklearn", "onnxruntime", "torch", "xgboost", "lightgbm",
-    "fastapi", "starlette", "granian", "httpx", "sqlalchemy.orm", "alembic", "fsspec", "dask",
+    "fastapi", "starlette", "granian", "httpx", "sqlalchemy", "alembic", "fsspec", "dask",
     "rich.progress", "modelport.cli.batch", "modelport.cli.scoring", "modelport.serving",
 )
 READ_COMMANDS = (("models", "list"), ("models", "show", "churn@champion"), ("endpoints", "list"), ("tokens", "list"))
@@ -177,3 +180,21 @@ open({str(report)!r}, "w").write(json.dumps(seen))
     assert done.returncode == 0, done.stderr
     assert "churn" in done.stdout and "ci" in done.stdout  # the commands did run
     assert json.loads(report.read_text()) == {" ".join(argv): [] for argv in READ_COMMANDS}
+
+
+def test_read_commands_create_a_missing_database_and_refuse_a_stale_one(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+    """The reads that skip SQLAlchemy still create a new home's database, and name the fix for an old one."""
+    code, out, _ = cli("models", "list", "--json")
+    assert code == 0 and json.loads(out)["items"] == [] and (home / "modelport.db").is_file()
+    for leftover in home.glob("modelport.db*"):  # a fresh database, made by an older modelport
+        leftover.unlink()
+    db = Database(f"sqlite:///{home / 'modelport.db'}")
+    db.upgrade("0001")
+    db.dispose()
+    for argv in READ_COMMANDS:
+        code, out, err = cli(*argv)
+        assert (code, out) == (1, ""), argv
+        assert err == (
+            f"error: database schema of sqlite:///{home / 'modelport.db'} is at revision 0001, "
+            f"this modelport needs {SCHEMA_HEAD}: run `modelport db upgrade`\n"
+        ), argv
