@@ -162,24 +162,27 @@ def test_read_commands_import_only_what_they_use(cli, home: Path, model_file: Pa
     ):
         assert cli(*step)[0] == 0, step
     report = tmp_path / "imported.json"
+    # --json first: it prints no table, so it must not import rich either
+    runs = [(*argv, "--json") for argv in READ_COMMANDS] + list(READ_COMMANDS)
     script = f"""
 import json, sys
 from modelport.cli.main import main
 seen = {{}}
-for argv in {READ_COMMANDS!r}:
+for argv in {runs!r}:
     sys.argv = ["modelport", *argv, "--home", {str(home)!r}]
     try:
         main()
     except SystemExit as exc:
         assert not exc.code, (argv, exc.code)
-    seen[" ".join(argv)] = [m for m in {HEAVY_MODULES!r} if m in sys.modules]
+    heavy = {HEAVY_MODULES!r} + (("rich",) if "--json" in argv else ())
+    seen[" ".join(argv)] = [m for m in heavy if m in sys.modules]
 open({str(report)!r}, "w").write(json.dumps(seen))
 """
     env = {**os.environ, "PYTHONPATH": str(infra.REPO / "src")}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "churn" in done.stdout and "ci" in done.stdout  # the commands did run
-    assert json.loads(report.read_text()) == {" ".join(argv): [] for argv in READ_COMMANDS}
+    assert json.loads(report.read_text()) == {" ".join(argv): [] for argv in runs}
 
 
 def test_read_commands_create_a_missing_database_and_refuse_a_stale_one(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
