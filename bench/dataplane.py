@@ -44,6 +44,8 @@ def build(workdir: Path) -> tuple[Settings, bytes]:
         for path, to_onnx in (("onnx", True), ("pickle", False)):
             svc.registry.register(model.joblib_path, f"rf-{path}", sample=model.sample_csv, to_onnx=to_onnx)
             svc.endpoints.create(path, [{"name": "a", "requested": f"rf-{path}:1"}], created_by="bench")
+        capture = {"enabled": True, "sampling_percent": 100}  # every request and reply captured (monitoring's cost)
+        svc.endpoints.create("onnx-capture", [{"name": "a", "requested": "rf-onnx:1"}], capture=capture, created_by="bench")
     finally:
         svc.close()
     return settings, orjson.dumps({"instances": [model.row]})
@@ -178,9 +180,9 @@ async def run(args: argparse.Namespace, settings: Settings, body: bytes) -> list
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--paths", default="onnx,pickle", help="which registered versions to call: onnx,pickle")
+    p.add_argument("--paths", default="onnx,pickle", help="which endpoints to call: onnx,pickle,onnx-capture")
     p.add_argument("--seconds", type=float, default=3.0, help="measured seconds per path and concurrency")
-    p.add_argument("--profile", choices=("onnx", "pickle"), help="also print cProfile's top functions at c=64")
+    p.add_argument("--profile", choices=("onnx", "pickle", "onnx-capture"), help="also print cProfile's top functions at c=64")
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--interface", choices=("rsgi", "asgi"), default="rsgi", help="how the server hands requests over (default rsgi, as modelport server runs)")
     args = p.parse_args()

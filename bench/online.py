@@ -58,7 +58,7 @@ from report import CONCURRENCIES, Run, ServerRecord
 RESULTS = ROOT / "bench" / "RESULTS.md"
 START_TIMEOUT_S = 180.0
 COLD_TIMEOUT_S = 60.0
-ALL_KEYS = ("mp-onnx", "mp-pickle", "mlserver", "mlserver-batch", "mlflow", "bentoml", "asgi")
+ALL_KEYS = ("mp-onnx", "mp-onnx-capture", "mp-pickle", "mlserver", "mlserver-batch", "mlflow", "bentoml", "asgi")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -127,6 +127,7 @@ def build_peers(args: argparse.Namespace) -> list[Peer]:
         mp = {"workers": w, "runtime_threads": args.runtime_threads, "max_batch_size": args.max_batch_size, "max_batch_wait_ms": args.max_batch_wait_ms}
         ours.append(Modelport(f"mp-onnx{sfx}", f"modelport ONNX{tag}", path="onnx", **mp))
         ours.append(Modelport(f"mp-pickle{sfx}", f"modelport pickle{tag}", path="pickle", **mp))
+        ours.append(Modelport(f"mp-onnx-capture{sfx}", f"modelport ONNX, capture 100%{tag}", path="onnx", capture=True, **mp))
         ours.append(BareASGI(f"asgi{sfx}", f"bare ASGI (granian){tag}", workers=w))
     theirs: list[Peer] = [
         MLServer("mlserver", "MLServer", batching=False),

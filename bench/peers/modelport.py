@@ -52,6 +52,8 @@ class Modelport(Peer):
     runtime_threads: int | None = None
     max_batch_size: int | None = None
     max_batch_wait_ms: float | None = None
+    capture: bool = False
+    """Data capture of every request and response (the cost monitoring adds to serving)."""
     home: Path | None = None
     _visits: int = 0
 
@@ -101,7 +103,10 @@ class Modelport(Peer):
             variant["max_batch_size"] = self.max_batch_size
         if self.max_batch_wait_ms is not None:
             variant["max_batch_wait_ms"] = self.max_batch_wait_ms
-        return Probe(port, "/api/v1/endpoints", json.dumps({"name": name, "variants": [variant]}).encode())
+        config: dict[str, Any] = {"name": name, "variants": [variant]}
+        if self.capture:
+            config["capture"] = {"enabled": True, "sampling_percent": 100}
+        return Probe(port, "/api/v1/endpoints", json.dumps(config).encode())
 
     def delete_endpoint(self, port: int, name: str) -> Probe:
         return Probe(port, f"/api/v1/endpoints/{name}", b"", method="DELETE")

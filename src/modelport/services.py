@@ -2,7 +2,7 @@
 
 The CLI, the SDK's local mode and the server's app factory each build one
 :class:`Services` and pass it down; nothing below reads settings itself.
-The endpoint and batch services are built on first use, so a command that
+The endpoint, batch and monitoring services are built on first use, so a command that
 never touches them (``modelport models list``) never imports their modules.
 """
 
@@ -23,6 +23,8 @@ from modelport.store import ArtifactStore
 if TYPE_CHECKING:
     from modelport.batch.service import TransformService
     from modelport.endpoints.service import EndpointService
+    from modelport.monitoring.feedback import FeedbackService
+    from modelport.monitoring.service import MonitorService
 
 
 @dataclass
@@ -76,6 +78,22 @@ class Services:
         from modelport.batch.service import TransformService
 
         return TransformService(JobStore(self.db), self.registry, self.settings)
+
+    @functools.cached_property
+    def monitors(self) -> MonitorService:
+        from modelport.monitoring.feedback import FeedbackStore
+        from modelport.monitoring.service import MonitorService
+        from modelport.monitoring.store import MonitorStore
+
+        return MonitorService(
+            MonitorStore(self.db), self.endpoints, self.registry, self.artifacts, FeedbackStore(self.db)
+        )
+
+    @functools.cached_property
+    def feedback(self) -> FeedbackService:
+        from modelport.monitoring.feedback import FeedbackService, FeedbackStore
+
+        return FeedbackService(FeedbackStore(self.db), self.endpoints, self.registry)
 
     def close(self) -> None:
         self.db.dispose()

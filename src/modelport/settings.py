@@ -113,6 +113,10 @@ class Settings(BaseModel):
     capture_flush_s: float = 1.0
     """How often captured records are written out (and always at shutdown)."""
 
+    monitor_scheduler: bool = True
+    """Servers run scheduled monitors (one runner across all workers and servers sharing the database, by a
+    lease); off: only ``modelport monitors run`` runs them (from cron, say)."""
+
     serve_endpoint: str | None = None
     """Serve only this endpoint's data plane (set by `modelport serve NAME`)."""
 

@@ -149,7 +149,13 @@ HEAVY_MODULES = (
     "fastapi", "starlette", "granian", "httpx", "sqlalchemy", "alembic", "fsspec", "dask",
     "rich.progress", "modelport.cli.batch", "modelport.cli.scoring", "modelport.serving",
 )
-READ_COMMANDS = (("models", "list"), ("models", "show", "churn@champion"), ("endpoints", "list"), ("tokens", "list"))
+READ_COMMANDS = (
+    ("models", "list"),
+    ("models", "show", "churn@champion"),
+    ("endpoints", "list"),
+    ("tokens", "list"),
+    ("monitors", "list"),
+)
 
 
 def test_read_commands_import_only_what_they_use(cli, home: Path, model_file: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -86,3 +86,25 @@ def test_a_baseline_from_before_quantile_bins_uses_its_histogram(sample: pd.Data
     assert folded.features["amount"].bins == reference.profile.features["amount"].bins  # the maximum falls inside
     top = reference.profile.features["plan"].categories
     assert sum(top.values()) == len(sample) and OTHER not in top  # all three plans are in the top list
+
+
+def test_counts_match_a_binary_search_and_mixed_types_stay_apart() -> None:
+    rng = np.random.default_rng(5)
+    values = rng.normal(0, 1, 10_000).round(1)
+    for edges in (tuple(np.unique(np.quantile(values, np.linspace(0, 1, 21)[1:-1]))), tuple(np.linspace(-3, 3, 100))):
+        spec = Reference.from_baseline(
+            {
+                "features": [
+                    {
+                        "name": "x",
+                        "inferred_type": "Fractional",
+                        "bins": {"edges": list(edges), "counts": [0] * (len(edges) + 1)},
+                    }
+                ]
+            }
+        ).binning
+        expected = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+        assert fold({"x": values}, spec).features["x"].bins == expected.tolist()
+    plan = Reference.from_baseline({"features": [{"name": "p", "inferred_type": "String", "categories": {"1": 1}}]})
+    mixed = np.array([1, "1", True, "True", None, "a"], dtype=object)
+    assert fold({"p": mixed}, plan.binning).features["p"].categories == {"1": 2, "True": 2, "a": 1}

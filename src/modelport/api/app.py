@@ -21,10 +21,10 @@ from modelport.api.bodies import RequestLimits
 from modelport.api.dataplane import DataPlaneApp
 from modelport.api.errors import error_response, install_error_handlers, install_fallback_handler
 from modelport.api.openapi import describe
-from modelport.api.routes import artifacts, endpoints, jobs, models, tokens
+from modelport.api.routes import artifacts, endpoints, feedback, jobs, models, monitors, tokens
 from modelport.api.rsgi import RSGIApp
 from modelport.errors import ModelportError
-from modelport.metrics import Metrics
+from modelport.metrics import Metrics, RunSnapshot
 from modelport.services import Services
 from modelport.serving.plane import Serving
 from modelport.settings import Settings
@@ -80,7 +80,15 @@ def create_app(
     and the control API is not mounted.
     """
     settings = settings or (services.settings if services else Settings.from_env())
-    metrics = Metrics(settings.metrics_dir)
+
+    def latest_monitor_runs() -> list[RunSnapshot]:
+        # the monitoring gauges of every worker come from the database (monitors run in one process)
+        from modelport.monitoring.gauges import latest_runs
+
+        svc: Services | None = getattr(app.state, "services", None)
+        return [] if svc is None else latest_runs(svc.db)
+
+    metrics = Metrics(settings.metrics_dir, monitor_runs=latest_monitor_runs)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,9 +99,17 @@ def create_app(
         serving = Serving(svc, metrics, only=None if single_endpoint is None else [single_endpoint])
         app.state.dataplane = serving.dataplane
         await serving.start()
+        scheduler = None
+        if settings.monitor_scheduler and single_endpoint is None:
+            from modelport.monitoring.scheduler import MonitorScheduler
+
+            scheduler = MonitorScheduler(svc.monitors)
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                await anyio.to_thread.run_sync(scheduler.stop)
             await serving.stop()
             if owned:
                 svc.close()
@@ -114,7 +130,15 @@ def create_app(
     install_error_handlers(app)
     install_fallback_handler(app)
     if single_endpoint is None:
-        for router in (models.router, artifacts.router, tokens.router, endpoints.router, jobs.router):
+        for router in (
+            models.router,
+            artifacts.router,
+            tokens.router,
+            endpoints.router,
+            feedback.router,
+            jobs.router,
+            monitors.router,
+        ):
             app.include_router(router, prefix="/api/v1")
 
     @app.get("/ping", include_in_schema=False)

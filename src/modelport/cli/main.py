@@ -30,6 +30,8 @@ GROUPS: dict[str, tuple[str, str]] = {
     "endpoints": ("modelport.cli.endpoints", "app"),
     "db": ("modelport.cli.db", "app"),
     "jobs": ("modelport.cli.batch", "app"),
+    "monitors": ("modelport.cli.monitors", "app"),
+    "feedback": ("modelport.cli.feedback", "app"),
 }
 COMMANDS: dict[str, tuple[str, str]] = {
     "server": ("modelport.cli.server", "server"),

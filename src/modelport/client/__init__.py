@@ -12,8 +12,11 @@ if TYPE_CHECKING:  # the CLI imports this module: each noun's API is imported wh
     from modelport.batch.job import TransformJob
     from modelport.client.base import ModelsAPI, TokensAPI
     from modelport.client.endpoints import EndpointsAPI, InvocationResult
+    from modelport.client.feedback import FeedbackAPI
     from modelport.client.jobs import JobsAPI
     from modelport.client.local import LocalHome
+    from modelport.client.monitors import MonitorsAPI
+    from modelport.monitoring.feedback import FeedbackReceipt
     from modelport.services import Services
 
 
@@ -65,7 +68,7 @@ class Client:
             self.remote = False
         self.models.runtime_options = self.settings.runtime_options()
 
-    # endpoints and jobs are built on first use: `modelport models list` never imports them.
+    # endpoints, jobs and monitors are built on first use: `modelport models list` never imports them.
 
     @property
     def services(self) -> Services:
@@ -93,6 +96,24 @@ class Client:
         from modelport.client.jobs import LocalJobs, RemoteJobs
 
         return RemoteJobs(self._http) if self.remote else LocalJobs(self.services, self._user)
+
+    @functools.cached_property
+    def monitors(self) -> MonitorsAPI:
+        """``client.monitors``: drift and data-quality monitors on endpoints."""
+        from modelport.client.monitors import LocalMonitors, RemoteMonitors
+
+        return RemoteMonitors(self._http, self.models) if self.remote else LocalMonitors(self.services, self._user)
+
+    @functools.cached_property
+    def feedback(self) -> FeedbackAPI:
+        """``client.feedback``: ground truth (labels) for an endpoint's predictions."""
+        from modelport.client.feedback import LocalFeedback, RemoteFeedback
+
+        return RemoteFeedback(self._http) if self.remote else LocalFeedback(self.services)
+
+    def send_feedback(self, endpoint: str, data: Any, **options: Any) -> FeedbackReceipt:
+        """Send labels by inference id (same as ``client.feedback.send``): a file, DataFrame or records."""
+        return self.feedback.send(endpoint, data, **options)
 
     def invoke(self, endpoint: str, data: Any, **options: Any) -> InvocationResult:
         """Call an endpoint (same as ``client.endpoints.invoke``)."""

@@ -214,6 +214,7 @@ monitor_alerts_table = sa.Table(
     sa.Column("delivered_at", UTCDateTime, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("resolved_at", UTCDateTime, nullable=True),
 )
 
 baselines_table = sa.Table(
@@ -245,7 +246,11 @@ capture_folds_table = sa.Table(
     sa.Column("records", sa.Integer, nullable=False),
     # {"YYYY-mm-ddTHH:MM": profile}: the file's rows folded per minute of inference time.
     sa.Column("profiles", sa.JSON, nullable=False),
-    # The file's predictions (inference id, time, row, label, scores) as Parquet, for joining feedback.
+    # {"YYYY-mm-ddTHH:MM": n}: records whose request could not be decoded, per minute.
+    sa.Column("undecodable", sa.JSON, nullable=False, default=dict),
+    # {message: n}: the first few distinct reasons (requests and replies).
+    sa.Column("errors", sa.JSON, nullable=False, default=dict),
+    # The file's predictions (inference id, time, row, label, prediction, scores) as Parquet, for joining feedback.
     sa.Column("predictions", sa.LargeBinary, nullable=True),
     sa.Column("folded_at", UTCDateTime, nullable=False, default=utcnow),
     sa.UniqueConstraint("path", "binning"),
@@ -263,6 +268,9 @@ feedback_table = sa.Table(
     sa.Column("event_time", UTCDateTime, nullable=True),
     sa.Column("received_at", UTCDateTime, nullable=False, default=utcnow),
     sa.UniqueConstraint("endpoint", "inference_id"),
+    # a window's labels: those received since it began, or stamped inside it (monitoring/feedback.py)
+    sa.Index("ix_feedback_endpoint_received_at", "endpoint", "received_at"),
+    sa.Index("ix_feedback_endpoint_event_time", "endpoint", "event_time"),
 )
 
 leases_table = sa.Table(

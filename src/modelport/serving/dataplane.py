@@ -16,16 +16,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import itertools
 import logging
-import os
 import random
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -40,6 +36,7 @@ from modelport.serving.codecs.content_encoding import Inflater, coding
 from modelport.serving.codecs.request import decode_request
 from modelport.serving.codecs.response import encode_response
 from modelport.serving.codecs.v2 import build_infer_response, parse_infer_body, v2_inputs_to_batch
+from modelport.serving.ids import RequestIds
 from modelport.serving.manager import EndpointManager, LiveEndpoint, LiveVariant
 from modelport.signature import Batch, Signature, batch_rows
 
@@ -77,22 +74,6 @@ class _Tally:
         self.ok = self.rows = self.bytes_in = self.bytes_out = 0
         self.latency = LatencyTally()
         self.model_latency = LatencyTally()
-
-
-class RequestIds:
-    """UUID-shaped request ids: a random prefix per process and a counter (a uuid4 per request costs ~2 µs)."""
-
-    def __init__(self) -> None:
-        self._pid = -1
-        self._prefix = ""
-        self._count = itertools.count()
-
-    def next(self) -> str:
-        if self._pid != os.getpid():  # a forked worker must not repeat its parent's ids
-            self._pid = os.getpid()
-            self._prefix = str(uuid.uuid4())[:24]
-            self._count = itertools.count()
-        return self._prefix + format(next(self._count), "012x")
 
 
 @dataclass
@@ -457,19 +438,7 @@ class DataPlane:
         if cfg.sampling_percent < 100 and self.rng.random() * 100 >= cfg.sampling_percent:
             return
         self.capture.submit(
-            CaptureEvent(
-                endpoint=ep.name,
-                variant=variant.name,
-                destination=cfg.destination,
-                input_body=body if cfg.capture_input else None,
-                input_type=content_type,
-                output_body=reply if cfg.capture_output else None,
-                output_type=reply_type,
-                inference_id=inference_id,
-                time=datetime.now(UTC),
-                csv_types=tuple(cfg.csv_content_types),
-                json_types=tuple(cfg.json_content_types),
-            )
+            CaptureEvent(ep.name, variant.name, cfg, body, content_type, reply, reply_type, inference_id, time.time())
         )
 
 

@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("delivered_at", sa.DateTime, nullable=True),
         sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("last_error", sa.Text, nullable=True),
+        sa.Column("resolved_at", sa.DateTime, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_monitor_alerts"),
         sa.ForeignKeyConstraint(
             ["monitor_id"], ["monitors.id"], ondelete="CASCADE", name="fk_monitor_alerts_monitor_id_monitors"
@@ -92,6 +93,8 @@ def upgrade() -> None:
         sa.Column("last_at", sa.DateTime, nullable=False),
         sa.Column("records", sa.Integer, nullable=False),
         sa.Column("profiles", sa.JSON, nullable=False),
+        sa.Column("undecodable", sa.JSON, nullable=False),
+        sa.Column("errors", sa.JSON, nullable=False),
         sa.Column("predictions", sa.LargeBinary, nullable=True),
         sa.Column("folded_at", sa.DateTime, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_capture_folds"),
@@ -109,6 +112,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_feedback"),
         sa.UniqueConstraint("endpoint", "inference_id", name="uq_feedback_endpoint_inference_id"),
     )
+    op.create_index("ix_feedback_endpoint_received_at", "feedback", ["endpoint", "received_at"])
+    op.create_index("ix_feedback_endpoint_event_time", "feedback", ["endpoint", "event_time"])
     op.create_table(
         "leases",
         sa.Column("name", sa.String(63), nullable=False),
@@ -120,6 +125,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("leases")
+    op.drop_index("ix_feedback_endpoint_event_time", table_name="feedback")
+    op.drop_index("ix_feedback_endpoint_received_at", table_name="feedback")
     op.drop_table("feedback")
     op.drop_index("ix_capture_folds_endpoint_variant_first_at", table_name="capture_folds")
     op.drop_table("capture_folds")
