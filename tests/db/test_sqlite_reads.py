@@ -29,7 +29,9 @@ def _add(svc: Services, name: str, *, format: str = "sklearn", tags: dict[str, s
         artifact_uri=f"file:///blobs/{name}",
         sha256="ab" * 32,
         size=123,
-        files=[ArtifactFile(uri=f"file:///blobs/{name}", sha256="ab" * 32, size=123, filename="m.joblib", format=format)],
+        files=[
+            ArtifactFile(uri=f"file:///blobs/{name}", sha256="ab" * 32, size=123, filename="m.joblib", format=format)
+        ],
         signature={"inputs": [{"name": "x", "dtype": "float64"}], "classes": [0, 1]},
         metrics={"auc": 0.9, "n": 3},
         params={"depth": "3"},
@@ -55,8 +57,20 @@ def registry(sqlite_settings: Settings) -> Iterator[tuple[Services, SQLiteReads]
     svc.registry.db.delete_version("fraud", 3)
     svc.tokens.create("read", "dashboard")
     svc.tokens.create("invoke", "app")
-    svc.endpoints.create("churn", [{"name": "a", "requested": "churn:1", "weight": 80}, {"name": "b", "requested": "churn@champion", "weight": 20}], created_by="ci")
-    svc.endpoints.create("fraud", [{"name": "main", "requested": "fraud:2"}], capture={"enabled": True, "sampling_percent": 5}, created_by="ci")
+    svc.endpoints.create(
+        "churn",
+        [
+            {"name": "a", "requested": "churn:1", "weight": 80},
+            {"name": "b", "requested": "churn@champion", "weight": 20},
+        ],
+        created_by="ci",
+    )
+    svc.endpoints.create(
+        "fraud",
+        [{"name": "main", "requested": "fraud:2"}],
+        capture={"enabled": True, "sampling_percent": 5},
+        created_by="ci",
+    )
     reads = open_reads(sqlite_settings.resolved_database_url)
     assert reads is not None
     yield svc, reads
@@ -105,13 +119,35 @@ def test_the_reader_answers_what_the_store_answers(registry: tuple[Services, SQL
     assert [m.name for m in reads.registry.list_models(name_contains="n_v").items] == ["churn_v2"]
     assert [m.name for m in reads.registry.list_models(tags={"team": "risk", "n": "1"}).items] == ["churn"]
     assert [v.version for v in reads.registry.list_versions("churn", tags={"stage": "prod"}).items] == [2]
-    for ref in ("churn", "churn:1", "churn@champion", "churn@old", "fraud", "fraud:3", "churn@nope", "ghost", "ghost:1", "bad name", "churn:x"):
+    for ref in (
+        "churn",
+        "churn:1",
+        "churn@champion",
+        "churn@old",
+        "fraud",
+        "fraud:3",
+        "churn@nope",
+        "ghost",
+        "ghost:1",
+        "bad name",
+        "churn:x",
+    ):
         _same(lambda r=ref: store.get_version(r), lambda r=ref: reads.registry.get_version(r))
     for name in ("churn", "a.b", "ghost", "bad name"):
         _same(lambda n=name: store.get_model(n), lambda n=name: reads.registry.get_model(n))
-    for filters in ({}, {"limit": 1}, {"format": "onnx"}, {"tags": {"stage": "prod"}}, {"tags": {'odd"key': "x"}}, {"page_token": "Im5hbWUi"}):
+    for filters in (
+        {},
+        {"limit": 1},
+        {"format": "onnx"},
+        {"tags": {"stage": "prod"}},
+        {"tags": {'odd"key': "x"}},
+        {"page_token": "Im5hbWUi"},
+    ):
         for name in ("churn", "a-b", "ghost"):
-            page = _same(lambda n=name, f=filters: store.list_versions(n, **f), lambda n=name, f=filters: reads.registry.list_versions(n, **f))
+            page = _same(
+                lambda n=name, f=filters: store.list_versions(n, **f),
+                lambda n=name, f=filters: reads.registry.list_versions(n, **f),
+            )
             while getattr(page, "next_page_token", None):
                 token = page.next_page_token
                 page = _same(

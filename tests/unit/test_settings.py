@@ -24,7 +24,9 @@ def test_variables_fill_the_fields_they_name_in_any_case(monkeypatch: pytest.Mon
     assert s.resolved_database_url == f"sqlite:///{tmp_path / 'modelport.db'}"
 
 
-def test_arguments_win_over_variables_and_defaults_are_validated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_arguments_win_over_variables_and_defaults_are_validated(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("MODELPORT_HOME", "/elsewhere")
     monkeypatch.setenv("MODELPORT_URL", "http://from-env:8080")
     assert Settings(home=tmp_path).home == tmp_path
@@ -33,7 +35,11 @@ def test_arguments_win_over_variables_and_defaults_are_validated(monkeypatch: py
     monkeypatch.delenv("MODELPORT_HOME")
     assert Settings().home == Path("~/.modelport").expanduser()  # the default goes through the validator too
     moved = Settings().with_overrides(home=tmp_path, token="t")
-    assert (moved.home, moved.url, moved.token and moved.token.get_secret_value()) == (tmp_path, "http://from-env:8080", "t")
+    assert (moved.home, moved.url, moved.token and moved.token.get_secret_value()) == (
+        tmp_path,
+        "http://from-env:8080",
+        "t",
+    )
 
 
 def test_an_empty_variable_is_an_empty_value(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -54,7 +60,9 @@ def test_an_empty_variable_is_an_empty_value(monkeypatch: pytest.MonkeyPatch) ->
         ("MODELPORT_LOG_LEVEL", "loud", "MODELPORT_LOG_LEVEL='loud': Input should be"),
     ],
 )
-def test_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str) -> None:
+def test_a_bad_value_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
     monkeypatch.setenv(variable, value)
     with pytest.raises(InvalidArgument) as raised:
         Settings.from_env()
