@@ -15,6 +15,9 @@ from modelport.errors import InvalidArgument
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from modelport.client.local import LocalHome
+    from modelport.services import Services
+
 VariantLike = str | Mapping[str, Any]
 
 
@@ -176,10 +179,14 @@ class EndpointsAPI(ABC):
 class LocalEndpoints(EndpointsAPI):
     """Endpoint changes straight to the registry; invocations on an in-process data plane."""
 
-    def __init__(self, services: Any, user: str) -> None:
-        self._svc = services
+    def __init__(self, home: LocalHome, user: str) -> None:
+        self._home = home
         self._user = user
         self._runner: _LoopThread | None = None
+
+    @property
+    def _svc(self) -> Services:
+        return self._home.services
 
     def create(self, name, variants, *, shadows=(), capture=None, capture_destination=None):  # type: ignore[no-untyped-def]
         specs = [variant_fields(v) for v in variants] + [variant_fields(v, shadow=True) for v in shadows]
@@ -207,7 +214,7 @@ class LocalEndpoints(EndpointsAPI):
         return self._svc.endpoints.get(name)  # type: ignore[no-any-return]
 
     def list(self) -> list[Endpoint]:
-        return self._svc.endpoints.list()  # type: ignore[no-any-return]
+        return self._home.reads.endpoints.list()
 
     def history(self, name: str) -> builtins.list[ConfigRevision]:
         return self._svc.endpoints.history(name)  # type: ignore[no-any-return]

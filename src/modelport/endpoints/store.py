@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from modelport.db.database import Database
+from modelport.db.rows import config_from_row, endpoint_from_row
 from modelport.db.tables import endpoint_configs_table, endpoints_table, utcnow
 from modelport.domain import validate_name
 from modelport.endpoints.config import ConfigRevision, Endpoint, EndpointConfig
@@ -154,19 +155,8 @@ class EndpointStore:
     def _config(conn: sa.Connection, endpoint_id: int, revision: int) -> EndpointConfig:
         c = endpoint_configs_table.c
         config = conn.scalar(sa.select(c.config).where(c.endpoint_id == endpoint_id, c.revision == revision))
-        if config is None:
-            raise NotFound(f"revision {revision} does not exist")
-        return EndpointConfig.model_validate(config)
+        return config_from_row(config, revision)
 
     @staticmethod
     def _endpoint(row: sa.Row[Any], config: EndpointConfig) -> Endpoint:
-        return Endpoint(
-            name=row.name,
-            revision=row.revision,
-            config=config,
-            status=row.status,  # type: ignore[arg-type]
-            failure_reason=row.failure_reason,
-            variant_status=dict(row.variant_status or {}),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+        return endpoint_from_row(row._mapping, config)
