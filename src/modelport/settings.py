@@ -117,6 +117,10 @@ class Settings(BaseModel):
     """Servers run scheduled monitors (one runner across all workers and servers sharing the database, by a
     lease); off: only ``modelport monitors run`` runs them (from cron, say)."""
 
+    experiment_interval_s: float = Field(default=5.0, gt=0)
+    """How often the server running the experiment evaluator (one across all servers sharing the database, by
+    a lease) looks at running experiments: decisions, rollbacks and bandit weights follow within this long."""
+
     serve_endpoint: str | None = None
     """Serve only this endpoint's data plane (set by `modelport serve NAME`)."""
 

@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # the CLI imports this module: each noun's API is imported wh
     from modelport.batch.job import TransformJob
     from modelport.client.base import ModelsAPI, TokensAPI
     from modelport.client.endpoints import EndpointsAPI, InvocationResult
+    from modelport.client.experiments import ExperimentsAPI
     from modelport.client.feedback import FeedbackAPI
     from modelport.client.jobs import JobsAPI
     from modelport.client.local import LocalHome
@@ -68,7 +69,7 @@ class Client:
             self.remote = False
         self.models.runtime_options = self.settings.runtime_options()
 
-    # endpoints, jobs and monitors are built on first use: `modelport models list` never imports them.
+    # endpoints, jobs, monitors and experiments are built on first use: `modelport models list` never imports them.
 
     @property
     def services(self) -> Services:
@@ -103,6 +104,13 @@ class Client:
         from modelport.client.monitors import LocalMonitors, RemoteMonitors
 
         return RemoteMonitors(self._http, self.models) if self.remote else LocalMonitors(self.services, self._user)
+
+    @functools.cached_property
+    def experiments(self) -> ExperimentsAPI:
+        """``client.experiments``: A/B tests and bandits between an endpoint's variants."""
+        from modelport.client.experiments import LocalExperiments, RemoteExperiments
+
+        return RemoteExperiments(self._http) if self.remote else LocalExperiments(self.services, self._user)
 
     @functools.cached_property
     def feedback(self) -> FeedbackAPI:

@@ -307,6 +307,14 @@ experiments_table = sa.Table(
     sa.Column("evaluated_at", UTCDateTime, nullable=True),
     sa.Column("ended_at", UTCDateTime, nullable=True),
     sa.Index("ix_experiments_endpoint_status", "endpoint", "status"),
+    # at most one running experiment per endpoint, whoever starts them at once (SQLite and PostgreSQL alike)
+    sa.Index(
+        "uq_experiments_running_endpoint",
+        "endpoint",
+        unique=True,
+        sqlite_where=sa.text("status = 'running'"),
+        postgresql_where=sa.text("status = 'running'"),
+    ),
 )
 
 experiment_events_table = sa.Table(
@@ -314,7 +322,7 @@ experiment_events_table = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("experiment_id", sa.ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False, index=True),
-    # started, weights, decision, promoted, rolled_back, stopped, manual_change …
+    # started, weights, decision, promoted, rolled_back, ended, stopped, manual_change, error …
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("detail", sa.JSON, nullable=False, default=dict),
     sa.Column("at", UTCDateTime, nullable=False, default=utcnow),

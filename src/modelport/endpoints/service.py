@@ -77,9 +77,22 @@ class EndpointService:
         remove: Sequence[str] = (),
         capture: CaptureConfig | Mapping[str, Any] | None = None,
         created_by: str,
+        action: str = "update",
+        comment: str = "",
+        expected_revision: int | None = None,
     ) -> Endpoint:
-        """Change weights, add or swap variants (live or shadow), remove some, or change capture."""
-        current = self.store.get(name).config
+        """Change weights, add or swap variants (live or shadow), remove some, or change capture.
+
+        ``action`` and ``comment`` go into the history: an experiment changing the weights records
+        ``action="experiment"``, ``created_by="experiment:NAME"`` and why (docs/experiments.md);
+        ``expected_revision``: change the endpoint only if that is still its current revision (else CONFLICT).
+        """
+        endpoint = self.store.get(name)
+        if expected_revision is not None and endpoint.revision != expected_revision:
+            raise Conflict(
+                f"endpoint {name!r} changed meanwhile: revision {endpoint.revision} is current, not {expected_revision}"
+            )
+        current = endpoint.config
         by_name: dict[str, Variant] = {v.name: v for v in current.variants}
         pinned: set[str] = set()
         for gone in remove:
@@ -102,7 +115,11 @@ class EndpointService:
         if config == current:
             raise InvalidArgument(f"nothing to change: endpoint {name!r} already has this configuration")
         self._check_versions_exist(config, action=f"cannot update endpoint {name!r}", pinned=pinned)
-        return self.store.add_revision(name, config, action="update", created_by=created_by)
+        if comment:
+            config = config.model_copy(update={"comment": comment})
+        return self.store.add_revision(
+            name, config, action=action, created_by=created_by, expected_revision=expected_revision
+        )
 
     def rollback(self, name: str, *, to_revision: int | None = None, created_by: str) -> Endpoint:
         """Make the previous revision (or ``to_revision``) current again, as a new revision."""

@@ -13,7 +13,7 @@ from modelport.db.rows import config_from_row, endpoint_from_row
 from modelport.db.tables import endpoint_configs_table, endpoints_table, utcnow
 from modelport.domain import validate_name
 from modelport.endpoints.config import ConfigRevision, Endpoint, EndpointConfig
-from modelport.errors import AlreadyExists, NotFound
+from modelport.errors import AlreadyExists, Conflict, NotFound
 
 
 class EndpointStore:
@@ -35,10 +35,19 @@ class EndpointStore:
             raise AlreadyExists(f"endpoint {name!r} already exists") from None
         return self.get(name)
 
-    def add_revision(self, name: str, config: EndpointConfig, *, action: str, created_by: str) -> Endpoint:
-        """Make ``config`` the current revision (the previous ones stay in the history)."""
+    def add_revision(
+        self, name: str, config: EndpointConfig, *, action: str, created_by: str, expected_revision: int | None = None
+    ) -> Endpoint:
+        """Make ``config`` the current revision (the previous ones stay in the history).
+
+        ``expected_revision``: only if that is still the current revision (else CONFLICT, nothing written).
+        """
         with self.db.write() as conn:
             row = self._row(conn, name)
+            if expected_revision is not None and row.revision != expected_revision:
+                raise Conflict(
+                    f"endpoint {name!r} changed meanwhile: revision {row.revision} is current, not {expected_revision}"
+                )
             revision = row.revision + 1
             conn.execute(
                 sa.update(endpoints_table)

@@ -381,9 +381,48 @@ def fold_files(
         yield from _fold_batch(batch, inputs, outputs, binning)
 
 
-def _fold_batch(
-    batch: list[tuple[CaptureFile, CaptureRecords]], inputs: InputDecoder, outputs: OutputDecoder, binning: Binning
-) -> list[FoldedFile]:
+def fold_predictions(
+    files: Sequence[CaptureFile],
+    location: CaptureLocation,
+    signature: Signature,
+    *,
+    batch_records: int = BATCH_RECORDS,
+) -> Iterator[FoldedFile]:
+    """The replies of capture files only: each file's predictions table, no input profiles.
+
+    What experiments read to join feedback with the arm that served it (the
+    variant is the capture folder); stored like a monitor's folds
+    (:data:`PREDICTIONS_ONLY` as the binning), so a file is read once.
+    """
+    outputs = OutputDecoder(signature)
+    batch: list[tuple[CaptureFile, CaptureRecords]] = []
+    size = 0
+    for file in files:
+        records = parse_records(location.read(file.url))
+        batch.append((file, records))
+        size += len(records)
+        if size >= batch_records:
+            yield from _predictions_batch(batch, outputs)
+            batch, size = [], 0
+    if batch:
+        yield from _predictions_batch(batch, outputs)
+
+
+#: the binning under which :func:`fold_predictions` files are stored (no profiles: monitors never read them)
+PREDICTIONS_ONLY = "predictions-only"
+
+
+def _predictions_batch(batch: list[tuple[CaptureFile, CaptureRecords]], outputs: OutputDecoder) -> list[FoldedFile]:
+    folded, every, file_of = _start_batch(batch)
+    if len(every):
+        _predictions(folded, outputs.decode(every.outputs), file_of, every)
+    return folded
+
+
+def _start_batch(
+    batch: list[tuple[CaptureFile, CaptureRecords]],
+) -> tuple[list[FoldedFile], CaptureRecords, np.ndarray]:
+    """Each file's fold (records, lines that are no record, first and last time), and the batch's records."""
     folded = [FoldedFile(file.url, file.hour, records=len(records)) for file, records in batch]
     for f, (file, records) in zip(folded, batch, strict=True):
         if records.unreadable:
@@ -397,9 +436,16 @@ def _fold_batch(
             f.first_at = _utc(records.stamps.min())
             f.last_at = _utc(records.stamps.max())
     every = CaptureRecords.concat([records for _, records in batch])
+    file_of = np.repeat(np.arange(len(batch), dtype=np.int64), [len(r) for _, r in batch])
+    return folded, every, file_of
+
+
+def _fold_batch(
+    batch: list[tuple[CaptureFile, CaptureRecords]], inputs: InputDecoder, outputs: OutputDecoder, binning: Binning
+) -> list[FoldedFile]:
+    folded, every, file_of = _start_batch(batch)
     if not len(every):
         return folded
-    file_of = np.repeat(np.arange(len(batch), dtype=np.int64), [len(r) for _, r in batch])
     minute_of = every.stamps.astype("datetime64[m]").astype(np.int64)
     first_minute = int(minute_of.min())
     span = int(minute_of.max()) - first_minute + 1

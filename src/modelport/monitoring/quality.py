@@ -290,14 +290,14 @@ def assess(
     }
     if task == "classification":
         index = ClassIndex(classes)
-        rows = _classification_rows(joined, index)
+        rows = classification_rows(joined, index)
         report["labelled"] = len(rows["truth"])
         report["metrics"], extra = classification_metrics(
             rows["truth"], rows["predicted"], rows["scores"], index, confidence=confidence, seed=seed
         )
         report.update(extra)
     elif task == "regression":
-        truth, predicted, invalid = _regression_rows(joined)
+        truth, predicted, invalid = regression_rows(joined)
         report["labelled"] = len(truth)
         report["invalid_labels"] = invalid
         report["metrics"] = regression_metrics(truth, predicted, confidence=confidence)
@@ -309,7 +309,9 @@ def assess(
     return report
 
 
-def _classification_rows(joined: pd.DataFrame, index: ClassIndex) -> dict[str, Any]:
+def classification_rows(joined: pd.DataFrame, index: ClassIndex) -> dict[str, Any]:
+    """Joined rows with a true and a predicted class (the top probability when the reply had no label):
+    ``{"truth": [...], "predicted": [...], "scores": matrix | None}`` (experiments read accuracy from it too)."""
     truth = index.names_of(joined["truth"].to_numpy(dtype=object))
     n = len(truth)
     predicted: list[str | None] = (
@@ -504,7 +506,8 @@ def auc_delong(score: np.ndarray, positive: np.ndarray) -> tuple[float | None, f
     return auc, float(np.sum(influence**2)) / len(score) ** 2
 
 
-def _regression_rows(joined: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
+def regression_rows(joined: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
+    """Joined rows with a numeric label and prediction: (truth, predicted, labels that are not numbers)."""
     truth = np.array([_number(v) if not isinstance(v, bool) else None for v in joined["truth"].tolist()], dtype=object)
     predicted = joined["prediction"].to_numpy(dtype=np.float64, na_value=np.nan)
     numeric = np.array([v is not None for v in truth], dtype=bool)
@@ -560,13 +563,13 @@ def _by_time(
     for start, group in joined.groupby(times, sort=True):
         bucket = buckets.setdefault(start, {"start": start.isoformat(), "predictions": 0, "labelled": 0})
         if task == "classification":
-            rows = _classification_rows(group, index)
+            rows = classification_rows(group, index)
             n = len(rows["truth"])
             if n:
                 correct = sum(t == p for t, p in zip(rows["truth"], rows["predicted"], strict=True))
                 bucket["accuracy"] = correct / n
         else:
-            truth, predicted, _ = _regression_rows(group)
+            truth, predicted, _ = regression_rows(group)
             n = len(truth)
             if n:
                 bucket["mae"] = float(np.abs(predicted - truth).mean())

@@ -18,14 +18,12 @@ A failed run is recorded as a failed run; nothing a run does stops the thread.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from modelport.db.leases import holder_id
 from modelport.monitoring.monitor import Monitor, MonitorRun
 from modelport.monitoring.schedule import next_run
 
@@ -41,11 +39,6 @@ MAX_CATCH_UP = 100_000
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def holder_id() -> str:
-    """Who holds the lease: host, process and a random part (a restarted process is someone else)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class MonitorScheduler:

@@ -35,6 +35,14 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name="uq_experiments_name"),
     )
     op.create_index("ix_experiments_endpoint_status", "experiments", ["endpoint", "status"])
+    op.create_index(
+        "uq_experiments_running_endpoint",
+        "experiments",
+        ["endpoint"],
+        unique=True,
+        sqlite_where=sa.text("status = 'running'"),
+        postgresql_where=sa.text("status = 'running'"),
+    )
     op.create_table(
         "experiment_events",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -71,5 +79,6 @@ def downgrade() -> None:
     op.drop_table("arm_counters")
     op.drop_index("ix_experiment_events_experiment_id", table_name="experiment_events")
     op.drop_table("experiment_events")
+    op.drop_index("uq_experiments_running_endpoint", table_name="experiments")
     op.drop_index("ix_experiments_endpoint_status", table_name="experiments")
     op.drop_table("experiments")
