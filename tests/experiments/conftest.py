@@ -63,9 +63,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture
-def deploy(
-    sqlite_settings: Settings, models: dict[str, Path]
-) -> Iterator[Callable[..., Client]]:
+def deploy(sqlite_settings: Settings, models: dict[str, Path]) -> Iterator[Callable[..., Client]]:
     """``deploy(control="weak", treatment="good", capture=True)``: a client whose home serves endpoint ``churn``
     with variants a (control's model, weight 100) and b (treatment's, weight 0)."""
     clients: list[Client] = []
@@ -77,9 +75,7 @@ def deploy(
         clients.append(client)
         for name in dict.fromkeys((control, treatment)):
             client.models.register(models[name], name, sample=models["sample"], trust=True)
-        client.endpoints.create(
-            "churn", [f"a={control}:1:100", f"b={treatment}:1:0"], capture=100 if capture else None
-        )
+        client.endpoints.create("churn", [f"a={control}:1:100", f"b={treatment}:1:0"], capture=100 if capture else None)
         return client
 
     yield make
