@@ -881,7 +881,8 @@ def parse_guardrail(text: str) -> Guardrail:
         raise InvalidArgument(f"invalid guardrail {text!r}: a margin in points is below 100pp")
     relative = unit == "%"
     margin = value / 100 if unit in ("pp", "%") else value
-    return Guardrail(metric, margin, relative, "higher" if sign == "+" else "lower", unit or "")
+    written: Literal["pp", "%", ""] = "pp" if unit == "pp" else "%" if relative else ""
+    return Guardrail(metric, margin, relative, "higher" if sign == "+" else "lower", written)
 
 
 @dataclass(frozen=True)
