@@ -18,7 +18,7 @@ import numpy as np
 from modelport.errors import InvalidArgument
 
 if TYPE_CHECKING:
-    from modelport.experiments.stats import ArmStats
+    from modelport.experiments.arms import ArmStats
 
 DEFAULT_MIN_SHARE = 0.05
 DEFAULT_DRAWS = 10_000

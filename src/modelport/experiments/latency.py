@@ -43,12 +43,11 @@ def histogram(latencies_ms: Sequence[float] | np.ndarray) -> list[int]:
 
 def merge_histograms(*histograms: Sequence[int]) -> list[int]:
     """Bucket-wise sum: minutes, processes and workers add up exactly."""
-    total = [0] * HISTOGRAM_SIZE
+    total = np.zeros(HISTOGRAM_SIZE, dtype=np.int64)
     for counts in histograms:
         _check(counts)
-        for i, c in enumerate(counts):
-            total[i] += int(c)
-    return total
+        total += np.asarray(counts, dtype=np.int64)
+    return [int(c) for c in total]
 
 
 def quantile_edge_index(counts: Sequence[int], q: float) -> int | None:
