@@ -99,10 +99,10 @@ class Clock:
 
 def service(client: Client, clock: Clock, *, seed: int = 7) -> ExperimentService:
     """The client's experiment service on the test's clock (and a seeded generator for bandits)."""
-    import random
-
     svc = client.services.experiments
-    return ExperimentService(svc.store, svc.endpoints, svc.registry, svc.reader, clock=clock, rng=random.Random(seed))
+    return ExperimentService(
+        svc.store, svc.endpoints, svc.registry, svc.reader, clock=clock, rng=np.random.default_rng(seed)
+    )
 
 
 @dataclass

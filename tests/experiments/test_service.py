@@ -158,7 +158,7 @@ def test_a_better_treatment_wins_and_is_promoted(deploy: Callable[..., Client]) 
     assert weights(client) == {"a": 0.0, "b": 100.0}
     revision = client.endpoints.history("churn")[0]
     assert (revision.action, revision.created_by) == ("experiment", "experiment:exp1")
-    assert revision.config.comment.startswith("experiment exp1: treatment wins: always-valid p = ")
+    assert revision.config.comment.startswith("experiment exp1: treatment wins: treatment better: difference ")
     assert events(client, "exp1") == ["started", "ended", "promoted", "alias_moved"]
     assert client.models.show("good@champion").version == 1
 

@@ -87,16 +87,17 @@ def print_experiment(details: Any) -> None:
     if guardrails:
         table(
             "Guardrails",
-            ["guardrail", "status", "control", "treatment", "difference", "interval", "margin"],
+            ["guardrail", "status", "control", "treatment", "measured", "estimate", "interval", "bound"],
             [
                 (
                     g["guardrail"],
                     g["status"],
-                    _fmt(g.get("control")),
-                    _fmt(g.get("treatment")),
-                    _fmt(g.get("difference"), signed=True),
+                    _fmt(g.get("control_value")),
+                    _fmt(g.get("treatment_value")),
+                    g.get("statistic"),
+                    _fmt(g.get("estimate"), signed=True),
                     _interval(g.get("ci")),
-                    _fmt(g.get("margin")),
+                    _fmt(g.get("bound"), signed=True),
                 )
                 for g in guardrails
             ],

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from modelport.experiments._interim_stats import ArmStats
 from modelport.experiments.metrics import Metric
+from modelport.experiments.stats import ArmStats
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -223,15 +223,14 @@ def _get(totals: Any, name: str) -> Any:
 
 
 def _dataplane(metric: Metric, totals: Mapping[str, Any], arms: Sequence[str]) -> ArmValues:
-    from modelport.experiments.latency import HISTOGRAM_SIZE, LATENCY_BUCKETS_MS  # type: ignore[import-not-found]
+    from modelport.experiments.latency import HISTOGRAM_SIZE, LATENCY_BUCKETS_MS
 
     out = ArmValues(metric, _fixed_kind(metric))
     for arm in arms:
         t = totals.get(arm)
         requests = int(_get(t, "requests"))
         if metric.name == "error_rate":
-            errors = int(_get(t, "errors"))
-            out.stats[arm] = ArmStats(requests, float(errors), float(errors))
+            out.stats[arm] = ArmStats.proportion(min(int(_get(t, "errors")), requests), requests)
             continue
         histogram = list(_get(t, "latency") or [0] * HISTOGRAM_SIZE)
         if metric.kind == "quantile":
@@ -305,8 +304,7 @@ def _number(label: Any) -> float | None:
 def _stats(values: Any) -> ArmStats:
     import numpy as np
 
-    v = np.asarray(values, dtype=np.float64)
-    return ArmStats(len(v), float(v.sum()), float((v * v).sum()))
+    return ArmStats.of(np.asarray(values, dtype=np.float64))
 
 
 def _ceil_minute(t: datetime) -> datetime:

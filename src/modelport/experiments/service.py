@@ -21,14 +21,12 @@ from __future__ import annotations
 import builtins
 import logging
 import math
-import random
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from modelport.domain import validate_alias, validate_name
 from modelport.errors import Conflict, FailedPrecondition, InvalidArgument, ModelportError, NotFound
-from modelport.experiments import _interim_stats as stats
 from modelport.experiments.experiment import Experiment, ExperimentDetails, ExperimentSpec
 from modelport.experiments.metrics import Metric, parse_metric
 from modelport.experiments.store import ExperimentStore, NewEvent
@@ -61,14 +59,15 @@ class ExperimentService:
         reader: Callable[[], ArmReader] | ArmReader,
         *,
         clock: Callable[[], datetime] = utcnow,
-        rng: random.Random | None = None,
+        rng: Any = None,
     ) -> None:
         self.store = store
         self.endpoints = endpoints
         self.registry = registry
         self._reader = reader
         self.clock = clock
-        self.rng = rng or random.Random()
+        self.rng = rng
+        """A ``numpy.random.Generator`` for bandits' draws (made on first use)."""
 
     @property
     def reader(self) -> ArmReader:
@@ -187,9 +186,11 @@ class ExperimentService:
             raise InvalidArgument(f"invalid max samples {max_samples}: use a whole number of samples per arm >= 1")
         if mode == "fixed" and max_samples is None and mde is None:
             raise InvalidArgument("a fixed-mode experiment needs its sample size: give --max-samples or --mde")
+        from modelport.experiments.stats import parse_guardrail
+
         guardrails = [str(g) for g in given["guardrails"] or ()]
         for text in guardrails:
-            guardrail = stats.parse_guardrail(text)
+            guardrail = parse_guardrail(text)
             try:
                 parse_metric(guardrail.metric)
             except InvalidArgument as exc:
@@ -237,10 +238,9 @@ class ExperimentService:
 
     @staticmethod
     def _metrics(spec: ExperimentSpec) -> builtins.list[Metric]:
-        out = [parse_metric(spec.metric)]
-        for text in spec.guardrails:
-            out.append(parse_metric(stats.parse_guardrail(text).metric))
-        return out
+        from modelport.experiments.stats import parse_guardrail
+
+        return [parse_metric(spec.metric), *(parse_metric(parse_guardrail(g).metric) for g in spec.guardrails)]
 
     @staticmethod
     def _check_arms(ep: Endpoint, control: str, treatment: str) -> None:
@@ -390,6 +390,10 @@ class ExperimentService:
         weights = {arm: float(state["weights"].get(arm, 0.0)) for arm in experiment.arms}
         total = sum(weights.values()) or 1.0
         shares = {arm: w / total for arm, w in weights.items()}
+        if self.rng is None and experiment.spec.mode == "bandit":
+            import numpy as np
+
+            self.rng = np.random.default_rng()
         return judge(
             experiment.spec, experiment.control, experiment.treatment, state, readings, shares=shares, rng=self.rng
         )
