@@ -113,6 +113,9 @@ class Settings(BaseModel):
     capture_flush_s: float = 1.0
     """How often captured records are written out (and always at shutdown)."""
 
+    arm_counters_flush_s: float = 5.0
+    """How often each serving process writes its per-variant, per-minute counts (arm_counters) to the database."""
+
     monitor_scheduler: bool = True
     """Servers run scheduled monitors (one runner across all workers and servers sharing the database, by a
     lease); off: only ``modelport monitors run`` runs them (from cron, say)."""

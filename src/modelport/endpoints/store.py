@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -91,6 +92,32 @@ class EndpointStore:
                 )
                 for r in configs
             ]
+
+    def variant_since(self, name: str, variant: str) -> datetime | None:
+        """When ``variant`` began serving what it serves now (same model, same role: live or shadow).
+
+        The revisions are read newest first until one differs; None when the
+        current revision has no such variant.
+        """
+        c = endpoint_configs_table.c
+        since = None
+        current: tuple[Any, Any] | None = None
+        with self.db.read() as conn:
+            row = self._row(conn, name)
+            revisions = conn.execute(
+                sa.select(c.config, c.created_at).where(c.endpoint_id == row.id).order_by(c.revision.desc())
+            )
+            for config, created_at in revisions:
+                spec = next((v for v in config.get("variants", []) if v.get("name") == variant), None)
+                key = None if spec is None else (spec.get("model"), bool(spec.get("shadow")))
+                if current is None:
+                    if key is None:
+                        return None
+                    current = key
+                if key != current:
+                    break
+                since = created_at
+        return since
 
     def revision(self, name: str, revision: int) -> EndpointConfig:
         with self.db.read() as conn:
