@@ -118,11 +118,18 @@ def _models_in_use(db: Database) -> dict[str, list[str]]:
 
 def _arm_reader(services: Services) -> Any:
     """What experiments read each arm's numbers with (capture, feedback, the data plane's counters)."""
+    from modelport.endpoints.counters import ArmCounters
     from modelport.experiments.readings import ArmReader
     from modelport.monitoring.feedback import FeedbackStore
     from modelport.monitoring.store import MonitorStore
 
-    return ArmReader(services.registry, services.artifacts, MonitorStore(services.db), FeedbackStore(services.db))
+    return ArmReader(
+        services.registry,
+        services.artifacts,
+        MonitorStore(services.db),
+        FeedbackStore(services.db),
+        counters=ArmCounters(services.db).totals,
+    )
 
 
 def server_key(settings: Settings) -> ServerKey:

@@ -32,7 +32,8 @@ def history(client: Client) -> list[tuple[int, str, str]]:
         ({"mde": "lots"}, InvalidArgument, "invalid MDE 'lots'"),
         ({"guardrails": ["error_rate"]}, InvalidArgument, "invalid guardrail 'error_rate'"),
         ({"guardrails": ["speed:+1%"]}, InvalidArgument, "invalid guardrail 'speed:+1%': unknown metric"),
-        ({"unit": "cookie:id"}, InvalidArgument, "invalid unit 'cookie:id': expected header:NAME"),
+        ({"unit": "cookie:id"}, InvalidArgument, "invalid routing unit 'cookie:id': expected header:NAME"),
+        ({"unit": "header:Authorization"}, InvalidArgument, "Authorization does not identify a caller"),
         ({"split": "90-10"}, InvalidArgument, "invalid split '90-10'"),
         ({"mode": "bandit", "split": "90/10"}, InvalidArgument, "a bandit sets its own weights"),
         ({"promote_alias": "champion"}, InvalidArgument, "add --on-win promote"),
@@ -93,10 +94,13 @@ def test_start_takes_the_weights_in_one_revision_named_after_the_experiment(depl
     assert client.endpoints.history("churn")[0].config.comment == "experiment exp1: started: a 90%, b 10%"
     assert experiment.spec.split == {"a": 90.0, "b": 10.0} and experiment.created_by
     assert events(client, "exp1") == ["started"]
+    routing = client.endpoints.get("churn").config.routing
+    assert (routing.experiment, routing.unit) == ("exp1", None)  # capture records name the experiment
 
     stopped = client.experiments.stop("exp1", reason="enough")
     assert (stopped.status, stopped.decision, stopped.stop_reason) == ("ended", "stopped", "enough")
     assert weights(client) == {"a": 90.0, "b": 10.0}  # nothing restored unless asked
+    assert client.endpoints.get("churn").config.routing.experiment is None  # the experiment let go
     with pytest.raises(Conflict, match="has already ended"):
         client.experiments.stop("exp1")
 
@@ -105,7 +109,17 @@ def test_start_takes_the_weights_in_one_revision_named_after_the_experiment(depl
     client.experiments.stop("exp2", restore=True)
     assert weights(client) == {"a": 90.0, "b": 10.0}  # as before exp2 started
     assert events(client, "exp2") == ["started", "stopped", "restored"]
-    assert history(client)[0] == (4, "experiment", "experiment:exp2")
+    assert history(client)[0] == (5, "experiment", "experiment:exp2")
+
+
+def test_a_unit_makes_assignment_sticky_for_the_experiment(deploy: Callable[..., Client]) -> None:
+    client = deploy()
+    client.experiments.start("exp1", "churn", "a", "b", metric="accuracy", unit="header:X-User-Id")
+    routing = client.endpoints.get("churn").config.routing
+    assert (routing.unit, routing.salt, routing.experiment) == ("header:X-User-Id", "exp1", "exp1")
+    client.experiments.stop("exp1")  # the split stays, and so does each unit's arm
+    routing = client.endpoints.get("churn").config.routing
+    assert (routing.unit, routing.salt, routing.experiment) == ("header:X-User-Id", "exp1", None)
 
 
 def test_weights_changed_by_hand_stop_the_experiment(deploy: Callable[..., Client]) -> None:

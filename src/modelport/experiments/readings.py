@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from modelport.registry.service import Registry
     from modelport.store import ArtifactStore
 
-#: ``counters(endpoint, variants, since, until)`` → per variant: requests, errors, latency histogram
+#: ``counters(endpoint, variants, since, until)`` → per variant its summed
+#: :class:`~modelport.endpoints.counters.ArmCounts` (:meth:`ArmCounters.totals`)
 Counters = Callable[[str, Sequence[str], datetime, datetime], Mapping[str, Any]]
 
 
@@ -115,11 +116,12 @@ class ArmReader:
                 values[metric.name] = self._from_feedback(metric, endpoint, predictions, labels)
         requests: dict[str, int] = {}
         if self.counters is not None:
-            # whole minutes only: the minute the experiment started holds traffic split the old way
+            # whole minutes only (the minute the experiment started holds traffic split the old way), and
+            # only requests routed by a random draw on the weights (not by a unit's hash, nor named)
             start = _ceil_minute(since)
             if start < until:
                 whole = self._totals(endpoint.name, arms, start, until)
-                requests = {arm: int(_get(whole.get(arm), "requests")) for arm in arms}
+                requests = {arm: int(whole[arm].weighted_requests) if arm in whole else 0 for arm in arms}
         return Readings(values=values, requests=requests, notes=notes)
 
     # -- captured replies ----------------------------------------------------------------
@@ -214,40 +216,62 @@ def _fixed_kind(metric: Metric) -> str:
     return "proportion" if metric.kind == "auto" else metric.kind
 
 
-def _get(totals: Any, name: str) -> Any:
-    if totals is None:
-        return 0
-    if isinstance(totals, Mapping):
-        return totals.get(name, 0)
-    return getattr(totals, name, 0)
-
-
 def _dataplane(metric: Metric, totals: Mapping[str, Any], arms: Sequence[str]) -> ArmValues:
-    from modelport.experiments.latency import HISTOGRAM_SIZE, LATENCY_BUCKETS_MS
+    """An arm's error rate (every request that did not succeed, whoever's fault: a treatment that refuses
+    bodies the control takes is worse for callers), mean latency or latency histogram."""
+    from modelport.endpoints.counters import ArmCounts
 
     out = ArmValues(metric, _fixed_kind(metric))
     for arm in arms:
-        t = totals.get(arm)
-        requests = int(_get(t, "requests"))
+        counts = totals.get(arm) or ArmCounts()
         if metric.name == "error_rate":
-            out.stats[arm] = ArmStats.proportion(min(int(_get(t, "errors")), requests), requests)
-            continue
-        histogram = list(_get(t, "latency") or [0] * HISTOGRAM_SIZE)
-        if metric.kind == "quantile":
-            out.histograms[arm] = histogram
-            continue
-        # the mean latency from the buckets: each count at its bucket's geometric middle (within ±4.5 %)
-        n, total, squares = 0, 0.0, 0.0
-        previous = LATENCY_BUCKETS_MS[0] / 2 ** (1 / 8)
-        for count, upper in zip(histogram, (*LATENCY_BUCKETS_MS, LATENCY_BUCKETS_MS[-1]), strict=True):
-            if count:
-                middle = math.sqrt(previous * upper)
-                n += count
-                total += count * middle
-                squares += count * middle * middle
-            previous = upper
-        out.stats[arm] = ArmStats(n, total, squares)
+            out.stats[arm] = ArmStats.proportion(min(counts.errors, counts.requests), counts.requests)
+        elif metric.kind == "quantile":
+            out.histograms[arm] = latency_histogram(counts)
+        else:
+            out.stats[arm] = _latency_stats(counts)
     return out
+
+
+def latency_histogram(counts: Any) -> list[int]:
+    """The arm's successful requests' latencies on the statistics' buckets (``experiments.latency``).
+
+    The data plane counts on its own edges (``endpoints.counters.LATENCY_BUCKETS_MS``); each of its
+    buckets is put in the statistics' bucket holding its upper edge, so both arms read a little slow
+    (at most one bucket, the same for both) until the two agree on one set of edges.
+    """
+    from modelport.endpoints.counters import LATENCY_BUCKETS_MS as COUNTED
+    from modelport.experiments.latency import HISTOGRAM_SIZE, LATENCY_BUCKETS_MS, latency_bucket
+
+    dense = counts.latency_histogram()
+    if len(dense) == HISTOGRAM_SIZE and tuple(COUNTED) == tuple(LATENCY_BUCKETS_MS):
+        return [int(c) for c in dense]
+    out = [0] * HISTOGRAM_SIZE
+    for index, count in enumerate(dense):
+        if count:
+            upper = COUNTED[index] if index < len(COUNTED) else math.inf
+            out[HISTOGRAM_SIZE - 1 if math.isinf(upper) else latency_bucket(upper)] += int(count)
+    return out
+
+
+def _latency_stats(counts: Any) -> ArmStats:
+    """Mean latency (ms) of the arm's successful requests: the exact sum, the squares from the histogram
+    (each count at its bucket's geometric middle: within half a bucket)."""
+    from modelport.endpoints.counters import LATENCY_BUCKETS_MS as EDGES
+
+    n, squares = 0, 0.0
+    lower = EDGES[0] / (EDGES[1] / EDGES[0])
+    for index, count in enumerate(counts.latency_histogram()):
+        upper = EDGES[index] if index < len(EDGES) else EDGES[-1]
+        if count:
+            middle = math.sqrt(lower * upper)
+            n += int(count)
+            squares += count * middle * middle
+        lower = upper
+    if n == 0:
+        return ArmStats()
+    total = float(counts.latency_sum_ms)
+    return ArmStats(n, total, max(squares, total * total / n))
 
 
 def _output(metric: Metric, predictions: Mapping[str, pd.DataFrame]) -> ArmValues:

@@ -142,8 +142,12 @@ class ExperimentService:
             "pool": pool,
             "weights": weights,
             "models": {arm: ep.config.variant(arm).model for arm in (control, treatment)},
-            "before": {"weights": live, "revision": ep.revision},
+            "before": {"weights": live, "revision": ep.revision, "routing": ep.config.routing.model_dump()},
         }
+        routing = ep.config.routing.model_dump()
+        routing["experiment"] = name
+        if spec.unit is not None:  # units placed by the experiment's own hash: independent of earlier ones
+            routing.update(unit=spec.unit, salt=name)
         experiment = self.store.create(
             name,
             endpoint=endpoint,
@@ -155,7 +159,9 @@ class ExperimentService:
             started_at=now,
         )
         try:
-            revision = self._write_weights(experiment, weights, f"started: {_describe(weights)}", expected=ep.revision)
+            revision = self._write(
+                experiment, weights, f"started: {_describe(weights)}", expected=ep.revision, routing=routing
+            )
         except BaseException:
             self.store.discard(name)  # nothing of the start stays behind
             raise
@@ -201,9 +207,9 @@ class ExperimentService:
             raise InvalidArgument(f"invalid --on-breach {given['on_breach']!r}: use rollback or none")
         unit = given["unit"]
         if unit is not None:
-            kind, sep, header = str(unit).partition(":")
-            if kind != "header" or not sep or not header.strip():
-                raise InvalidArgument(f"invalid unit {unit!r}: expected header:NAME, e.g. header:X-User-Id")
+            from modelport.endpoints.config import RoutingConfig
+
+            RoutingConfig(unit=str(unit)).check()  # the data plane's own rule for a unit header
         split = given["split"]
         if split is not None and mode == "bandit":
             raise InvalidArgument("a bandit sets its own weights: leave out --split")
@@ -318,9 +324,12 @@ class ExperimentService:
         ):
             raise Conflict(f"experiment {name!r} ended meanwhile: see modelport experiments show {name}")
         if restore:
-            state = experiment.state
-            before = {arm: float(state["before"]["weights"].get(arm, 0.0)) for arm in experiment.arms}
-            self._act(experiment, before, "restored", f"stopped, weights restored: {_describe(before)}")
+            before = experiment.state["before"]
+            weights = {arm: float(before["weights"].get(arm, 0.0)) for arm in experiment.arms}
+            why = f"stopped, weights restored: {_describe(weights)}"
+            self._act(experiment, weights, "restored", why, routing=before.get("routing") or {})
+        else:
+            self._act(experiment, None, "", f"stopped by {by}")
         return self.store.get(name)
 
     # -- one look ---------------------------------------------------------------------------------
@@ -370,7 +379,7 @@ class ExperimentService:
         if look.weights is not None and _moved(state, look.weights):
             weights = {arm: _round(float(state["pool"]) * share) for arm, share in look.weights.items()}
             try:
-                state["revision"] = self._write_weights(
+                state["revision"] = self._write(
                     experiment, weights, f"bandit: {_describe(weights)}", expected=state["revision"]
                 )
                 state["weights"] = weights
@@ -455,11 +464,14 @@ class ExperimentService:
             action = ("rolled_back", {experiment.control: _round(pool), experiment.treatment: 0.0})
         if not self._end(experiment, look.decision, look.reason, look.state, look.result, at=now):
             return
-        if action is not None:
-            kind, weights = action
-            self._act(experiment, weights, kind, f"{look.decision.replace('_', ' ')}: {look.reason}")
-            if kind == "promoted" and spec.promote_alias:
-                self._move_alias(experiment, max(weights, key=lambda a: weights[a]), spec.promote_alias)
+        why = f"{look.decision.replace('_', ' ')}: {look.reason}"
+        if action is None:
+            self._act(experiment, None, "", why)
+            return
+        kind, weights = action
+        self._act(experiment, weights, kind, why)
+        if kind == "promoted" and spec.promote_alias:
+            self._move_alias(experiment, max(weights, key=lambda a: weights[a]), spec.promote_alias)
 
     def _end(
         self,
@@ -482,15 +494,32 @@ class ExperimentService:
             events=[*events, ("ended", {"decision": decision, "reason": reason})],
         )
 
-    def _act(self, experiment: Experiment, weights: dict[str, float], kind: str, why: str) -> None:
-        """Move the weights after the experiment ended; the outcome is an event (a failure too)."""
+    def _act(
+        self,
+        experiment: Experiment,
+        weights: dict[str, float] | None,
+        kind: str,
+        why: str,
+        *,
+        routing: dict[str, Any] | None = None,
+    ) -> None:
+        """After the experiment ended: move the weights (an event of ``kind``; a failure is an event too)
+        and hand the routing back — as before it (``routing``), else without the experiment's name (its
+        unit and salt stay, so units keep their arm while the split does)."""
         try:
-            revision = self._write_weights(experiment, weights, why, expected=None)
+            if routing is None:
+                current = self.endpoints.get(experiment.endpoint).config.routing.model_dump()
+                routing = {**current, "experiment": None} if current.get("experiment") == experiment.name else current
+            revision = self._write(experiment, weights or {}, why, expected=None, routing=routing)
         except ModelportError as exc:
             log.warning("experiment %s could not change endpoint %s: %s", experiment.name, experiment.endpoint, exc)
-            self.store.add_events(experiment.name, [("error", {"action": kind, "message": exc.message})], self.clock())
+            if kind:
+                self.store.add_events(
+                    experiment.name, [("error", {"action": kind, "message": exc.message})], self.clock()
+                )
             return
-        self.store.add_events(experiment.name, [(kind, {"weights": weights, "revision": revision})], self.clock())
+        if kind:
+            self.store.add_events(experiment.name, [(kind, {"weights": weights, "revision": revision})], self.clock())
 
     def _move_alias(self, experiment: Experiment, winner: str, alias: str) -> None:
         model = str(experiment.state.get("models", {}).get(winner, ""))
@@ -505,22 +534,33 @@ class ExperimentService:
         moved = {"alias": f"{mv.name}@{alias}", "version": mv.version}
         self.store.add_events(experiment.name, [("alias_moved", moved)], self.clock())
 
-    def _write_weights(
-        self, experiment: Experiment, weights: dict[str, float], why: str, *, expected: int | None
+    def _write(
+        self,
+        experiment: Experiment,
+        weights: dict[str, float],
+        why: str,
+        *,
+        expected: int | None,
+        routing: dict[str, Any] | None = None,
     ) -> int:
-        """One endpoint revision with the arms' new weights, named as the experiment's; the revision number.
+        """One endpoint revision with the arms' new weights (and ``routing``), named as the experiment's;
+        the revision number.
 
-        ``expected``: only if the endpoint is still at that revision (CONFLICT otherwise).  Weights that
-        are already so write nothing.
+        ``expected``: only if the endpoint is still at that revision (CONFLICT otherwise).  What is
+        already so writes nothing.
         """
         ep = self.endpoints.get(experiment.endpoint)
-        if all(math.isclose(ep.config.variant(arm).weight, w, abs_tol=1e-9) for arm, w in weights.items()):
+        same = all(math.isclose(ep.config.variant(arm).weight, w, abs_tol=1e-9) for arm, w in weights.items())
+        if routing is not None and routing == ep.config.routing.model_dump():
+            routing = None
+        if same and routing is None:
             if expected is not None and ep.revision != expected:
                 raise Conflict(f"endpoint {ep.name!r} changed meanwhile")
             return ep.revision
         updated = self.endpoints.update(
             experiment.endpoint,
             weights=weights,
+            routing=routing,
             created_by=experiment.cause,
             action="experiment",
             comment=f"experiment {experiment.name}: {why}",
