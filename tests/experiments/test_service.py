@@ -9,6 +9,7 @@ import pytest
 
 from modelport.client import Client
 from modelport.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
+from modelport.settings import Settings
 from tests.experiments.conftest import Clock, events, feedback, service, traffic, weights
 
 
@@ -224,3 +225,21 @@ def test_a_look_that_fails_is_recorded_once(deploy: Callable[..., Client]) -> No
             svc.evaluate("exp1")
     assert events(client, "exp1") == ["started", "error"]
     assert client.experiments.get("exp1").status == "running"
+
+
+def test_start_look_and_stop_on_both_databases(deploy: Callable[..., Client], settings: Settings) -> None:
+    """The service on SQLite and PostgreSQL: start, a look with captured and labelled traffic, a hand change."""
+    client = deploy(settings=settings)
+    clock = Clock()
+    svc = service(client, clock)
+    svc.start("exp1", endpoint="churn", control="a", treatment="b", metric="accuracy", created_by="x")
+    with pytest.raises(Conflict):
+        svc.start("exp2", endpoint="churn", control="b", treatment="a", metric="accuracy", created_by="x")
+    feedback(client, traffic(client, 20, seed=41))
+    clock.advance(5)
+    looked = svc.evaluate("exp1")
+    assert looked.status == "running" and sum(a["n"] for a in looked.result["arms"].values()) == 100
+    client.endpoints.update("churn", weights={"a": 10})
+    clock.advance(5)
+    assert svc.evaluate("exp1").decision == "stopped"
+    assert events(client, "exp1") == ["started", "manual_change", "ended"]
