@@ -139,6 +139,21 @@ def test_sequential_state_runs_min_and_intersection_and_survives_json() -> None:
         sequential_update(state, control, treatment, tau=tau * 2)
     with pytest.raises(InvalidArgument):
         sequential_update(SequentialState(), control, treatment)  # no tau at all
+    with pytest.raises(InvalidArgument, match="spread cannot change"):
+        sequential_update(state, control, treatment, tau=tau, spread=(1.0, 4.0))
+
+
+def test_a_mixture_of_scales_widths_solve_the_mixture_and_catch_huge_effects_early() -> None:
+    var, alpha, taus = np.geomspace(1e-8, 1.0, 50), 0.05, [0.004 * s for s in GUARDRAIL_SPREAD]
+    half = confidence_halfwidth(var, taus, alpha)
+    assert np.allclose(mixture_log_likelihood_ratio(half, var, taus), math.log(1 / alpha), atol=1e-9)
+    # 20 % against 1 % after 100 requests per arm: one small scale cannot tell yet, the mixture can
+    control, treatment = ArmStats.proportion(1, 100), ArmStats.proportion(20, 100)
+    _, single = sequential_update(SequentialState(), control, treatment, tau=0.004, kind="proportion")
+    _, mixed = sequential_update(
+        SequentialState(), control, treatment, tau=0.004, kind="proportion", spread=GUARDRAIL_SPREAD
+    )
+    assert single.p_value > 0.5 and mixed.p_value < 0.01
 
 
 def test_a_proportion_with_no_successes_yet_does_not_look_exact() -> None:
@@ -230,6 +245,11 @@ def test_fixed_mode_refuses_to_decide_before_the_planned_sample_size() -> None:
     assert decide(primary=done, direction="higher").kind == "treatment_wins"
     with pytest.raises(InvalidArgument):
         fixed_result(control, treatment, planned_n=1)
+    # at the planned n the experiment ends, also with a guardrail still pending
+    pending = GuardrailResult(
+        "error_rate:+0.5pp", "error_rate", "pending", "difference", 0.0, (-0.01, 0.01), 0.005, 1, 1
+    )
+    assert decide(primary=done, direction="higher", guardrails=[pending]).kind == "no_difference"
 
 
 def test_fixed_welch_matches_scipy() -> None:

@@ -77,11 +77,10 @@ def decide(
     elif primary.reason:
         reasons.append(primary.reason)
     estimate = f"difference {_fmt(primary.diff)} {_fmt_ci(primary.diff_ci)}, p = {_fmt(primary.p_value)}"
-    at_max = (
-        isinstance(primary, SequentialResult)
-        and max_samples is not None
-        and min(primary.n_control, primary.n_treatment) >= max_samples
-    )
+    if isinstance(primary, FixedResult):  # complete: the planned n is the end
+        at_max, max_samples = True, primary.planned_n
+    else:
+        at_max = max_samples is not None and min(primary.n_control, primary.n_treatment) >= max_samples
     if primary.significant and primary.diff is not None:
         better = primary.diff > 0 if direction == "higher" else primary.diff < 0
         if not better:

@@ -33,6 +33,9 @@ class SequentialRuns:
     """Per run: the running confidence sequence for the difference after the last look."""
     max_n: int
     look_every: int
+    crossed_at: np.ndarray | None = None
+    """Per run, with ``cross_above``: samples per arm when the sequence's lower bound first rose above it
+    (0: never) — a guardrail's breach."""
 
     @property
     def rejection_rate(self) -> float:
@@ -72,6 +75,7 @@ def simulate_sequential(
     mde: float | None = None,
     min_samples: int = MIN_SAMPLES,
     spread: Sequence[float] = (1.0,),
+    cross_above: float | None = None,
 ) -> SequentialRuns:
     """``runs`` experiments looked at after every ``look_every`` samples per arm up to ``max_n``."""
     kind = "proportion" if distribution == "bernoulli" else "mean"
@@ -84,6 +88,7 @@ def simulate_sequential(
     high = np.full(runs, np.inf)
     decided_at = np.full(runs, max_n, dtype=np.int64)
     decided = np.zeros(runs, dtype=bool)
+    crossed_at = np.zeros(runs, dtype=np.int64)
     n = 0
     while n < max_n:
         step = min(look_every, max_n - n)
@@ -111,11 +116,22 @@ def simulate_sequential(
         stop = p_min <= alpha
         if mde is not None:
             stop |= (low > -mde) & (high < mde)
+        if cross_above is not None:
+            crossed_at[(low > cross_above) & (crossed_at == 0)] = n
         newly = stop & ~decided
         decided_at[newly] = n
         decided |= stop
     covered = (low <= truth) & (truth <= high)
-    return SequentialRuns(p_min <= alpha, decided_at, covered, low, high, max_n, look_every)
+    return SequentialRuns(
+        p_min <= alpha,
+        decided_at,
+        covered,
+        low,
+        high,
+        max_n,
+        look_every,
+        crossed_at if cross_above is not None else None,
+    )
 
 
 def simulate_fixed(
