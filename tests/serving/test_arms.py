@@ -158,3 +158,22 @@ def test_stopping_a_server_writes_what_it_counted(home) -> None:  # type: ignore
         assert sum(c.requests for c in ArmCounters(svc.db).totals("iris").values()) == before + 7
     finally:
         svc.close()
+
+
+def test_an_experiments_counts_are_exactly_those_made_while_it_ran(planes: tuple[Plane, Plane], home) -> None:  # type: ignore[no-untyped-def]
+    first, second = planes
+    svc = first.services
+    row = home[1].iloc[[2]].to_csv(index=False, header=False).encode()
+    for _ in range(5):
+        first.invoke("iris", row)  # before: the same minute, no experiment
+    svc.endpoints.update("iris", routing={"experiment": "exp-a"}, weights={"a": 80, "b": 20}, created_by="tests")
+    first.sync()
+    second.sync()
+    served = Counter(first.invoke("iris", row).variant for _ in range(30))
+    served.update(second.invoke("iris", row).variant for _ in range(20))
+    first.settle()
+    second.settle()
+    during = svc.endpoints.counters.totals("iris", experiment="exp-a")
+    assert {v: c.requests for v, c in during.items()} == dict(served)
+    assert sum(c.requests for c in svc.endpoints.counters.totals("iris", experiment="").values()) >= 5
+    assert {r.experiment for r in first.serving.arms.snapshot() if r.endpoint == "iris"} <= {"", "exp-a"}

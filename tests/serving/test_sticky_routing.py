@@ -6,12 +6,14 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pandas as pd
 import pytest
 
 from modelport.errors import InvalidArgument
 from modelport.services import Services
 from modelport.settings import Settings
+from tests import infra
 from tests.serving.conftest import Plane, build_small_home
 
 
@@ -24,6 +26,13 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, p
             "iris",
             [{"name": "a", "requested": "iris:1", "weight": 70}, {"name": "b", "requested": "iris:2", "weight": 30}],
             routing={"unit": "header:X-User-Id", "experiment": "exp-1"},
+            created_by="tests",
+        )
+        svc.endpoints.create(
+            "captured",
+            [{"name": "a", "requested": "iris:1", "weight": 3}, {"name": "b", "requested": "iris:2", "weight": 1}],
+            capture={"enabled": True},
+            routing={"unit": "header:X-User-Id", "experiment": "exp-c"},
             created_by="tests",
         )
         svc.endpoints.create(
@@ -65,9 +74,10 @@ def test_units_spread_as_the_weights(planes: tuple[Plane, Plane], home) -> None:
 
 
 def test_without_the_header_requests_go_by_weight_and_are_counted_apart(planes: tuple[Plane, Plane], home) -> None:  # type: ignore[no-untyped-def]
-    first, _ = planes
+    first, second = planes
     counters = first.services.endpoints.counters
     first.settle()
+    second.settle()  # what the other "process" counted earlier is written now, not during the test
     before = counters.totals("iris")
     row = body(home[1])
     served = Counter(first.invoke("iris", row).variant for _ in range(400))
@@ -149,3 +159,30 @@ def test_routing_changes_are_revisions_and_can_be_cleared(tmp_path: Path) -> Non
         ]
     finally:
         svc.close()
+
+
+def test_capture_records_say_how_each_variant_was_chosen_and_its_propensity(planes: tuple[Plane, Plane], home) -> None:  # type: ignore[no-untyped-def]
+    first, _ = planes
+    row = body(home[1])
+    sent = {}
+    for i in range(8):
+        sent[first.invoke("captured", row, x_user_id=f"c{i}").inference_id] = "unit"
+        sent[first.invoke("captured", row).inference_id] = "weighted"
+    sent[first.invoke("captured", row, variant="b").inference_id] = "forced"
+    root = home[0].home / "artifacts" / "capture" / "captured"
+
+    def records() -> list[tuple[str, dict]]:  # type: ignore[type-arg]
+        return [
+            (f.relative_to(root).parts[0], orjson.loads(line))  # captured/<variant>/yyyy/mm/dd/hh/…
+            for f in root.rglob("*.jsonl")
+            for line in f.read_bytes().splitlines()
+        ]
+
+    infra.wait_for(lambda: len(records()) == len(sent), 10, "the capture files")
+    share = {"a": 0.75, "b": 0.25}  # weights 3 and 1
+    for variant, rec in records():
+        meta = rec["eventMetadata"]
+        assert {"eventId", "inferenceTime", "inferenceId"} <= set(meta)  # SageMaker's keys, as before
+        assignment = sent[meta["inferenceId"]]
+        assert meta["assignment"] == assignment and meta["experiment"] == "exp-c"
+        assert meta["propensity"] == (1.0 if assignment == "forced" else share[variant])

@@ -334,11 +334,15 @@ arm_counters_table = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("endpoint", sa.String(63), nullable=False),
     sa.Column("variant", sa.String(63), nullable=False),
+    # the version the variant served (name:N): a variant swapped mid-minute starts rows of its own
+    sa.Column("model", sa.String(255), nullable=False),
+    # the experiment named by the endpoint's routing when counted ('' for none): its arms' rows exactly
+    sa.Column("experiment", sa.String(63), nullable=False, default=""),
     sa.Column("minute", UTCDateTime, nullable=False),
-    # host:pid of the serving process: each process upserts its own row, readers sum them.
+    # host:pid:token of the serving process: each process upserts its own row, readers sum them.
     sa.Column("process", sa.String(255), nullable=False),
     # requests, errors, latency histogram, requests with/without a unit id; for shadows the comparison counts.
     sa.Column("counters", sa.JSON, nullable=False, default=dict),
     sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
-    sa.UniqueConstraint("endpoint", "variant", "minute", "process"),
+    sa.UniqueConstraint("endpoint", "variant", "minute", "model", "experiment", "process", name="uq_arm_counters_key"),
 )

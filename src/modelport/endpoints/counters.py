@@ -276,12 +276,14 @@ class ArmCounts:
 
 @dataclass(frozen=True)
 class MinuteRow:
-    """One process's counts of one variant in one minute, as written."""
+    """One process's counts of one variant (serving ``model``, under ``experiment``) in one minute, as written."""
 
     endpoint: str
     variant: str
     minute: datetime
     counts: ArmCounts
+    model: str = ""
+    experiment: str = ""
 
 
 def minute_of(seconds: float) -> datetime:
@@ -302,7 +304,7 @@ class ArmCounters:
             from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
         stmt = insert(arm_counters_table)
         return stmt.on_conflict_do_update(
-            index_elements=["endpoint", "variant", "minute", "process"],
+            index_elements=["endpoint", "variant", "minute", "model", "experiment", "process"],
             set_={"counters": stmt.excluded.counters, "updated_at": stmt.excluded.updated_at},
         )
 
@@ -313,6 +315,8 @@ class ArmCounters:
             {
                 "endpoint": r.endpoint,
                 "variant": r.variant,
+                "model": r.model,
+                "experiment": r.experiment,
                 "minute": r.minute,
                 "process": process,
                 "counters": r.counts.to_json(),
@@ -331,16 +335,27 @@ class ArmCounters:
         variants: Iterable[str] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        *,
+        experiment: str | None = None,
+        model: str | None = None,
     ) -> dict[str, ArmCounts]:
         """Each variant's counts summed over every process, for the minutes that start in [since, until).
 
         Minute granularity: ``since`` is taken down to its minute (12:00:30
-        includes the 12:00 minute).  Variants with no row are absent.
+        includes the 12:00 minute).  ``experiment``: only what was counted
+        while the endpoint's routing named that experiment (``""``: while it
+        named none) — exact, whatever the minute; ``model``: only what the
+        variant counted while serving that version (``name:N``).  Variants
+        with no row are absent.
         """
         c = arm_counters_table.c
         query = sa.select(c.variant, c.counters).where(c.endpoint == endpoint)
         if variants is not None:
             query = query.where(c.variant.in_(list(variants)))
+        if experiment is not None:
+            query = query.where(c.experiment == experiment)
+        if model is not None:
+            query = query.where(c.model == model)
         if since is not None:
             query = query.where(c.minute >= since.replace(second=0, microsecond=0))
         if until is not None:

@@ -174,7 +174,8 @@ class EndpointService:
         reports = []
         for shadow in endpoint.config.shadows:
             start = since or self.store.variant_since(name, shadow.name)
-            counts = self.counters.totals(name, [shadow.name], since=start, until=until).get(shadow.name)
+            found = self.counters.totals(name, [shadow.name], since=start, until=until, model=shadow.model)
+            counts = found.get(shadow.name)
             reports.append(
                 build_shadow_report(
                     shadow.name,

@@ -48,17 +48,18 @@ class ArmBook:
         self.process = process or process_id()
         self.flush_interval = flush_interval
         self.clock = clock
-        self._minutes: dict[tuple[str, str, int], ArmCounts] = {}
-        self._dirty: set[tuple[str, str, int]] = set()
+        # (endpoint, variant, model, experiment, minute since the epoch) → counts
+        self._minutes: dict[tuple[str, str, str, str, int], ArmCounts] = {}
+        self._dirty: set[tuple[str, str, str, str, int]] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
         self._pruned_at = 0.0
 
-    def add(self, endpoint: str, variant: str, counts: ArmCounts) -> None:
-        """Add counts to the current minute (from any thread)."""
-        key = (endpoint, variant, int(self.clock() // 60))
+    def add(self, endpoint: str, variant: str, counts: ArmCounts, *, model: str = "", experiment: str = "") -> None:
+        """Add counts to the current minute (from any thread); ``counts`` is the book's from now on."""
+        key = (endpoint, variant, model, experiment, int(self.clock() // 60))
         with self._lock:
             found = self._minutes.get(key)
             if found is None:
@@ -70,11 +71,12 @@ class ArmBook:
     def snapshot(self) -> list[MinuteRow]:
         """Every minute held (copies), oldest first: what the next flushes will write."""
         with self._lock:
-            return [self._row(k) for k in sorted(self._minutes, key=lambda k: k[2])]
+            return [self._row(k) for k in sorted(self._minutes, key=lambda k: k[4])]
 
-    def _row(self, key: tuple[str, str, int]) -> MinuteRow:
+    def _row(self, key: tuple[str, str, str, str, int]) -> MinuteRow:
         counts = ArmCounts.from_json(self._minutes[key].to_json())  # a copy: the loop keeps adding
-        return MinuteRow(key[0], key[1], minute_of(key[2] * 60), counts)
+        endpoint, variant, model, experiment, minute = key
+        return MinuteRow(endpoint, variant, minute_of(minute * 60), counts, model=model, experiment=experiment)
 
     def flush(self) -> int:
         """Write the minutes that changed since the last flush; rows written.  Raises what the database raises."""
@@ -92,13 +94,13 @@ class ArmBook:
             raise
         with self._lock:  # minutes that are over and written are done with
             now = int(self.clock() // 60)
-            for key in [k for k in self._minutes if k[2] < now and k not in self._dirty]:
+            for key in [k for k in self._minutes if k[4] < now and k not in self._dirty]:
                 del self._minutes[key]
         return len(rows)
 
     def _bound(self) -> None:
         if len(self._minutes) > MAX_PENDING_MINUTES:
-            for key in sorted(self._minutes, key=lambda k: k[2])[: len(self._minutes) - MAX_PENDING_MINUTES]:
+            for key in sorted(self._minutes, key=lambda k: k[4])[: len(self._minutes) - MAX_PENDING_MINUTES]:
                 del self._minutes[key]
                 self._dirty.discard(key)
             log.warning("arm counters: the database is unavailable; the oldest minutes were dropped")

@@ -75,14 +75,19 @@ class _VariantMetrics:
 
 
 class _Tally:
-    """One variant's invocations since the last flush, as plain numbers (Prometheus and the arm counters)."""
+    """One live variant's invocations since the last flush, as plain numbers (Prometheus and the arm counters).
+
+    One per :class:`LiveVariant` (a revision's), so the arm counters know the
+    model it served and the experiment its endpoint's routing named.
+    """
 
     __slots__ = (
-        "bytes_in", "bytes_out", "failures", "forced", "latency", "model_latency", "ok", "rejected", "rows",
-        "seconds", "shadow", "unit",
+        "bytes_in", "bytes_out", "endpoint", "experiment", "failures", "forced", "latency", "model",
+        "model_latency", "ok", "rejected", "rows", "seconds", "shadow", "unit", "variant",
     )  # fmt: skip
 
-    def __init__(self) -> None:
+    def __init__(self, endpoint: str, variant: str, model: str, experiment: str) -> None:
+        self.endpoint, self.variant, self.model, self.experiment = endpoint, variant, model, experiment
         self.ok = self.rows = self.bytes_in = self.bytes_out = 0
         self.failures = self.rejected = self.unit = self.forced = 0
         self.latency = LatencyTally()
@@ -198,7 +203,7 @@ class DataPlane:
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         self._shadow_pending: dict[tuple[str, str], int] = {}
         self._metric_children: dict[tuple[str, str], _VariantMetrics] = {}
-        self._tallies: dict[tuple[str, str], _Tally] = {}
+        self._tallies: dict[LiveVariant, _Tally] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flush_handle: asyncio.TimerHandle | None = None
         self.request_ids = RequestIds()
@@ -221,11 +226,10 @@ class DataPlane:
             self._metric_children[key] = found
         return found
 
-    def _tally(self, endpoint: str, variant: str) -> _Tally:
-        key = (endpoint, variant)
-        tally = self._tallies.get(key)
+    def _tally(self, ep: LiveEndpoint, variant: LiveVariant) -> _Tally:
+        tally = self._tallies.get(variant)  # by identity: one per loaded revision's variant
         if tally is None:
-            tally = self._tallies[key] = _Tally()
+            tally = self._tallies[variant] = _Tally(ep.name, variant.name, variant.spec.model, ep.experiment or "")
         if self._flush_handle is None:
             loop = self._loop = asyncio.get_running_loop()
             self._flush_handle = loop.call_later(METRICS_FLUSH_S, self._drain_tallies)
@@ -235,13 +239,16 @@ class DataPlane:
         """Add the tallies to the Prometheus metrics; runs on the event loop's thread, like the updates."""
         self._flush_handle = None
         arms = self.arms
+        idle = []
         for key, t in self._tallies.items():
-            if arms is not None:
-                counts = t.arm_counts()
-                if counts is not None:
-                    arms.add(key[0], key[1], counts)
+            counts = t.arm_counts()
+            if counts is None and not (t.bytes_in or t.bytes_out):
+                idle.append(key)  # a retired revision's variant, or a quiet one: made again when used
+                continue
+            if arms is not None and counts is not None:
+                arms.add(t.endpoint, t.variant, counts, model=t.model, experiment=t.experiment)
             t.reset_arms()
-            m = self._m(*key)
+            m = self._m(t.endpoint, t.variant)
             if t.ok:
                 m.ok.inc(t.ok)
             if t.rows:
@@ -253,6 +260,8 @@ class DataPlane:
             t.ok = t.rows = t.bytes_in = t.bytes_out = 0
             t.latency.drain_into(m.latency)
             t.model_latency.drain_into(m.model_latency)
+        for key in idle:
+            del self._tallies[key]
 
     def flush_metrics(self) -> None:
         """Bring the Prometheus metrics up to date (before a scrape), from any thread."""
@@ -350,7 +359,7 @@ class DataPlane:
             log.exception("variant %s of %s failed", variant.name, ep.name)
             raise ModelFailure(f"the model of variant {variant.name!r} failed: {type(exc).__name__}: {exc}") from None
         seconds = time.perf_counter() - start
-        t = self._tally(ep.name, variant.name)
+        t = self._tally(ep, variant)
         t.model_latency.observe(seconds)
         t.rows += batch_rows(batch)
         return outputs, seconds
@@ -383,14 +392,14 @@ class DataPlane:
             body, content_type = encode_response(outputs, req.accept, variant.classes)
         except ModelportError as exc:
             exc.details.setdefault("served_by", variant.name)
-            self._observe(ep.name, variant.name, exc.code, start, size, 0, assignment)
+            self._observe(ep, variant, exc.code, start, size, 0, assignment)
             if ep.shadows and exc.code in MIRRORED_FAILURES:
                 self._mirror(ep, variant, decode, None, size, None)
             raise
         except Exception:  # a cancelled call (shutdown) is not an invocation error
-            self._observe(ep.name, variant.name, "INTERNAL", start, size, 0, assignment)
+            self._observe(ep, variant, "INTERNAL", start, size, 0, assignment)
             raise
-        self._observe(ep.name, variant.name, "200", start, size, len(body), assignment)
+        self._observe(ep, variant, "200", start, size, len(body), assignment)
         request_id = self.request_ids.next()
         inference_id = req.inference_id or request_id
         if ep.shadows:
@@ -433,14 +442,14 @@ class DataPlane:
             )
         except ModelportError as exc:
             exc.details.setdefault("served_by", variant.name)
-            self._observe(ep.name, variant.name, exc.code, start, len(body), 0, assignment)
+            self._observe(ep, variant, exc.code, start, len(body), 0, assignment)
             if ep.shadows and exc.code in MIRRORED_FAILURES:
                 self._mirror(ep, variant, decode, None, len(body), None)
             raise
         except Exception:  # a cancelled call (shutdown) is not an invocation error
-            self._observe(ep.name, variant.name, "INTERNAL", start, len(body), 0, assignment)
+            self._observe(ep, variant, "INTERNAL", start, len(body), 0, assignment)
             raise
-        self._observe(ep.name, variant.name, "200", start, len(body), len(reply), assignment)
+        self._observe(ep, variant, "200", start, len(body), len(reply), assignment)
         if ep.shadows:
             self._mirror(ep, variant, decode, outputs, len(body), seconds)
         ctype = headers.get("content-type") or "application/json"
@@ -449,15 +458,22 @@ class DataPlane:
         return reply, extra, variant, inference_id
 
     def _observe(
-        self, endpoint: str, variant: str, code: str, start: float, size: int, reply: int, assignment: int = WEIGHTED
+        self,
+        ep: LiveEndpoint,
+        variant: LiveVariant,
+        code: str,
+        start: float,
+        size: int,
+        reply: int,
+        assignment: int = WEIGHTED,
     ) -> None:
-        t = self._tally(endpoint, variant)
+        t = self._tally(ep, variant)
         seconds = time.perf_counter() - start
         if code == "200":
             t.ok += 1
             t.seconds.append(seconds)
         else:
-            self.metrics.invocations.labels(endpoint, variant, code).inc()
+            self.metrics.invocations.labels(ep.name, variant.name, code).inc()
             if code in FAILURE_CODES:
                 t.failures += 1
             else:
@@ -489,7 +505,7 @@ class DataPlane:
             key = (ep.name, shadow.name)
             if self._shadow_pending.get(key, 0) >= MAX_PENDING_PER_SHADOW:
                 self.metrics.shadow_failures.labels(*key).inc()
-                self._shadow_counts(ep.name, shadow.name).dropped += 1
+                self._shadow_counts(ep, shadow).dropped += 1
                 continue
             self._shadow_pending[key] = self._shadow_pending.get(key, 0) + 1
             task = asyncio.create_task(self._shadow(ep, shadow, decode, outputs, size, live_seconds))
@@ -500,8 +516,8 @@ class DataPlane:
     def _release_shadow(self, key: tuple[str, str], _task: object = None) -> None:
         self._shadow_pending[key] -= 1
 
-    def _shadow_counts(self, endpoint: str, shadow: str) -> ShadowCounts:
-        t = self._tally(endpoint, shadow)
+    def _shadow_counts(self, ep: LiveEndpoint, shadow: LiveVariant) -> ShadowCounts:
+        t = self._tally(ep, shadow)
         if t.shadow is None:
             t.shadow = ShadowCounts()
         return t.shadow
@@ -522,14 +538,14 @@ class DataPlane:
         except Exception as exc:  # a failing shadow is counted, never surfaced
             self.metrics.shadow_failures.labels(*labels).inc()
             log.debug("shadow %s of %s failed: %s", shadow.name, ep.name, exc)
-            counts = self._shadow_counts(*labels)
+            counts = self._shadow_counts(ep, shadow)
             counts.pairs += 1
             counts.shadow_failures += 1
             if live is None:
                 counts.live_failures += 1
                 counts.both_failures += 1
             return
-        counts = self._shadow_counts(*labels)
+        counts = self._shadow_counts(ep, shadow)
         counts.pairs += 1
         if live is None:
             counts.live_failures += 1

@@ -64,13 +64,15 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("endpoint", sa.String(63), nullable=False),
         sa.Column("variant", sa.String(63), nullable=False),
+        sa.Column("model", sa.String(255), nullable=False),
+        sa.Column("experiment", sa.String(63), nullable=False),
         sa.Column("minute", sa.DateTime, nullable=False),
         sa.Column("process", sa.String(255), nullable=False),
         sa.Column("counters", sa.JSON, nullable=False),
         sa.Column("updated_at", sa.DateTime, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_arm_counters"),
         sa.UniqueConstraint(
-            "endpoint", "variant", "minute", "process", name="uq_arm_counters_endpoint_variant_minute_process"
+            "endpoint", "variant", "minute", "model", "experiment", "process", name="uq_arm_counters_key"
         ),
     )
 
