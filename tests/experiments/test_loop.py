@@ -55,13 +55,16 @@ def test_a_sample_ratio_mismatch_blocks_decisions(deploy: Callable[..., Client])
     experiment = svc.start(
         "exp1", endpoint="churn", control="a", treatment="b", metric="error_rate", on_win="promote", created_by="x"
     )
-    minute = experiment.started_at.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    minute = experiment.started_at.replace(second=0, microsecond=0)
     counters = ArmCounters(client.services.db)
     counters.write(
         "test:1",
         [
-            MinuteRow("churn", "a", minute, ArmCounts(requests=10_500)),
-            MinuteRow("churn", "b", minute, ArmCounts(requests=9_500, errors=400)),  # b far worse, too
+            MinuteRow("churn", "a", minute, ArmCounts(requests=10_500), model="weak:1", experiment="exp1"),
+            # b far worse, too
+            MinuteRow("churn", "b", minute, ArmCounts(requests=9_500, errors=400), model="good:1", experiment="exp1"),
+            # counted before the experiment took the weights: not its
+            MinuteRow("churn", "b", minute, ArmCounts(requests=5_000), model="good:1"),
         ],
     )
     clock.now = minute + timedelta(minutes=2)
@@ -72,7 +75,8 @@ def test_a_sample_ratio_mismatch_blocks_decisions(deploy: Callable[..., Client])
     assert weights(client) == {"a": 50.0, "b": 50.0}  # blocked: no promotion of the (apparent) winner
     assert events(client, "exp1") == ["started", "decision"]
 
-    counters.write("test:2", [MinuteRow("churn", "b", minute, ArmCounts(requests=1_000))])  # the missing requests
+    missing = MinuteRow("churn", "b", minute, ArmCounts(requests=1_000), model="good:1", experiment="exp1")
+    counters.write("test:2", [missing])  # the requests another server had not written yet
     clock.advance(5)
     looked = svc.evaluate("exp1")
     assert not looked.result["srm"]["flagged"]

@@ -38,9 +38,9 @@ if TYPE_CHECKING:
     from modelport.registry.service import Registry
     from modelport.store import ArtifactStore
 
-#: ``counters(endpoint, variants, since, until)`` → per variant its summed
+#: ``counters(endpoint, variants, since, until, experiment=…)`` → per variant its summed
 #: :class:`~modelport.endpoints.counters.ArmCounts` (:meth:`ArmCounters.totals`)
-Counters = Callable[[str, Sequence[str], datetime, datetime], Mapping[str, Any]]
+Counters = Callable[..., Mapping[str, Any]]
 
 
 @dataclass
@@ -87,7 +87,11 @@ class ArmReader:
         metrics: Sequence[Metric],
         since: datetime,
         until: datetime,
+        *,
+        experiment: str | None = None,
     ) -> Readings:
+        """The arms' values of ``metrics`` for what they served in ``[since, until)``; ``experiment``: the
+        data plane's counters only while the endpoint's routing named it (exact, whatever the minute)."""
         values: dict[str, ArmValues] = {}
         notes: list[str] = []
         predictions: dict[str, pd.DataFrame] | None = None
@@ -97,8 +101,8 @@ class ArmReader:
         if any(m.source == "feedback" for m in metrics):
             labels = self._labels(endpoint.name, since, until)
         totals = None
-        if any(m.source == "dataplane" for m in metrics) or self.counters is not None:
-            totals = self._totals(endpoint.name, arms, since, until)
+        if self.counters is not None:
+            totals = self.counters(endpoint.name, arms, since, until, experiment=experiment)
         for metric in metrics:
             if metric.name in values:
                 continue
@@ -114,14 +118,11 @@ class ArmReader:
             else:
                 assert predictions is not None and labels is not None
                 values[metric.name] = self._from_feedback(metric, endpoint, predictions, labels)
-        requests: dict[str, int] = {}
-        if self.counters is not None:
-            # whole minutes only (the minute the experiment started holds traffic split the old way), and
-            # only requests routed by a random draw on the weights (not by a unit's hash, nor named)
-            start = _ceil_minute(since)
-            if start < until:
-                whole = self._totals(endpoint.name, arms, start, until)
-                requests = {arm: int(whole[arm].weighted_requests) if arm in whole else 0 for arm in arms}
+        # the sample-ratio check counts requests routed by a random draw on the weights (not by a unit's
+        # hash, nor named by the caller)
+        requests = (
+            {} if totals is None else {arm: totals[arm].weighted_requests if arm in totals else 0 for arm in arms}
+        )
         return Readings(values=values, requests=requests, notes=notes)
 
     # -- captured replies ----------------------------------------------------------------
@@ -204,12 +205,6 @@ class ArmReader:
             right = np.asarray([t == p for t, p in zip(rows["truth"], rows["predicted"], strict=True)], dtype=float)
             out.stats[arm] = _stats(right if metric.name == "accuracy" else 1.0 - right)
         return out
-
-    # -- the data plane ----------------------------------------------------------------------
-
-    def _totals(self, endpoint: str, arms: Sequence[str], since: datetime, until: datetime) -> Mapping[str, Any]:
-        assert self.counters is not None
-        return self.counters(endpoint, arms, since, until)
 
 
 def _fixed_kind(metric: Metric) -> str:
@@ -329,8 +324,3 @@ def _stats(values: Any) -> ArmStats:
     import numpy as np
 
     return ArmStats.of(np.asarray(values, dtype=np.float64))
-
-
-def _ceil_minute(t: datetime) -> datetime:
-    floor = t.replace(second=0, microsecond=0)
-    return floor if floor == t else floor + timedelta(minutes=1)

@@ -395,7 +395,9 @@ class ExperimentService:
     def _look(self, experiment: Experiment, ep: Endpoint, state: dict[str, Any], now: datetime) -> Any:
         from modelport.experiments.judge import judge
 
-        readings = self.reader.read(ep, experiment.arms, self._metrics(experiment.spec), experiment.started_at, now)
+        readings = self.reader.read(
+            ep, experiment.arms, self._metrics(experiment.spec), experiment.started_at, now, experiment=experiment.name
+        )
         weights = {arm: float(state["weights"].get(arm, 0.0)) for arm in experiment.arms}
         total = sum(weights.values()) or 1.0
         shares = {arm: w / total for arm, w in weights.items()}
