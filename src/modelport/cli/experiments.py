@@ -80,24 +80,28 @@ def print_experiment(details: Any) -> None:
         )
     srm = result.get("srm")
     if srm:
-        counts = ", ".join(f"{arm} {n:,}" for arm, n in (srm.get("requests") or {}).items())
+        counts = ", ".join(f"{arm} {n:,}" for arm, n in (srm.get("observed") or {}).items())
         status = "[red]MISMATCH[/red]" if srm.get("flagged") else "ok"
-        console.print(f"sample ratio: {status} (p = {_fmt(srm.get('p_value'))}; requests {counts})", highlight=False)
+        console.print(
+            f"sample ratio: {status} (requests by weight {counts}; anytime-valid p = "
+            f"{_fmt(srm.get('sequential_p_value'))}, chi-square p = {_fmt(srm.get('p_value'))})",
+            highlight=False,
+        )
     guardrails = result.get("guardrails") or []
     if guardrails:
         table(
             "Guardrails",
-            ["guardrail", "status", "control", "treatment", "measured", "estimate", "interval", "bound"],
+            ["guardrail", "status", "control", "treatment", "treatment - control", "interval", "bound", "n"],
             [
                 (
                     g["guardrail"],
                     g["status"],
                     _fmt(g.get("control_value")),
                     _fmt(g.get("treatment_value")),
-                    g.get("statistic"),
                     _fmt(g.get("estimate"), signed=True),
                     _interval(g.get("ci")),
                     _fmt(g.get("bound"), signed=True),
+                    f"{g.get('n_control', 0):,} / {g.get('n_treatment', 0):,}",
                 )
                 for g in guardrails
             ],

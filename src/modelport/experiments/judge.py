@@ -8,8 +8,10 @@ sampling) is passed in.  The statistics are :mod:`modelport.experiments.stats`'s
 1. the primary metric on each arm, and the lift with its always-valid p-value
    and confidence sequence (sequential, and bandits), or the classic test once
    the planned sample size is reached (fixed);
-2. the sample-ratio check on the requests each arm served (fixed splits only:
-   a bandit's weights move, so it has no single expected ratio);
+2. the sample-ratio check on the requests each arm served by a random draw
+   (fixed splits only: a bandit's weights move, so it has no single expected
+   ratio), flagged on its anytime-valid p-value since it is looked at every
+   few seconds;
 3. each guardrail, a non-inferiority check of the treatment against the
    control on its own confidence sequence (latency percentiles on the
    histograms);
@@ -120,7 +122,8 @@ def judge(
     check = None
     requests = {arm: readings.requests.get(arm, 0) for arm in (control, treatment)}
     if spec.mode != "bandit" and sum(requests.values()) > 0:
-        check = stats.srm(requests, {arm: shares.get(arm, 0.5) for arm in (control, treatment)})
+        # looked at every few seconds: flagged on the anytime-valid p-value (the chi-square's is reported too)
+        check = stats.srm(requests, {arm: shares.get(arm, 0.5) for arm in (control, treatment)}, sequential=True)
     result["srm"] = None if check is None else check.to_json()
 
     # 3. guardrails
