@@ -140,3 +140,24 @@ def test_a_failing_treatment_is_rolled_back_within_a_minute(live: tuple[infra.Li
             f"after it; {b_requests} requests reached the treatment, {len(failed)} failed "
             f"({np.mean([s != 200 for _, s, v in traffic.statuses if v == 'b']):.0%})"
         )
+
+
+def test_an_a_a_experiment_decides_nothing(live: tuple[infra.LiveServer, Path]) -> None:
+    server, _ = live
+    with Client(url=server.url) as remote:
+        remote.endpoints.create("churn", ["a=weak:1:100", "b=weak:1:0"], capture=100)
+        infra.wait_for(lambda: remote.endpoints.get("churn").status == "in_service", 60, "the endpoint in service")
+        with Traffic(server.url, "churn"):
+            remote.experiments.start(
+                "aa", "churn", "a", "b", metric="accuracy", guardrails=["error_rate:+0.5pp"], on_win="promote"
+            )
+
+            def labelled() -> bool:
+                arms = remote.experiments.get("aa").result.get("arms") or {}
+                return bool(arms) and min(a["n"] for a in arms.values()) >= 500
+
+            infra.wait_for(labelled, 120, "500 labels per arm")
+        experiment = remote.experiments.show("aa")
+        assert (experiment.experiment.status, experiment.experiment.decision) == ("running", "running")
+        assert shares(remote, "churn") == {"a": 50.0, "b": 50.0}
+        assert [e.kind for e in experiment.events] == ["started"]
