@@ -345,4 +345,5 @@ arm_counters_table = sa.Table(
     sa.Column("counters", sa.JSON, nullable=False, default=dict),
     sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
     sa.UniqueConstraint("endpoint", "variant", "minute", "model", "experiment", "process", name="uq_arm_counters_key"),
+    sa.Index("ix_arm_counters_minute", "minute"),  # pruning old minutes
 )

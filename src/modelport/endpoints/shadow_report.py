@@ -126,6 +126,10 @@ def paired_difference(only_b: int, only_a: int, n: int, confidence: float = 0.95
     return max(-1.0, d - half), min(1.0, d + half)
 
 
+def _non_negative(interval: tuple[float, float] | None) -> tuple[float, float] | None:
+    return None if interval is None else (max(0.0, interval[0]), interval[1])
+
+
 def _edge_label(edges: tuple[float, ...], i: int) -> str:
     return "inf" if i >= len(edges) else f"{edges[i]:.3g}"
 
@@ -154,7 +158,7 @@ def build_shadow_report(
         abs_diff = AbsDiff(
             rows=counts.diffed,
             mean=counts.abs_diff_sum / counts.diffed,
-            interval=mean_interval(counts.abs_diff_sum, counts.abs_diff_sq, counts.diffed, confidence),
+            interval=_non_negative(mean_interval(counts.abs_diff_sum, counts.abs_diff_sq, counts.diffed, confidence)),
             p50=quantile(hist, ABS_DIFF_BUCKETS, 0.5),
             p90=quantile(hist, ABS_DIFF_BUCKETS, 0.9),
             p99=quantile(hist, ABS_DIFF_BUCKETS, 0.99),

@@ -443,7 +443,7 @@ class DataPlane:
         except ModelportError as exc:
             exc.details.setdefault("served_by", variant.name)
             self._observe(ep, variant, exc.code, start, len(body), 0, assignment)
-            if ep.shadows and exc.code in MIRRORED_FAILURES:
+            if ep.shadows and exc.code in MIRRORED_FAILURES:  # raised by the model only: ``decode`` is set
                 self._mirror(ep, variant, decode, None, len(body), None)
             raise
         except Exception:  # a cancelled call (shutdown) is not an invocation error

@@ -75,9 +75,11 @@ def upgrade() -> None:
             "endpoint", "variant", "minute", "model", "experiment", "process", name="uq_arm_counters_key"
         ),
     )
+    op.create_index("ix_arm_counters_minute", "arm_counters", ["minute"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_arm_counters_minute", table_name="arm_counters")
     op.drop_table("arm_counters")
     op.drop_index("ix_experiment_events_experiment_id", table_name="experiment_events")
     op.drop_table("experiment_events")
