@@ -62,7 +62,14 @@ def test_a_sample_ratio_mismatch_blocks_decisions(deploy: Callable[..., Client])
         [
             MinuteRow("churn", "a", minute, ArmCounts(requests=10_500), model="weak:1", experiment="exp1"),
             # b far worse, too
-            MinuteRow("churn", "b", minute, ArmCounts(requests=9_500, errors=400), model="good:1", experiment="exp1"),
+            MinuteRow(
+                "churn",
+                "b",
+                minute,
+                ArmCounts(requests=9_500, errors=400, failures=400),
+                model="good:1",
+                experiment="exp1",
+            ),
             # counted before the experiment took the weights: not its
             MinuteRow("churn", "b", minute, ArmCounts(requests=5_000), model="good:1"),
         ],

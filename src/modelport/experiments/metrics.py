@@ -8,7 +8,8 @@ metric                        source     kind        better    what
                                          / mean                regressor the absolute error (a mean)
 ``reward``                    feedback   proportion  higher    the label itself, a number per inference id
                                          / mean                (0/1 or true/false: a proportion)
-``error_rate``                data plane proportion  lower     requests answered with an error
+``error_rate``                data plane proportion  lower     requests the variant failed (model error,
+                                                               timeout, crash)
 ``latency``                   data plane mean        lower     request latency, ms
 ``latency_p99`` (p50, p95…)   data plane quantile    lower     a latency percentile, ms (guardrails only)
 ``output:prediction``         capture    mean        higher    a captured output's mean:
@@ -61,7 +62,7 @@ METRICS: dict[str, tuple[Source, Kind, Direction, str]] = {
     "accuracy": ("feedback", "proportion", "increase", "labelled predictions that were right (classifiers)"),
     "error": ("feedback", "auto", "decrease", "labelled predictions that were wrong; absolute error for regressors"),
     "reward": ("feedback", "auto", "increase", "the label sent for each inference id, a number"),
-    "error_rate": ("dataplane", "proportion", "decrease", "requests answered with an error"),
+    "error_rate": ("dataplane", "proportion", "decrease", "requests the variant failed (not the caller's mistakes)"),
     "latency": ("dataplane", "mean", "decrease", "request latency, ms"),
 }
 OUTPUTS = ("prediction", "probabilities")

@@ -212,15 +212,15 @@ def _fixed_kind(metric: Metric) -> str:
 
 
 def _dataplane(metric: Metric, totals: Mapping[str, Any], arms: Sequence[str]) -> ArmValues:
-    """An arm's error rate (every request that did not succeed, whoever's fault: a treatment that refuses
-    bodies the control takes is worse for callers), mean latency or latency histogram."""
+    """An arm's error rate (its own failures: model errors, timeouts, crashes — a caller's mistake would fail
+    on any variant), mean latency or latency histogram."""
     from modelport.endpoints.counters import ArmCounts
 
     out = ArmValues(metric, _fixed_kind(metric))
     for arm in arms:
         counts = totals.get(arm) or ArmCounts()
         if metric.name == "error_rate":
-            out.stats[arm] = ArmStats.proportion(min(counts.errors, counts.requests), counts.requests)
+            out.stats[arm] = ArmStats.proportion(min(counts.failures, counts.requests), counts.requests)
         elif metric.kind == "quantile":
             out.histograms[arm] = latency_histogram(counts)
         else:
