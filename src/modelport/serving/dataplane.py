@@ -75,7 +75,7 @@ class _VariantMetrics:
 
 
 class _Tally:
-    """One live variant's invocations since the last flush, as plain numbers (Prometheus and the arm counters).
+    """One loaded variant's invocations since the last flush, as plain numbers (Prometheus and the arm counters).
 
     One per :class:`LiveVariant` (a revision's), so the arm counters know the
     model it served and the experiment its endpoint's routing named.
