@@ -10,6 +10,7 @@ import pytest
 from modelport.endpoints.counters import (
     ABS_DIFF_BUCKETS,
     LATENCY_BUCKETS_MS,
+    LAYOUT,
     ArmCounts,
     MinuteRow,
     ShadowCounts,
@@ -49,12 +50,12 @@ def test_counts_survive_json_and_add_up() -> None:
     again.merge(counts)
     assert (again.requests, again.latency, again.shadow.abs_diff) == (8, {3: 6}, {0: 4, 7: 2})
     assert again.shadow.delta_sum_ms == -3.0
-    assert ArmCounts().to_json() == {"v": 1}
+    assert ArmCounts().to_json() == {"v": LAYOUT}
 
 
 def test_histogram_buckets_and_quantiles() -> None:
-    assert LATENCY_BUCKETS_MS[0] == 0.01 and LATENCY_BUCKETS_MS[-1] == 100_000
-    assert all(b / a == pytest.approx(10**0.05) for a, b in itertools.pairwise(LATENCY_BUCKETS_MS))
+    assert LATENCY_BUCKETS_MS[0] == 0.125 and LATENCY_BUCKETS_MS[-1] == 131_072  # 2^-3 … 2^17 ms
+    assert all(b / a == pytest.approx(2 ** (1 / 8)) for a, b in itertools.pairwise(LATENCY_BUCKETS_MS))
     assert bucket(LATENCY_BUCKETS_MS, 1.0) == LATENCY_BUCKETS_MS.index(1.0)  # an edge belongs to its own bucket
     assert bucket(LATENCY_BUCKETS_MS, 1e9) == len(LATENCY_BUCKETS_MS)
     assert bucket(ABS_DIFF_BUCKETS, 0.0) == 0

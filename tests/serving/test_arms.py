@@ -11,7 +11,7 @@ import orjson
 import pandas as pd
 import pytest
 
-from modelport.endpoints.counters import LATENCY_BUCKETS_MS, ArmCounters, ArmCounts, MinuteRow
+from modelport.endpoints.counters import LATENCY_BUCKETS_MS, LAYOUT, ArmCounters, ArmCounts, MinuteRow
 from modelport.errors import ModelportError
 from modelport.services import Services
 from modelport.serving.arms import ArmBook
@@ -142,7 +142,7 @@ def test_counts_survive_a_database_outage_and_minutes_roll_over() -> None:
     assert by_minute[0].requests == 5 and by_minute[0].failures == 1
     assert by_minute[1].requests == 3 and by_minute[1].latency == {3: 1}
     assert [r.minute.minute for r in book.snapshot()] == [1]  # the finished minute, written, is let go
-    assert orjson.loads(orjson.dumps(by_minute[1].to_json())) == {"v": 1, "requests": 3, "latency": {"3": 1}}
+    assert orjson.loads(orjson.dumps(by_minute[1].to_json())) == {"v": LAYOUT, "requests": 3, "latency": {"3": 1}}
 
 
 def test_stopping_a_server_writes_what_it_counted(home) -> None:  # type: ignore[no-untyped-def]

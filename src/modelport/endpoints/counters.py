@@ -33,14 +33,16 @@ from modelport.db.tables import arm_counters_table, utcnow
 
 log = logging.getLogger("modelport.counters")
 
-#: the layout of ``arm_counters.counters`` written by this code
-LAYOUT = 1
+#: the layout of ``arm_counters.counters`` written by this code (2: latency on the 2^(k/8) ms edges)
+LAYOUT = 2
 
-#: Latency histogram bucket edges in milliseconds: 20 per decade (each ~12% wider than the last),
-#: 0.01 ms to 100 s; bucket i counts latencies <= edge i (bucket len(edges): longer).  Fixed: rows
-#: written with other edges would not add up (change LAYOUT with them).
-#: TODO(p9): the same edges as experiments/stats.py LATENCY_BUCKETS_MS once it lands.
-LATENCY_BUCKETS_MS: tuple[float, ...] = tuple(round(10 ** (k / 20), 12) for k in range(-40, 101))
+BUCKETS_PER_DOUBLING = 8
+#: Latency histogram bucket edges in milliseconds, inclusive upper bounds (Prometheus native
+#: histograms' schema 3: eight per doubling, each ~9% wider than the last): 2^(k/8) ms for
+#: k = -24 … 136, 0.125 ms to 131 s; bucket i counts latencies in (edge i-1, edge i], bucket
+#: len(edges) longer ones.  The data plane counts on them and the experiments' statistics read them
+#: (``experiments.latency``).  Fixed: rows written on other edges would not add up (change LAYOUT).
+LATENCY_BUCKETS_MS: tuple[float, ...] = tuple(2.0 ** (k / BUCKETS_PER_DOUBLING) for k in range(-24, 137))
 
 #: |shadow - live| histogram bucket edges: 5 per decade from 1e-9 (identical, to float noise) to 1e6
 ABS_DIFF_BUCKETS: tuple[float, ...] = tuple(round(10 ** (k / 5), 15) for k in range(-45, 31))

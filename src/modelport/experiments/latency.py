@@ -15,17 +15,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from modelport.endpoints.counters import BUCKETS_PER_DOUBLING, LATENCY_BUCKETS_MS
 from modelport.errors import InvalidArgument
 
-BUCKETS_PER_DOUBLING = 8
 BUCKET_RATIO = 2.0 ** (1 / BUCKETS_PER_DOUBLING)
 """Ratio between consecutive edges (≈ 1.0905)."""
-
-LATENCY_BUCKETS_MS: tuple[float, ...] = tuple(2.0 ** (k / BUCKETS_PER_DOUBLING) for k in range(-24, 137))
-"""Upper bounds in milliseconds, inclusive (Prometheus ``le``): 2^(k/8) ms for k = -24 … 136, 0.125 ms … 131,072 ms.
-
-A histogram is ``len(LATENCY_BUCKETS_MS) + 1`` counts: ``counts[i]`` holds latencies in
-``(edges[i-1], edges[i]]`` (``counts[0]``: at most 0.125 ms) and the last one everything above 131 s."""
+# A histogram is ``len(LATENCY_BUCKETS_MS) + 1`` counts: ``counts[i]`` holds latencies in
+# ``(edges[i-1], edges[i]]`` (``counts[0]``: at most 0.125 ms) and the last one everything above 131 s.
 
 HISTOGRAM_SIZE = len(LATENCY_BUCKETS_MS) + 1
 

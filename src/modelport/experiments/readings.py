@@ -229,24 +229,9 @@ def _dataplane(metric: Metric, totals: Mapping[str, Any], arms: Sequence[str]) -
 
 
 def latency_histogram(counts: Any) -> list[int]:
-    """The arm's successful requests' latencies on the statistics' buckets (``experiments.latency``).
-
-    The data plane counts on its own edges (``endpoints.counters.LATENCY_BUCKETS_MS``); each of its
-    buckets is put in the statistics' bucket holding its upper edge, so both arms read a little slow
-    (at most one bucket, the same for both) until the two agree on one set of edges.
-    """
-    from modelport.endpoints.counters import LATENCY_BUCKETS_MS as COUNTED
-    from modelport.experiments.latency import HISTOGRAM_SIZE, LATENCY_BUCKETS_MS, latency_bucket
-
-    dense = counts.latency_histogram()
-    if len(dense) == HISTOGRAM_SIZE and tuple(COUNTED) == tuple(LATENCY_BUCKETS_MS):
-        return [int(c) for c in dense]
-    out = [0] * HISTOGRAM_SIZE
-    for index, count in enumerate(dense):
-        if count:
-            upper = COUNTED[index] if index < len(COUNTED) else math.inf
-            out[HISTOGRAM_SIZE - 1 if math.isinf(upper) else latency_bucket(upper)] += int(count)
-    return out
+    """The arm's successful requests' latencies, dense, on the edges the data plane counts on
+    (``endpoints.counters.LATENCY_BUCKETS_MS``, which the statistics read too)."""
+    return [int(c) for c in counts.latency_histogram()]
 
 
 def _latency_stats(counts: Any) -> ArmStats:
