@@ -11,11 +11,14 @@ runs out.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 import uuid
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
@@ -79,3 +82,79 @@ def insert_ignoring_duplicates(db: Database, table: sa.Table, keys: list[str]) -
     else:
         from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
     return insert(table).on_conflict_do_nothing(index_elements=keys)
+
+
+T = TypeVar("T")
+log = logging.getLogger("modelport.leases")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class LeasedLoop(Generic[T]):
+    """A thread in every server process; only the holder of the lease ``name`` does the work.
+
+    Every ``interval_s`` the thread takes or renews the lease (``ttl_s``) and,
+    while it holds it, makes one pass (:meth:`work`).  A pass that fails is
+    logged and the thread goes on; :meth:`stop` waits for the pass in progress
+    and hands the lease over at once (a process that dies lets it run out).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        name: str,
+        *,
+        holder: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        interval_s: float = 5.0,
+        ttl_s: float = 30.0,
+    ) -> None:
+        self.leases = Leases(db)
+        self.name = name
+        self.holder = holder or holder_id()
+        self.clock = clock
+        self.interval_s = interval_s
+        self.ttl_s = ttl_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def work(self) -> list[T]:
+        """One pass, made while holding the lease (check :meth:`holds_lease` between long steps)."""
+        raise NotImplementedError
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def holds_lease(self) -> bool:
+        return self.leases.acquire(self.name, self.holder, self.ttl_s, self.clock())
+
+    def tick(self) -> list[T]:
+        """Take or renew the lease; if held, one pass.  Returns what the pass did."""
+        if not self.holds_lease():
+            return []
+        return self.work()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name=f"modelport-{self.name}", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # the database is away, a bug: log, try again next tick
+                log.exception("%s: a pass failed", self.name)
+            self._stop.wait(self.interval_s)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop after the pass in progress, and hand the lease over at once."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        try:
+            self.leases.release(self.name, self.holder)
+        except Exception:  # shutting down with the database away: the lease just expires
+            log.debug("could not release the %s lease", self.name, exc_info=True)
