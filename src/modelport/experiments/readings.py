@@ -275,6 +275,8 @@ def _rewards(predictions: pd.DataFrame, labels: pd.DataFrame) -> Any:
     """The numeric labels of the inference ids this arm served (one per id; lists and words left out)."""
     import numpy as np
 
+    from modelport.monitoring.quality import label_number
+
     if not len(predictions) or not len(labels):
         return np.empty(0)
     served = set(predictions["inference_id"].astype(str))
@@ -282,27 +284,10 @@ def _rewards(predictions: pd.DataFrame, labels: pd.DataFrame) -> Any:
     for ident, label in zip(labels["inference_id"].astype(str), labels["label"], strict=True):
         if ident not in served:
             continue
-        number = _number(label)
+        number = label_number(label)
         if number is not None:
             values.append(number)
     return np.asarray(values, dtype=np.float64)
-
-
-def _number(label: Any) -> float | None:
-    if isinstance(label, bool):
-        return float(label)
-    if isinstance(label, int | float):
-        return float(label) if math.isfinite(label) else None
-    if isinstance(label, str):
-        text = label.strip().lower()
-        if text in ("true", "false"):
-            return float(text == "true")
-        try:
-            number = float(text)
-        except ValueError:
-            return None
-        return number if math.isfinite(number) else None
-    return None
 
 
 def _stats(values: Any) -> ArmStats:

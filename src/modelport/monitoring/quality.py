@@ -110,7 +110,7 @@ class ClassIndex:
         self._by_text = {name: name for name in self.names}
         self._by_number: dict[float, str] = {}
         for c, name in zip(classes or (), self.names, strict=True):
-            number = _number(c)
+            number = label_number(c)
             if number is not None:
                 self._by_number.setdefault(number, name)
 
@@ -120,7 +120,7 @@ class ClassIndex:
         text = _text(value)
         if text in self._by_text:
             return text
-        number = _number(value)
+        number = label_number(value)
         if number is not None and number in self._by_number:
             return self._by_number[number]
         return text
@@ -149,7 +149,8 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _number(value: Any) -> float | None:
+def label_number(value: Any) -> float | None:
+    """A label as a number (booleans and their text too); None for what is not a finite number."""
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, int | float):
@@ -508,7 +509,7 @@ def auc_delong(score: np.ndarray, positive: np.ndarray) -> tuple[float | None, f
 
 def regression_rows(joined: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
     """Joined rows with a numeric label and prediction: (truth, predicted, labels that are not numbers)."""
-    truth = np.array([_number(v) if not isinstance(v, bool) else None for v in joined["truth"].tolist()], dtype=object)
+    truth = np.array([label_number(v) if not isinstance(v, bool) else None for v in joined["truth"].tolist()], dtype=object)
     predicted = joined["prediction"].to_numpy(dtype=np.float64, na_value=np.nan)
     numeric = np.array([v is not None for v in truth], dtype=bool)
     keep = numeric & np.isfinite(predicted)
