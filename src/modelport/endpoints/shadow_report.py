@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from statistics import NormalDist
 
 from pydantic import BaseModel, ConfigDict
 
 from modelport.endpoints.counters import ABS_DIFF_BUCKETS, LATENCY_BUCKETS_MS, ShadowCounts, quantile
+from modelport.intervals import wilson, z_score
 
 
 class _Report(BaseModel):
@@ -91,29 +91,13 @@ class ShadowReport(_Report):
     failures: FailureComparison | None
 
 
-def _z(confidence: float) -> float:
-    return NormalDist().inv_cdf(0.5 + confidence / 2)
-
-
-def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion (n > 0)."""
-    z = _z(confidence)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    low = 0.0 if successes <= 0 else max(0.0, centre - half)  # exact at the ends, not 1e-17 off
-    high = 1.0 if successes >= n else min(1.0, centre + half)
-    return low, high
-
-
 def mean_interval(total: float, squares: float, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
     """Normal interval of a mean from its sum and sum of squares; None below 2 observations."""
     if n < 2:
         return None
     mean = total / n
     var = max(0.0, (squares - n * mean * mean) / (n - 1))
-    half = _z(confidence) * math.sqrt(var / n)
+    half = z_score(confidence) * math.sqrt(var / n)
     return mean - half, mean + half
 
 
@@ -122,7 +106,7 @@ def paired_difference(only_b: int, only_a: int, n: int, confidence: float = 0.95
     b, c, m = only_b + 0.5, only_a + 0.5, n + 2
     d = (b - c) / m
     var = max(0.0, (b + c) - (b - c) ** 2 / m) / (m * m)
-    half = _z(confidence) * math.sqrt(var)
+    half = z_score(confidence) * math.sqrt(var)
     return max(-1.0, d - half), min(1.0, d + half)
 
 

@@ -37,10 +37,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+from modelport import intervals
+from modelport.intervals import z_score
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,21 +59,9 @@ _EPS = float(np.finfo(np.float64).eps)
 # -- intervals -----------------------------------------------------------------------
 
 
-def z_score(confidence: float) -> float:
-    """The normal quantile of a two-sided interval (1.96 for 95%)."""
-    return NormalDist().inv_cdf(0.5 + confidence / 2)
-
-
 def wilson(successes: int, total: int, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
-    """Wilson's score interval for a proportion (good at small n and near 0 or 1)."""
-    if total <= 0:
-        return None
-    z = z_score(confidence)
-    p = successes / total
-    denominator = 1 + z * z / total
-    centre = (p + z * z / (2 * total)) / denominator
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    """Wilson's score interval for a proportion; None for no rows."""
+    return intervals.wilson(successes, total, confidence) if total > 0 else None
 
 
 def mean_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
@@ -509,7 +499,9 @@ def auc_delong(score: np.ndarray, positive: np.ndarray) -> tuple[float | None, f
 
 def regression_rows(joined: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
     """Joined rows with a numeric label and prediction: (truth, predicted, labels that are not numbers)."""
-    truth = np.array([label_number(v) if not isinstance(v, bool) else None for v in joined["truth"].tolist()], dtype=object)
+    truth = np.array(
+        [label_number(v) if not isinstance(v, bool) else None for v in joined["truth"].tolist()], dtype=object
+    )
     predicted = joined["prediction"].to_numpy(dtype=np.float64, na_value=np.nan)
     numeric = np.array([v is not None for v in truth], dtype=bool)
     keep = numeric & np.isfinite(predicted)
