@@ -15,7 +15,8 @@ import pytest
 
 from modelport.baseline import compute_baseline
 from modelport.endpoints.config import CaptureConfig
-from modelport.monitoring.capture import CaptureLocation, fold_file, fold_files, read_predictions
+from modelport.monitoring.capture import CaptureLocation, fold_file, fold_files
+from modelport.monitoring.predictions import read_predictions
 from modelport.monitoring.profiles import Reference, fold, merge_all
 from modelport.serving.capture import CaptureEvent, RecordEncoder
 from modelport.signature import ColumnSpec, Signature
@@ -265,3 +266,103 @@ def test_the_window_lists_the_hour_folders_it_overlaps(tmp_path: Path) -> None:
     assert (
         location.files("churn", "b", datetime(2024, 5, 1, 10, tzinfo=UTC), datetime(2024, 5, 1, 12, tzinfo=UTC)) == []
     )
+
+
+def test_a_file_folds_to_what_decode_request_gives_record_by_record(tmp_path: Path) -> None:
+    """Randomized capture (rows of numbers in JSON and CSV, other shapes, malformed bodies, multi-row requests,
+    replies as the data plane writes them) folds to the profiles and predictions of decoding each record alone
+    with the data plane's decode_request; undecodable records are counted with the same reasons."""
+    import base64
+
+    from modelport.errors import ModelportError
+    from modelport.monitoring.payloads import Payloads
+    from modelport.monitoring.profiles import fold_groups
+    from modelport.monitoring.records import parse_lines
+    from modelport.monitoring.replies import OutputDecoder
+    from modelport.serving.codecs.request import decode_request
+    from modelport.serving.codecs.response import encode_response
+    from tests.monitoring.test_inputs import random_bodies
+
+    signature = Signature(
+        inputs=tuple(ColumnSpec(n, "float64") for n in "abcd"),
+        outputs=(ColumnSpec("label", "int64"), ColumnSpec("probabilities", "float64", (-1, 2))),
+        extra={"classes": [0, 1]},
+    )
+    rng = np.random.default_rng(11)
+    sample = pd.DataFrame(rng.normal(0, 10, (400, 4)), columns=list("abcd"))
+    reference = Reference.from_baseline(compute_baseline(sample))
+    events = []
+    for i, (body, ctype) in enumerate(random_bodies(rng, 4, 700)):
+        proba = rng.dirichlet([1, 1], int(rng.integers(1, 3)))
+        accept = str(rng.choice(["application/json", "text/csv"]))
+        reply, reply_type = encode_response({"label": proba.argmax(axis=1), "probabilities": proba}, accept, [0, 1])
+        at = T0 + timedelta(seconds=float(rng.integers(0, 300)))
+        events.append(event(body, ctype, reply, reply_type, at=at, inference_id=f"r{i}"))
+    location = write(tmp_path, events)
+    folded = fold_file(only_file(location), location, signature, reference.binning)
+
+    records, _ = parse_lines((tmp_path / "churn/a" / T0.strftime("%Y/%m/%d/%H") / "f1.jsonl").read_bytes())
+    minutes = np.asarray(records.stamps).astype("datetime64[m]")
+    columns: dict[str, dict[str, list[np.ndarray]]] = {}
+    undecodable: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    inputs = records.inputs
+    for i in range(len(records)):
+        data, ctype, encoding = inputs.data[i].as_py(), inputs.content_types[i].as_py(), inputs.encodings[i].as_py()
+        body = base64.b64decode(data) if encoding == "BASE64" else data.encode()
+        minute = str(minutes[i])
+        try:
+            batch = decode_request(body, ctype or None, signature, sniff_missing=True)
+        except ModelportError as exc:
+            undecodable[minute] = undecodable.get(minute, 0) + 1
+            if exc.message in errors or len(errors) < 5:
+                errors[exc.message] = errors.get(exc.message, 0) + 1
+            continue
+        for name in "abcd":
+            columns.setdefault(minute, {}).setdefault(name, []).append(np.asarray(batch[name]))
+    assert folded.undecodable == undecodable
+    assert {m: n for m, n in folded.errors.items() if not m.startswith("reply")} == errors
+    assert sorted(folded.profiles) == sorted(columns)
+    for minute, parts in columns.items():
+        joined = {name: np.concatenate(values) for name, values in parts.items()}
+        (expected,) = fold_groups(joined, reference.binning, np.zeros(len(joined["a"]), dtype=np.int64), 1)
+        assert folded.profiles[minute].to_json() == expected.to_json(), minute
+
+    decoder = OutputDecoder(signature, arrow=False)
+    expected_rows = []
+    outputs = records.outputs
+    for i in range(len(records)):
+        alone = Payloads.of(
+            [outputs.data[i].as_py()], [outputs.content_types[i].as_py()], [outputs.encodings[i].as_py()]
+        )
+        table = decoder.decode(alone).table()
+        assert table is not None
+        _, positions, labels, _, scores = table
+        for p, label, score in zip(positions.tolist(), labels.to_pylist(), scores.to_pylist(), strict=True):
+            expected_rows.append((f"r{i}", p, label, score))
+    got = pq.read_table(io.BytesIO(folded.predictions)).to_pylist()
+    assert [(r["inference_id"], r["row"], r["label"], r["scores"]) for r in got] == sorted(
+        expected_rows, key=lambda r: (int(r[0][1:]), r[1])
+    )
+
+
+def test_a_file_that_disappears_fails_the_fold_and_stops_its_threads(tmp_path: Path, reference: Reference) -> None:
+    import threading
+
+    from modelport.errors import NotFound
+
+    location = write(tmp_path, [event(csv_rows(ROWS), "text/csv")], name="a.jsonl")
+    write(tmp_path, [event(csv_rows(ROWS), "text/csv")], name="b.jsonl")
+    files = location.files("churn", "a", T0, T0 + timedelta(hours=1))
+    Path(files[1].url).unlink()  # listed, then gone (a retention job)
+    before = {t.name for t in threading.enumerate()}
+    with pytest.raises(NotFound, match="disappeared"):
+        list(fold_files(files, location, SIGNATURE, reference.binning, batch_records=1))
+    assert not {t.name for t in threading.enumerate()} - before
+
+    # a consumer that stops early stops the threads too
+    write(tmp_path, [event(csv_rows(ROWS), "text/csv")], name="b.jsonl")
+    folded = fold_files(files, location, SIGNATURE, reference.binning, batch_records=1)
+    assert next(folded).records == 1
+    folded.close()
+    assert not {t.name for t in threading.enumerate()} - before

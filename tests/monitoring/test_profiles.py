@@ -108,3 +108,35 @@ def test_counts_match_a_binary_search_and_mixed_types_stay_apart() -> None:
     plan = Reference.from_baseline({"features": [{"name": "p", "inferred_type": "String", "categories": {"1": 1}}]})
     mixed = np.array([1, "1", True, "True", None, "a"], dtype=object)
     assert fold({"p": mixed}, plan.binning).features["p"].categories == {"1": 2, "True": 2, "a": 1}
+
+
+def test_merging_a_window_in_place_adds_as_merging_two_at_a_time(sample: pd.DataFrame) -> None:
+    """merge_all gives exactly Profile.merge applied in turn: the same sums in the same order, the same categories
+    (those past the limit in OTHER), a feature only some profiles have."""
+    import modelport.monitoring.profiles as profiles
+
+    reference = Reference.from_baseline(compute_baseline(sample))
+    rng = np.random.default_rng(8)
+    parts = []
+    for _ in range(40):
+        rows = sample.sample(int(rng.integers(1, 60)), random_state=int(rng.integers(0, 10**6)))
+        part = fold(columns(rows), reference.binning)
+        if rng.random() < 0.2:
+            part.features.pop(next(iter(part.features)))
+        parts.append(part)
+    parts[3].features["extra"] = profiles.FeatureSketch("categorical", count=2, categories={"a": 1, "b": 1})
+    expected = Profile.empty(reference.binning)
+    for part in parts:
+        expected = expected.merge(part)
+    assert merge_all(parts, reference.binning).to_json() == expected.to_json()
+
+    many = [
+        Profile(3, {"c": profiles.FeatureSketch("categorical", count=3, categories={f"v{i}": 1, f"w{i}": 2})})
+        for i in range(profiles.MAX_CATEGORIES)
+    ]
+    binning = profiles.Binning((profiles.FeatureBinning("c", "categorical"),))
+    expected = Profile.empty(binning)
+    for part in many:
+        expected = expected.merge(part)
+    merged = merge_all(many, binning)
+    assert merged.to_json() == expected.to_json() and OTHER in merged.features["c"].categories

@@ -321,3 +321,59 @@ def test_quality_thresholds_become_violations() -> None:
         check_thresholds({"precision": 0.5})
     with pytest.raises(ValueError, match="expected a number or"):
         check_thresholds({"mae": {"below": 3}})
+
+
+def test_predictions_read_as_arrow_give_the_same_report() -> None:
+    """A window's predictions as the monitor reads them (text ids and Arrow lists of scores, joined on the labelled
+    ids only) give exactly the report of plain object columns (joined whole)."""
+    import pyarrow as pa
+
+    from modelport.monitoring.predictions import predictions_frame as read_frame
+
+    rng = np.random.default_rng(12)
+    n = 3000
+    scores, truth, predicted = synthetic_classifier(n, CLASSES, seed=13)
+    ids = [f"id-{i % 2700}" for i in range(n)]  # some ids twice: the later prediction wins
+    rows = [0] * n
+    ids[5:9] = ["id-4"] * 4
+    rows[4:9] = [0, 1, 2, 3, 4]  # a request of five rows
+    frame = predictions_frame(ids, rows, labels=predicted, scores=[list(s) for s in scores])
+    frame.at[17, "scores"] = None
+    frame.at[18, "scores"] = [0.5, 0.5]  # another width: not used
+    labelled = rng.choice(2700, 900, replace=False)
+    frame.at[int(min(i for i in labelled if i >= 300)), "scores"] = None  # a labelled row (ids from 300 are once)
+    feedback = feedback_frame(
+        [f"id-{i}" for i in labelled] + ["id-unknown"],
+        [truth[i] for i in labelled] + ["setosa"],
+        times=[T0 + timedelta(seconds=int(i)) for i in labelled] + [T0],
+    )
+
+    table = pa.Table.from_pandas(frame, preserve_index=False).cast(
+        pa.schema(
+            [
+                ("inference_id", pa.string()),
+                ("time", pa.timestamp("s", tz="UTC")),
+                ("row", pa.int64()),
+                ("label", pa.string()),
+                ("prediction", pa.float64()),
+                ("scores", pa.list_(pa.float64())),
+            ]
+        )
+    )
+    sink = pa.BufferOutputStream()
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, sink)
+    window = (T0, T0 + timedelta(hours=1))
+    arrow_frame = read_frame([sink.getvalue().to_pybytes()], *window)
+    assert isinstance(arrow_frame["scores"].dtype, pd.ArrowDtype)
+    plain = arrow_frame.astype({"inference_id": object, "label": object})
+    listed = np.empty(len(plain), dtype=object)
+    listed[:] = list(arrow_frame["scores"].to_numpy(dtype=object, na_value=None))
+    plain["scores"] = pd.Series(listed, index=plain.index, dtype=object)
+
+    fast = assess(arrow_frame, feedback, task="classification", classes=CLASSES, window=window)
+    slow = assess(plain, feedback, task="classification", classes=CLASSES, window=window)
+    assert fast == slow and fast["labelled"] > 800
+    assert fast["predictions"] == len(set(zip(ids, rows, strict=True)))
+    assert estimate(arrow_frame, CLASSES) == estimate(plain, CLASSES)

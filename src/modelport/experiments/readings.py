@@ -135,8 +135,8 @@ class ArmReader:
             capture_root,
             floor_hour,
             fold_predictions,
-            read_predictions,
         )
+        from modelport.monitoring.predictions import read_predictions
         from modelport.signature import Signature
 
         location = CaptureLocation(

@@ -18,27 +18,31 @@ overlaps, and folds each file once (:func:`fold_files`):
 - records that cannot be decoded counted per minute with the codec's
   message: they are reported, never fatal.
 
-Files are decoded many at a time (up to ``BATCH_RECORDS`` records), so a
-second of traffic per file does not mean a decoder set-up per second.
+Files are decoded many at a time (about ``BATCH_RECORDS`` records), so a
+second of traffic per file does not mean a decoder set-up per second; while
+a batch is folded, the next is decoded and the one after read and parsed,
+each in its own thread (:func:`fold_files`).
 """
 
 from __future__ import annotations
 
 import functools
-import operator
 import os
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import msgspec
 import numpy as np
-import orjson
 
 from modelport.errors import NotFound
-from modelport.monitoring.payloads import DecodedOutputs, InputDecoder, OutputDecoder, Payloads, feature_columns
+from modelport.monitoring.inputs import DecodedInputs, InputDecoder, feature_columns
+from modelport.monitoring.predictions import predictions_by_file
 from modelport.monitoring.profiles import Binning, Profile, fold_groups
+from modelport.monitoring.records import CaptureRecords, ParsedFiles, parse_files
+from modelport.monitoring.replies import DecodedOutputs, OutputDecoder
 from modelport.s3 import s3_errors
 from modelport.signature import Signature
 
@@ -155,169 +159,6 @@ class CaptureLocation:
                 raise NotFound(f"capture file {url} disappeared") from None
 
 
-# -- records --------------------------------------------------------------------------
-
-
-@dataclass
-class CaptureRecords:
-    """The records of capture files, field by field."""
-
-    stamps: np.ndarray = field(default_factory=lambda: np.empty(0, dtype="datetime64[s]"))
-    """Inference time of each record (UTC, to the second)."""
-    ids: list[str | None] = field(default_factory=list)
-    inputs: Payloads = field(default_factory=lambda: Payloads([], [], []))
-    outputs: Payloads = field(default_factory=lambda: Payloads([], [], []))
-    unreadable: int = 0
-    """Lines that are not capture records."""
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @classmethod
-    def concat(cls, parts: Sequence[CaptureRecords]) -> CaptureRecords:
-        out = cls(stamps=np.concatenate([p.stamps for p in parts]) if parts else cls().stamps)
-        for p in parts:
-            out.ids += p.ids
-            for mine, theirs in ((out.inputs, p.inputs), (out.outputs, p.outputs)):
-                mine.data += theirs.data
-                mine.content_types += theirs.content_types
-                mine.encodings += theirs.encodings
-            out.unreadable += p.unreadable
-        return out
-
-
-class _Irregular(Exception):
-    """A line that is not a capture record, somewhere in the file."""
-
-
-_CAPTURE = operator.itemgetter("captureData")
-_META = operator.itemgetter("eventMetadata")
-_TIME = operator.itemgetter("inferenceTime")
-_ID = operator.methodcaller("get", "inferenceId")
-_DATA = operator.methodcaller("get", "data")
-_TYPE = operator.methodcaller("get", "observedContentType", "")
-_ENCODING = operator.methodcaller("get", "encoding", "")
-
-
-class _Body(msgspec.Struct):  # the field names are SageMaker's
-    data: str | None = None
-    observedContentType: str = ""
-    encoding: str = ""
-
-
-class _Capture(msgspec.Struct):
-    endpointInput: _Body | None = None
-    endpointOutput: _Body | None = None
-
-
-class _Meta(msgspec.Struct):
-    inferenceTime: str
-    inferenceId: str | None = None
-    eventId: str | None = None
-
-
-class _Record(msgspec.Struct):
-    captureData: _Capture
-    eventMetadata: _Meta
-
-
-_RECORDS = msgspec.json.Decoder(list[_Record])
-
-
-def parse_records(data: bytes) -> CaptureRecords:
-    """A capture file's records; lines that are not records are counted, not fatal.
-
-    The usual file is parsed in one call into typed records (msgspec skips the
-    fields a monitor does not read, ~3x quicker than dicts); a file with a line
-    that is not a record is read line by line.
-    """
-    lines = data.strip().split(b"\n")
-    if lines == [b""]:
-        return CaptureRecords()
-    try:
-        return _typed(_RECORDS.decode(b"[" + b",".join(lines) + b"]"))
-    except (msgspec.DecodeError, _Irregular):
-        pass
-    good, bad = [], 0
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            record = orjson.loads(line)
-            _columns([record], 0)
-            good.append(record)
-        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, _Irregular):
-            bad += 1
-    return _columns(good, bad)
-
-
-def _stamps(times: list[str]) -> np.ndarray:
-    """``2024-05-01T10:15:02Z`` (SageMaker's form; fractions of a second dropped) → datetime64[s].
-
-    A file holds a few distinct seconds: each is parsed once.
-    """
-    distinct = list(dict.fromkeys(times))
-    if not all(type(t) is str and len(t) >= 19 and t[10] == "T" for t in distinct):
-        raise _Irregular()
-    try:
-        parsed = np.array([t[:19] for t in distinct], dtype="datetime64[s]")
-    except ValueError:
-        raise _Irregular() from None
-    if len(distinct) == len(times):
-        return parsed  # type: ignore[no-any-return]
-    position = {t: i for i, t in enumerate(distinct)}
-    return parsed[np.fromiter(map(position.__getitem__, times), dtype=np.int64, count=len(times))]  # type: ignore[no-any-return]
-
-
-def _typed(records: list[_Record]) -> CaptureRecords:
-    metas = [r.eventMetadata for r in records]
-    ids = [m.inferenceId for m in metas]
-    if None in ids:
-        ids = [i if i is not None else m.eventId for i, m in zip(ids, metas, strict=True)]
-    out = CaptureRecords(stamps=_stamps([m.inferenceTime for m in metas]), ids=ids)
-    captures = [r.captureData for r in records]
-    for bodies, payloads in (
-        ([c.endpointInput for c in captures], out.inputs),
-        ([c.endpointOutput for c in captures], out.outputs),
-    ):
-        present = [b if b is not None else _NO_BODY for b in bodies] if None in bodies else bodies
-        payloads.data = [b.data for b in present]  # type: ignore[union-attr]
-        payloads.content_types = [b.observedContentType for b in present]  # type: ignore[union-attr]
-        payloads.encodings = [b.encoding for b in present]  # type: ignore[union-attr]
-    return out
-
-
-_NO_BODY = _Body()
-
-
-def _columns(records: list[Any], unreadable: int) -> CaptureRecords:
-    captures = list(map(_CAPTURE, records))
-    metas = list(map(_META, records))
-    times = list(map(_TIME, metas))
-    if set(map(type, times)) - {str} or set(map(type, captures)) - {dict}:
-        raise _Irregular()
-    stamps = _stamps(times)
-    ids = list(map(_ID, metas))
-    if None in ids:
-        ids = [i if i is not None else m.get("eventId") for i, m in zip(ids, metas, strict=True)]
-    if set(map(type, ids)) - {str, type(None)}:
-        ids = [None if i is None else str(i) for i in ids]
-    out = CaptureRecords(stamps=stamps, ids=ids, unreadable=unreadable)
-    for side, payloads in (("endpointInput", out.inputs), ("endpointOutput", out.outputs)):
-        bodies = list(map(operator.methodcaller("get", side), captures))
-        present = [b if b is not None else {} for b in bodies] if None in bodies else bodies
-        if set(map(type, present)) - {dict}:
-            raise _Irregular()
-        payloads.data = list(map(_DATA, present))
-        if set(map(type, payloads.data)) - {str, type(None)}:
-            raise _Irregular()
-        payloads.content_types = list(map(_TYPE, present))
-        payloads.encodings = list(map(_ENCODING, present))
-        if set(map(type, payloads.content_types)) - {str} or set(map(type, payloads.encodings)) - {str}:
-            raise _Irregular()
-    return out
-
-
 # -- folding ----------------------------------------------------------------------------
 
 
@@ -365,20 +206,101 @@ def fold_files(
     *,
     batch_records: int = BATCH_RECORDS,
 ) -> Iterator[FoldedFile]:
-    """Fold capture files on ``binning``, decoding many files' records together; yields them in order."""
+    """Fold capture files on ``binning``, decoding many files' records together; yields them in order.
+
+    Three stages, each in its thread, a batch apart: files read and parsed,
+    bodies decoded, rows folded (here).  Reading, Arrow's readers and kernels
+    and pandas' CSV parser release the GIL, so the stages run side by side.
+    """
     inputs = InputDecoder(signature)
     outputs = OutputDecoder(signature)
-    batch: list[tuple[CaptureFile, CaptureRecords]] = []
-    size = 0
+    parsed = _ahead(_parsed(files, location, batch_records), "modelport-capture-reader")
+    for batch in _ahead(_decoded(parsed, inputs, outputs), "modelport-capture-decoder"):
+        yield from _fold_batch(batch, inputs.signature, binning)
+
+
+@dataclass
+class _Batch:
+    """Files read, parsed and decoded together."""
+
+    files: list[CaptureFile]
+    parsed: ParsedFiles
+    inputs: DecodedInputs | None = None
+    outputs: DecodedOutputs | None = None
+
+
+def _parsed(files: Sequence[CaptureFile], location: CaptureLocation, batch_records: int) -> Iterator[_Batch]:
+    """Files read and parsed, about ``batch_records`` lines at a time."""
+    batch: list[CaptureFile] = []
+    blobs: list[bytes] = []
+    newlines: list[int] = []
     for file in files:
-        records = parse_records(location.read(file.url))
-        batch.append((file, records))
-        size += len(records)
-        if size >= batch_records:
-            yield from _fold_batch(batch, inputs, outputs, binning)
-            batch, size = [], 0
+        blob = location.read(file.url)
+        batch.append(file)
+        blobs.append(blob)
+        newlines.append(blob.count(b"\n"))
+        if sum(newlines) >= batch_records:
+            yield _Batch(batch, parse_files(blobs, newlines))
+            batch, blobs, newlines = [], [], []
     if batch:
-        yield from _fold_batch(batch, inputs, outputs, binning)
+        yield _Batch(batch, parse_files(blobs, newlines))
+
+
+def _decoded(batches: Iterator[_Batch], inputs: InputDecoder, outputs: OutputDecoder) -> Iterator[_Batch]:
+    for batch in batches:
+        records = batch.parsed.records
+        batch.inputs, batch.outputs = inputs.decode(records.inputs), outputs.decode(records.outputs)
+        yield batch
+
+
+T = TypeVar("T")
+
+
+def _ahead(items: Iterator[T], name: str) -> Iterator[T]:
+    """The items of an iterator made by a thread, one ahead of the consumer.
+
+    At most two items wait besides the one being consumed (memory stays flat);
+    an error is raised to the consumer when it would have had the item.  When
+    the consumer stops early, the thread stops and ``items`` is closed.
+    """
+    handoff: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((False, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((False, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # an iterator that is itself ahead stops its thread
+
+    thread = threading.Thread(target=produce, name=name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            more, item = handoff.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def fold_predictions(
@@ -395,55 +317,39 @@ def fold_predictions(
     (:data:`PREDICTIONS_ONLY` as the binning), so a file is read once.
     """
     outputs = OutputDecoder(signature)
-    batch: list[tuple[CaptureFile, CaptureRecords]] = []
-    size = 0
-    for file in files:
-        records = parse_records(location.read(file.url))
-        batch.append((file, records))
-        size += len(records)
-        if size >= batch_records:
-            yield from _predictions_batch(batch, outputs)
-            batch, size = [], 0
-    if batch:
-        yield from _predictions_batch(batch, outputs)
+    for read in _parsed(files, location, batch_records):
+        folded, file_of = _start_files(read)
+        every = read.parsed.records
+        if len(every):
+            _predictions(folded, outputs.decode(every.outputs), file_of, every)
+        yield from folded
 
 
 #: the binning under which :func:`fold_predictions` files are stored (no profiles: monitors never read them)
 PREDICTIONS_ONLY = "predictions-only"
 
 
-def _predictions_batch(batch: list[tuple[CaptureFile, CaptureRecords]], outputs: OutputDecoder) -> list[FoldedFile]:
-    folded, every, file_of = _start_batch(batch)
-    if len(every):
-        _predictions(folded, outputs.decode(every.outputs), file_of, every)
-    return folded
-
-
-def _start_batch(
-    batch: list[tuple[CaptureFile, CaptureRecords]],
-) -> tuple[list[FoldedFile], CaptureRecords, np.ndarray]:
-    """Each file's fold (records, lines that are no record, first and last time), and the batch's records."""
-    folded = [FoldedFile(file.url, file.hour, records=len(records)) for file, records in batch]
-    for f, (file, records) in zip(folded, batch, strict=True):
-        if records.unreadable:
+def _start_files(read: _Batch) -> tuple[list[FoldedFile], np.ndarray]:
+    """Each file's fold (records, lines that are no record, first and last time), and each record's file."""
+    batch, parsed = read.files, read.parsed
+    folded = [FoldedFile(file.url, file.hour, records=n) for file, n in zip(batch, parsed.counts, strict=True)]
+    stamps = parsed.records.stamps
+    start = 0
+    for f, file, n, unreadable in zip(folded, batch, parsed.counts, parsed.unreadable, strict=True):
+        if unreadable:
             minute = minute_key(file.hour)
-            f.undecodable[minute] = f.undecodable.get(minute, 0) + records.unreadable
-            f.note(
-                "a line is not a capture record (JSON with captureData and eventMetadata.inferenceTime)",
-                records.unreadable,
-            )
-        if len(records):
-            f.first_at = _utc(records.stamps.min())
-            f.last_at = _utc(records.stamps.max())
-    every = CaptureRecords.concat([records for _, records in batch])
-    file_of = np.repeat(np.arange(len(batch), dtype=np.int64), [len(r) for _, r in batch])
-    return folded, every, file_of
+            f.undecodable[minute] = f.undecodable.get(minute, 0) + unreadable
+            f.note("a line is not a capture record (JSON with captureData and eventMetadata.inferenceTime)", unreadable)
+        if n:
+            f.first_at = _utc(stamps[start : start + n].min())
+            f.last_at = _utc(stamps[start : start + n].max())
+        start += n
+    return folded, np.repeat(np.arange(len(batch), dtype=np.int64), parsed.counts)
 
 
-def _fold_batch(
-    batch: list[tuple[CaptureFile, CaptureRecords]], inputs: InputDecoder, outputs: OutputDecoder, binning: Binning
-) -> list[FoldedFile]:
-    folded, every, file_of = _start_batch(batch)
+def _fold_batch(read: _Batch, signature: Signature, binning: Binning) -> list[FoldedFile]:
+    folded, file_of = _start_files(read)
+    every = read.parsed.records
     if not len(every):
         return folded
     minute_of = every.stamps.astype("datetime64[m]").astype(np.int64)
@@ -455,11 +361,12 @@ def _fold_batch(
         k, offset = divmod(group, span)
         return k, minute_key(_utc(np.datetime64(first_minute + offset, "m")))
 
-    decoded = inputs.decode(every.inputs)
-    for record, message in decoded.failures.items():
+    decoded = read.inputs
+    assert decoded is not None and read.outputs is not None
+    for record in sorted(decoded.failures):  # in record order: the messages a file keeps do not depend on grouping
         k, minute = key(int(record_group[record]))
         folded[k].undecodable[minute] = folded[k].undecodable.get(minute, 0) + 1
-        folded[k].note(message)
+        folded[k].note(decoded.failures[record])
 
     if len(decoded.records):  # one fold for every (file, minute) group of the batch
         keys, row_group = np.unique(record_group[decoded.records], return_inverse=True)
@@ -467,7 +374,7 @@ def _fold_batch(
         order = np.lexsort((decoded.rows, decoded.records, row_group))
         columns = {
             name: np.asarray(values)[order]
-            for name, values in feature_columns(decoded.columns, binning.names, inputs.signature).items()
+            for name, values in feature_columns(decoded.columns, binning.names, signature).items()
         }
         for group, profile in zip(
             keys.tolist(), fold_groups(columns, binning, row_group[order], len(keys)), strict=True
@@ -475,7 +382,7 @@ def _fold_batch(
             k, minute = key(group)
             folded[k].profiles[minute] = profile
 
-    _predictions(folded, outputs.decode(every.outputs), file_of, every)
+    _predictions(folded, read.outputs, file_of, every)
     return folded
 
 
@@ -484,63 +391,8 @@ def _utc(stamp: np.datetime64) -> datetime:
 
 
 def _predictions(folded: list[FoldedFile], decoded: DecodedOutputs, file_of: np.ndarray, every: CaptureRecords) -> None:
-    """Each file's predictions table, as Parquet bytes."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    for record, message in decoded.failures.items():
-        folded[int(file_of[record])].note(f"reply: {message}")
-    table = decoded.table()
-    if table is None:
-        return
-    records, rows, labels, values, scores = table
-    order = np.lexsort((rows, records))
-    records = records[order]
-    taken = pa.array(order)
-    table = pa.table(
-        {
-            "inference_id": pa.array(every.ids, pa.string()).take(pa.array(records)),
-            "time": pa.array(every.stamps[records], pa.timestamp("s", tz="UTC")),
-            "row": pa.array(rows[order]),
-            "label": labels.take(taken),
-            "prediction": values.take(taken),
-            "scores": scores.take(taken),
-        },
-        schema=predictions_schema(),
-    )
-    files = file_of[records]
-    bounds = np.flatnonzero(np.diff(files)) + 1
-    starts = np.concatenate([[0], bounds]).astype(np.int64).tolist()
-    stops = np.concatenate([bounds, [len(files)]]).astype(np.int64).tolist()
-    for a, b in zip(starts, stops, strict=True):
-        sink = pa.BufferOutputStream()
-        pq.write_table(table.slice(a, b - a), sink, compression="zstd", write_statistics=False)
-        folded[int(files[a])].predictions = sink.getvalue().to_pybytes()
-
-
-def predictions_schema() -> Any:
-    import pyarrow as pa
-
-    return pa.schema(
-        [
-            ("inference_id", pa.string()),
-            ("time", pa.timestamp("s", tz="UTC")),
-            ("row", pa.int64()),
-            ("label", pa.string()),
-            ("prediction", pa.float64()),
-            ("scores", pa.list_(pa.float64())),
-        ]
-    )
-
-
-def read_predictions(blobs: Sequence[bytes | None]) -> Any:
-    """The predictions tables of several folded files as one Arrow table (with the schema above)."""
-    import io
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    tables = [pq.read_table(io.BytesIO(b)) for b in blobs if b]
-    if not tables:
-        return predictions_schema().empty_table()
-    return pa.concat_tables(tables)
+    """Each file's predictions table, as Parquet bytes; replies that could not be read noted."""
+    for record in sorted(decoded.failures):
+        folded[int(file_of[record])].note(f"reply: {decoded.failures[record]}")
+    for k, blob in predictions_by_file(decoded, file_of, every.ids, every.stamps):
+        folded[k].predictions = blob

@@ -60,21 +60,18 @@ def estimate(
     if k < 2 or "scores" not in predictions:
         report["reason"] = "the model returned no probabilities" if k >= 2 else "the model declares no classes"
         return report
-    scores_list = predictions["scores"].tolist()
-    keep = [i for i, s in enumerate(scores_list) if s is not None and len(s) == k]
-    if not keep:
+    keep, scores = score_rows(predictions["scores"], k)
+    if not len(keep):
         report["reason"] = "no prediction in the window has one probability per class"
         return report
-    scores = np.asarray([scores_list[i] for i in keep], dtype=np.float64)
     n = len(keep)
     report["rows"] = n
 
     # the probability that the predicted class is right: the predicted label's score (argmax without a label)
     chosen = np.argmax(scores, axis=1)
     if "label" in predictions:
-        names = index.names_of(predictions["label"].to_numpy(dtype=object)[keep])
-        where = {name: i for i, name in enumerate(index.names)}
-        given = np.fromiter((where.get(name, -1) for name in names), dtype=np.int64, count=n)  # type: ignore[arg-type]
+        labels = predictions["label"]
+        given = index.positions_of(labels if n == len(labels) else labels.iloc[keep])
         chosen = np.where(given >= 0, given, chosen)
     p_correct = scores[np.arange(n), chosen]
     expected = float(p_correct.mean())
@@ -107,6 +104,30 @@ def estimate(
                 ci = (max(0.0, macro - half), min(1.0, macro + half))
             report["metrics"]["roc_auc"] = measured(macro, ci, "cbpe", kind="macro_ovr")
     return report
+
+
+def score_rows(scores: pd.Series, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the rows whose scores hold ``k`` probabilities, and those as an ``(n, k)`` matrix (a missing
+    probability is NaN).  Scores as Arrow lists (:func:`~modelport.monitoring.predictions.predictions_frame`) are
+    read at once; other lists or arrays one by one."""
+    import pandas as pd
+
+    if isinstance(scores.dtype, pd.ArrowDtype):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        lists = pa.array(scores.array)
+        if isinstance(lists, pa.ChunkedArray):
+            lists = lists.combine_chunks()
+        if pa.types.is_list(lists.type):
+            fits = pc.fill_null(pc.equal(pc.list_value_length(lists), k), False)
+            values = lists.filter(fits).flatten().to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+            keep = np.flatnonzero(fits.to_numpy(zero_copy_only=False))
+            return keep, values.reshape(len(keep), k)
+    listed = scores.tolist()
+    kept = [i for i, s in enumerate(listed) if s is not None and len(s) == k]
+    matrix = np.asarray([listed[i] for i in kept], dtype=np.float64).reshape(len(kept), k)
+    return np.asarray(kept, dtype=np.int64), matrix
 
 
 def expected_auc(score: np.ndarray) -> tuple[float | None, float]:

@@ -124,6 +124,17 @@ class ClassIndex:
         names = np.array([self.name(u) for u in uniques] + [None], dtype=object)  # code -1 (missing) → None
         return names[codes].tolist()  # type: ignore[no-any-return]
 
+    def positions_of(self, values: Any) -> np.ndarray:
+        """Each value's position among the classes (-1: missing, or a class the model does not know), each
+        distinct value looked up once (as :meth:`names_of`)."""
+        import pandas as pd
+
+        series = values if isinstance(values, pd.Series) and values.dtype != object else pd.Series(values, dtype=object)
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        where = {name: i for i, name in enumerate(self.names)}
+        lookup = np.array([where.get(self.name(u), -1) for u in uniques] + [-1], dtype=np.int64)  # type: ignore[arg-type]
+        return lookup[codes]
+
     def position(self, name: str) -> int | None:
         try:
             return self.names.index(name)
@@ -225,14 +236,17 @@ def join(
     """
     import pandas as pd
 
-    preds = predictions.assign(
-        inference_id=pd.Series(_texts(predictions["inference_id"]), index=predictions.index, dtype=object)
-    )
-    preds = preds.drop_duplicates(["inference_id", "row"], keep="last")
-    rows_per_request = preds.groupby("inference_id", sort=False)["row"].max() + 1
     feedback = feedback.assign(
         inference_id=pd.Series(_texts(feedback["inference_id"]), index=feedback.index, dtype=object)
     )
+    # only the predictions of labelled ids can join: the others are only counted (a window has millions)
+    labelled = _labelled(predictions["inference_id"], feedback["inference_id"].to_numpy())
+    every = labelled is None or bool(labelled.all())
+    n_predictions = None if every else _distinct_rows(predictions)
+    preds = predictions if every else predictions[labelled]
+    preds = preds.assign(inference_id=pd.Series(_texts(preds["inference_id"]), index=preds.index, dtype=object))
+    preds = preds.drop_duplicates(["inference_id", "row"], keep="last")
+    rows_per_request = preds.groupby("inference_id", sort=False)["row"].max() + 1
     matched = feedback["inference_id"].isin(rows_per_request.index).to_numpy()
     unmatched = ~matched
     if window is not None and "event_time" in feedback:
@@ -243,8 +257,32 @@ def join(
     fits = (truth["rows_labelled"] == truth["inference_id"].map(rows_per_request)).to_numpy()
     mismatched = int(truth.loc[~fits, "inference_id"].nunique())
     joined = preds.merge(truth.loc[fits, ["inference_id", "row", "truth"]], on=["inference_id", "row"], how="inner")
-    counts = {"predictions": len(preds), "unmatched": int(unmatched.sum()), "mismatched": mismatched}
+    counts = {
+        "predictions": len(preds) if n_predictions is None else n_predictions,
+        "unmatched": int(unmatched.sum()),
+        "mismatched": mismatched,
+    }
     return joined, counts
+
+
+def _labelled(ids: pd.Series, labelled: np.ndarray) -> np.ndarray | None:
+    """Which predictions have an id among ``labelled`` (str); None when the ids are not all text (they are
+    matched as their ``str()`` then, by the general way)."""
+    import pandas as pd
+
+    if not isinstance(ids.dtype, pd.StringDtype) or ids.hasnans:
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    texts = pa.array(ids.array)
+    found = pc.is_in(texts, value_set=pa.array(labelled, pa.string()).cast(texts.type))
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _distinct_rows(predictions: pd.DataFrame) -> int:
+    """How many distinct (inference id, row) the predictions hold (ids all text)."""
+    return int((~predictions.duplicated(["inference_id", "row"])).sum())
 
 
 # -- assess ------------------------------------------------------------------------------
@@ -308,7 +346,7 @@ def classification_rows(joined: pd.DataFrame, index: ClassIndex) -> dict[str, An
     predicted: list[str | None] = (
         index.names_of(joined["label"].to_numpy(dtype=object)) if "label" in joined else [None] * n
     )
-    scores: list[Any] = joined["scores"].tolist() if "scores" in joined else [None] * n
+    scores: list[Any] = _score_lists(joined["scores"]) if "scores" in joined else [None] * n
     k = len(index.names)
     has_scores = (
         np.fromiter((s is not None and len(s) == k for s in scores), dtype=bool, count=n) if k else np.zeros(n, bool)
@@ -321,6 +359,15 @@ def classification_rows(joined: pd.DataFrame, index: ClassIndex) -> dict[str, An
     if k and keep and has_scores[keep].all():
         matrix = np.asarray([scores[i] for i in keep], dtype=np.float64)
     return {"truth": [truth[i] for i in keep], "predicted": [predicted[i] for i in keep], "scores": matrix}
+
+
+def _score_lists(column: pd.Series) -> list[Any]:
+    """Each row's probabilities, or None (Arrow lists give pandas' NA for a missing one)."""
+    import pandas as pd
+
+    if isinstance(column.dtype, pd.ArrowDtype):
+        return column.to_numpy(dtype=object, na_value=None).tolist()  # type: ignore[no-any-return]
+    return column.tolist()
 
 
 def classification_metrics(

@@ -427,14 +427,11 @@ class MonitorService:
     ) -> dict[str, Any]:
         """Model quality (feedback joined with the window's predictions), the label-free estimate, and the
         quality thresholds they break; merged into the variant's result (report.json, ``monitors show``)."""
-        from modelport.monitoring.capture import read_predictions
         from modelport.monitoring.estimate import estimate
+        from modelport.monitoring.predictions import predictions_frame
         from modelport.monitoring.quality import assess, breaches
 
-        predictions = read_predictions(self.store.predictions(monitor.endpoint, variant, since, until)).to_pandas()
-        if len(predictions):
-            inside = (predictions["time"] >= since) & (predictions["time"] < until)
-            predictions = predictions[inside.to_numpy()].reset_index(drop=True)
+        predictions = predictions_frame(self.store.predictions(monitor.endpoint, variant, since, until), since, until)
         classes = Signature.from_dict(mv.signature).extra.get("classes")
         task: Task = "classification" if classes or predictions["label"].notna().any() else "regression"
         feedback = self.feedback.window(monitor.endpoint, since, until)

@@ -133,6 +133,19 @@ def _numeric_block(rows: Sequence[Any], signature: Signature, finite: bool) -> t
         return None  # strings, nulls, nested values: the general path names the column
     if block.ndim != 2 or block.dtype.kind not in "iuf":
         return None
+    return fit_block(block, dtype, finite, rows)
+
+
+def fit_block(
+    block: np.ndarray, dtype: np.dtype, finite: bool, rows: Sequence[Any] | None = None
+) -> tuple[np.ndarray, bool] | None:
+    """A parsed ``(n, k)`` matrix of numbers in the columns' one ``dtype``, and whether all its values are finite.
+
+    ``None`` when the general path must say what is wrong (fractions for an
+    integer column, a value beyond the column's range).  ``finite``: the
+    caller knows every value is a finite number.  Shared with the monitors,
+    which parse many captured bodies into one matrix (``monitoring/inputs.py``).
+    """
     if block.dtype == dtype:  # float64, or int64
         return block, finite
     if dtype.kind in "iu":
@@ -144,7 +157,7 @@ def _numeric_block(rows: Sequence[Any], signature: Signature, finite: bool) -> t
         return block.astype(dtype), False
     if finite:  # finite float64s: narrowing overflows only past the column's range (no errstate: it costs µs)
         largest = _LARGEST[dtype]
-        if len(rows) == 1:  # one row: Python's max over the parsed numbers beats numpy's per-call cost
+        if rows is not None and len(rows) == 1:  # one row: Python's max over the parsed numbers beats numpy's per-call cost
             too_large = max(rows[0]) > largest or min(rows[0]) < -largest
         else:
             too_large = np.abs(block).max() > largest
