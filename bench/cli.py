@@ -265,7 +265,8 @@ def report(
         f"## CLI start-up — {now}",
         "",
         f"Command: `.venv/bin/python bench/cli.py --runs {args.runs} --baseline {args.baseline} "
-        f"--bytecode {' '.join(args.bytecode)}` ({platform.machine()}, {os.cpu_count()} cores, "
+        f"--bytecode {' '.join(args.bytecode)}{' --instructions' if args.instructions else ''}` "
+        f"({platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, load average {load[0]:.2f} at the start, {load[1]:.2f} at the end). "
         f"Each command a fresh process, {args.runs} runs after a warm-up, revisions alternating; "
         f"medians, min-max in brackets; ratio = median of the pair-by-pair ratios. "

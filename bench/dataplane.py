@@ -46,6 +46,13 @@ def build(workdir: Path) -> tuple[Settings, bytes]:
             svc.endpoints.create(path, [{"name": "a", "requested": f"rf-{path}:1"}], created_by="bench")
         capture = {"enabled": True, "sampling_percent": 100}  # every request and reply captured (monitoring's cost)
         svc.endpoints.create("onnx-capture", [{"name": "a", "requested": "rf-onnx:1"}], capture=capture, created_by="bench")
+        # sticky assignment: two variants, the unit header on every request (hashed per request)
+        svc.endpoints.create(
+            "onnx-sticky",
+            [{"name": "a", "requested": "rf-onnx:1"}, {"name": "b", "requested": "rf-onnx:1"}],
+            routing={"unit": "header:X-User-Id", "experiment": "bench"},
+            created_by="bench",
+        )
     finally:
         svc.close()
     return settings, orjson.dumps({"instances": [model.row]})
@@ -82,11 +89,12 @@ class RsgiProtocol:
 class RsgiCall:
     """One request through the RSGI app, as ``modelport server`` runs it."""
 
-    def __init__(self, app: Any, path: str, body: bytes) -> None:
+    def __init__(self, app: Any, path: str, body: bytes, extra: dict[str, str] | None = None) -> None:
         from modelport.api.rsgi import RSGIApp
 
         self.app = RSGIApp(app)
-        self.scope = RsgiScope(path, {"host": "127.0.0.1", "content-type": "application/json", "content-length": str(len(body))})
+        headers = {"host": "127.0.0.1", "content-type": "application/json", "content-length": str(len(body))}
+        self.scope = RsgiScope(path, {**headers, **(extra or {})})
         self.body = body
 
     async def __call__(self) -> int:
@@ -98,7 +106,7 @@ class RsgiCall:
 class Call:
     """One request through the ASGI app; the reply's status is kept to check it."""
 
-    def __init__(self, app: Any, path: str, body: bytes) -> None:
+    def __init__(self, app: Any, path: str, body: bytes, extra: dict[str, str] | None = None) -> None:
         self.app = app
         self.scope = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
@@ -107,6 +115,7 @@ class Call:
                         (b"content-length", str(len(body)).encode())],
             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8080),
         }
+        self.scope["headers"] += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
         self.message = {"type": "http.request", "body": body, "more_body": False}
 
     async def __call__(self) -> int:
@@ -125,7 +134,8 @@ class Call:
 
 
 async def measure(app: Any, endpoint: str, body: bytes, concurrency: int, seconds: float, interface: str = "rsgi") -> float:
-    call = (RsgiCall if interface == "rsgi" else Call)(app, f"/endpoints/{endpoint}/invocations", body)
+    extra = {"x-user-id": "user-42"} if endpoint == "onnx-sticky" else None
+    call = (RsgiCall if interface == "rsgi" else Call)(app, f"/endpoints/{endpoint}/invocations", body, extra)
     for _ in range(200):
         assert await call() == 200
     done = 0
@@ -180,9 +190,9 @@ async def run(args: argparse.Namespace, settings: Settings, body: bytes) -> list
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--paths", default="onnx,pickle", help="which endpoints to call: onnx,pickle,onnx-capture")
+    p.add_argument("--paths", default="onnx,pickle", help="which endpoints to call: onnx,pickle,onnx-capture,onnx-sticky")
     p.add_argument("--seconds", type=float, default=3.0, help="measured seconds per path and concurrency")
-    p.add_argument("--profile", choices=("onnx", "pickle", "onnx-capture"), help="also print cProfile's top functions at c=64")
+    p.add_argument("--profile", choices=("onnx", "pickle", "onnx-capture", "onnx-sticky"), help="also print cProfile's top functions at c=64")
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--interface", choices=("rsgi", "asgi"), default="rsgi", help="how the server hands requests over (default rsgi, as modelport server runs)")
     args = p.parse_args()

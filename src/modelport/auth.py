@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from modelport.db.database import Database
+from modelport.db.rows import token_from_row
 from modelport.db.tables import tokens_table, utcnow
 from modelport.domain import SCOPES, NewToken, Token, validate_name
 from modelport.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
@@ -186,12 +187,4 @@ class TokenStore:
 
     @staticmethod
     def _token(row: sa.Row[Any]) -> Token:
-        return Token(
-            id=row.id,
-            name=row.name,
-            scope=row.scope,  # type: ignore[arg-type]
-            prefix=row.prefix,
-            created_at=row.created_at,
-            last_used_at=row.last_used_at,
-            sigv4=row.sealed_secret is not None,
-        )
+        return token_from_row(row._mapping)

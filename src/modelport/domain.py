@@ -115,7 +115,9 @@ class ModelRef:
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: a class's validator is built when first used, not when modelport.domain is imported
+    # (`modelport tokens list` builds Token's alone)
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class ArtifactFile(_Frozen):
@@ -202,6 +204,8 @@ T = TypeVar("T")
 
 class Page(BaseModel, Generic[T]):
     """One page of a listing; pass ``next_page_token`` back for the next."""
+
+    model_config = ConfigDict(defer_build=True)
 
     items: list[T]
     next_page_token: str | None = None

@@ -2,7 +2,7 @@
 
 The CLI, the SDK's local mode and the server's app factory each build one
 :class:`Services` and pass it down; nothing below reads settings itself.
-The endpoint, batch and monitoring services are built on first use, so a command that
+The endpoint, batch, monitoring and experiment services are built on first use, so a command that
 never touches them (``modelport models list``) never imports their modules.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelport.auth import TokenStore
 from modelport.db.database import Database
@@ -23,6 +23,7 @@ from modelport.store import ArtifactStore
 if TYPE_CHECKING:
     from modelport.batch.service import TransformService
     from modelport.endpoints.service import EndpointService
+    from modelport.experiments.service import ExperimentService
     from modelport.monitoring.feedback import FeedbackService
     from modelport.monitoring.service import MonitorService
 
@@ -95,6 +96,15 @@ class Services:
 
         return FeedbackService(FeedbackStore(self.db), self.endpoints, self.registry)
 
+    @functools.cached_property
+    def experiments(self) -> ExperimentService:
+        from modelport.experiments.service import ExperimentService
+        from modelport.experiments.store import ExperimentStore
+
+        return ExperimentService(
+            ExperimentStore(self.db), self.endpoints, self.registry, functools.partial(_arm_reader, self)
+        )
+
     def close(self) -> None:
         self.db.dispose()
 
@@ -104,6 +114,22 @@ def _models_in_use(db: Database) -> dict[str, list[str]]:
     from modelport.endpoints.store import EndpointStore
 
     return EndpointStore(db).models_in_use()
+
+
+def _arm_reader(services: Services) -> Any:
+    """What experiments read each arm's numbers with (capture, feedback, the data plane's counters)."""
+    from modelport.endpoints.counters import ArmCounters
+    from modelport.experiments.readings import ArmReader
+    from modelport.monitoring.feedback import FeedbackStore
+    from modelport.monitoring.store import MonitorStore
+
+    return ArmReader(
+        services.registry,
+        services.artifacts,
+        MonitorStore(services.db),
+        FeedbackStore(services.db),
+        counters=ArmCounters(services.db).totals,
+    )
 
 
 def server_key(settings: Settings) -> ServerKey:

@@ -3,24 +3,48 @@
 Nothing else in modelport reads the environment: the CLI builds a
 :class:`Settings` (applying ``--home`` and friends), the server receives one,
 and the SDK's :class:`~modelport.Client` takes one or builds it.
+
+A plain pydantic model reads the variables as pydantic-settings'
+``BaseSettings`` did for these fields (``MODELPORT_<FIELD>``, any case;
+keyword arguments win; every value validated, defaults too):
+pydantic-settings cost every command ~50 ms of start-up, importing asyncio
+and its cloud secret providers, to read a dozen flat strings.
 """
 
 from __future__ import annotations
 
+import contextlib
+import getpass
+import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from modelport.errors import InvalidArgument
 from modelport.logs import LogLevel
 
+ENV_PREFIX = "MODELPORT_"
 
-class Settings(BaseSettings):
-    """Where modelport keeps its state and how it is reached."""
 
-    model_config = SettingsConfigDict(env_prefix="MODELPORT_", extra="ignore")
+def default_user() -> str:
+    """The OS user, recorded as ``created_by`` unless ``MODELPORT_USER`` says otherwise."""
+    with contextlib.suppress(Exception):
+        return getpass.getuser()
+    return "unknown"
+
+
+class Settings(BaseModel):
+    """Where modelport keeps its state and how it is reached.
+
+    ``Settings(**fields)``: the given fields, the others from ``MODELPORT_<FIELD>``
+    variables, else their defaults.
+    """
+
+    model_config = ConfigDict(extra="ignore", validate_default=True)
+
+    def __init__(self, **fields: Any) -> None:
+        super().__init__(**{**_environment(type(self)), **fields})
 
     home: Path = Field(default=Path("~/.modelport"))
     """Folder for the default SQLite database and artifact store."""
@@ -89,9 +113,16 @@ class Settings(BaseSettings):
     capture_flush_s: float = 1.0
     """How often captured records are written out (and always at shutdown)."""
 
+    arm_counters_flush_s: float = 5.0
+    """How often each serving process writes its per-variant, per-minute counts (arm_counters) to the database."""
+
     monitor_scheduler: bool = True
     """Servers run scheduled monitors (one runner across all workers and servers sharing the database, by a
     lease); off: only ``modelport monitors run`` runs them (from cron, say)."""
+
+    experiment_interval_s: float = Field(default=5.0, gt=0)
+    """How often the server running the experiment evaluator (one across all servers sharing the database, by
+    a lease) looks at running experiments: decisions, rollbacks and bandit weights follow within this long."""
 
     serve_endpoint: str | None = None
     """Serve only this endpoint's data plane (set by `modelport serve NAME`)."""
@@ -152,7 +183,7 @@ class Settings(BaseSettings):
             return cls(**{k: v for k, v in overrides.items() if v is not None})
         except ValidationError as exc:
             first = exc.errors()[0]
-            name = "MODELPORT_" + str(first["loc"][0]).upper() if first["loc"] else "MODELPORT_*"
+            name = ENV_PREFIX + str(first["loc"][0]).upper() if first["loc"] else ENV_PREFIX + "*"
             raise InvalidArgument(f"{name}={first.get('input')!r}: {first['msg']}") from None
 
     def runtime_options(self, *, threads: int | None = None) -> dict[str, Any]:
@@ -175,5 +206,12 @@ class Settings(BaseSettings):
                 continue
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
-            env[f"MODELPORT_{name.upper()}"] = str(value)
+            env[f"{ENV_PREFIX}{name.upper()}"] = str(value)
         return env
+
+
+def _environment(settings: type[Settings]) -> dict[str, str]:
+    """The fields set by ``MODELPORT_<FIELD>`` variables, names in any case (the last one set wins)."""
+    variables = {key.lower(): value for key, value in os.environ.items()}
+    names = {f"{ENV_PREFIX}{field}".lower(): field for field in settings.model_fields}
+    return {names[key]: value for key, value in variables.items() if key in names}

@@ -12,6 +12,8 @@ import pytest
 import typer
 
 from modelport.cli.main import app
+from modelport.db import SCHEMA_HEAD
+from modelport.db.database import Database
 from tests import infra
 
 
@@ -146,13 +148,9 @@ HEAVY_MODULES = (
     "fastapi", "starlette", "granian", "httpx", "sqlalchemy.orm", "alembic", "fsspec", "dask",
     "rich.progress", "modelport.cli.batch", "modelport.cli.scoring", "modelport.serving",
 )
-READ_COMMANDS = (
-    ("models", "list"),
-    ("models", "show", "churn@champion"),
-    ("endpoints", "list"),
-    ("tokens", "list"),
-    ("monitors", "list"),
-)
+#: the reads that take a SQLite home without SQLAlchemy at all (modelport/db/sqlite_reads.py)
+STDLIB_READS = (("models", "list"), ("models", "show", "churn@champion"), ("endpoints", "list"), ("tokens", "list"))
+READ_COMMANDS = (*STDLIB_READS, ("monitors", "list"), ("experiments", "list"))
 
 
 def test_read_commands_import_only_what_they_use(cli, home: Path, model_file: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -164,22 +162,50 @@ def test_read_commands_import_only_what_they_use(cli, home: Path, model_file: Pa
         ("tokens", "create", "--scope", "read", "--name", "ci"),
     ):
         assert cli(*step)[0] == 0, step
-    report = tmp_path / "imported.json"
-    script = f"""
+    seen: dict[str, list[str]] = {}
+    outputs = ""
+    # one process for the stdlib reads, one for the others (which import SQLAlchemy);
+    # --json first in each: it prints no table, so it must not import rich either
+    for commands in (STDLIB_READS, READ_COMMANDS[len(STDLIB_READS):]):
+        report = tmp_path / "imported.json"
+        runs = [(*argv, "--json") for argv in commands] + list(commands)
+        script = f"""
 import json, sys
 from modelport.cli.main import main
 seen = {{}}
-for argv in {READ_COMMANDS!r}:
+for argv in {runs!r}:
     sys.argv = ["modelport", *argv, "--home", {str(home)!r}]
     try:
         main()
     except SystemExit as exc:
         assert not exc.code, (argv, exc.code)
-    seen[" ".join(argv)] = [m for m in {HEAVY_MODULES!r} if m in sys.modules]
+    heavy = {HEAVY_MODULES!r} + (("rich",) if "--json" in argv else ())
+    heavy += ("sqlalchemy",) if argv[:-1] in {STDLIB_READS!r} or argv in {STDLIB_READS!r} else ()
+    seen[" ".join(argv)] = [m for m in heavy if m in sys.modules]
 open({str(report)!r}, "w").write(json.dumps(seen))
 """
-    env = {**os.environ, "PYTHONPATH": str(infra.REPO / "src")}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert "churn" in done.stdout and "ci" in done.stdout  # the commands did run
-    assert json.loads(report.read_text()) == {" ".join(argv): [] for argv in READ_COMMANDS}
+        env = {**os.environ, "PYTHONPATH": str(infra.REPO / "src")}
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        seen.update(json.loads(report.read_text()))
+        outputs += done.stdout
+    assert "churn" in outputs and "ci" in outputs  # the commands did run
+    assert seen == {" ".join(argv): [] for argv in [*((*a, "--json") for a in READ_COMMANDS), *READ_COMMANDS]}
+
+
+def test_read_commands_create_a_missing_database_and_refuse_a_stale_one(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+    """The reads that skip SQLAlchemy still create a new home's database, and name the fix for an old one."""
+    code, out, _ = cli("models", "list", "--json")
+    assert code == 0 and json.loads(out)["items"] == [] and (home / "modelport.db").is_file()
+    for leftover in home.glob("modelport.db*"):  # a fresh database, made by an older modelport
+        leftover.unlink()
+    db = Database(f"sqlite:///{home / 'modelport.db'}")
+    db.upgrade("0001")
+    db.dispose()
+    for argv in READ_COMMANDS:
+        code, out, err = cli(*argv)
+        assert (code, out) == (1, ""), argv
+        assert err == (
+            f"error: database schema of sqlite:///{home / 'modelport.db'} is at revision 0001, "
+            f"this modelport needs {SCHEMA_HEAD}: run `modelport db upgrade`\n"
+        ), argv

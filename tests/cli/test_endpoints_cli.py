@@ -105,3 +105,29 @@ def test_in_process_invoke_loads_only_its_endpoint_and_captures(cli, registered:
 
     code, _, err = cli("invoke", "broken", "--file", str(registered))
     assert code == 1 and "failed to load" in err
+
+
+def test_sticky_routing_and_the_shadow_report_in_show(cli, registered: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = cli(
+        "endpoints", "create", "churn", "--variant", "a=churn:1:50", "--variant", "b=churn:2:50",
+        "--shadow", "s=churn:2", "--unit", "header:X-User-Id",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "routing: sticky by header:X-User-Id" in out
+    code, out, err = cli("endpoints", "update", "churn", "--unit", "header:Nope Nope")
+    assert code == 1 and "is not an HTTP header name" in err
+    for _ in range(3):
+        code, _, err = cli("invoke", "churn", "--file", str(registered))
+        assert code == 0, err
+    code, out, err = cli("endpoints", "show", "churn")
+    assert code == 0, err
+    assert "Shadows vs live on the same requests" in out and "3 requests, 9 rows" in out
+    shown = json.loads(cli("endpoints", "show", "churn", "--json")[1])
+    assert shown["endpoint"]["config"]["routing"]["unit"] == "header:X-User-Id"
+    [report] = shown["shadows"]
+    assert (report["variant"], report["model"], report["pairs"], report["rows"]) == ("s", "churn:2", 3, 9)
+    assert report["failures"]["shadow_failures"] == 0 and report["agreement"]["rows"] == 9
+    code, out, _ = cli("endpoints", "update", "churn", "--unit", "off")
+    assert code == 0 and "routing:" not in out
+    history = json.loads(cli("endpoints", "history", "churn", "--json")[1])
+    assert [h["config"]["routing"]["unit"] for h in history] == [None, "header:X-User-Id"]

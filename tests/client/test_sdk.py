@@ -98,3 +98,34 @@ def test_rollback_to_a_deleted_version_is_refused(client: Client, name: str, mod
         assert reply.json() == {"error": {"code": "CONFLICT", "message": message}}
     assert [h.revision for h in client.endpoints.history(name)] == [2, 1]
     client.endpoints.delete(name)
+
+
+def test_routing_and_the_shadow_report_local_and_remote(client: Client, name: str, tmp_path: Path) -> None:
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    from tests import infra
+
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    joblib.dump(LogisticRegression(max_iter=500).fit(x, y), tmp_path / "a.joblib")
+    joblib.dump(DecisionTreeClassifier(max_depth=2).fit(x, y), tmp_path / "b.joblib")
+    x.to_csv(tmp_path / "train.csv", index=False)
+    for file in ("a.joblib", "b.joblib"):
+        client.models.register(tmp_path / file, name, sample=tmp_path / "train.csv")
+    ep = client.endpoints.create(name, [f"a={name}:1"], shadows=[f"s={name}:2"], routing={"unit": "header:X-User-Id"})
+    assert ep.config.routing.unit == "header:X-User-Id"
+    with pytest.raises(InvalidArgument, match="is not an HTTP header name"):
+        client.endpoints.update(name, routing={"unit": "header:a b"})
+    if client.remote:
+        infra.wait_for(lambda: client.endpoints.get(name).status == "in_service", 20, "in service")
+    for _ in range(4):
+        client.invoke(name, x.iloc[[0, 100]])
+    if not client.remote:
+        client.close()  # the in-process data plane writes its counts when it stops
+    # a server writes its counts every few seconds
+    infra.wait_for(lambda: client.endpoints.shadow_report(name)[0].pairs == 4, 30, "the shadow's counts")
+    [report] = client.endpoints.shadow_report(name)
+    assert (report.variant, report.rows) == ("s", 8) and report.agreement is not None
+    assert client.endpoints.update(name, routing={}).config.routing.unit is None

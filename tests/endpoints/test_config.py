@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-from modelport.endpoints.config import EndpointConfig, Variant, parse_variant_spec, parse_weights
+from modelport.endpoints.config import EndpointConfig, RoutingConfig, Variant, parse_variant_spec, parse_weights
 from modelport.errors import InvalidArgument
-from modelport.serving.routing import Router
+from modelport.serving.routing import Router, unit_draw
 
 
 @pytest.mark.parametrize(
@@ -75,3 +75,47 @@ def test_router_is_a_pure_function_of_the_draw() -> None:
     assert router.choose(0.25) == "b" and router.choose(0.9999) == "b"
     with pytest.raises(InvalidArgument):
         Router({"a": 0})
+
+
+def test_unit_draws_are_fixed_points_anyone_can_reproduce() -> None:
+    import hashlib
+
+    # SHA-256 of "salt NUL unit", first 8 bytes big-endian over 2^64: pinned, so no release moves a unit
+    assert unit_draw("exp-1", "user-42") == int.from_bytes(hashlib.sha256(b"exp-1\0user-42").digest()[:8], "big") / 2**64
+    assert unit_draw("exp-1", "user-42") == pytest.approx(0.3567037630, abs=1e-9)
+    assert unit_draw("exp-2", "user-42") != unit_draw("exp-1", "user-42")
+
+
+def test_sticky_routing_lays_units_on_the_weights() -> None:
+    router = Router({"a": 70, "b": 30, "off": 0})
+    assigned = {f"u{i}": router.for_unit("exp", f"u{i}") for i in range(20000)}
+    assert Counter(assigned.values())["off"] == 0
+    assert abs(Counter(assigned.values())["a"] / 20000 - 0.70) < 0.01
+    assert all(router.for_unit("exp", u) == v for u, v in list(assigned.items())[:500])
+    # moving weight from a to b moves only units from a to b (none the other way)
+    moved = Router({"a": 60, "b": 40})
+    assert all(moved.for_unit("exp", u) == "b" for u, v in assigned.items() if v == "b")
+
+
+@pytest.mark.parametrize(
+    ("routing", "message"),
+    [
+        ({"unit": "cookie:sid"}, "expected header:NAME"),
+        ({"unit": "header:"}, "expected header:NAME|is not an HTTP header name"),
+        ({"unit": "header:X User"}, "is not an HTTP header name"),
+        ({"unit": "header:Content-Type"}, "does not identify a caller"),
+        ({"unit": "header:X-Amzn-SageMaker-Target-Variant"}, "does not identify a caller"),
+        ({"experiment": "bad name"}, "invalid experiment name"),
+        ({"salt": ""}, "salt must be 1-255 characters"),
+    ],
+)
+def test_routing_checks(routing: dict[str, str], message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        EndpointConfig(variants=[Variant(name="a", model="m:1")], routing=RoutingConfig(**routing)).check()
+
+
+def test_configs_written_before_routing_read_as_weights_only() -> None:
+    config = EndpointConfig.model_validate({"variants": [{"name": "a", "model": "m:1"}], "capture": {}})
+    assert config.routing == RoutingConfig() and config.routing.unit_header is None
+    sticky = RoutingConfig(unit="header:X-User-Id", experiment="exp-1").check()
+    assert sticky.unit_header == "x-user-id"

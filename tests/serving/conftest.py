@@ -99,3 +99,81 @@ def _status(url: str) -> str:
 
     eps = httpx.get(f"{url}/api/v1/endpoints").json()
     return "in service" if all(e["status"] == "in_service" for e in eps) else "waiting"
+
+
+# -- in process: the data plane a server runs, driven on a loop of the test's own -----------------
+
+
+def build_small_home(root: Path) -> tuple[Settings, pd.DataFrame, dict[str, object]]:
+    """iris:1 (logistic regression), iris:2 (a depth-2 tree) and broken:1, no endpoint: quick to build."""
+    home = root / "home"
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    models: dict[str, object] = {
+        "iris:1": LogisticRegression(max_iter=1000).fit(x, y),
+        "iris:2": DecisionTreeClassifier(max_depth=2, random_state=0).fit(x, y),
+        "broken:1": FailingModel(),
+    }
+    sample = root / "iris.csv"
+    x.to_csv(sample, index=False)
+    settings = Settings(home=home)
+    svc = Services.open(settings)
+    try:
+        for ref, model in models.items():
+            path = root / f"{ref.replace(':', '-')}.joblib"
+            joblib.dump(model, path)
+            if ref.startswith("broken"):
+                svc.registry.register(path, "broken", trust=True)  # a test class: outside the allow-list
+            else:
+                svc.registry.register(path, "iris", sample=sample)
+    finally:
+        svc.close()
+    return settings, x, models
+
+
+class Plane:
+    """One serving process's :class:`~modelport.serving.plane.Serving`, on an event loop of its own.
+
+    Two planes over one home are two "processes" (each has its own arm-counter row).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        import asyncio
+
+        from modelport.metrics import Metrics
+        from modelport.serving.plane import Serving
+
+        self.services = Services.open(settings)
+        self.loop = asyncio.new_event_loop()
+        self.serving = Serving(self.services, Metrics(), threads=2)
+        self.run(self.serving.start())
+
+    def run(self, coro):  # type: ignore[no-untyped-def]
+        return self.loop.run_until_complete(coro)
+
+    def sync(self) -> None:
+        self.run(self.serving.manager.sync())
+
+    def invoke(
+        self, endpoint: str, body: bytes, content_type: str = "text/csv", variant: str | None = None, **headers: str
+    ):  # type: ignore[no-untyped-def]
+        from modelport.serving.dataplane import InvokeRequest
+
+        request = InvokeRequest(
+            endpoint=endpoint,
+            body=body,
+            content_type=content_type,
+            target_variant=variant,
+            headers={k.replace("_", "-").lower(): v for k, v in headers.items()},
+        )
+        return self.run(self.serving.dataplane.invoke(request))
+
+    def settle(self) -> None:
+        """Wait for mirrored calls, hand the tallies to the arm counts and write them."""
+        self.run(self.serving.dataplane.drain_shadows())
+        self.serving.dataplane.flush_metrics()
+        self.serving.arms.flush()
+
+    def close(self) -> None:
+        self.run(self.serving.stop())
+        self.loop.close()
+        self.services.close()

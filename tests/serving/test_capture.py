@@ -110,3 +110,19 @@ def test_storage_failure_is_counted_and_the_writer_goes_on() -> None:
     writer.submit(event(2))
     writer.close()
     assert (writer.dropped, writer.written, len(calls)) == (1, 1, 2)
+
+
+def test_event_metadata_carries_the_assignment_next_to_sagemakers_keys() -> None:
+    from dataclasses import replace
+
+    from modelport.serving.capture import record
+
+    plain = record(event(1))["eventMetadata"]
+    assert set(plain) == {"eventId", "inferenceTime", "inferenceId", "propensity", "assignment"}
+    assert (plain["propensity"], plain["assignment"]) == (1.0, "weighted")
+    sticky = record(replace(event(2), propensity=0.25, assignment="unit", experiment="exp-1"))
+    assert sticky["eventMetadata"]["propensity"] == 0.25
+    assert sticky["eventMetadata"]["assignment"] == "unit" and sticky["eventMetadata"]["experiment"] == "exp-1"
+    assert sticky["eventMetadata"]["inferenceId"] == "inf" and sticky["eventVersion"] == "0"
+    unnamed = record(replace(event(3, inference_id=None), propensity=0.5))["eventMetadata"]
+    assert "inferenceId" not in unnamed and unnamed["propensity"] == 0.5

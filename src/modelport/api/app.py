@@ -21,7 +21,7 @@ from modelport.api.bodies import RequestLimits
 from modelport.api.dataplane import DataPlaneApp
 from modelport.api.errors import error_response, install_error_handlers, install_fallback_handler
 from modelport.api.openapi import describe
-from modelport.api.routes import artifacts, endpoints, feedback, jobs, models, monitors, tokens
+from modelport.api.routes import artifacts, endpoints, experiments, feedback, jobs, models, monitors, tokens
 from modelport.api.rsgi import RSGIApp
 from modelport.errors import ModelportError
 from modelport.metrics import Metrics, RunSnapshot
@@ -105,9 +105,17 @@ def create_app(
 
             scheduler = MonitorScheduler(svc.monitors)
             scheduler.start()
+        evaluator = None
+        if single_endpoint is None:
+            from modelport.experiments.evaluator import ExperimentEvaluator
+
+            evaluator = ExperimentEvaluator(svc.experiments, interval_s=settings.experiment_interval_s)
+            evaluator.start()
         try:
             yield
         finally:
+            if evaluator is not None:
+                await anyio.to_thread.run_sync(evaluator.stop)
             if scheduler is not None:
                 await anyio.to_thread.run_sync(scheduler.stop)
             await serving.stop()
@@ -138,6 +146,7 @@ def create_app(
             feedback.router,
             jobs.router,
             monitors.router,
+            experiments.router,
         ):
             app.include_router(router, prefix="/api/v1")
 

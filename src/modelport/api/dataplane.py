@@ -353,6 +353,7 @@ class DataPlaneApp:
                     inference_id=headers.get("x-amzn-sagemaker-inference-id"),
                     sniff_missing=True,
                     content_encoding=headers.get("content-encoding"),
+                    headers=headers,
                 )
             )
         except ModelportError as exc:
@@ -388,6 +389,7 @@ class DataPlaneApp:
                     target_variant=headers.get("x-amzn-sagemaker-target-variant"),
                     inference_id=headers.get("x-amzn-sagemaker-inference-id"),
                     content_encoding=headers.get("content-encoding"),
+                    headers=headers,
                 )
             )
         except ModelportError as exc:

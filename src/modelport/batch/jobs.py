@@ -14,7 +14,7 @@ from modelport.db.database import Database
 from modelport.db.tables import jobs_table, utcnow
 from modelport.domain import Page
 from modelport.errors import Conflict, InvalidArgument, NotFound
-from modelport.registry.store import check_limit, decode_token, encode_token
+from modelport.registry.reads import check_limit, decode_token, encode_token
 
 
 class JobStore:

@@ -166,7 +166,7 @@ def _progress(quiet: bool) -> Iterator[Any]:
         TaskProgressColumn(),
         TextColumn("{task.fields[rows]} rows  {task.fields[rate]} rows/s"),
         TimeRemainingColumn(),
-        console=err_console,
+        console=err_console.rich,
         transient=True,
         disable=quiet or not err_console.is_terminal,
     )

@@ -31,6 +31,22 @@ VariantOpt = Annotated[
 ShadowOpt = Annotated[
     list[str] | None, typer.Option("--shadow", help="NAME=MODEL[:VERSION|@ALIAS][:PERCENT]: mirror traffic, compare, discard.")
 ]
+UnitOpt = Annotated[
+    str | None,
+    typer.Option("--unit", help="header:NAME: the same header value always gets the same variant (sticky); 'off' to stop."),
+]
+
+
+def _routing(unit: str | None, current: Any = None) -> dict[str, Any] | None:
+    """``--unit`` → the routing section to write (None: leave it); the experiment and salt are kept."""
+    if unit is None:
+        return None
+    routing = current.model_dump(exclude_none=True) if current is not None else {}
+    if unit.lower() in ("off", "none", ""):
+        routing.pop("unit", None)
+    else:
+        routing["unit"] = unit
+    return routing
 
 
 def _capture(value: str | None) -> float | bool | None:
@@ -45,7 +61,7 @@ def _capture(value: str | None) -> float | bool | None:
     return percent
 
 
-def _print_endpoint(ep: Any, stats: dict[str, Any] | None = None) -> None:
+def _print_endpoint(ep: Any, stats: dict[str, Any] | None = None, shadows: list[Any] | None = None) -> None:
     status = ep.status + (f" ({ep.failure_reason})" if ep.failure_reason else "")
     console.print(f"[bold]{ep.name}[/bold]  revision {ep.revision}  status {status}  updated {when(ep.updated_at)}")
     live_total = sum(v.weight for v in ep.config.variants if not v.shadow) or 1.0
@@ -71,8 +87,48 @@ def _print_endpoint(ep: Any, stats: dict[str, Any] | None = None) -> None:
     cap = ep.config.capture
     if cap.enabled:
         console.print(f"data capture: {cap.sampling_percent:g}% of requests → {cap.destination or 'artifact store capture/'}")
+    routing = ep.config.routing
+    if routing.unit or routing.experiment:
+        parts = [f"sticky by {routing.unit}" if routing.unit else "by weight"]
+        if routing.experiment:
+            parts.append(f"experiment {routing.experiment}")
+        console.print("routing: " + ", ".join(parts))
     if stats is None:
         console.print("(no live figures: they come from a running server; set MODELPORT_URL)")
+    if shadows:
+        _print_shadows(shadows)
+
+
+def _print_shadows(reports: list[Any]) -> None:
+    """The shadow comparison report: each figure with its interval."""
+    rows = []
+    for r in reports:
+        agreement = f"{_pct(r.agreement.rate)} [{_pct(r.agreement.interval[0])}, {_pct(r.agreement.interval[1])}]" if r.agreement else ""
+        diff = ""
+        if r.abs_diff:
+            interval = f" [{r.abs_diff.interval[0]:.3g}, {r.abs_diff.interval[1]:.3g}]" if r.abs_diff.interval else ""
+            diff = f"{r.abs_diff.mean:.3g}{interval}; p99 {r.abs_diff.p99:.3g}"
+        latency = ""
+        if r.latency:
+            lat = r.latency
+            interval = f" [{lat.interval[0]:+.2f}, {lat.interval[1]:+.2f}]" if lat.interval else ""
+            latency = f"{_ms(lat.shadow_p50_ms)} vs {_ms(lat.live_p50_ms)}; Δ mean {lat.mean_delta_ms:+.2f} ms{interval}"
+        failures = ""
+        if r.failures:
+            f = r.failures
+            failures = f"{_pct(f.shadow_rate)} vs {_pct(f.live_rate)}; Δ [{_pct(f.interval[0])}, {_pct(f.interval[1])}]"
+        compared = f"{r.pairs:,} requests, {r.rows:,} rows" + (f" ({r.dropped:,} dropped)" if r.dropped else "")
+        rows.append((r.variant, r.model, when(r.since) if r.since else "", compared, agreement, diff, latency, failures))
+    confidence = f"{reports[0].confidence:.0%}" if reports else ""
+    table(
+        f"Shadows vs live on the same requests ({confidence} intervals, every server)",
+        ["shadow", "model", "since", "compared", "label agreement", "mean |diff|", "p50 latency (shadow vs live)", "failures (shadow vs live)"],
+        rows,
+    )
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1%}"
 
 
 def _num(value: float | None) -> str:
@@ -99,6 +155,7 @@ def create(
     shadow: ShadowOpt = None,
     capture: Annotated[str | None, typer.Option("--capture", help="Capture this % of requests (SageMaker Data Capture format).")] = None,
     capture_dest: Annotated[str | None, typer.Option("--capture-dest", help="Folder or s3:// prefix (default the artifact store).")] = None,
+    unit: UnitOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -107,7 +164,8 @@ def create(
         raise InvalidArgument("an endpoint needs at least one --variant NAME=MODEL[:VERSION][:WEIGHT]")
     with open_client(home) as client:
         ep = client.endpoints.create(
-            name, variant, shadows=shadow or (), capture=_capture(capture), capture_destination=capture_dest
+            name, variant, shadows=shadow or (), capture=_capture(capture), capture_destination=capture_dest,
+            routing=_routing(unit),
         )
     if as_json:
         print_json(ep)
@@ -125,13 +183,15 @@ def update(
     remove: Annotated[list[str] | None, typer.Option("--remove", help="Variant to remove (repeatable).")] = None,
     capture: Annotated[str | None, typer.Option("--capture", help="Percentage, or 'off'.")] = None,
     capture_dest: Annotated[str | None, typer.Option("--capture-dest")] = None,
+    unit: UnitOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change an endpoint live: weights, swap or add a variant, shadows, capture. Makes a new revision."""
+    """Change an endpoint live: weights, swap or add a variant, shadows, capture, sticky routing. Makes a new revision."""
     from modelport.endpoints.config import parse_weights
 
     with open_client(home) as client:
+        routing = None if unit is None else _routing(unit, client.endpoints.get(name).config.routing)
         ep = client.endpoints.update(
             name,
             weights=parse_weights(weights) if weights else None,
@@ -140,6 +200,7 @@ def update(
             remove=remove or (),
             capture=_capture(capture),
             capture_destination=capture_dest,
+            routing=routing,
         )
     if as_json:
         print_json(ep)
@@ -190,14 +251,15 @@ def list_(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
 
 @app.command()
 def show(name: Annotated[str, typer.Argument(help="Endpoint name.")], home: HomeOpt = None, as_json: JsonOpt = False) -> None:
-    """Show an endpoint: variants, status and the recent figures of a running server."""
+    """Show an endpoint: variants, status, the recent figures of a running server and how its shadows compare."""
     with open_client(home) as client:
         ep = client.endpoints.get(name)
         stats = client.endpoints.stats(name)
+        shadows = client.endpoints.shadow_report(name) if ep.config.shadows else []
     if as_json:
-        print_json({"endpoint": ep, "stats": stats})
+        print_json({"endpoint": ep, "stats": stats, "shadows": shadows})
     else:
-        _print_endpoint(ep, stats)
+        _print_endpoint(ep, stats, shadows)
 
 
 @app.command()

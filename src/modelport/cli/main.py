@@ -32,6 +32,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "jobs": ("modelport.cli.batch", "app"),
     "monitors": ("modelport.cli.monitors", "app"),
     "feedback": ("modelport.cli.feedback", "app"),
+    "experiments": ("modelport.cli.experiments", "app"),
 }
 COMMANDS: dict[str, tuple[str, str]] = {
     "server": ("modelport.cli.server", "server"),

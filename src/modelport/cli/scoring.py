@@ -29,7 +29,7 @@ def predict(
         model = client.models.load(ref)
         with Progress(
             TextColumn("[bold]scoring[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err_console, transient=True, disable=not err_console.is_terminal,
+            console=err_console.rich, transient=True, disable=not err_console.is_terminal,
         ) as bar:
             task = bar.add_task("rows", total=len(frame))
             result = model.predict_frame(frame, progress=lambda n: bar.advance(task, n))

@@ -12,10 +12,13 @@ if TYPE_CHECKING:  # the CLI imports this module: each noun's API is imported wh
     from modelport.batch.job import TransformJob
     from modelport.client.base import ModelsAPI, TokensAPI
     from modelport.client.endpoints import EndpointsAPI, InvocationResult
+    from modelport.client.experiments import ExperimentsAPI
     from modelport.client.feedback import FeedbackAPI
     from modelport.client.jobs import JobsAPI
+    from modelport.client.local import LocalHome
     from modelport.client.monitors import MonitorsAPI
     from modelport.monitoring.feedback import FeedbackReceipt
+    from modelport.services import Services
 
 
 class Client:
@@ -28,6 +31,7 @@ class Client:
 
     models: ModelsAPI
     tokens: TokensAPI
+    _home: LocalHome  # in-process only
 
     def __init__(
         self,
@@ -38,7 +42,7 @@ class Client:
         settings: Settings | None = None,
         http_client: Any = None,
     ) -> None:
-        from modelport.registry.service import default_user
+        from modelport.settings import default_user
 
         base = settings or Settings.from_env()
         self.settings = base.with_overrides(url=url, token=token, home=home)
@@ -56,18 +60,23 @@ class Client:
             self.tokens = RemoteTokens(http)
             self.remote = True
         else:
-            from modelport.client.local import LocalModels, LocalTokens
-            from modelport.services import Services
+            from modelport.client.local import LocalHome, LocalModels, LocalTokens
 
-            services = Services.open(self.settings)
-            self.services = services
-            self._closers.append(services.close)
-            self.models = LocalModels(services)
-            self.tokens = LocalTokens(services)
+            self._home = LocalHome(self.settings)
+            self._closers.append(self._home.close)
+            self.models = LocalModels(self._home)
+            self.tokens = LocalTokens(self._home)
             self.remote = False
         self.models.runtime_options = self.settings.runtime_options()
 
-    # endpoints, jobs and monitors are built on first use: `modelport models list` never imports them.
+    # endpoints, jobs, monitors and experiments are built on first use: `modelport models list` never imports them.
+
+    @property
+    def services(self) -> Services:
+        """The in-process services (opened on first use: reads of a SQLite home do without them)."""
+        if self.remote:
+            raise AttributeError("a remote Client has no in-process services")
+        return self._home.services
 
     @functools.cached_property
     def endpoints(self) -> EndpointsAPI:
@@ -78,7 +87,7 @@ class Client:
             return RemoteEndpoints(self._http)
         from modelport.client.endpoints import LocalEndpoints
 
-        local = LocalEndpoints(self.services, self._user)
+        local = LocalEndpoints(self._home, self._user)
         self._closers.append(local.close)
         return local
 
@@ -95,6 +104,13 @@ class Client:
         from modelport.client.monitors import LocalMonitors, RemoteMonitors
 
         return RemoteMonitors(self._http, self.models) if self.remote else LocalMonitors(self.services, self._user)
+
+    @functools.cached_property
+    def experiments(self) -> ExperimentsAPI:
+        """``client.experiments``: A/B tests and bandits between an endpoint's variants."""
+        from modelport.client.experiments import LocalExperiments, RemoteExperiments
+
+        return RemoteExperiments(self._http) if self.remote else LocalExperiments(self.services, self._user)
 
     @functools.cached_property
     def feedback(self) -> FeedbackAPI:

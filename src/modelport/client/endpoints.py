@@ -6,16 +6,22 @@ import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelport.endpoints.config import CaptureConfig, ConfigRevision, Endpoint, parse_variant_spec
+from modelport.endpoints.config import CaptureConfig, ConfigRevision, Endpoint, RoutingConfig, parse_variant_spec
 from modelport.errors import InvalidArgument
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from modelport.client.local import LocalHome
+    from modelport.endpoints.shadow_report import ShadowReport
+    from modelport.services import Services
+
 VariantLike = str | Mapping[str, Any]
+RoutingLike = RoutingConfig | Mapping[str, Any]
 
 
 def variant_fields(spec: VariantLike, *, shadow: bool = False) -> dict[str, Any]:
@@ -122,8 +128,12 @@ class EndpointsAPI(ABC):
         shadows: Sequence[VariantLike] = (),
         capture: float | bool | Mapping[str, Any] | None = None,
         capture_destination: str | None = None,
+        routing: RoutingLike | None = None,
     ) -> Endpoint:
-        """Create an endpoint; aliases in model references are pinned to their current version."""
+        """Create an endpoint; aliases in model references are pinned to their current version.
+
+        ``routing``: e.g. ``{"unit": "header:X-User-Id"}`` for sticky assignment (docs/experiments.md).
+        """
 
     @abstractmethod
     def update(
@@ -136,8 +146,9 @@ class EndpointsAPI(ABC):
         remove: Sequence[str] = (),
         capture: float | bool | Mapping[str, Any] | None = None,
         capture_destination: str | None = None,
+        routing: RoutingLike | None = None,
     ) -> Endpoint:
-        """A new revision: weights, swapped or added variants, shadows, capture. Applied live."""
+        """A new revision: weights, swapped or added variants, shadows, capture, routing (``{}`` clears it). Applied live."""
 
     @abstractmethod
     def rollback(self, name: str, revision: int | None = None) -> Endpoint:
@@ -160,6 +171,12 @@ class EndpointsAPI(ABC):
         """Recent figures from a running server (None in-process: no server, no figures)."""
 
     @abstractmethod
+    def shadow_report(
+        self, name: str, *, since: datetime | None = None, until: datetime | None = None, confidence: float = 0.95
+    ) -> builtins.list[ShadowReport]:
+        """Each shadow next to the live traffic (every server's counts): agreement, |diff|, latency, failures."""
+
+    @abstractmethod
     def invoke(
         self,
         name: str,
@@ -176,19 +193,23 @@ class EndpointsAPI(ABC):
 class LocalEndpoints(EndpointsAPI):
     """Endpoint changes straight to the registry; invocations on an in-process data plane."""
 
-    def __init__(self, services: Any, user: str) -> None:
-        self._svc = services
+    def __init__(self, home: LocalHome, user: str) -> None:
+        self._home = home
         self._user = user
         self._runner: _LoopThread | None = None
 
-    def create(self, name, variants, *, shadows=(), capture=None, capture_destination=None):  # type: ignore[no-untyped-def]
+    @property
+    def _svc(self) -> Services:
+        return self._home.services
+
+    def create(self, name, variants, *, shadows=(), capture=None, capture_destination=None, routing=None):  # type: ignore[no-untyped-def]
         specs = [variant_fields(v) for v in variants] + [variant_fields(v, shadow=True) for v in shadows]
         return self._svc.endpoints.create(
-            name, specs, capture=capture_config(capture, capture_destination), created_by=self._user
+            name, specs, capture=capture_config(capture, capture_destination), routing=routing, created_by=self._user
         )
 
     def update(  # type: ignore[no-untyped-def]
-        self, name, *, weights=None, variants=(), shadows=(), remove=(), capture=None, capture_destination=None
+        self, name, *, weights=None, variants=(), shadows=(), remove=(), capture=None, capture_destination=None, routing=None
     ):
         specs = [variant_fields(v) for v in variants] + [variant_fields(v, shadow=True) for v in shadows]
         return self._svc.endpoints.update(
@@ -197,6 +218,7 @@ class LocalEndpoints(EndpointsAPI):
             variants=specs,
             remove=list(remove),
             capture=capture_config(capture, capture_destination),
+            routing=routing,
             created_by=self._user,
         )
 
@@ -207,7 +229,7 @@ class LocalEndpoints(EndpointsAPI):
         return self._svc.endpoints.get(name)  # type: ignore[no-any-return]
 
     def list(self) -> list[Endpoint]:
-        return self._svc.endpoints.list()  # type: ignore[no-any-return]
+        return self._home.reads.endpoints.list()
 
     def history(self, name: str) -> builtins.list[ConfigRevision]:
         return self._svc.endpoints.history(name)  # type: ignore[no-any-return]
@@ -218,6 +240,9 @@ class LocalEndpoints(EndpointsAPI):
     def stats(self, name: str) -> dict[str, Any] | None:
         self._svc.endpoints.get(name)
         return None
+
+    def shadow_report(self, name, *, since=None, until=None, confidence=0.95):  # type: ignore[no-untyped-def]
+        return self._svc.endpoints.shadow_report(name, since=since, until=until, confidence=confidence)
 
     def invoke(self, name, data, *, content_type=None, accept="application/json", variant=None, inference_id=None):  # type: ignore[no-untyped-def]
         from modelport.serving.dataplane import InvokeRequest
@@ -294,19 +319,23 @@ class RemoteEndpoints(EndpointsAPI):
         out["model"] = out.pop("requested")
         return out
 
-    def create(self, name, variants, *, shadows=(), capture=None, capture_destination=None):  # type: ignore[no-untyped-def]
+    def create(self, name, variants, *, shadows=(), capture=None, capture_destination=None, routing=None):  # type: ignore[no-untyped-def]
         specs = [self._spec(variant_fields(v)) for v in variants] + [self._spec(variant_fields(v, shadow=True)) for v in shadows]
         body: dict[str, Any] = {"name": name, "variants": specs}
         cap = capture_config(capture, capture_destination)
         if cap is not None:
             body["capture"] = cap
+        if routing is not None:
+            body["routing"] = _routing_body(routing)
         return Endpoint.model_validate(self._http.json("POST", "/api/v1/endpoints", json=body))
 
     def update(  # type: ignore[no-untyped-def]
-        self, name, *, weights=None, variants=(), shadows=(), remove=(), capture=None, capture_destination=None
+        self, name, *, weights=None, variants=(), shadows=(), remove=(), capture=None, capture_destination=None, routing=None
     ):
         specs = [self._spec(variant_fields(v)) for v in variants] + [self._spec(variant_fields(v, shadow=True)) for v in shadows]
         body = {"weights": weights, "variants": specs, "remove": list(remove), "capture": capture_config(capture, capture_destination)}
+        if routing is not None:
+            body["routing"] = _routing_body(routing)
         return Endpoint.model_validate(self._http.json("PATCH", f"/api/v1/endpoints/{_q(name)}", json=body))
 
     def rollback(self, name: str, revision: int | None = None) -> Endpoint:
@@ -328,6 +357,16 @@ class RemoteEndpoints(EndpointsAPI):
     def stats(self, name: str) -> dict[str, Any] | None:
         return self._http.json("GET", f"/api/v1/endpoints/{_q(name)}/stats")  # type: ignore[no-any-return]
 
+    def shadow_report(self, name, *, since=None, until=None, confidence=0.95):  # type: ignore[no-untyped-def]
+        from modelport.endpoints.shadow_report import ShadowReport
+
+        params: dict[str, Any] = {"confidence": confidence}
+        for key, value in (("since", since), ("until", until)):
+            if value is not None:
+                params[key] = value.isoformat()
+        data = self._http.json("GET", f"/api/v1/endpoints/{_q(name)}/shadow-report", params=params)
+        return [ShadowReport.model_validate(r) for r in data]
+
     def invoke(self, name, data, *, content_type=None, accept="application/json", variant=None, inference_id=None):  # type: ignore[no-untyped-def]
         body, ctype = encode_payload(data, content_type)
         headers = {"Content-Type": ctype, "Accept": accept}
@@ -344,6 +383,10 @@ class RemoteEndpoints(EndpointsAPI):
             content_type=rtype,
             body=resp.content,
         )
+
+
+def _routing_body(routing: RoutingLike) -> dict[str, Any]:
+    return routing.model_dump(exclude_none=True) if isinstance(routing, RoutingConfig) else dict(routing)
 
 
 def _q(part: str) -> str:

@@ -21,13 +21,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
+from modelport.db import SCHEMA_HEAD, UPGRADE_HINT
 from modelport.errors import FailedPrecondition, InvalidArgument, Unavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-#: the newest migration in migrations/versions (tests/db checks it against Alembic's own view).
-#: Opening a database compares against this without importing Alembic (~0.15 s off every command).
-SCHEMA_HEAD = "0007"
-UPGRADE_HINT = "modelport db upgrade"
 
 
 def _sqlite_engine(url: sa.URL, *, immediate: bool) -> Engine:

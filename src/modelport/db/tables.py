@@ -281,3 +281,69 @@ leases_table = sa.Table(
     sa.Column("holder", sa.String(255), nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
 )
+
+# -- experiments (migration 0008) ---------------------------------------------
+
+experiments_table = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(63), nullable=False, unique=True),
+    sa.Column("endpoint", sa.String(63), nullable=False),
+    sa.Column("control", sa.String(63), nullable=False),
+    sa.Column("treatment", sa.String(63), nullable=False),
+    # metric, mode, alpha, mde, max_samples, guardrails, on_win, on_breach, unit (docs/experiments.md).
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # running | ended
+    # running | treatment_wins | control_wins | no_difference | guardrail_breached | srm | stopped
+    sa.Column("decision", sa.String(32), nullable=False),
+    # What sequential statistics carry from one look to the next (running minimum p-values, bandit posteriors).
+    sa.Column("state", sa.JSON, nullable=False, default=dict),
+    # The latest evaluation: per arm n, metric, intervals, lift, p-value, SRM, guardrails.
+    sa.Column("result", sa.JSON, nullable=False, default=dict),
+    sa.Column("stop_reason", sa.Text, nullable=True),
+    sa.Column("created_by", sa.String(255), nullable=False, default=""),
+    sa.Column("started_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.Column("evaluated_at", UTCDateTime, nullable=True),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    sa.Index("ix_experiments_endpoint_status", "endpoint", "status"),
+    # at most one running experiment per endpoint, whoever starts them at once (SQLite and PostgreSQL alike)
+    sa.Index(
+        "uq_experiments_running_endpoint",
+        "endpoint",
+        unique=True,
+        sqlite_where=sa.text("status = 'running'"),
+        postgresql_where=sa.text("status = 'running'"),
+    ),
+)
+
+experiment_events_table = sa.Table(
+    "experiment_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("experiment_id", sa.ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False, index=True),
+    # started, weights, decision, promoted, rolled_back, ended, stopped, manual_change, error …
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False, default=dict),
+    sa.Column("at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+arm_counters_table = sa.Table(
+    "arm_counters",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("endpoint", sa.String(63), nullable=False),
+    sa.Column("variant", sa.String(63), nullable=False),
+    # the version the variant served (name:N): a variant swapped mid-minute starts rows of its own
+    sa.Column("model", sa.String(255), nullable=False),
+    # the experiment named by the endpoint's routing when counted ('' for none): its arms' rows exactly
+    sa.Column("experiment", sa.String(63), nullable=False, default=""),
+    sa.Column("minute", UTCDateTime, nullable=False),
+    # host:pid:token of the serving process: each process upserts its own row, readers sum them.
+    sa.Column("process", sa.String(255), nullable=False),
+    # requests, errors, latency histogram, requests with/without a unit id; for shadows the comparison counts.
+    sa.Column("counters", sa.JSON, nullable=False, default=dict),
+    sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.UniqueConstraint("endpoint", "variant", "minute", "model", "experiment", "process", name="uq_arm_counters_key"),
+    sa.Index("ix_arm_counters_minute", "minute"),  # pruning old minutes
+)

@@ -1,4 +1,4 @@
-"""Endpoint configurations: variants, weights, shadows, data capture.
+"""Endpoint configurations: variants, weights, shadows, data capture, routing.
 
 Every change to an endpoint creates a new :class:`EndpointConfig` revision;
 the history is kept, so a rollback is "make a new revision equal to the
@@ -15,10 +15,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelport.domain import NAME_MAX, ModelRef
+from modelport.domain import NAME_MAX, ModelRef, validate_name
 from modelport.errors import InvalidArgument
 
 VARIANT_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+#: an HTTP header name (RFC 9110 token)
+HEADER_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
+#: headers that say something else than who the caller is: never a unit id
+NOT_UNIT_HEADERS = frozenset(
+    {
+        "authorization", "content-encoding", "content-length", "content-type", "host", "transfer-encoding",
+        "x-amzn-sagemaker-target-variant", "x-amzn-sagemaker-inference-id",
+    }
+)  # fmt: skip
 EndpointStatus = Literal["creating", "updating", "in_service", "failed"]
 
 
@@ -31,7 +40,7 @@ def validate_variant_name(name: str) -> str:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Variant(_Model):
@@ -66,9 +75,53 @@ class CaptureConfig(_Model):
     json_content_types: list[str] = Field(default_factory=lambda: ["application/json"])
 
 
+class RoutingConfig(_Model):
+    """How live traffic is assigned to variants beyond the weights (docs/experiments.md, "Data plane").
+
+    With ``unit`` set, a request carrying that header is routed by a hash of
+    (salt, header value) laid on the weights, so one unit id always gets the
+    same variant — in every worker of every server, across restarts — while
+    the weights stay put; requests without the header are routed at random by
+    weight, as without ``unit``.
+    """
+
+    unit: str | None = None
+    """``header:NAME``: the request header that identifies the unit (a user, a session)."""
+    salt: str | None = None
+    """Mixed into the hash, so two experiments assign units independently; default ``experiment``, else the endpoint's name."""
+    experiment: str | None = None
+    """The experiment that owns this endpoint's weights now: named in every capture record."""
+
+    @property
+    def unit_header(self) -> str | None:
+        """The unit header's name in lower case (as transports hand headers over), or None."""
+        return None if self.unit is None else self.unit.partition(":")[2].lower()
+
+    def check(self) -> RoutingConfig:
+        if self.unit is not None:
+            kind, sep, header = self.unit.partition(":")
+            if kind != "header" or not sep:
+                raise InvalidArgument(
+                    f"invalid routing unit {self.unit!r}: expected header:NAME, e.g. header:X-User-Id"
+                )
+            if not HEADER_RE.match(header):
+                raise InvalidArgument(
+                    f"invalid routing unit {self.unit!r}: {header!r} is not an HTTP header name "
+                    "(1-128 letters, digits and !#$%&'*+.^_`|~-)"
+                )
+            if header.lower() in NOT_UNIT_HEADERS:
+                raise InvalidArgument(f"invalid routing unit {self.unit!r}: {header} does not identify a caller")
+        if self.salt is not None and not 1 <= len(self.salt) <= 255:
+            raise InvalidArgument("routing salt must be 1-255 characters")
+        if self.experiment is not None:
+            validate_name(self.experiment, "experiment name")
+        return self
+
+
 class EndpointConfig(_Model):
     variants: list[Variant]
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
     comment: str = ""
 
     @property
@@ -105,6 +158,7 @@ class EndpointConfig(_Model):
             raise InvalidArgument("no live variant takes traffic: give at least one non-shadow variant a weight > 0")
         if not 0 <= self.capture.sampling_percent <= 100:
             raise InvalidArgument(f"capture sampling must be 0-100 percent, got {self.capture.sampling_percent}")
+        self.routing.check()
         return self
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import builtins
+import functools
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from modelport.endpoints.config import (
@@ -11,8 +13,11 @@ from modelport.endpoints.config import (
     ConfigRevision,
     Endpoint,
     EndpointConfig,
+    RoutingConfig,
     Variant,
 )
+from modelport.endpoints.counters import ArmCounters, ShadowCounts
+from modelport.endpoints.shadow_report import ShadowReport, build_shadow_report
 from modelport.endpoints.store import EndpointStore
 from modelport.errors import Conflict, InvalidArgument, NotFound
 from modelport.registry.service import Registry
@@ -59,11 +64,13 @@ class EndpointService:
         variants: Sequence[Mapping[str, Any]],
         *,
         capture: CaptureConfig | Mapping[str, Any] | None = None,
+        routing: RoutingConfig | Mapping[str, Any] | None = None,
         created_by: str,
     ) -> Endpoint:
         config = EndpointConfig(
             variants=[self._pin(v) for v in variants],
             capture=CaptureConfig.model_validate(capture or {}),
+            routing=_routing(routing or {}),
         ).check()
         # _pin resolved every variant just now: no version to re-check.
         return self.store.create(name, config, created_by=created_by)
@@ -76,10 +83,25 @@ class EndpointService:
         variants: Sequence[Mapping[str, Any]] = (),
         remove: Sequence[str] = (),
         capture: CaptureConfig | Mapping[str, Any] | None = None,
+        routing: RoutingConfig | Mapping[str, Any] | None = None,
         created_by: str,
+        comment: str = "",
+        action: str = "update",
+        expected_revision: int | None = None,
     ) -> Endpoint:
-        """Change weights, add or swap variants (live or shadow), remove some, or change capture."""
-        current = self.store.get(name).config
+        """Change weights, add or swap variants (live or shadow), remove some, change capture or routing.
+
+        ``routing`` replaces the routing section as a whole (``{}`` clears it);
+        ``comment`` is recorded with the revision and ``action`` in the history (an experiment records
+        ``action="experiment"``, ``created_by="experiment:NAME"`` and says why in the comment);
+        ``expected_revision``: change the endpoint only if that is still its current revision (else CONFLICT).
+        """
+        endpoint = self.store.get(name)
+        if expected_revision is not None and endpoint.revision != expected_revision:
+            raise Conflict(
+                f"endpoint {name!r} changed meanwhile: revision {endpoint.revision} is current, not {expected_revision}"
+            )
+        current = endpoint.config
         by_name: dict[str, Variant] = {v.name: v for v in current.variants}
         pinned: set[str] = set()
         for gone in remove:
@@ -98,11 +120,16 @@ class EndpointService:
                 raise NotFound(f"endpoint {name!r} has no variant {variant_name!r}")
             by_name[variant_name] = by_name[variant_name].model_copy(update={"weight": float(weight)})
         new_capture = current.capture if capture is None else CaptureConfig.model_validate(capture)
-        config = EndpointConfig(variants=list(by_name.values()), capture=new_capture).check()
-        if config == current:
+        new_routing = current.routing if routing is None else _routing(routing)
+        config = EndpointConfig(
+            variants=list(by_name.values()), capture=new_capture, routing=new_routing, comment=comment
+        ).check()
+        if config.model_copy(update={"comment": current.comment}) == current:
             raise InvalidArgument(f"nothing to change: endpoint {name!r} already has this configuration")
         self._check_versions_exist(config, action=f"cannot update endpoint {name!r}", pinned=pinned)
-        return self.store.add_revision(name, config, action="update", created_by=created_by)
+        return self.store.add_revision(
+            name, config, action=action, created_by=created_by, expected_revision=expected_revision
+        )
 
     def rollback(self, name: str, *, to_revision: int | None = None, created_by: str) -> Endpoint:
         """Make the previous revision (or ``to_revision``) current again, as a new revision."""
@@ -123,6 +150,44 @@ class EndpointService:
     def get(self, name: str) -> Endpoint:
         return self.store.get(name)
 
+    @functools.cached_property
+    def counters(self) -> ArmCounters:
+        """Per-variant, per-minute counts of every serving process (requests, failures, latency, shadow comparisons)."""
+        return ArmCounters(self.store.db)
+
+    def shadow_report(
+        self,
+        name: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        confidence: float = 0.95,
+    ) -> builtins.list[ShadowReport]:
+        """How each shadow of the endpoint compares with the live traffic, with intervals.
+
+        The window is ``since``..``until``; without ``since``, since each shadow
+        began serving its current model.
+        """
+        endpoint = self.store.get(name)
+        if not 0 < confidence < 1:
+            raise InvalidArgument(f"confidence must be between 0 and 1, got {confidence}")
+        reports = []
+        for shadow in endpoint.config.shadows:
+            start = since or self.store.variant_since(name, shadow.name)
+            found = self.counters.totals(name, [shadow.name], since=start, until=until, model=shadow.model)
+            counts = found.get(shadow.name)
+            reports.append(
+                build_shadow_report(
+                    shadow.name,
+                    shadow.model,
+                    counts.shadow if counts is not None else ShadowCounts(),
+                    since=start,
+                    until=until,
+                    confidence=confidence,
+                )
+            )
+        return reports
+
     def list(self) -> list[Endpoint]:
         return self.store.list()
 
@@ -131,3 +196,8 @@ class EndpointService:
 
     def delete(self, name: str) -> None:
         self.store.delete(name)
+
+
+
+def _routing(routing: RoutingConfig | Mapping[str, Any]) -> RoutingConfig:
+    return routing if isinstance(routing, RoutingConfig) else RoutingConfig.model_validate(routing)

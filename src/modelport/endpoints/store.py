@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import builtins
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from modelport.db.database import Database
+from modelport.db.rows import config_from_row, endpoint_from_row
 from modelport.db.tables import endpoint_configs_table, endpoints_table, utcnow
 from modelport.domain import validate_name
 from modelport.endpoints.config import ConfigRevision, Endpoint, EndpointConfig
-from modelport.errors import AlreadyExists, NotFound
+from modelport.errors import AlreadyExists, Conflict, NotFound
 
 
 class EndpointStore:
@@ -34,10 +36,19 @@ class EndpointStore:
             raise AlreadyExists(f"endpoint {name!r} already exists") from None
         return self.get(name)
 
-    def add_revision(self, name: str, config: EndpointConfig, *, action: str, created_by: str) -> Endpoint:
-        """Make ``config`` the current revision (the previous ones stay in the history)."""
+    def add_revision(
+        self, name: str, config: EndpointConfig, *, action: str, created_by: str, expected_revision: int | None = None
+    ) -> Endpoint:
+        """Make ``config`` the current revision (the previous ones stay in the history).
+
+        ``expected_revision``: only if that is still the current revision (else CONFLICT, nothing written).
+        """
         with self.db.write() as conn:
             row = self._row(conn, name)
+            if expected_revision is not None and row.revision != expected_revision:
+                raise Conflict(
+                    f"endpoint {name!r} changed meanwhile: revision {row.revision} is current, not {expected_revision}"
+                )
             revision = row.revision + 1
             conn.execute(
                 sa.update(endpoints_table)
@@ -81,6 +92,32 @@ class EndpointStore:
                 )
                 for r in configs
             ]
+
+    def variant_since(self, name: str, variant: str) -> datetime | None:
+        """When ``variant`` began serving what it serves now (same model, same role: live or shadow).
+
+        The revisions are read newest first until one differs; None when the
+        current revision has no such variant.
+        """
+        c = endpoint_configs_table.c
+        since = None
+        current: tuple[Any, Any] | None = None
+        with self.db.read() as conn:
+            row = self._row(conn, name)
+            revisions = conn.execute(
+                sa.select(c.config, c.created_at).where(c.endpoint_id == row.id).order_by(c.revision.desc())
+            )
+            for config, created_at in revisions:
+                spec = next((v for v in config.get("variants", []) if v.get("name") == variant), None)
+                key = None if spec is None else (spec.get("model"), bool(spec.get("shadow")))
+                if current is None:
+                    if key is None:
+                        return None
+                    current = key
+                if key != current:
+                    break
+                since = created_at
+        return since
 
     def revision(self, name: str, revision: int) -> EndpointConfig:
         with self.db.read() as conn:
@@ -154,19 +191,8 @@ class EndpointStore:
     def _config(conn: sa.Connection, endpoint_id: int, revision: int) -> EndpointConfig:
         c = endpoint_configs_table.c
         config = conn.scalar(sa.select(c.config).where(c.endpoint_id == endpoint_id, c.revision == revision))
-        if config is None:
-            raise NotFound(f"revision {revision} does not exist")
-        return EndpointConfig.model_validate(config)
+        return config_from_row(config, revision)
 
     @staticmethod
     def _endpoint(row: sa.Row[Any], config: EndpointConfig) -> Endpoint:
-        return Endpoint(
-            name=row.name,
-            revision=row.revision,
-            config=config,
-            status=row.status,  # type: ignore[arg-type]
-            failure_reason=row.failure_reason,
-            variant_status=dict(row.variant_status or {}),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+        return endpoint_from_row(row._mapping, config)

@@ -303,11 +303,37 @@ def _ahead(items: Iterator[T], name: str) -> Iterator[T]:
         thread.join()
 
 
-def _fold_batch(read: _Batch, signature: Signature, binning: Binning) -> list[FoldedFile]:
+def fold_predictions(
+    files: Sequence[CaptureFile],
+    location: CaptureLocation,
+    signature: Signature,
+    *,
+    batch_records: int = BATCH_RECORDS,
+) -> Iterator[FoldedFile]:
+    """The replies of capture files only: each file's predictions table, no input profiles.
+
+    What experiments read to join feedback with the arm that served it (the
+    variant is the capture folder); stored like a monitor's folds
+    (:data:`PREDICTIONS_ONLY` as the binning), so a file is read once.
+    """
+    outputs = OutputDecoder(signature)
+    for read in _parsed(files, location, batch_records):
+        folded, file_of = _start_files(read)
+        every = read.parsed.records
+        if len(every):
+            _predictions(folded, outputs.decode(every.outputs), file_of, every)
+        yield from folded
+
+
+#: the binning under which :func:`fold_predictions` files are stored (no profiles: monitors never read them)
+PREDICTIONS_ONLY = "predictions-only"
+
+
+def _start_files(read: _Batch) -> tuple[list[FoldedFile], np.ndarray]:
+    """Each file's fold (records, lines that are no record, first and last time), and each record's file."""
     batch, parsed = read.files, read.parsed
     folded = [FoldedFile(file.url, file.hour, records=n) for file, n in zip(batch, parsed.counts, strict=True)]
-    every = parsed.records
-    stamps = every.stamps
+    stamps = parsed.records.stamps
     start = 0
     for f, file, n, unreadable in zip(folded, batch, parsed.counts, parsed.unreadable, strict=True):
         if unreadable:
@@ -318,10 +344,15 @@ def _fold_batch(read: _Batch, signature: Signature, binning: Binning) -> list[Fo
             f.first_at = _utc(stamps[start : start + n].min())
             f.last_at = _utc(stamps[start : start + n].max())
         start += n
+    return folded, np.repeat(np.arange(len(batch), dtype=np.int64), parsed.counts)
+
+
+def _fold_batch(read: _Batch, signature: Signature, binning: Binning) -> list[FoldedFile]:
+    folded, file_of = _start_files(read)
+    every = read.parsed.records
     if not len(every):
         return folded
-    file_of = np.repeat(np.arange(len(batch), dtype=np.int64), parsed.counts)
-    minute_of = stamps.astype("datetime64[m]").astype(np.int64)
+    minute_of = every.stamps.astype("datetime64[m]").astype(np.int64)
     first_minute = int(minute_of.min())
     span = int(minute_of.max()) - first_minute + 1
     record_group = file_of * span + (minute_of - first_minute)

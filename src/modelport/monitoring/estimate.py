@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelport.monitoring.quality import CONFIDENCE, ClassIndex, measured, z_score
+from modelport.intervals import z_score
+from modelport.monitoring.quality import CONFIDENCE, ClassIndex, measured
 
 if TYPE_CHECKING:
     import pandas as pd

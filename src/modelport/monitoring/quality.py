@@ -37,10 +37,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+from modelport import intervals
+from modelport.intervals import z_score
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,21 +59,9 @@ _EPS = float(np.finfo(np.float64).eps)
 # -- intervals -----------------------------------------------------------------------
 
 
-def z_score(confidence: float) -> float:
-    """The normal quantile of a two-sided interval (1.96 for 95%)."""
-    return NormalDist().inv_cdf(0.5 + confidence / 2)
-
-
 def wilson(successes: int, total: int, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
-    """Wilson's score interval for a proportion (good at small n and near 0 or 1)."""
-    if total <= 0:
-        return None
-    z = z_score(confidence)
-    p = successes / total
-    denominator = 1 + z * z / total
-    centre = (p + z * z / (2 * total)) / denominator
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    """Wilson's score interval for a proportion; None for no rows."""
+    return intervals.wilson(successes, total, confidence) if total > 0 else None
 
 
 def mean_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
@@ -110,7 +100,7 @@ class ClassIndex:
         self._by_text = {name: name for name in self.names}
         self._by_number: dict[float, str] = {}
         for c, name in zip(classes or (), self.names, strict=True):
-            number = _number(c)
+            number = label_number(c)
             if number is not None:
                 self._by_number.setdefault(number, name)
 
@@ -120,7 +110,7 @@ class ClassIndex:
         text = _text(value)
         if text in self._by_text:
             return text
-        number = _number(value)
+        number = label_number(value)
         if number is not None and number in self._by_number:
             return self._by_number[number]
         return text
@@ -160,7 +150,8 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _number(value: Any) -> float | None:
+def label_number(value: Any) -> float | None:
+    """A label as a number (booleans and their text too); None for what is not a finite number."""
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, int | float):
@@ -328,14 +319,14 @@ def assess(
     }
     if task == "classification":
         index = ClassIndex(classes)
-        rows = _classification_rows(joined, index)
+        rows = classification_rows(joined, index)
         report["labelled"] = len(rows["truth"])
         report["metrics"], extra = classification_metrics(
             rows["truth"], rows["predicted"], rows["scores"], index, confidence=confidence, seed=seed
         )
         report.update(extra)
     elif task == "regression":
-        truth, predicted, invalid = _regression_rows(joined)
+        truth, predicted, invalid = regression_rows(joined)
         report["labelled"] = len(truth)
         report["invalid_labels"] = invalid
         report["metrics"] = regression_metrics(truth, predicted, confidence=confidence)
@@ -347,7 +338,9 @@ def assess(
     return report
 
 
-def _classification_rows(joined: pd.DataFrame, index: ClassIndex) -> dict[str, Any]:
+def classification_rows(joined: pd.DataFrame, index: ClassIndex) -> dict[str, Any]:
+    """Joined rows with a true and a predicted class (the top probability when the reply had no label):
+    ``{"truth": [...], "predicted": [...], "scores": matrix | None}`` (experiments read accuracy from it too)."""
     truth = index.names_of(joined["truth"].to_numpy(dtype=object))
     n = len(truth)
     predicted: list[str | None] = (
@@ -551,8 +544,11 @@ def auc_delong(score: np.ndarray, positive: np.ndarray) -> tuple[float | None, f
     return auc, float(np.sum(influence**2)) / len(score) ** 2
 
 
-def _regression_rows(joined: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
-    truth = np.array([_number(v) if not isinstance(v, bool) else None for v in joined["truth"].tolist()], dtype=object)
+def regression_rows(joined: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
+    """Joined rows with a numeric label and prediction: (truth, predicted, labels that are not numbers)."""
+    truth = np.array(
+        [label_number(v) if not isinstance(v, bool) else None for v in joined["truth"].tolist()], dtype=object
+    )
     predicted = joined["prediction"].to_numpy(dtype=np.float64, na_value=np.nan)
     numeric = np.array([v is not None for v in truth], dtype=bool)
     keep = numeric & np.isfinite(predicted)
@@ -607,13 +603,13 @@ def _by_time(
     for start, group in joined.groupby(times, sort=True):
         bucket = buckets.setdefault(start, {"start": start.isoformat(), "predictions": 0, "labelled": 0})
         if task == "classification":
-            rows = _classification_rows(group, index)
+            rows = classification_rows(group, index)
             n = len(rows["truth"])
             if n:
                 correct = sum(t == p for t, p in zip(rows["truth"], rows["predicted"], strict=True))
                 bucket["accuracy"] = correct / n
         else:
-            truth, predicted, _ = _regression_rows(group)
+            truth, predicted, _ = regression_rows(group)
             n = len(truth)
             if n:
                 bucket["mae"] = float(np.abs(predicted - truth).mean())

@@ -18,14 +18,11 @@ A failed run is recorded as a failed run; nothing a run does stops the thread.
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from modelport.db.leases import LeasedLoop, utcnow
 from modelport.monitoring.monitor import Monitor, MonitorRun
 from modelport.monitoring.schedule import next_run
 
@@ -39,16 +36,7 @@ LEASE = "monitor-scheduler"
 MAX_CATCH_UP = 100_000
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def holder_id() -> str:
-    """Who holds the lease: host, process and a random part (a restarted process is someone else)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-class MonitorScheduler:
+class MonitorScheduler(LeasedLoop[MonitorRun]):
     def __init__(
         self,
         service: MonitorService,
@@ -59,29 +47,17 @@ class MonitorScheduler:
         ttl_s: float = 30.0,
         settle_s: float = 5.0,
     ) -> None:
+        super().__init__(service.store.db, LEASE, holder=holder, clock=clock, interval_s=interval_s, ttl_s=ttl_s)
         self.service = service
         self.store = service.store
-        self.holder = holder or holder_id()
-        self.clock = clock
-        self.interval_s = interval_s
-        self.ttl_s = ttl_s
         self.settle_s = settle_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    # -- one pass -------------------------------------------------------------------
-
-    def holds_lease(self) -> bool:
-        return self.store.acquire(LEASE, self.holder, self.ttl_s, self.clock())
-
-    def tick(self) -> list[MonitorRun]:
-        """Take or renew the lease; if held, run every due monitor once.  Returns the runs made."""
-        if not self.holds_lease():
-            return []
+    def work(self) -> list[MonitorRun]:
+        """Every due monitor, once.  Returns the runs made."""
         runs: list[MonitorRun] = []
         ready = self.clock() - timedelta(seconds=self.settle_s)
         for monitor in self.store.due(ready):
-            if self._stop.is_set() or not self.holds_lease():
+            if self.stopping or not self.holds_lease():
                 break
             run = self._run_due(monitor, ready)
             if run is not None:
@@ -105,27 +81,3 @@ class MonitorScheduler:
         except Exception as exc:  # recorded as a failed run by the service; the thread goes on
             log.warning("scheduled run of monitor %s failed: %s", monitor.name, getattr(exc, "message", exc))
             return None
-
-    # -- the thread -------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="modelport-monitor-scheduler", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:  # the database is away, a bug: log, try again next tick
-                log.exception("monitor scheduler tick failed")
-            self._stop.wait(self.interval_s)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop after the run in progress, and hand the lease over at once."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        try:
-            self.store.release(LEASE, self.holder)
-        except Exception:  # shutting down with the database away: the lease just expires
-            log.debug("could not release the monitor scheduler lease", exc_info=True)

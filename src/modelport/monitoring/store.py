@@ -5,7 +5,7 @@ it points at written inside that transaction (a failure leaves neither); a
 scheduled run is claimed by moving ``next_run_at`` with a compare-and-set, so
 two schedulers can never both run one due time; a lease is taken or renewed
 by one UPDATE (or, the first time, one INSERT) that succeeds only when the
-lease expired or is already the caller's.
+lease expired or is already the caller's (:mod:`modelport.db.leases`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from modelport.db.database import Database
+from modelport.db.leases import Leases, insert_ignoring_duplicates
 from modelport.db.tables import (
     baselines_table,
     capture_folds_table,
-    leases_table,
     monitor_alerts_table,
     monitor_runs_table,
     monitors_table,
@@ -224,20 +224,16 @@ class MonitorStore:
 
     # -- folded capture ------------------------------------------------------------------
 
-    def folded_paths(self, endpoint: str, variant: str, binning: str, start: datetime, stop: datetime) -> set[str]:
-        """Files already folded on ``binning`` whose records start in ``[start, stop)``."""
+    def folded_paths(
+        self, endpoint: str, variant: str, binning: str | None, start: datetime, stop: datetime
+    ) -> set[str]:
+        """Files already folded on ``binning`` (None: on any) whose records start in ``[start, stop)``."""
         f = capture_folds_table.c
+        where = [f.endpoint == endpoint, f.variant == variant, f.first_at >= start, f.first_at < stop]
+        if binning is not None:
+            where.append(f.binning == binning)
         with self.db.read() as conn:
-            rows = conn.execute(
-                sa.select(f.path).where(
-                    f.endpoint == endpoint,
-                    f.variant == variant,
-                    f.binning == binning,
-                    f.first_at >= start,
-                    f.first_at < stop,
-                )
-            )
-            return {path for (path,) in rows}
+            return {path for (path,) in conn.execute(sa.select(f.path).where(*where))}
 
     def folds(self, endpoint: str, variant: str, binning: str, since: datetime, until: datetime) -> builtins.list[Fold]:
         """Folded files with records in ``[since, until)`` (by their first and last inference time)."""
@@ -365,58 +361,23 @@ class MonitorStore:
             ).first()
         return _baseline(row) if row is not None else None
 
-    # -- leases -------------------------------------------------------------------------
+    # -- leases (db/leases.py; kept here for the scheduler and its tests) -----------------
 
     def acquire(self, name: str, holder: str, ttl_s: float, now: datetime) -> bool:
-        """Take or renew lease ``name`` until ``now + ttl``: True when ``holder`` has it now.
-
-        One UPDATE that matches only an expired lease or one ``holder``
-        already has; the first time, one INSERT that does nothing if another
-        holder inserted it first.  Both databases serialise writers on the
-        row, so two holders can never both succeed.  ``now`` comes from the
-        caller's clock: servers sharing a lease should keep their clocks in
-        step (NTP) to well under the ttl.
-        """
-        lease = leases_table.c
-        expires = now + timedelta(seconds=ttl_s)
-        with self.db.write() as conn:
-            taken = conn.execute(
-                sa.update(leases_table)
-                .where(lease.name == name, sa.or_(lease.expires_at < now, lease.holder == holder))
-                .values(holder=holder, expires_at=expires)
-            )
-            if taken.rowcount:
-                return True
-            # RETURNING says whether the row went in (rowcount of a skipped insert is not reliable on psycopg)
-            inserted = conn.execute(
-                self._insert_ignoring_duplicates(leases_table, ["name"])
-                .values(name=name, holder=holder, expires_at=expires)
-                .returning(lease.name)
-            ).first()
-            return inserted is not None
+        """Take or renew lease ``name`` until ``now + ttl``: True when ``holder`` has it now."""
+        return Leases(self.db).acquire(name, holder, ttl_s, now)
 
     def release(self, name: str, holder: str) -> None:
         """Give a lease up (only ``holder``'s), so another process takes over at once."""
-        lease = leases_table.c
-        with self.db.write() as conn:
-            conn.execute(sa.delete(leases_table).where(lease.name == name, lease.holder == holder))
+        Leases(self.db).release(name, holder)
 
     def lease_holder(self, name: str, now: datetime) -> str | None:
-        lease = leases_table.c
-        with self.db.read() as conn:
-            row = conn.execute(sa.select(lease.holder, lease.expires_at).where(lease.name == name)).first()
-        if row is None or row.expires_at < now:
-            return None
-        return str(row.holder)
+        return Leases(self.db).holder(name, now)
 
     # -- helpers ----------------------------------------------------------------------
 
     def _insert_ignoring_duplicates(self, table: sa.Table, keys: builtins.list[str]) -> Any:
-        if self.db.is_sqlite:
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-        return insert(table).on_conflict_do_nothing(index_elements=keys)
+        return insert_ignoring_duplicates(self.db, table, keys)
 
     @staticmethod
     def _row(conn: sa.Connection, name: str) -> sa.Row[Any]:

@@ -8,8 +8,6 @@ already shares it, so no orphan is left behind.
 
 from __future__ import annotations
 
-import contextlib
-import getpass
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -34,15 +32,10 @@ from modelport.errors import Conflict, FailedPrecondition, InvalidArgument
 from modelport.formats import check_format, detect_format
 from modelport.pickles import PICKLE_FORMATS, check_pickle
 from modelport.registry.store import RegistryStore
+from modelport.settings import default_user
 from modelport.store import ArtifactStore
 
 log = logging.getLogger(__name__)
-
-
-def default_user() -> str:
-    with contextlib.suppress(Exception):
-        return getpass.getuser()
-    return "unknown"
 
 
 @dataclass

@@ -1,13 +1,15 @@
 """SQL persistence of models, versions and aliases; returns domain objects.
 
 One pattern everywhere: validate, open a managed transaction (commit or roll
-back), translate database errors into modelport errors here, not above.
+back), translate database errors into modelport errors here, not above.  The
+lookups and listings are :class:`~modelport.registry.reads.RegistryReads`'
+(shared with the read-only SQLite reader); this store answers their queries
+with SQLAlchemy Core and does the writes.
 """
 
 from __future__ import annotations
 
-import base64
-import json
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,46 +17,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from modelport.db.database import Database
+from modelport.db.rows import Row, version_from_row
 from modelport.db.tables import aliases_table, models_table, utcnow, versions_table
-from modelport.domain import (
-    Alias,
-    ArtifactFile,
-    Model,
-    ModelRef,
-    ModelVersion,
-    Page,
-    validate_alias,
-    validate_name,
-)
+from modelport.domain import Alias, ArtifactFile, Model, ModelVersion, validate_alias, validate_name
 from modelport.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
-
-MAX_PAGE = 1000
-
-
-def encode_token(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
-
-
-def decode_token(token: str | None) -> Any:
-    if not token:
-        return None
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, UnicodeDecodeError):
-        value = None
-    # encode_token wrote a name or a row number: anything else (true, 2^63, a list) was forged, and
-    # reached the database as a 500 (OverflowError, ArgumentError)
-    if not (isinstance(value, str) or (type(value) is int and -(2**63) <= value < 2**63)):
-        shown = token if len(token) <= 40 else token[:40] + "…"
-        raise InvalidArgument(f"invalid page token {shown!r}: pass back the next_page_token of a previous page")
-    return value
-
-
-def check_limit(limit: int) -> int:
-    if not isinstance(limit, int) or limit < 1 or limit > MAX_PAGE:
-        raise InvalidArgument(f"invalid limit {limit!r}: expected 1 to {MAX_PAGE}")
-    return limit
+from modelport.registry.reads import RegistryReads
 
 
 def _tag_filters(column: Any, tags: Mapping[str, str] | None) -> list[Any]:
@@ -72,7 +39,7 @@ def _upsert_dialect(conn: sa.Connection) -> Any:
     return sqlite
 
 
-class RegistryStore:
+class RegistryStore(RegistryReads):
     """Models, versions and aliases in the registry database."""
 
     def __init__(self, db: Database) -> None:
@@ -99,59 +66,30 @@ class RegistryStore:
             raise AlreadyExists(f"model {name!r} already exists") from None
         return self.get_model(name)
 
-    def get_model(self, name: str) -> Model:
-        validate_name(name)
-        with self.db.read() as conn:
-            return self._model(conn, self._model_row(conn, name))
-
-    def list_models(
-        self,
-        *,
-        limit: int = 100,
-        page_token: str | None = None,
-        name_contains: str | None = None,
-        tags: Mapping[str, str] | None = None,
-    ) -> Page[Model]:
-        check_limit(limit)
-        after = decode_token(page_token)
-        m = models_table.c
-        q = sa.select(models_table).order_by(m.name).limit(limit + 1)
-        if after is not None:
-            q = q.where(m.name > str(after))
-        if name_contains:
-            q = q.where(m.name.contains(name_contains, autoescape=True))
-        for cond in _tag_filters(m.tags, tags):
-            q = q.where(cond)
-        with self.db.read() as conn:
-            rows = list(conn.execute(q))
-            items = [self._model(conn, r) for r in rows[:limit]]
-        token = encode_token(items[-1].name) if len(rows) > limit else None
-        return Page[Model](items=items, next_page_token=token)
-
     def update_model(
         self, name: str, *, description: str | None = None, tags: Mapping[str, str] | None = None
     ) -> Model:
         with self.db.write() as conn:
-            row = self._model_row(conn, name)
+            row = self._existing_model(conn, name)
             values: dict[str, Any] = {"updated_at": utcnow()}
             if description is not None:
                 values["description"] = description
             if tags is not None:
-                values["tags"] = {**row.tags, **{k: v for k, v in tags.items() if v is not None}}
-            conn.execute(sa.update(models_table).where(models_table.c.id == row.id).values(**values))
+                values["tags"] = {**row["tags"], **{k: v for k, v in tags.items() if v is not None}}
+            conn.execute(sa.update(models_table).where(models_table.c.id == row["id"]).values(**values))
         return self.get_model(name)
 
     def delete_model(self, name: str, *, force: bool = False) -> list[ModelVersion]:
         """Delete a model and all its versions; refused while aliases exist unless forced."""
         with self.db.write() as conn:
-            row = self._model_row(conn, name)
-            aliases = self._aliases(conn, row.id)
+            row = self._existing_model(conn, name)
+            aliases = self._aliases(conn, row["id"])
             if aliases and not force:
                 shown = ", ".join(f"{name}@{a}" for a in sorted(aliases))
                 raise Conflict(f"model {name!r} has aliases ({shown}); delete them first or use --force")
-            versions = [self._version(row.name, v, aliases) for v in self._version_rows(conn, row.id)]
+            versions = [version_from_row(row["name"], v, aliases) for v in self._version_rows(conn, row["id"])]
             # Its versions and aliases go with it (ON DELETE CASCADE).
-            conn.execute(sa.delete(models_table).where(models_table.c.id == row.id))
+            conn.execute(sa.delete(models_table).where(models_table.c.id == row["id"]))
         return versions
 
     # -- versions ---------------------------------------------------------------
@@ -216,74 +154,14 @@ class RegistryStore:
                 "conversion": dict(conversion or {}),
             }
             conn.execute(sa.insert(versions_table).values(**values))
-            return self._version(name, values, {})
-
-    def get_version(self, ref: ModelRef | str) -> ModelVersion:
-        """Resolve ``name:v``, ``name@alias`` or ``name`` (the latest version)."""
-        ref = ModelRef.parse(ref) if isinstance(ref, str) else ref
-        v = versions_table.c
-        with self.db.read() as conn:
-            model = self._model_row(conn, ref.name)
-            aliases = self._aliases(conn, model.id)
-            if ref.alias is not None:
-                if ref.alias not in aliases:
-                    raise NotFound(f"alias {ref} does not exist")
-                number = aliases[ref.alias]
-            elif ref.version is not None:
-                number = ref.version
-            else:
-                latest = conn.scalar(sa.select(sa.func.max(v.version)).where(v.model_id == model.id))
-                if latest is None:
-                    raise NotFound(f"model {ref.name!r} has no versions")
-                number = latest
-            row = (
-                conn.execute(sa.select(versions_table).where(v.model_id == model.id, v.version == number))
-                .mappings()
-                .first()
-            )
-            if row is None:
-                raise NotFound(f"model version {ref.name}:{number} does not exist")
-            return self._version(model.name, row, aliases)
-
-    def list_versions(
-        self,
-        name: str,
-        *,
-        limit: int = 100,
-        page_token: str | None = None,
-        format: str | None = None,
-        tags: Mapping[str, str] | None = None,
-    ) -> Page[ModelVersion]:
-        check_limit(limit)
-        before = decode_token(page_token)
-        v = versions_table.c
-        with self.db.read() as conn:
-            model = self._model_row(conn, name)
-            aliases = self._aliases(conn, model.id)
-            q = sa.select(versions_table).where(v.model_id == model.id).order_by(v.version.desc()).limit(limit + 1)
-            if before is not None:
-                if not isinstance(before, int):
-                    raise InvalidArgument("invalid page token: pass back the next_page_token of a previous page")
-                q = q.where(v.version < before)
-            if format:
-                q = q.where(v.format == format)
-            for cond in _tag_filters(v.tags, tags):
-                q = q.where(cond)
-            rows = list(conn.execute(q).mappings())
-            items = [self._version(model.name, r, aliases) for r in rows[:limit]]
-        token = encode_token(items[-1].version) if len(rows) > limit else None
-        return Page[ModelVersion](items=items, next_page_token=token)
+            return version_from_row(name, values, {})
 
     def delete_version(self, name: str, version: int, *, force: bool = False) -> ModelVersion:
         v = versions_table.c
         with self.db.write() as conn:
-            model = self._model_row(conn, name)
-            aliases = self._aliases(conn, model.id)
-            row = (
-                conn.execute(sa.select(versions_table).where(v.model_id == model.id, v.version == version))
-                .mappings()
-                .first()
-            )
+            model = self._existing_model(conn, name)
+            aliases = self._aliases(conn, model["id"])
+            row = self._version_row(conn, model["id"], version)
             if row is None:
                 raise NotFound(f"model version {name}:{version} does not exist")
             pointing = sorted(a for a, n in aliases.items() if n == version)
@@ -292,11 +170,11 @@ class RegistryStore:
                 raise Conflict(
                     f"model version {name}:{version} is the target of {shown}; move the alias first or use --force"
                 )
-            deleted = self._version(model.name, row, aliases)
+            deleted = version_from_row(model["name"], row, aliases)
             if pointing:
                 a = aliases_table.c
-                conn.execute(sa.delete(aliases_table).where(a.model_id == model.id, a.alias.in_(pointing)))
-            conn.execute(sa.update(models_table).where(models_table.c.id == model.id).values(updated_at=utcnow()))
+                conn.execute(sa.delete(aliases_table).where(a.model_id == model["id"], a.alias.in_(pointing)))
+            conn.execute(sa.update(models_table).where(models_table.c.id == model["id"]).values(updated_at=utcnow()))
             conn.execute(sa.delete(versions_table).where(v.id == row["id"]))
             return deleted
 
@@ -329,14 +207,14 @@ class RegistryStore:
             raise InvalidArgument(f"invalid version {version!r}: expected a positive integer")
         v, a = versions_table.c, aliases_table.c
         with self.db.write() as conn:
-            model = self._model_row(conn, name)
-            exists = conn.scalar(sa.select(v.id).where(v.model_id == model.id, v.version == version))
+            model = self._existing_model(conn, name)
+            exists = conn.scalar(sa.select(v.id).where(v.model_id == model["id"], v.version == version))
             if exists is None:
                 raise NotFound(f"model version {name}:{version} does not exist")
-            alias_id = conn.scalar(sa.select(a.id).where(a.model_id == model.id, a.alias == alias))
+            alias_id = conn.scalar(sa.select(a.id).where(a.model_id == model["id"], a.alias == alias))
             if alias_id is None:
                 conn.execute(
-                    sa.insert(aliases_table).values(model_id=model.id, alias=alias, version=version, updated_at=utcnow())
+                    sa.insert(aliases_table).values(model_id=model["id"], alias=alias, version=version, updated_at=utcnow())
                 )
             else:
                 conn.execute(sa.update(aliases_table).where(a.id == alias_id).values(version=version, updated_at=utcnow()))
@@ -346,66 +224,62 @@ class RegistryStore:
         validate_alias(alias)
         a = aliases_table.c
         with self.db.write() as conn:
-            model = self._model_row(conn, name)
-            result = conn.execute(sa.delete(aliases_table).where(a.model_id == model.id, a.alias == alias))
+            model = self._existing_model(conn, name)
+            result = conn.execute(sa.delete(aliases_table).where(a.model_id == model["id"], a.alias == alias))
             if not result.rowcount:
                 raise NotFound(f"alias {name}@{alias} does not exist")
 
-    # -- helpers ----------------------------------------------------------------
+    # -- the queries of RegistryReads ----------------------------------------------
 
-    @staticmethod
-    def _model_row(conn: sa.Connection, name: str) -> sa.Row[Any]:
-        validate_name(name)
-        row = conn.execute(sa.select(models_table).where(models_table.c.name == name)).first()
-        if row is None:
-            raise NotFound(f"model {name!r} does not exist")
-        return row
+    def _reading(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        return self.db.read()
 
-    @staticmethod
-    def _aliases(conn: sa.Connection, model_id: int) -> dict[str, int]:
+    def _model_row(self, conn: sa.Connection, name: str) -> Row | None:
+        return conn.execute(sa.select(models_table).where(models_table.c.name == name)).mappings().first()
+
+    def _model_rows(
+        self, conn: sa.Connection, *, after: str | None, name_contains: str | None, tags: Mapping[str, str], limit: int
+    ) -> list[Row]:
+        m = models_table.c
+        q = sa.select(models_table).order_by(m.name).limit(limit)
+        if after is not None:
+            q = q.where(m.name > after)
+        if name_contains:
+            q = q.where(m.name.contains(name_contains, autoescape=True))
+        for cond in _tag_filters(m.tags, tags):
+            q = q.where(cond)
+        return list(conn.execute(q).mappings())
+
+    def _aliases(self, conn: sa.Connection, model_id: int) -> dict[str, int]:
         a = aliases_table.c
         rows = conn.execute(sa.select(a.alias, a.version).where(a.model_id == model_id))
         return {alias: version for alias, version in rows}
 
-    @staticmethod
-    def _version_rows(conn: sa.Connection, model_id: int) -> list[sa.RowMapping]:
+    def _latest_version(self, conn: sa.Connection, model_id: int) -> int | None:
         v = versions_table.c
-        q = sa.select(versions_table).where(v.model_id == model_id).order_by(v.version.desc())
+        return conn.scalar(sa.select(sa.func.max(v.version)).where(v.model_id == model_id))
+
+    def _version_row(self, conn: sa.Connection, model_id: int, version: int) -> Row | None:
+        v = versions_table.c
+        q = sa.select(versions_table).where(v.model_id == model_id, v.version == version)
+        return conn.execute(q).mappings().first()
+
+    def _version_rows(
+        self,
+        conn: sa.Connection,
+        model_id: int,
+        *,
+        before: int | None = None,
+        format: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        limit: int | None = None,
+    ) -> list[Row]:
+        v = versions_table.c
+        q = sa.select(versions_table).where(v.model_id == model_id).order_by(v.version.desc()).limit(limit)
+        if before is not None:
+            q = q.where(v.version < before)
+        if format:
+            q = q.where(v.format == format)
+        for cond in _tag_filters(v.tags, tags):
+            q = q.where(cond)
         return list(conn.execute(q).mappings())
-
-    def _model(self, conn: sa.Connection, row: sa.Row[Any]) -> Model:
-        v = versions_table.c
-        latest = conn.scalar(sa.select(sa.func.max(v.version)).where(v.model_id == row.id))
-        return Model(
-            name=row.name,
-            description=row.description,
-            tags=dict(row.tags or {}),
-            latest_version=latest,
-            aliases=self._aliases(conn, row.id),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
-
-    @staticmethod
-    def _version(name: str, row: Mapping[Any, Any], aliases: Mapping[str, int]) -> ModelVersion:
-        """A version from its row (or the values just inserted)."""
-        return ModelVersion(
-            name=name,
-            version=row["version"],
-            format=row["format"],
-            artifact_uri=row["artifact_uri"],
-            sha256=row["sha256"],
-            size=row["size"],
-            files=[ArtifactFile(**f) for f in row["files"] or ()],
-            signature=dict(row["signature"] or {}),
-            metrics=dict(row["metrics"] or {}),
-            params=dict(row["params"] or {}),
-            tags=dict(row["tags"] or {}),
-            source=dict(row["source"] or {}),
-            description=row["description"],
-            aliases=sorted(a for a, n in aliases.items() if n == row["version"]),
-            created_at=row["created_at"],
-            created_by=row["created_by"],
-            baseline=dict(row["baseline"] or {}),
-            conversion=dict(row["conversion"] or {}),
-        )

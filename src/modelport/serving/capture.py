@@ -44,6 +44,12 @@ class CaptureEvent:
     inference_id: str | None
     time: float
     """Seconds since the epoch (``time.time()``)."""
+    propensity: float = 1.0
+    """The chance this variant was chosen for this request (its share of the live weights; 1 if the caller chose)."""
+    assignment: str = "weighted"
+    """How the variant was chosen: ``weighted`` (a random draw), ``unit`` (the unit id's hash), ``forced`` (by the caller)."""
+    experiment: str | None = None
+    """The experiment that set the endpoint's weights, if any."""
 
 
 class _Encodings:
@@ -90,6 +96,11 @@ class _Stamps:
 class RecordEncoder:
     """Capture events → lines of a capture file (PROTOCOLS.md §5), written as bytes.
 
+    ``eventMetadata`` holds SageMaker's keys (``eventId``, ``inferenceTime``,
+    ``inferenceId``) and modelport's: ``propensity`` and ``assignment`` (how
+    the variant was chosen, for off-policy evaluation) and ``experiment``
+    when one owns the endpoint's weights.
+
     Built in the writer thread of the process that serves, so the event ids'
     random prefix is never shared with a forked sibling.  A line costs ~3 µs
     (a dict through orjson plus ``uuid4()`` cost ~9 µs).
@@ -101,6 +112,7 @@ class RecordEncoder:
         self._prefix = str(uuid.uuid4())[:24]
         self._count = itertools.count()
         self._types: dict[str | None, bytes] = {}
+        self._routing: dict[tuple[float, str, str | None], bytes] = {}
 
     def hour(self, event: CaptureEvent) -> str:
         return self._stamps.hour(event.time)
@@ -132,10 +144,25 @@ class RecordEncoder:
         parts += (b'},"eventMetadata":{"eventId":"', event_id.encode(), b'","inferenceTime":"')
         parts.append(self._stamps.iso(event.time).encode())
         if event.inference_id:
-            parts += (b'","inferenceId":', orjson.dumps(event.inference_id), b'},"eventVersion":"0"}')
+            parts += (b'","inferenceId":', orjson.dumps(event.inference_id))
         else:
-            parts.append(b'"},"eventVersion":"0"}')
+            parts.append(b'"')
+        parts += (self._assignment(event), b'},"eventVersion":"0"}')
         return b"".join(parts)
+
+    def _assignment(self, event: CaptureEvent) -> bytes:
+        """``,"propensity":…,"assignment":…[,"experiment":…]``: few distinct values, encoded once each."""
+        key = (event.propensity, event.assignment, event.experiment)
+        found = self._routing.get(key)
+        if found is None:
+            extra = {"propensity": event.propensity, "assignment": event.assignment}
+            if event.experiment is not None:
+                extra["experiment"] = event.experiment
+            found = b"," + orjson.dumps(extra)[1:-1]
+            if len(self._routing) > 4096:  # weights move (a bandit): forget old ones
+                self._routing.clear()
+            self._routing[key] = found
+        return found
 
 
 def record(event: CaptureEvent) -> dict[str, Any]:

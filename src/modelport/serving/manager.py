@@ -96,15 +96,21 @@ class LiveVariant:
 
 @dataclass
 class LiveEndpoint:
+    """One revision of an endpoint, loaded; what the data plane reads per request is worked out here once."""
+
     name: str
     revision: int
     config: EndpointConfig
     variants: dict[str, LiveVariant]
     router: Router
 
-    @property
-    def shadows(self) -> list[LiveVariant]:
-        return [v for v in self.variants.values() if v.spec.shadow]
+    def __post_init__(self) -> None:
+        self.shadows: list[LiveVariant] = [v for v in self.variants.values() if v.spec.shadow]
+        routing = self.config.routing
+        #: the header naming the unit (lower case), when assignment is sticky; None: by weight only
+        self.unit_header: str | None = routing.unit_header
+        self.salt: str = routing.salt or routing.experiment or self.name
+        self.experiment: str | None = routing.experiment
 
     def variant_for_version(self, version: int) -> LiveVariant:
         for v in self.variants.values():

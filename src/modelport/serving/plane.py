@@ -1,4 +1,4 @@
-"""One process's serving, wired one way: endpoint manager, data plane and capture.
+"""One process's serving, wired one way: endpoint manager, data plane, capture and arm counters.
 
 The server (``api/app.py``) and the in-process client (``modelport invoke``
 without ``--url``, ``client.endpoints.invoke``) both build a :class:`Serving`,
@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from modelport.endpoints.counters import ArmCounters
 from modelport.metrics import Metrics
 from modelport.services import Services
+from modelport.serving.arms import ArmBook
 from modelport.serving.capture import CaptureWriter
 from modelport.serving.dataplane import DataPlane, Predictors
 from modelport.serving.manager import EndpointManager
@@ -21,7 +23,7 @@ class Serving:
 
     Build it, ``await start()`` on the event loop that will serve, and
     ``await stop()`` there: stopping drains shadows, unloads the models and
-    flushes the capture still queued.
+    flushes the capture still queued and the arm counts not yet written.
     """
 
     def __init__(
@@ -48,11 +50,13 @@ class Serving:
             on_dropped=lambda ep, v: metrics.capture_records.labels(ep, v, "dropped").inc(),
             flush_interval=settings.capture_flush_s,
         )
+        self.arms = ArmBook(ArmCounters(services.db), flush_interval=settings.arm_counters_flush_s)
         self.dataplane = DataPlane(
             self.manager,
             metrics,
             predictors,
             capture=self.capture,
+            arms=self.arms,
             timeout_s=settings.request_timeout_s,
             max_request_bytes=settings.max_request_bytes,
         )
@@ -63,9 +67,11 @@ class Serving:
 
     async def start(self) -> None:
         await self.manager.start()
+        self.arms.start()
 
     async def stop(self) -> None:
         await self.dataplane.drain_shadows()
         await self.manager.stop()
         self.capture.close()
-        self.dataplane.close()
+        self.dataplane.close()  # hands what it tallied to the arm counts, which are written last
+        self.arms.close()

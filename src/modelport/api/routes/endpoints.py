@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
 from modelport.api.auth import Principal, require
 from modelport.api.bodies import RequestBody, StrictJSONRoute
 from modelport.api.routes.models import Svc
 from modelport.domain import PositiveInt64
-from modelport.endpoints.config import CaptureConfig, ConfigRevision, Endpoint
+from modelport.endpoints.config import CaptureConfig, ConfigRevision, Endpoint, RoutingConfig
+from modelport.endpoints.shadow_report import ShadowReport
 from modelport.endpoints.stats import endpoint_stats
 
 router = APIRouter(prefix="/endpoints", tags=["endpoints"], route_class=StrictJSONRoute)
@@ -39,6 +41,7 @@ class CreateEndpoint(RequestBody):
     name: str
     variants: list[VariantSpec]
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
 
 
 class UpdateEndpoint(RequestBody):
@@ -46,6 +49,8 @@ class UpdateEndpoint(RequestBody):
     variants: list[VariantSpec] = Field(default_factory=list)
     remove: list[str] = Field(default_factory=list)
     capture: CaptureConfig | None = None
+    routing: RoutingConfig | None = None
+    """Replaces the routing section as a whole (``{}`` clears it)."""
 
 
 class Rollback(RequestBody):
@@ -55,7 +60,7 @@ class Rollback(RequestBody):
 @router.post("", response_model=Endpoint, status_code=201)
 def create_endpoint(body: CreateEndpoint, svc: Svc, who: Admin) -> Endpoint:
     return svc.endpoints.create(
-        body.name, [v.fields() for v in body.variants], capture=body.capture, created_by=who.name
+        body.name, [v.fields() for v in body.variants], capture=body.capture, routing=body.routing, created_by=who.name
     )
 
 
@@ -77,6 +82,7 @@ def update_endpoint(name: str, body: UpdateEndpoint, svc: Svc, who: Admin) -> En
         variants=[v.fields() for v in body.variants],
         remove=body.remove,
         capture=body.capture,
+        routing=body.routing,
         created_by=who.name,
     )
 
@@ -96,6 +102,20 @@ def stats(name: str, request: Request, svc: Svc, _: Read) -> dict[str, Any]:
     """Recent figures of this server (all workers): requests, errors, latency, shadow agreement."""
     svc.endpoints.get(name)
     return endpoint_stats(request.app.state.metrics.collect_samples(), name)
+
+
+@router.get("/{name}/shadow-report", response_model=list[ShadowReport])
+def shadow_report(
+    name: str,
+    svc: Svc,
+    _: Read,
+    since: Annotated[datetime | None, Query(description="Start (default: since each shadow serves its model).")] = None,
+    until: Annotated[datetime | None, Query(description="End (default: now).")] = None,
+    confidence: Annotated[float, Query(gt=0, lt=1, description="Of the intervals.")] = 0.95,
+) -> list[ShadowReport]:
+    """Each shadow next to the live traffic on the same requests, over every server: label agreement,
+    |diff| of numeric outputs, latency and failures, with intervals."""
+    return svc.endpoints.shadow_report(name, since=since, until=until, confidence=confidence)
 
 
 @router.delete("/{name}", status_code=204)

@@ -1,0 +1,1 @@
+"""Experiments: statistics by seeded simulation, formulas against scipy."""
