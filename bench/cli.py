@@ -36,14 +36,12 @@ to only print).
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import platform
 import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -52,6 +50,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from revisions import export, revision  # noqa: E402 (bench/ on the path first)
+
 TARGET_S = 0.4
 COMMANDS: list[list[str]] = [
     ["models", "list"],
@@ -129,25 +131,6 @@ def main() -> None:
         with args.results.open("a") as fh:
             fh.write("\n" + text)
         print(f"appended to {args.results}")
-
-
-def revision() -> str:
-    rev = git("rev-parse", "--short", "HEAD").strip()
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "src").strip()
-    return rev + ("+uncommitted changes" if dirty else "")
-
-
-def git(*args: str) -> str:
-    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True).stdout
-
-
-def export(rev: str, dest: Path) -> Path:
-    """``src/`` of a revision, without touching the repository's worktrees."""
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "src"], capture_output=True, check=True).stdout
-    dest.mkdir(parents=True)
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(dest, filter="data")
-    return dest / "src"
 
 
 def cli(contender: Contender, *args: str, bytecode: str = "warm") -> subprocess.CompletedProcess[str]:

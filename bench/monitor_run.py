@@ -41,14 +41,12 @@ pair by pair.  Nothing is asserted; a section is appended to bench/RESULTS.md
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -58,6 +56,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from revisions import export, revision  # noqa: E402 (bench/ on the path first)
+
 CACHE = HERE / ".cache" / "monitor_run"
 FEATURES = [f"f{i}" for i in range(20)]
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
@@ -341,25 +343,6 @@ def work_run(home: Path, since: datetime, until: datetime, profile: Path | None)
 
 
 # -- harness -----------------------------------------------------------------------------
-
-
-def revision() -> str:
-    rev = git("rev-parse", "--short", "HEAD").strip()
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "src").strip()
-    return rev + ("+uncommitted changes" if dirty else "")
-
-
-def git(*args: str) -> str:
-    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True).stdout
-
-
-def export(rev: str, dest: Path) -> Path:
-    """``src/`` of a revision, without touching the repository's worktrees (as bench/cli.py)."""
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "src"], capture_output=True, check=True).stdout
-    dest.mkdir(parents=True)
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(dest, filter="data")
-    return dest / "src"
 
 
 def worker(src: Path, *args: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ runs out.
 
 from __future__ import annotations
 
+import abc
 import logging
 import os
 import socket
@@ -92,7 +93,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class LeasedLoop(Generic[T]):
+class LeasedLoop(abc.ABC, Generic[T]):
     """A thread in every server process; only the holder of the lease ``name`` does the work.
 
     Every ``interval_s`` the thread takes or renews the lease (``ttl_s``) and,
@@ -120,9 +121,9 @@ class LeasedLoop(Generic[T]):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @abc.abstractmethod
     def work(self) -> list[T]:
         """One pass, made while holding the lease (check :meth:`holds_lease` between long steps)."""
-        raise NotImplementedError
 
     @property
     def stopping(self) -> bool:
