@@ -166,3 +166,14 @@ def test_cancel(svc: Services, data: Path) -> None:
     service.process(service.queue.claim("w", 30), "w")  # type: ignore[arg-type]
     with pytest.raises(Conflict, match="async inference c3 already ended: completed"):
         service.cancel("c3")
+
+
+def test_the_webhook_secret_is_never_shown(svc: Services, data: Path) -> None:
+    svc.endpoints.update(
+        "sync", async_inference={"notification": {"success_url": "https://hooks.example/T0/secret-path", "secret": "s3cr3t"}},
+        created_by="me",
+    )  # fmt: skip
+    item, _ = svc.async_inference.submit("sync", str(data))
+    shown = item.model_dump_json()
+    assert "s3cr3t" not in shown and "secret-path" not in shown
+    assert item.request["notification"]["secret"] == "s3cr3t"  # the worker signs with it

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from modelport.db.database import Database
 from modelport.db.tables import async_inferences_table, leases_table, utcnow
@@ -74,6 +74,17 @@ class AsyncInference(BaseModel):
     @property
     def final(self) -> bool:
         return self.status in FINAL
+
+    @field_serializer("request")
+    def _public_request(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Shown without the webhook secret, and webhook URLs cut to their host (they often carry secrets)."""
+        notification = dict(request.get("notification") or {})
+        if notification.get("secret"):
+            notification["secret"] = "********"
+        for key in ("success_url", "error_url"):
+            if notification.get(key):
+                notification[key] = _redact(notification[key])
+        return {**request, "notification": notification}
 
 
 @dataclass(frozen=True)
@@ -343,6 +354,12 @@ class AsyncQueue:
         if row is None:
             raise NotFound(f"no async inference {inference_id!r}")
         return _inference(row)
+
+
+def _redact(url: str) -> str:
+    from modelport.monitoring.alerts import _redact as redact
+
+    return redact(url)
 
 
 def _aware(value: datetime | None) -> datetime | None:

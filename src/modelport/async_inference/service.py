@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import random
+import shutil
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -27,7 +30,7 @@ import orjson
 from modelport.async_inference.queue import AsyncInference, AsyncQueue
 from modelport.db.tables import utcnow
 from modelport.endpoints.config import AsyncInferenceConfig
-from modelport.errors import Conflict, InvalidArgument, ModelportError, NotFound
+from modelport.errors import Conflict, InvalidArgument, ModelportError, NotFound, PermissionDenied
 
 if TYPE_CHECKING:
     from modelport.batch.job import TransformJob
@@ -38,9 +41,11 @@ log = logging.getLogger("modelport.async")
 INLINE_LIMIT = 128 * 1024
 """Outputs up to this size are inlined in the notification (SageMaker's SNS rule)."""
 ID_MAX = 64
+UPLOADS = "async/inputs"
+"""Where uploaded inputs go in the artifact store."""
 MAX_BACKOFF_S = 600.0
 #: failures worth another try: the store, the database or the network was away; the worker died
-RETRYABLE = frozenset({"UNAVAILABLE", "INTERNAL", "WORKER_LOST"})
+RETRYABLE = frozenset({"UNAVAILABLE", "INTERNAL", "WORKER_LOST", "CONFLICT"})
 
 
 def check_inference_id(value: str) -> str:
@@ -86,10 +91,21 @@ class AsyncInferenceService:
         output_extension: str | None = None,
         filename: str | None = None,
         created_by: str = "",
+        may_read_files: bool = True,
     ) -> tuple[AsyncInference, bool]:
-        """Queue one request; the same ``inference_id`` again returns the first (``False``: not new)."""
+        """Queue one request; the same ``inference_id`` again returns the first (``False``: not new).
+
+        ``may_read_files``: the caller may name any file the server can read (auth off, admin tokens);
+        otherwise only ``s3://`` and inputs uploaded to the store (:meth:`upload`).
+        """
         if not input_location or not input_location.strip():
             raise InvalidArgument("InputLocation is required: s3://bucket/key or a file the server can read")
+        input_location = input_location.strip()
+        if not may_read_files and not self._may_read(input_location):
+            raise PermissionDenied(
+                "reading the server's files needs an admin token: use s3:// or upload the input "
+                "(POST /api/v1/async-inputs, what `modelport invoke --async --file` does)"
+            )
         inference_id = check_inference_id(inference_id) if inference_id else str(uuid.uuid4())
         try:
             existing = self.queue.get(inference_id)
@@ -127,7 +143,7 @@ class AsyncInferenceService:
             "content_type": content_type,
             "accept": accept,
             "custom_attributes": custom_attributes,
-            "notification": config.notification.model_dump(mode="json"),
+            "notification": config.notification.model_dump(mode="json", context={"secrets": True}),
         }
         return self.queue.enqueue(
             {
@@ -145,6 +161,26 @@ class AsyncInferenceService:
                 "created_by": created_by,
             }
         )
+
+    def _may_read(self, location: str) -> bool:
+        if location.startswith("s3://"):
+            return True
+        artifacts = self.services.artifacts
+        uploads = artifacts.key(UPLOADS) + "/"
+        if artifacts.is_local:
+            return os.path.abspath(location).startswith(uploads)
+        return location.startswith(uploads)
+
+    def store_input(self, local: Path) -> str:
+        """Move a spooled upload to the store's ``async/inputs/``; its location (what ``submit`` reads)."""
+        artifacts = self.services.artifacts
+        location = artifacts.key(f"{UPLOADS}/{uuid.uuid4().hex}")
+        if artifacts.is_local:
+            os.makedirs(os.path.dirname(location), exist_ok=True)
+            shutil.move(local, location)
+        else:
+            artifacts.fs.put_file(str(local), location)
+        return location
 
     @staticmethod
     def _seconds(value: float | None, name: str, default: float, low: float, high: float) -> float:
@@ -225,7 +261,14 @@ class AsyncInferenceService:
         from modelport.batch.inputs import list_inputs
         from modelport.batch.spec import TransformSpec
 
-        objects = list_inputs(item.input_location, s3_endpoint_url=self.settings.s3_endpoint_url)
+        try:
+            objects = list_inputs(item.input_location, s3_endpoint_url=self.settings.s3_endpoint_url)
+        except InvalidArgument as exc:
+            if not exc.message.startswith("no input files match"):
+                raise
+            objects = []
+        if not objects:
+            raise NotFound(f"input {item.input_location!r} does not exist")
         if len(objects) != 1:
             raise InvalidArgument(
                 f"input {item.input_location!r} names {len(objects)} objects: an asynchronous inference reads one"
