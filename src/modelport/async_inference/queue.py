@@ -70,6 +70,8 @@ class AsyncInference(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     updated_at: datetime
+    progress: dict[str, Any] | None = None
+    """While it runs (and after): its transform job's fraction done, records, bytes done and total."""
 
     @property
     def final(self) -> bool:
@@ -211,8 +213,11 @@ class AsyncQueue:
 
     # -- the worker's side -----------------------------------------------------------------
 
-    def claim(self, holder: str, lease_s: float, now: datetime | None = None) -> AsyncInference | None:
-        """Take the oldest claimable request: queued and due, or running under a lease that ran out.
+    def claim(
+        self, holder: str, lease_s: float, now: datetime | None = None, *, inference_id: str | None = None
+    ) -> AsyncInference | None:
+        """Take the oldest claimable request (or ``inference_id`` if it is claimable): queued and due, or
+        running under a lease that ran out.
 
         The attempt counter goes up on every claim (a worker that died mid-run used one).
         """
@@ -223,6 +228,8 @@ class AsyncQueue:
             sa.and_(a.status == "running", a.lease_expires_at < now),
         )
         q = sa.select(a.seq, a.started_at).where(due).order_by(a.not_before, a.seq).limit(1)
+        if inference_id is not None:
+            q = q.where(a.id == inference_id)
         if not self.db.is_sqlite:
             q = q.with_for_update(skip_locked=True)
         with self.db.write() as conn:

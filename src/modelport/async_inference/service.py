@@ -193,7 +193,20 @@ class AsyncInferenceService:
     # -- reads and cancel -------------------------------------------------------------------
 
     def get(self, inference_id: str) -> AsyncInference:
-        return self.queue.get(inference_id)
+        """A request, with its transform job's progress."""
+        item = self.queue.get(inference_id)
+        if item.job_id is None:
+            return item
+        try:
+            job = self.services.transforms.get(item.job_id)
+        except NotFound:
+            return item
+        p = job.progress
+        progress = {
+            "fraction": p.fraction, "records": p.records, "bytes_done": p.bytes_done, "bytes_total": p.bytes_total,
+            "seconds": round(p.run_seconds, 3),
+        }  # fmt: skip
+        return item.model_copy(update={"progress": progress})
 
     def list(self, **filters: Any) -> Any:
         return self.queue.list(**filters)

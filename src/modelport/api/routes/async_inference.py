@@ -19,12 +19,22 @@ from modelport.api.dataplane import declared_length
 from modelport.api.routes.models import Svc
 from modelport.async_inference.queue import AsyncInference
 from modelport.domain import Page
-from modelport.errors import InvalidArgument, PayloadTooLarge
+from modelport.errors import InvalidArgument, PayloadTooLarge, PermissionDenied
 from modelport.spool import spool_path
 
 router = APIRouter(tags=["async inference"], route_class=StrictJSONRoute)
-Read = Annotated[Principal, Depends(require("read"))]
 Invoke = Annotated[Principal, Depends(require("invoke"))]
+
+
+def _reader_or_invoker(request: Request) -> Principal:
+    """Read tokens see requests; so do invoke tokens (they follow what they submitted)."""
+    try:
+        return require("read")(request)
+    except PermissionDenied:
+        return require("invoke")(request)
+
+
+Read = Annotated[Principal, Depends(_reader_or_invoker)]
 
 _RAW_BODY = {
     "requestBody": {
