@@ -157,6 +157,7 @@ def test_boto3_invoke_endpoint_async_of_a_200_mb_csv_writes_the_output_to_s3(liv
     rows = write_csv(live.root / "big.csv", 200)
     live.s3_client().upload_file(str(live.root / "big.csv"), live.bucket, "in/big.csv")
     (live.root / "big.csv").unlink()
+    before = _peak_rss_mb(live.server.proc.pid)
     started = time.monotonic()
     reply = live.runtime().invoke_endpoint_async(
         EndpointName="wide", InputLocation=f"s3://{live.bucket}/in/big.csv", ContentType="text/csv",
@@ -170,7 +171,8 @@ def test_boto3_invoke_endpoint_async_of_a_200_mb_csv_writes_the_output_to_s3(liv
     elapsed = time.monotonic() - started
     assert output.count(b"\n") == rows
     peak = _peak_rss_mb(live.server.proc.pid)
-    print(f"\n200 MB CSV ({rows} rows): {elapsed:.1f} s to the output in S3; server peak RSS {peak:.0f} MB")
+    print(f"\n200 MB CSV ({rows} rows): {elapsed:.1f} s to the output in S3; server peak RSS {peak:.0f} MB "
+          f"({before:.0f} MB before)")
     infra.wait_for(lambda: any(e.get("inferenceId") == "big-1" for e in hooks.events()), 20, "the webhook")
     headers, body = next((h, b) for h, b in hooks.received if json.loads(b)["inferenceId"] == "big-1")
     assert verify(SECRET, headers, body)
@@ -274,7 +276,7 @@ def test_a_server_killed_mid_request_loses_nothing_and_runs_nothing_twice(tmp_pa
         )  # fmt: skip
     finally:
         svc.close()
-    big_rows = write_csv(tmp_path / "big.csv", 100)
+    big_rows = write_csv(tmp_path / "big.csv", 60)
     small_rows = write_csv(tmp_path / "small.csv", 0.05)
     env = {"MODELPORT_HOME": str(home), "MODELPORT_ASYNC_POLL_S": "0.2", "MODELPORT_ASYNC_LEASE_S": "3"}
     api = "/api/v1/endpoints/wide/async-invocations"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -177,3 +178,25 @@ def test_the_webhook_secret_is_never_shown(svc: Services, data: Path) -> None:
     shown = item.model_dump_json()
     assert "s3cr3t" not in shown and "secret-path" not in shown
     assert item.request["notification"]["secret"] == "s3cr3t"  # the worker signs with it
+
+
+def test_a_request_running_past_its_timeout_is_stopped_and_failed(
+    svc: Services, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transforms = svc.transforms
+
+    def never_ends(job_id: str, **_: object) -> object:  # a model call that hangs until the job is stopped
+        for _ in range(200):
+            if transforms.get(job_id).status == "cancelled":
+                break
+            time.sleep(0.05)
+        return transforms.get(job_id)
+
+    monkeypatch.setattr(transforms, "run", never_ends)
+    svc.async_inference.submit("iris", str(data), inference_id="slow", timeout_s=1)
+    started = time.monotonic()
+    done = svc.async_inference.process(svc.async_inference.queue.claim("w", 30), "w")  # type: ignore[arg-type]
+    assert done is not None and (done.status, done.error_code) == ("failed", "TIMEOUT")
+    assert done.error == "the inference did not finish within InvocationTimeoutSeconds (1 s)"
+    assert time.monotonic() - started < 5
+    assert orjson.loads((tmp_path / "failed" / "slow-error.out").read_bytes())["ErrorCode"] == "TIMEOUT"
