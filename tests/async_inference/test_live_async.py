@@ -276,7 +276,7 @@ def test_a_server_killed_mid_request_loses_nothing_and_runs_nothing_twice(tmp_pa
         )  # fmt: skip
     finally:
         svc.close()
-    big_rows = write_csv(tmp_path / "big.csv", 60)
+    big_rows = write_csv(tmp_path / "big.csv", 100)
     small_rows = write_csv(tmp_path / "small.csv", 0.05)
     env = {"MODELPORT_HOME": str(home), "MODELPORT_ASYNC_POLL_S": "0.2", "MODELPORT_ASYNC_LEASE_S": "3"}
     api = "/api/v1/endpoints/wide/async-invocations"
@@ -294,9 +294,9 @@ def test_a_server_killed_mid_request_loses_nothing_and_runs_nothing_twice(tmp_pa
             if not shown["job_id"]:
                 return False
             job = httpx.get(f"{server.url}/api/v1/jobs/{shown['job_id']}").json()
-            return bool(job["progress"]["blocks_done"] >= 2)
+            return bool(job["progress"]["blocks_done"] >= 1)
 
-        infra.wait_for(big_is_half_done, 30, "the big request to commit some blocks", interval=0.1)
+        infra.wait_for(big_is_half_done, 30, "the big request to commit a block", interval=0.05)
         for pid in [server.proc.pid, *_children(server.proc.pid)]:  # the server and its worker processes
             os.kill(pid, signal.SIGKILL)
         server.proc.wait()

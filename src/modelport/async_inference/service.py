@@ -224,9 +224,18 @@ class AsyncInferenceService:
     # -- the worker's side -----------------------------------------------------------------
 
     def process(
-        self, item: AsyncInference, holder: str, *, keepalive: Callable[[], object] | None = None
+        self,
+        item: AsyncInference,
+        holder: str,
+        *,
+        keepalive: Callable[[], object] | None = None,
+        abandon: Callable[[], bool] | None = None,
     ) -> AsyncInference | None:
-        """Run one claimed request to its end (or its next retry); None when the lease was lost."""
+        """Run one claimed request to its end (or its next retry); None when the lease was lost or
+        ``abandon()`` said to stop (the server is shutting down: the request is resumed by the next worker).
+
+        ``keepalive`` is called on every lease renewal (the worker renews its own leases).
+        """
         lease = self.settings.async_lease_s
         if item.cancel_requested:
             return self._end(item, holder, "cancelled", "CANCELLED", "cancelled while it ran")
@@ -253,7 +262,7 @@ class AsyncInferenceService:
                 job = self._create_job(item)
                 if self.queue.heartbeat(item.id, holder, lease, job_id=job.id) is None:
                     return None
-            outcome = self._run(item, holder, job.id, keepalive)
+            outcome = self._run(item, holder, job.id, keepalive, abandon)
         except ModelportError as exc:
             return self._failed(item, holder, exc.code, exc.message)
         if outcome is None:
@@ -300,7 +309,12 @@ class AsyncInferenceService:
         return self.services.transforms.create(spec, created_by=f"async:{item.id}")
 
     def _run(
-        self, item: AsyncInference, holder: str, job_id: str, keepalive: Callable[[], object] | None
+        self,
+        item: AsyncInference,
+        holder: str,
+        job_id: str,
+        keepalive: Callable[[], object] | None,
+        abandon: Callable[[], bool] | None,
     ) -> TransformJob | None:
         """Run the job in a thread; renew the lease, watch for cancel and timeout.  None: lease lost."""
         transforms = self.services.transforms
@@ -317,24 +331,27 @@ class AsyncInferenceService:
         started = time.monotonic()
         worker.start()
         stopping = False
-        lost = False
         while worker.is_alive():
             worker.join(min(lease / 3, 2.0))
             if not worker.is_alive():
                 break
             latest = self.queue.heartbeat(item.id, holder, lease)
+            if latest is None or (abandon is not None and abandon()):
+                # Another worker holds the request now (this one stalled past its lease), or this server is
+                # shutting down: leave the job be.  It runs on while this process does, and whoever holds the
+                # request next resumes it (or finds it completed) — it is never started over.
+                log.info("async %s: left to the next worker (job %s)", item.id, job_id)
+                return None
             if keepalive is not None:
                 keepalive()
             too_long = time.monotonic() - started > item.timeout_s
-            if (latest is None or latest.cancel_requested or too_long) and not stopping:
-                stopping, lost = True, latest is None
+            if (latest.cancel_requested or too_long) and not stopping:
+                stopping = True
                 try:
                     transforms.cancel(job_id)
                 except ModelportError as exc:
                     log.warning("async %s: cannot stop job %s: %s", item.id, job_id, exc.message)
         result = outcome[0] if outcome else None
-        if lost:
-            return None
         if isinstance(result, ModelportError):
             raise result
         if isinstance(result, BaseException) or result is None:

@@ -48,7 +48,9 @@ class AsyncWorker(LeasedLoop[str]):
                 break
             log.info("async %s: attempt %d on endpoint %s", item.id, item.attempts, item.endpoint)
             try:
-                ended = self.service.process(item, self.holder, keepalive=self.holds_lease)
+                ended = self.service.process(
+                    item, self.holder, keepalive=self.holds_lease, abandon=lambda: self.stopping
+                )
             except Exception:  # a bug: the row's lease runs out and it is retried, then dead-lettered
                 log.exception("async %s: processing failed", item.id)
                 continue
