@@ -30,7 +30,7 @@ import orjson
 from modelport.async_inference.queue import AsyncInference, AsyncQueue
 from modelport.db.tables import utcnow
 from modelport.endpoints.config import AsyncInferenceConfig
-from modelport.errors import Conflict, InvalidArgument, ModelportError, NotFound, PermissionDenied
+from modelport.errors import Conflict, InvalidArgument, ModelportError, NotFound, PermissionDenied, Unavailable
 
 if TYPE_CHECKING:
     from modelport.batch.job import TransformJob
@@ -41,6 +41,7 @@ log = logging.getLogger("modelport.async")
 INLINE_LIMIT = 128 * 1024
 """Outputs up to this size are inlined in the notification (SageMaker's SNS rule)."""
 ID_MAX = 64
+_GLOB = frozenset("*?[")
 UPLOADS = "async/inputs"
 """Where uploaded inputs go in the artifact store."""
 MAX_BACKOFF_S = 600.0
@@ -280,17 +281,27 @@ class AsyncInferenceService:
         return self._failed(item, holder, outcome.failure_code or "INTERNAL", outcome.failure_reason or "failed")
 
     def _create_job(self, item: AsyncInference) -> TransformJob:
-        from modelport.batch.inputs import list_inputs
+        from modelport.batch.inputs import filesystem, list_inputs
         from modelport.batch.spec import TransformSpec
+        from modelport.s3 import s3_errors
 
-        try:
-            objects = list_inputs(item.input_location, s3_endpoint_url=self.settings.s3_endpoint_url)
-        except InvalidArgument as exc:
-            if not exc.message.startswith("no input files match"):
-                raise
-            objects = []
-        if not objects:
-            raise NotFound(f"input {item.input_location!r} does not exist")
+        location = item.input_location
+        if not _GLOB.intersection(location):  # one object: say it is missing rather than "no input files match"
+            fs, path = filesystem(location, self.settings.s3_endpoint_url)
+            try:
+                with s3_errors(f"input {location}"):
+                    exists = fs.exists(path)
+            except OSError as exc:
+                raise Unavailable(f"cannot read input {location!r}: {exc}") from None
+            if not exists:
+                raise NotFound(f"input {location!r} does not exist")
+            if fs.isfile(path):
+                try:
+                    with s3_errors(f"input {location}"), fs.open(path, "rb") as fh:
+                        fh.read(1)
+                except PermissionError as exc:
+                    raise InvalidArgument(f"input {location!r} is not readable: {exc.strerror or exc}") from None
+        objects = list_inputs(location, s3_endpoint_url=self.settings.s3_endpoint_url)
         if len(objects) != 1:
             raise InvalidArgument(
                 f"input {item.input_location!r} names {len(objects)} objects: an asynchronous inference reads one"
