@@ -24,7 +24,8 @@ def test_invoke_async_waits_for_the_output_and_async_commands_show_it(cli, model
         "`modelport endpoints update iris --async-output PATH` turns it on"
     )
     out_dir = tmp_path / "out"
-    assert cli("endpoints", "update", "iris", "--async-output", str(out_dir))[0] == 0
+    code, out, _ = cli("endpoints", "update", "iris", "--async-output", str(out_dir))
+    assert code == 0 and f"asynchronous inference: outputs → {out_dir}" in out
     code, out, err = cli("invoke", "iris", "--async", "--file", str(data), "--inference-id", "first")
     assert code == 0, err
     assert "completed" in out and "first" in out

@@ -87,6 +87,10 @@ def _print_endpoint(ep: Any, stats: dict[str, Any] | None = None, shadows: list[
     cap = ep.config.capture
     if cap.enabled:
         console.print(f"data capture: {cap.sampling_percent:g}% of requests → {cap.destination or 'artifact store capture/'}")
+    async_config = getattr(ep.config, "async_inference", None)
+    if async_config is not None:
+        out = async_config.output_path or f"artifact store async/{ep.name}/output"
+        console.print(f"asynchronous inference: outputs → {out}", markup=False, highlight=False)
     routing = ep.config.routing
     if routing.unit or routing.experiment:
         parts = [f"sticky by {routing.unit}" if routing.unit else "by weight"]
