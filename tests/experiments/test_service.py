@@ -205,6 +205,21 @@ def test_a_unit_makes_assignment_sticky_for_the_experiment(deploy: Callable[...,
     assert (routing.unit, routing.salt, routing.experiment) == ("header:X-User-Id", "exp1", None)
 
 
+def test_the_sdk_sends_the_unit_header(deploy: Callable[..., Client]) -> None:
+    """``invoke(..., headers=…)`` carries the unit id: a user keeps the arm, users spread over both."""
+    from tests.experiments.conftest import draw
+
+    client = deploy()
+    client.experiments.start("exp1", "churn", "a", "b", metric="error_rate", unit="header:X-User-Id")
+    row = draw(1, seed=2)
+    arms = {}
+    for user in range(40):
+        seen = {client.endpoints.invoke("churn", row, headers={"X-User-Id": f"u{user}"}).variant for _ in range(3)}
+        assert len(seen) == 1
+        arms[user] = seen.pop()
+    assert set(arms.values()) == {"a", "b"}
+
+
 def test_weights_changed_by_hand_stop_the_experiment(deploy: Callable[..., Client]) -> None:
     client = deploy()
     clock = Clock()
