@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from modelport.experiments.service import ExperimentService
     from modelport.monitoring.feedback import FeedbackService
     from modelport.monitoring.service import MonitorService
+    from modelport.sagemaker.control import ControlPlane
 
 
 @dataclass
@@ -104,6 +105,12 @@ class Services:
         return ExperimentService(
             ExperimentStore(self.db), self.endpoints, self.registry, functools.partial(_arm_reader, self)
         )
+
+    @functools.cached_property
+    def sagemaker(self) -> ControlPlane:
+        from modelport.sagemaker.control import ControlPlane
+
+        return ControlPlane(self)
 
     def close(self) -> None:
         self.db.dispose()
