@@ -209,6 +209,9 @@ def test_listings_filter_sort_and_page(svc: Services, iris: str) -> None:
     for name in ("alpha", "beta", "gamma"):
         svc.endpoints.create(name, [{"name": "a", "requested": "iris:1"}], created_by="cli")
     svc.endpoints.store.set_status("beta", 1, "in_service")
+    svc.endpoints.store.set_status("gamma", 1, "failed", reason="variant a: no runtime for format 'pmml'")
+    failed = call(svc, "DescribeEndpoint", EndpointName="gamma")
+    assert (failed["EndpointStatus"], failed["FailureReason"]) == ("Failed", "variant a: no runtime for format 'pmml'")
     first = call(svc, "ListEndpoints", SortBy="Name", SortOrder="Ascending", MaxResults=2)
     assert [e["EndpointName"] for e in first["Endpoints"]] == ["alpha", "beta"]
     second = call(svc, "ListEndpoints", SortBy="Name", SortOrder="Ascending", MaxResults=2, NextToken=first["NextToken"])
