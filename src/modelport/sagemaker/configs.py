@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
+from modelport.errors import AlreadyExists
 from modelport.sagemaker.context import Context, Listed, drop_none, epoch, listing
 from modelport.sagemaker.records import Record
 from modelport.sagemaker.shapes import Members, already_exists, could_not_find, validation
@@ -49,10 +50,8 @@ def create_endpoint_config(ctx: Context, req: Members) -> dict[str, Any]:
     body = {k: v for k, v in req.data.items() if k != "EndpointConfigName" and v is not None}
     try:
         ctx.records.add(KIND, name, target=None, body=body, created_by=ctx.caller.name)
-    except Exception as exc:
-        if getattr(exc, "code", None) == "ALREADY_EXISTS":
-            raise already_exists(WHAT, arn) from None
-        raise
+    except AlreadyExists:  # made meanwhile by another request
+        raise already_exists(WHAT, arn) from None
     return {"EndpointConfigArn": arn}
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from modelport.domain import ModelVersion, RegisterRequest
-from modelport.errors import Conflict, InvalidArgument, NotFound
+from modelport.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from modelport.sagemaker.artifacts import classify, model_file
 from modelport.sagemaker.context import Context, Listed, drop_none, epoch, listing
 from modelport.sagemaker.shapes import Members, already_exists, could_not_find, resource_in_use, validation
@@ -61,10 +61,10 @@ def create_model(ctx: Context, req: Members) -> dict[str, Any]:
     )
     try:
         ctx.records.add(KIND, name, target=version.ref, body=body, created_by=ctx.caller.name)
-    except Exception:
+    except AlreadyExists:  # made meanwhile by another request: this one registered for nothing
         if registered:
             _forget(ctx, version.ref)
-        raise
+        raise already_exists("model", arn) from None
     return {"ModelArn": arn}
 
 

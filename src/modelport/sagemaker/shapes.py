@@ -22,9 +22,6 @@ from modelport.errors import AlreadyExists, Conflict, InvalidArgument, NotFound,
 
 #: names of endpoints, configs, models, jobs and variants (SageMaker's EntityName/VariantName pattern)
 NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
-_NAME_RE = re.compile(NAME_PATTERN + "$")
-#: model names may also hold '-' runs anywhere but the ends (ModelName's pattern is the same as EntityName's)
-URL_MAX = 1024
 
 VALIDATION = "ValidationException"
 RESOURCE_NOT_FOUND = "ResourceNotFound"
@@ -188,8 +185,3 @@ class Members:
                 raise _invalid(v, f"{where}.{k}", f"Member must be a string of length at most {max_len}")
         return dict(value)
 
-
-def check_name(value: str, where: str) -> str:
-    if not _NAME_RE.match(value):
-        raise _invalid(value, where, f"Member must satisfy regular expression pattern: {NAME_PATTERN}")
-    return value

@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from modelport.batch.job import TransformJob
 from modelport.batch.spec import TransformSpec
-from modelport.errors import Conflict, InvalidArgument, NotFound
+from modelport.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from modelport.sagemaker.context import Context, Listed, drop_none, epoch, listing
 from modelport.sagemaker.records import Record
 from modelport.sagemaker.shapes import Members, could_not_find, resource_in_use, resource_not_found, validation
@@ -104,9 +104,11 @@ def create_transform_job(ctx: Context, req: Members) -> dict[str, Any]:
     body = {k: v for k, v in req.data.items() if k != "TransformJobName" and v is not None}
     try:
         ctx.records.add(KIND, name, target=job.id, body=body, created_by=ctx.caller.name)
-    except Exception:
+    except AlreadyExists:  # the name was taken meanwhile: this job never runs
         ctx.services.transforms.cancel(job.id)
-        raise
+        raise resource_in_use(
+            f"Job name must be unique within an AWS account and region, and a job with this name already exists ({arn})"
+        ) from None
     ctx.services.transforms.start(job.id)
     return {"TransformJobArn": arn}
 
