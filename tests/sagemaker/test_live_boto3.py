@@ -8,6 +8,9 @@ UpdateEndpoint → transform job → waiter → deletes; the errors boto3 maps; 
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 import joblib
 import pytest
 from botocore.exceptions import ClientError
@@ -41,6 +43,14 @@ class Live:
     tokens: dict[str, NewToken]
     s3: Any
     tree_path: Path
+
+    def cli(self, *args: str) -> str:
+        """``modelport ARGS`` against the server, as an operator runs it."""
+        env = {**os.environ, "MODELPORT_URL": self.url, "MODELPORT_TOKEN": self.tokens["admin"].secret}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(infra.REPO / "src"), env.get("PYTHONPATH")]))
+        done = subprocess.run([*infra.modelport_cmd(), *args], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
 
     def client(self, scope: str = "admin", service: str = "sagemaker") -> Any:
         new = self.tokens[scope]
@@ -153,9 +163,8 @@ def test_a_boto3_script_runs_unchanged(live: Live) -> None:
         resp = runtime.invoke_endpoint(EndpointName="iris-ep", Body=b"5.1,3.5,1.4,0.2", ContentType="text/csv")
         assert resp["InvokedProductionVariant"] == "a"
 
-    # the endpoint is modelport's: the control API shows the SageMaker variants
-    admin = {"Authorization": f"Bearer {live.tokens['admin'].secret}"}
-    shown = httpx.get(f"{live.url}/api/v1/endpoints/iris-ep", headers=admin).json()
+    # the endpoint is modelport's: the CLI shows the SageMaker variants
+    shown = json.loads(live.cli("endpoints", "show", "iris-ep", "--json"))["endpoint"]
     assert {v["name"]: v["weight"] for v in shown["config"]["variants"]} == {"a": 1.0, "b": 0.0}
 
     sm.create_transform_job(
@@ -181,6 +190,8 @@ def test_a_boto3_script_runs_unchanged(live: Live) -> None:
     assert len(lines) == 50
     assert [line.split(",")[0] for line in lines[:3]] == ["0", "3", "6"]  # joined: the input's id column first
     assert "iris-batch" in {j["TransformJobName"] for j in sm.list_transform_jobs()["TransformJobSummaries"]}
+    jobs = json.loads(live.cli("jobs", "list", "--json"))
+    assert [(j["model"], j["status"]) for j in (jobs["items"] if isinstance(jobs, dict) else jobs)] == [("iris:1", "completed")]
 
     sm.update_endpoint(EndpointName="iris-ep", EndpointConfigName="iris-config-2")
     sm.get_waiter("endpoint_in_service").wait(EndpointName="iris-ep", WaiterConfig=FAST)
