@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import tarfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,8 +194,30 @@ def test_a_boto3_script_runs_unchanged(live: Live) -> None:
     jobs = json.loads(live.cli("jobs", "list", "--json"))
     assert [(j["model"], j["status"]) for j in (jobs["items"] if isinstance(jobs, dict) else jobs)] == [("iris:1", "completed")]
 
-    sm.update_endpoint(EndpointName="iris-ep", EndpointConfigName="iris-config-2")
-    sm.get_waiter("endpoint_in_service").wait(EndpointName="iris-ep", WaiterConfig=FAST)
+    # UpdateEndpoint is modelport's warm swap: requests sent all along are all served
+    stop, outcomes = threading.Event(), []
+
+    def keep_invoking() -> None:
+        caller = live.client(service="sagemaker-runtime")
+        while not stop.is_set():
+            try:
+                caller.invoke_endpoint(EndpointName="iris-ep", Body=b"5.1,3.5,1.4,0.2", ContentType="text/csv")
+                outcomes.append("ok")
+            except ClientError as exc:
+                outcomes.append(exc.response["Error"]["Code"])
+
+    invoker = threading.Thread(target=keep_invoking)
+    invoker.start()
+    try:
+        infra.wait_for(lambda: len(outcomes) >= 5, 30, "requests before the update")
+        sm.update_endpoint(EndpointName="iris-ep", EndpointConfigName="iris-config-2")
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="iris-ep", WaiterConfig=FAST)
+        served_before = len(outcomes)
+        infra.wait_for(lambda: len(outcomes) >= served_before + 5, 30, "requests after the update")
+    finally:
+        stop.set()
+        invoker.join()
+    assert set(outcomes) == {"ok"}
     ep = sm.describe_endpoint(EndpointName="iris-ep")
     assert ep["EndpointConfigName"] == "iris-config-2"
     assert [v["VariantName"] for v in ep["ProductionVariants"]] == ["a"]
