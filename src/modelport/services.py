@@ -21,6 +21,7 @@ from modelport.settings import Settings
 from modelport.store import ArtifactStore
 
 if TYPE_CHECKING:
+    from modelport.async_inference.service import AsyncInferenceService
     from modelport.batch.service import TransformService
     from modelport.endpoints.service import EndpointService
     from modelport.experiments.service import ExperimentService
@@ -111,6 +112,12 @@ class Services:
         from modelport.sagemaker.control import ControlPlane
 
         return ControlPlane(self)
+
+    @functools.cached_property
+    def async_inference(self) -> AsyncInferenceService:
+        from modelport.async_inference.service import AsyncInferenceService
+
+        return AsyncInferenceService(self)
 
     def close(self) -> None:
         self.db.dispose()
