@@ -257,3 +257,20 @@ def test_transform_jobs_map_onto_modelport_jobs(svc: Services, iris: str, tmp_pa
     manifest = {**request, "TransformJobName": "batch-2"}
     manifest["TransformInput"] = {**request["TransformInput"], "DataSource": {"S3DataSource": {"S3DataType": "ManifestFile", "S3Uri": "s3://b/m"}}}
     assert "S3Prefix inputs only" in refused(svc, "CreateTransformJob", **manifest)[1]
+
+
+def test_records_on_each_database(services: Services) -> None:
+    """SQLite and PostgreSQL alike: a name is taken once per kind, a put keeps the creation time."""
+    from modelport.errors import AlreadyExists
+    from modelport.sagemaker.records import RecordStore
+
+    store = RecordStore(services.db)
+    first = store.add("endpoint-config", "c", target=None, body={"ProductionVariants": [{"VariantName": "a"}]}, created_by="t")
+    store.add("endpoint", "c", target="c", body={}, created_by="t")  # another kind: another name space
+    with pytest.raises(AlreadyExists):
+        store.add("endpoint-config", "c", target=None, body={}, created_by="t")
+    again = store.put("endpoint-config", "c", target="x", body={"k": 1}, created_by="t")
+    assert (again.created_at, again.target, again.body) == (first.created_at, "x", {"k": 1})
+    assert [r.name for r in store.list("endpoint")] == ["c"]
+    assert store.delete("endpoint", "c")
+    assert store.find("endpoint", "c") is None and not store.delete("endpoint", "c")

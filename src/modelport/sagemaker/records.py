@@ -81,14 +81,6 @@ class RecordStore:
             raise NotFound(f"{kind} {name!r} does not exist")
         return found
 
-    def by_target(self, kind: Kind, target: str) -> Record | None:
-        r = sagemaker_resources_table.c
-        with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(sagemaker_resources_table).where(r.kind == kind, r.target == target).order_by(r.id)
-            ).first()
-        return None if row is None else _record(row)
-
     def list(self, kind: Kind) -> builtins.list[Record]:
         r = sagemaker_resources_table.c
         with self.db.read() as conn:
