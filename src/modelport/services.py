@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from modelport.experiments.service import ExperimentService
     from modelport.monitoring.feedback import FeedbackService
     from modelport.monitoring.service import MonitorService
+    from modelport.sagemaker.control import ControlPlane
 
 
 @dataclass
@@ -105,6 +106,12 @@ class Services:
         return ExperimentService(
             ExperimentStore(self.db), self.endpoints, self.registry, functools.partial(_arm_reader, self)
         )
+
+    @functools.cached_property
+    def sagemaker(self) -> ControlPlane:
+        from modelport.sagemaker.control import ControlPlane
+
+        return ControlPlane(self)
 
     @functools.cached_property
     def async_inference(self) -> AsyncInferenceService:

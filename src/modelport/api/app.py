@@ -21,7 +21,7 @@ from modelport.api.bodies import RequestLimits
 from modelport.api.dataplane import DataPlaneApp
 from modelport.api.errors import error_response, install_error_handlers, install_fallback_handler
 from modelport.api.openapi import describe
-from modelport.api.routes import artifacts, endpoints, experiments, feedback, jobs, models, monitors, tokens
+from modelport.api.routes import artifacts, endpoints, experiments, feedback, jobs, models, monitors, sagemaker, tokens
 from modelport.api.routes import async_inference as async_routes
 from modelport.api.rsgi import RSGIApp
 from modelport.errors import ModelportError
@@ -170,6 +170,7 @@ def create_app(
             async_routes.router,
         ):
             app.include_router(router, prefix="/api/v1")
+        app.include_router(sagemaker.router)  # POST / with X-Amz-Target: the SageMaker control plane
 
     @app.get("/ping", include_in_schema=False)
     def ping() -> Response:

@@ -349,6 +349,26 @@ arm_counters_table = sa.Table(
 )
 
 
+# -- SageMaker control plane (P11, migration 0009) ------------------------------------------
+
+sagemaker_resources_table = sa.Table(
+    "sagemaker_resources",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # model | endpoint-config | endpoint | transform-job: the ARN's resource type
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(63), nullable=False),
+    # the modelport object behind it: a model version (name:N), an endpoint name, a transform job id
+    sa.Column("target", sa.String(255), nullable=True),
+    # the request as SageMaker described it (PascalCase), answered back by Describe*
+    sa.Column("body", sa.JSON, nullable=False, default=dict),
+    sa.Column("created_by", sa.String(255), nullable=False, default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.UniqueConstraint("kind", "name", name="uq_sagemaker_resources_kind_name"),
+)
+
+
 # -- asynchronous inference (migration 0010) -----------------------------------------------------
 
 async_inferences_table = sa.Table(
