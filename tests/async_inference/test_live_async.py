@@ -90,6 +90,7 @@ class Live:
     token: NewToken
     root: Path
     reader: NewToken
+    admin: NewToken
 
     @property
     def read_headers(self) -> dict[str, str]:
@@ -146,11 +147,12 @@ def live(tmp_path_factory: pytest.TempPathFactory, s3: infra.S3Server, hooks: Ho
         svc.endpoints.create("sync", [{"name": "main", "requested": "wide:1"}], created_by="tests")
         token = svc.tokens.create("invoke", "async-app")
         reader = svc.tokens.create("read", "dashboards")
+        admin = svc.tokens.create("admin", "ops")
     finally:
         svc.close()
     env = {"MODELPORT_HOME": str(home), "MODELPORT_ASYNC_POLL_S": "0.2", **s3.env()}
     with infra.live_server(env) as server:
-        yield Live(server, bucket, s3, token, root, reader)
+        yield Live(server, bucket, s3, token, root, reader, admin)
 
 
 def test_boto3_invoke_endpoint_async_of_a_200_mb_csv_writes_the_output_to_s3(live: Live, hooks: Hooks) -> None:
@@ -231,6 +233,40 @@ def test_caller_mistakes_are_validation_errors(live: Live) -> None:
     with pytest.raises(ClientError) as caught:
         denied.invoke_endpoint_async(EndpointName="wide", InputLocation=f"s3://{live.bucket}/in/small.csv")
     assert caught.value.response["Error"]["Code"] == "InvalidSignatureException"
+
+
+def test_an_endpoint_made_by_the_sagemaker_control_plane_takes_async_invocations(live: Live, hooks: Hooks) -> None:
+    sm = boto3.client(
+        "sagemaker", endpoint_url=live.server.url, region_name="us-east-1",
+        aws_access_key_id=live.admin.token.id, aws_secret_access_key=live.admin.secret,
+    )  # fmt: skip
+    sm.create_model(ModelName="wide-sm", PrimaryContainer={"ModelDataUrl": str(wide_model(live.root))})
+    sm.create_endpoint_config(
+        EndpointConfigName="wide-async",
+        ProductionVariants=[{"VariantName": "a", "ModelName": "wide-sm", "InitialInstanceCount": 1,
+                             "InstanceType": "ml.m5.large"}],
+        AsyncInferenceConfig={
+            "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 4},
+            "OutputConfig": {
+                "S3OutputPath": f"s3://{live.bucket}/sm-out", "S3FailurePath": f"s3://{live.bucket}/sm-failed",
+                "NotificationConfig": {"SuccessTopic": hooks.url, "IncludeInferenceResponseIn": ["SUCCESS_NOTIFICATION_TOPIC"]},
+            },
+        },
+    )  # fmt: skip
+    sm.create_endpoint(EndpointName="wide-sm", EndpointConfigName="wide-async")
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="wide-sm", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    rows = write_csv(live.root / "sm.csv", 0.01)
+    live.s3_client().upload_file(str(live.root / "sm.csv"), live.bucket, "in/sm.csv")
+    reply = live.runtime().invoke_endpoint_async(
+        EndpointName="wide-sm", InputLocation=f"s3://{live.bucket}/in/sm.csv", ContentType="text/csv", InferenceId="sm-1"
+    )
+    assert reply["OutputLocation"] == f"s3://{live.bucket}/sm-out/sm-1.out"
+    assert live.wait_for_object("sm-out/sm-1.out", 60).count(b"\n") == rows
+    infra.wait_for(lambda: "sm-1" in {e.get("inferenceId") for e in hooks.events()}, 20, "the webhook")
+    sm.delete_endpoint(EndpointName="wide-sm")
+    with pytest.raises(ClientError) as caught:
+        live.runtime().invoke_endpoint_async(EndpointName="wide-sm", InputLocation=f"s3://{live.bucket}/in/sm.csv")
+    assert caught.value.response["Error"]["Code"] == "ValidationError"
 
 
 def test_metrics_show_the_backlog(live: Live) -> None:
