@@ -200,3 +200,13 @@ def test_a_request_running_past_its_timeout_is_stopped_and_failed(
     assert done.error == "the inference did not finish within InvocationTimeoutSeconds (1 s)"
     assert time.monotonic() - started < 5
     assert orjson.loads((tmp_path / "failed" / "slow-error.out").read_bytes())["ErrorCode"] == "TIMEOUT"
+
+
+def test_an_input_over_the_size_limit_fails_without_being_read(svc: Services, data: Path, tmp_path: Path) -> None:
+    service = svc.async_inference
+    service.settings = svc.settings.with_overrides(async_max_input_bytes=10)
+    service.submit("iris", str(data), inference_id="huge")
+    done = service.process(service.queue.claim("w", 30), "w")  # type: ignore[arg-type]
+    assert done is not None and (done.status, done.error_code) == ("failed", "INVALID_ARGUMENT")
+    assert done.error == f"input '{data}' is {len(ROWS)} bytes, over the limit of 10 bytes"
+    assert done.job_id is None
