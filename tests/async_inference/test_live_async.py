@@ -271,7 +271,7 @@ def test_an_endpoint_made_by_the_sagemaker_control_plane_takes_async_invocations
 
 def test_metrics_show_the_backlog(live: Live) -> None:
     text = httpx.get(f"{live.server.url}/metrics", headers=live.read_headers).text
-    assert "modelport_async_workers 1.0" in text
+    assert 'modelport_async_workers{endpoint="*"} 1.0' in text
     assert "# TYPE modelport_async_backlog_per_worker gauge" in text
 
 

@@ -210,3 +210,21 @@ def test_an_input_over_the_size_limit_fails_without_being_read(svc: Services, da
     assert done is not None and (done.status, done.error_code) == ("failed", "INVALID_ARGUMENT")
     assert done.error == f"input '{data}' is {len(ROWS)} bytes, over the limit of 10 bytes"
     assert done.job_id is None
+
+
+def test_a_worker_for_one_endpoint_takes_only_its_requests_and_counts_as_its_worker(svc: Services, data: Path) -> None:
+    from modelport.async_inference.worker import AsyncWorker
+
+    svc.endpoints.update("sync", async_inference={}, created_by="me")
+    svc.async_inference.submit("iris", str(data), inference_id="for-iris")
+    svc.async_inference.submit("sync", str(data), inference_id="for-sync")
+    long_host = "pod-" + "x" * 80 + ":1234:abcd"  # k8s pod names are long: the lease name must still fit
+    worker = AsyncWorker(svc.async_inference, holder=long_host, endpoint="sync")
+    assert worker.tick() == ["for-sync"]
+    assert svc.async_inference.get("for-iris").status == "queued"
+    assert svc.async_inference.get("for-sync").status == "completed"
+    assert svc.async_inference.queue.workers() == {"sync": 1}
+    backlog = svc.async_inference.queue.backlog()
+    assert [(b.endpoint, b.queued, b.running) for b in backlog] == [("iris", 1, 0)]
+    worker.stop()
+    assert svc.async_inference.queue.workers() == {}

@@ -94,7 +94,7 @@ def create_app(
     def async_backlog() -> Any:
         svc: Services | None = getattr(app.state, "services", None)
         if svc is None:
-            return [], 0
+            return [], {}
         queue = svc.async_inference.queue
         return queue.backlog(), queue.workers()
 
@@ -124,10 +124,10 @@ def create_app(
             evaluator = ExperimentEvaluator(svc.experiments, interval_s=settings.experiment_interval_s)
             evaluator.start()
         async_worker = None
-        if settings.async_worker and single_endpoint is None:
+        if settings.async_worker:
             from modelport.async_inference.worker import AsyncWorker
 
-            async_worker = AsyncWorker(svc.async_inference)
+            async_worker = AsyncWorker(svc.async_inference, endpoint=single_endpoint)
             async_worker.start()
         try:
             yield

@@ -21,14 +21,14 @@ log = logging.getLogger("modelport.async")
 
 @dataclass(eq=False)  # registries key collectors by identity
 class AsyncGauges:
-    source: Callable[[], tuple[list[Backlog], int]] | None = None
-    """The backlog per endpoint and the number of live workers."""
+    source: Callable[[], tuple[list[Backlog], dict[str, int]]] | None = None
+    """The backlog per endpoint and the live workers by the endpoint they work (``*``: all)."""
     ttl_s: float = 5.0
-    _read: tuple[list[Backlog], int] = ([], 0)
+    _read: tuple[list[Backlog], dict[str, int]] = ([], {})
     _read_at: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def snapshot(self) -> tuple[list[Backlog], int]:
+    def snapshot(self) -> tuple[list[Backlog], dict[str, int]]:
         with self._lock:
             now = time.monotonic()
             if self.source is not None and (self._read_at is None or now - self._read_at >= self.ttl_s):
@@ -40,13 +40,13 @@ class AsyncGauges:
             return self._read
 
     def describe(self) -> list[Metric]:
-        return list(self._families([], 0))
+        return list(self._families([], {}))
 
     def collect(self) -> Iterator[Metric]:
         yield from self._families(*self.snapshot())
 
     @staticmethod
-    def _families(backlogs: list[Backlog], workers: int) -> Iterator[Metric]:
+    def _families(backlogs: list[Backlog], workers: dict[str, int]) -> Iterator[Metric]:
         size = GaugeMetricFamily(
             "modelport_async_backlog",
             "Asynchronous inference requests accepted and not finished (queued or running), per endpoint.",
@@ -62,14 +62,21 @@ class AsyncGauges:
         )
         per_worker = GaugeMetricFamily(
             "modelport_async_backlog_per_worker",
-            "Unfinished asynchronous inference requests per live worker process (KEDA's target metric).",
+            "Unfinished asynchronous inference requests per live worker process working the endpoint "
+            "(KEDA's target metric).",
             labels=["endpoint"],
         )
-        live = GaugeMetricFamily("modelport_async_workers", "Live asynchronous inference worker processes.")
-        live.add_metric([], workers)
+        live = GaugeMetricFamily(
+            "modelport_async_workers",
+            "Live asynchronous inference worker processes, by the endpoint they work ('*': every endpoint).",
+            labels=["endpoint"],
+        )
+        for endpoint, count in sorted(workers.items()):
+            live.add_metric([endpoint], count)
+        everyone = workers.get("*", 0)
         for b in backlogs:
             size.add_metric([b.endpoint], b.size)
             queued.add_metric([b.endpoint], b.queued)
             oldest.add_metric([b.endpoint], b.oldest_age_s)
-            per_worker.add_metric([b.endpoint], b.size / max(workers, 1))
+            per_worker.add_metric([b.endpoint], b.size / max(everyone + workers.get(b.endpoint, 0), 1))
         yield from (size, queued, oldest, per_worker, live)

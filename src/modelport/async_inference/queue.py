@@ -38,6 +38,17 @@ FINAL = frozenset({"completed", "failed", "expired", "cancelled", "dead_letter"}
 WORKER_LEASE_PREFIX = "async-worker/"
 
 
+def worker_lease(holder: str, endpoint: str | None) -> tuple[str, str]:
+    """The (name, holder) of the lease a worker keeps while it lives: the name fits the leases table's 63
+    characters whatever the host name; the holder says which endpoint it works (``*``: all)."""
+    import hashlib
+
+    return (
+        f"{WORKER_LEASE_PREFIX}{hashlib.sha256(holder.encode()).hexdigest()[:24]}",
+        f"{endpoint or '*'} {holder}",
+    )
+
+
 class AsyncInference(BaseModel):
     """One asynchronous inference request and what became of it."""
 
@@ -200,21 +211,32 @@ class AsyncQueue:
             for name, e in sorted(by.items())
         ]
 
-    def workers(self, now: datetime | None = None) -> int:
-        """Live worker processes (each keeps a lease named ``async-worker/<holder>``)."""
+    def workers(self, now: datetime | None = None) -> dict[str, int]:
+        """Live worker processes by the endpoint they work (``*``: every endpoint); see :func:`worker_lease`."""
         lease = leases_table.c
         with self.db.read() as conn:
-            count = conn.execute(
-                sa.select(sa.func.count()).where(
+            rows = conn.execute(
+                sa.select(lease.holder).where(
                     lease.name.like(f"{WORKER_LEASE_PREFIX}%"), lease.expires_at >= (now or utcnow())
                 )
-            ).scalar()
-        return int(count or 0)
+            )
+            holders = [r.holder for r in rows]
+        out: dict[str, int] = {}
+        for holder in holders:
+            endpoint = holder.partition(" ")[0]
+            out[endpoint] = out.get(endpoint, 0) + 1
+        return out
 
     # -- the worker's side -----------------------------------------------------------------
 
     def claim(
-        self, holder: str, lease_s: float, now: datetime | None = None, *, inference_id: str | None = None
+        self,
+        holder: str,
+        lease_s: float,
+        now: datetime | None = None,
+        *,
+        inference_id: str | None = None,
+        endpoint: str | None = None,
     ) -> AsyncInference | None:
         """Take the oldest claimable request (or ``inference_id`` if it is claimable): queued and due, or
         running under a lease that ran out.
@@ -230,6 +252,8 @@ class AsyncQueue:
         q = sa.select(a.seq, a.started_at).where(due).order_by(a.not_before, a.seq).limit(1)
         if inference_id is not None:
             q = q.where(a.id == inference_id)
+        if endpoint is not None:
+            q = q.where(a.endpoint == endpoint)
         if not self.db.is_sqlite:
             q = q.with_for_update(skip_locked=True)
         with self.db.write() as conn:

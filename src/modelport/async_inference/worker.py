@@ -9,9 +9,10 @@ worker at a time through its row's lease (:mod:`modelport.async_inference.queue`
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
-from modelport.async_inference.queue import WORKER_LEASE_PREFIX
+from modelport.async_inference.queue import worker_lease
 from modelport.async_inference.service import AsyncInferenceService
 from modelport.db.leases import LeasedLoop
 
@@ -19,21 +20,24 @@ log = logging.getLogger("modelport.async")
 
 
 class AsyncWorker(LeasedLoop[str]):
-    def __init__(self, service: AsyncInferenceService, *, holder: str | None = None) -> None:
+    """``endpoint``: work that endpoint's requests only (``modelport serve NAME``: what a cluster scales)."""
+
+    def __init__(
+        self, service: AsyncInferenceService, *, holder: str | None = None, endpoint: str | None = None
+    ) -> None:
         settings = service.settings
+        name = "async-inference" if endpoint is None else f"async-inference/{_short(endpoint)}"
         super().__init__(
-            service.services.db,
-            "async-inference",
-            holder=holder,
-            interval_s=settings.async_poll_s,
-            ttl_s=settings.async_lease_s,
+            service.services.db, name, holder=holder, interval_s=settings.async_poll_s, ttl_s=settings.async_lease_s
         )
         self.service = service
+        self.endpoint = endpoint
         self.shared = not service.services.db.is_sqlite
+        self.registration = worker_lease(self.holder, endpoint)
 
     def holds_lease(self) -> bool:
         # every worker keeps a lease of its own: the /metrics gauges count the live ones
-        self.leases.acquire(f"{WORKER_LEASE_PREFIX}{self.holder}", self.holder, self.ttl_s, self.clock())
+        self.leases.acquire(*self.registration, self.ttl_s, self.clock())
         if self.shared:
             return True
         return super().holds_lease()
@@ -43,7 +47,7 @@ class AsyncWorker(LeasedLoop[str]):
         done: list[str] = []
         queue = self.service.queue
         while not self.stopping:
-            item = queue.claim(self.holder, self.service.settings.async_lease_s)
+            item = queue.claim(self.holder, self.service.settings.async_lease_s, endpoint=self.endpoint)
             if item is None:
                 break
             log.info("async %s: attempt %d on endpoint %s", item.id, item.attempts, item.endpoint)
@@ -64,6 +68,10 @@ class AsyncWorker(LeasedLoop[str]):
     def stop(self, timeout: float = 30.0) -> None:
         super().stop(timeout)
         try:
-            self.leases.release(f"{WORKER_LEASE_PREFIX}{self.holder}", self.holder)
+            self.leases.release(*self.registration)
         except Exception:  # shutting down with the database away: the lease just expires
             log.debug("could not release the async worker lease", exc_info=True)
+
+
+def _short(endpoint: str) -> str:
+    return hashlib.sha256(endpoint.encode()).hexdigest()[:24]
