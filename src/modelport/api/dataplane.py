@@ -390,6 +390,8 @@ class DataPlaneApp:
         services = self.state.services
         try:
             _, token = await self._authorized(req)  # the input is at InputLocation: the body is empty
+            if self.single is not None and name != self.single:  # a container takes its own endpoint's only
+                raise NotFound(f"endpoint {name!r} is not served here")
             ttl = _seconds_header(headers, "X-Amzn-SageMaker-RequestTTLSeconds")
             timeout = _seconds_header(headers, "X-Amzn-SageMaker-InvocationTimeoutSeconds")
 
