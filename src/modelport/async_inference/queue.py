@@ -254,6 +254,9 @@ class AsyncQueue:
             q = q.where(a.id == inference_id)
         if endpoint is not None:
             q = q.where(a.endpoint == endpoint)
+        with self.db.read() as conn:  # idle queues cost a read, not a write lock (SQLite: BEGIN IMMEDIATE)
+            if conn.execute(q).first() is None:
+                return None
         if not self.db.is_sqlite:
             q = q.with_for_update(skip_locked=True)
         with self.db.write() as conn:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import datetime
 
 from modelport.async_inference.queue import worker_lease
 from modelport.async_inference.service import AsyncInferenceService
@@ -34,13 +35,29 @@ class AsyncWorker(LeasedLoop[str]):
         self.endpoint = endpoint
         self.shared = not service.services.db.is_sqlite
         self.registration = worker_lease(self.holder, endpoint)
+        self._registered: datetime | None = None
+        self._held_at: datetime | None = None
 
     def holds_lease(self) -> bool:
-        # every worker keeps a lease of its own: the /metrics gauges count the live ones
-        self.leases.acquire(*self.registration, self.ttl_s, self.clock())
+        # every worker keeps a lease of its own: the /metrics gauges count the live ones (renewed every third
+        # of its life, not on every poll: a write each second from every process would crowd SQLite)
+        now = self.clock()
+        if self._registered is None or (now - self._registered).total_seconds() > self.ttl_s / 3:
+            self.leases.acquire(*self.registration, self.ttl_s, now)
+            self._registered = now
         if self.shared:
             return True
-        return super().holds_lease()
+        # SQLite: one worker at a time.  Look before taking the write lock: another holder's live lease
+        # is a read away, and this worker's own is renewed every third of its life, not on every poll.
+        current = self.leases.holder(self.name, now)
+        if current is not None and current != self.holder:
+            return False
+        fresh = self._held_at is not None and (now - self._held_at).total_seconds() < self.ttl_s / 3
+        if current == self.holder and fresh:
+            return True
+        held = super().holds_lease()
+        self._held_at = now if held else None
+        return held
 
     def work(self) -> list[str]:
         """Claim and run requests until the queue has nothing due (or the worker stops)."""
