@@ -20,6 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 from sklearn.linear_model import LinearRegression
 
+from modelport.client import Client
 from modelport.domain import NewToken
 from modelport.monitoring.alerts import verify
 from modelport.services import Services
@@ -267,6 +268,19 @@ def test_an_endpoint_made_by_the_sagemaker_control_plane_takes_async_invocations
     with pytest.raises(ClientError) as caught:
         live.runtime().invoke_endpoint_async(EndpointName="wide-sm", InputLocation=f"s3://{live.bucket}/in/sm.csv")
     assert caught.value.response["Error"]["Code"] == "ValidationError"
+
+
+def test_the_sdk_uploads_a_file_and_follows_the_request(live: Live) -> None:
+    rows = write_csv(live.root / "sdk.csv", 0.05)
+    with Client(url=live.server.url, token=live.token.secret) as remote:  # an invoke token
+        item = remote.async_inference.submit("wide", file=live.root / "sdk.csv", content_type="text/csv")
+        assert "/artifacts/async/inputs/" in item.input_location
+        seen: list[str] = []
+        done = remote.async_inference.wait(item.id, timeout=60, progress=lambda i: seen.append(i.status))
+        assert done.status == "completed" and seen[-1] == "completed"
+        assert done.progress is not None and done.progress["fraction"] == 1.0
+        assert [i.id for i in remote.async_inference.list(status="completed").items if i.id == item.id] == [item.id]
+    assert live.wait_for_object(f"out/{item.id}.out", 10).count(b"\n") == rows
 
 
 def test_metrics_show_the_backlog(live: Live) -> None:
