@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("modelport.cli.endpoints", "serve"),
     "transform": ("modelport.cli.batch", "transform"),
     "gc": ("modelport.cli.db", "gc"),
+    "build": ("modelport.cli.containers", "build"),
 }
 
 
