@@ -4,6 +4,7 @@ The context holds everything the build needs, so it runs offline:
 
     Dockerfile          two stages (:mod:`modelport.containers.dockerfile`)
     wheels/             this environment's distributions, repacked at their installed versions
+    app/                modelport's own wheel (installed last, so a new one reuses the layers before it)
     requirements.txt    the same, pinned (a record; the build installs the wheels)
     model/              the model bundle for ``/opt/ml/model`` (:mod:`modelport.containers.bundle`)
     jre/                a slim Java runtime (jlink), for PMML only
@@ -32,7 +33,7 @@ from modelport.formats import TABLE
 from modelport.services import Services
 
 #: modules of the slim Java runtime PMML models are scored in (JPMML-Evaluator through JPype)
-JAVA_MODULES = ("java.base", "java.logging", "java.xml", "jdk.unsupported")
+JAVA_MODULES = ("java.base", "java.desktop", "java.logging", "java.sql", "java.xml", "jdk.unsupported", "jdk.zipfs")
 #: what the control-plane image installs beyond modelport's own requirements
 SERVER_EXTRAS = ("psycopg", "psycopg-binary", "s3fs", "onnxruntime", "scikit-learn", "joblib", "skops")
 CONTAINER_ENTRY = ["/opt/venv/bin/python", "-m", "modelport.containers.entry"]
@@ -158,7 +159,7 @@ def _write_context(services: Services, bundle: bundles.Bundle | None, context: P
         labels["org.opencontainers.image.description"] = "modelport control plane"
         entrypoint, cmd = ["/opt/venv/bin/modelport"], ["server", "--host", "0.0.0.0"]
     roots = wheels.serving_roots(serves_with, everything=bundle is None)
-    built = wheels.collect(roots, context / "wheels", cache / "wheels")
+    built = wheels.collect(roots, context / "wheels", context / "app", cache / "wheels")
     (context / "requirements.txt").write_text(wheels.requirements_text(built))
     if java:
         _slim_jre(context / "jre", cache / "jre")

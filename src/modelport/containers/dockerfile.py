@@ -47,7 +47,7 @@ def render(
     model: bool = True,
     env: Mapping[str, str] | None = None,
 ) -> str:
-    """The Dockerfile text; the context holds ``wheels/``, and ``model/`` and ``jre/`` when used."""
+    """The Dockerfile text; the context holds ``wheels/``, ``app/`` (modelport's wheel), and ``model/`` and ``jre/`` when used."""
     lines = [
         "# Written by `modelport build`: reproducible, built offline from the wheels in this context.",
         f"ARG BASE={base}",
@@ -56,7 +56,11 @@ def render(
         "COPY wheels /wheels",
         "RUN python3 -m venv /opt/venv \\",
         " && /opt/venv/bin/python -m pip install --quiet --no-index --no-deps --no-cache-dir"
-        " --disable-pip-version-check /wheels/*.whl \\",
+        " --disable-pip-version-check /wheels/*.whl",
+        "# modelport last, on its own: a new modelport reuses the layer above",
+        "COPY app /app",
+        "RUN /opt/venv/bin/python -m pip install --quiet --no-index --no-deps --no-cache-dir"
+        " --disable-pip-version-check /app/*.whl \\",
         " && /opt/venv/bin/python -m pip uninstall --quiet --yes pip setuptools",
         "",
         "FROM ${BASE}",

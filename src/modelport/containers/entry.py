@@ -22,8 +22,12 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelport.errors import ModelportError
+
+if TYPE_CHECKING:
+    from modelport.settings import Settings
 
 MODEL_DIR = Path("/opt/ml/model")
 USAGE = "usage: IMAGE [serve] [--host HOST] [--port PORT] [--workers N]"
@@ -42,56 +46,64 @@ def _options(argv: list[str]) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from modelport.settings import Settings
+    """Supervise the server: only the standard library here, so this process costs no start-up time."""
+    import tempfile
 
     opts = _options(sys.argv[1:] if argv is None else argv)
     env = os.environ
-    model_dir = Path(env.get("MODELPORT_MODEL_DIR", str(MODEL_DIR)))
-    port = opts.get("port") or env.get("SAGEMAKER_BIND_TO_PORT") or "8080"
-    host = opts.get("host") or "0.0.0.0"
     drain_s = float(env.get("MODELPORT_DRAIN_SECONDS", "2"))
-    settings = Settings.from_env()
-    try:
-        endpoint = seed(settings, model_dir)
-    except ModelportError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 1
-    flag = settings.home / "draining"
+    flag = Path(tempfile.gettempdir()) / f"modelport-draining-{os.getpid()}"
     flag.unlink(missing_ok=True)
-    child_env = {**env, "MODELPORT_DRAIN_FILE": str(flag)}
-    cmd = [sys.executable, "-m", "modelport.cli.main", "serve", endpoint, "--host", host, "--port", port,
-           "--workers", opts.get("workers") or "1"]  # fmt: skip
-    server = subprocess.Popen(cmd, env=child_env)
+    cmd = [sys.executable, "-m", "modelport.containers.entry", "--child",
+           opts.get("host") or "0.0.0.0", opts.get("port") or env.get("SAGEMAKER_BIND_TO_PORT") or "8080",
+           opts.get("workers") or "1"]  # fmt: skip
+    server = subprocess.Popen(cmd, env={**env, "MODELPORT_DRAIN_FILE": str(flag)})
     stopping = threading.Event()
 
+    def stop_later() -> None:
+        stopping.wait(drain_s)  # load balancers see readiness fail and stop sending meanwhile
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)  # granian: stop accepting, finish what was accepted, exit
+
     def on_term(signum: int, frame: object) -> None:
-        if stopping.is_set():
-            return
-        stopping.set()
-        flag.touch()  # readiness (/readyz, /ping) answers 503 from now on
-
-        def later() -> None:
-            stopping.wait(0)  # the flag is set; give load balancers drain_s to stop sending
-            threading.Event().wait(drain_s)
-            if server.poll() is None:
-                server.send_signal(signal.SIGTERM)
-
-        threading.Thread(target=later, daemon=True).start()
+        if not flag.exists():
+            flag.touch()  # readiness (/readyz, /ping) answers 503 from now on
+            threading.Thread(target=stop_later, daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    return server.wait()
+    try:
+        return server.wait()
+    finally:
+        flag.unlink(missing_ok=True)
 
 
-def seed(settings: object, model_dir: Path) -> str:
+def child(host: str, port: str, workers: str) -> int:
+    """Seed the registry from the model bundle and serve its endpoint (in the supervisor's child process)."""
+    from modelport.server import serve
+    from modelport.settings import Settings
+
+    settings = Settings.from_env()
+    model_dir = Path(os.environ.get("MODELPORT_MODEL_DIR", str(MODEL_DIR)))
+    try:
+        endpoint = seed(settings, model_dir)
+        serve(settings.with_overrides(serve_endpoint=endpoint), host=host, port=int(port), workers=int(workers))
+    except ModelportError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except ValueError:
+        print(f"error: invalid port {port!r} or workers {workers!r}; {USAGE}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def seed(settings: Settings, model_dir: Path) -> str:
     """A fresh registry in the settings' home holding the bundle's endpoint; its name."""
     import shutil
 
     from modelport.containers.bundle import find_bundle, load_bundle
     from modelport.services import Services
-    from modelport.settings import Settings
 
-    assert isinstance(settings, Settings)
     home = settings.home
     for stale in ("modelport.db", "modelport.db-wal", "modelport.db-shm", "artifacts"):
         path = home / stale
@@ -109,4 +121,6 @@ def seed(settings: object, model_dir: Path) -> str:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        sys.exit(child(*sys.argv[2:5]))
     sys.exit(main())

@@ -209,11 +209,12 @@ def _put(zf: zipfile.ZipFile, arc: str, data: bytes) -> None:
     zf.writestr(info, data, compresslevel=1)
 
 
-def collect(roots: Iterable[str], out_dir: Path, cache: Path) -> list[Wheel]:
-    """Every wheel ``roots`` need, written to ``out_dir``."""
+def collect(roots: Iterable[str], out_dir: Path, app_dir: Path, cache: Path) -> list[Wheel]:
+    """Every wheel ``roots`` need, written to ``out_dir``; modelport's own to ``app_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    dists = [md.distribution("modelport"), *(d for d in closure(roots) if canonical(d.metadata["Name"]) != "modelport")]
-    return [repack(d, out_dir, cache) for d in dists]
+    app_dir.mkdir(parents=True, exist_ok=True)
+    deps = [repack(d, out_dir, cache) for d in closure(roots) if canonical(d.metadata["Name"]) != "modelport"]
+    return [repack(md.distribution("modelport"), app_dir, cache), *deps]
 
 
 def requirements_text(wheels: Iterable[Wheel]) -> str:
