@@ -1,6 +1,6 @@
 """A real Docker engine for the tests (and bench/containers.py), as /work/shared/CONTAINERS.md describes.
 
-- ``docker.io`` and ``debootstrap`` from Debian's packages (installed here when
+- ``docker.io``, ``debootstrap`` (and a JDK's ``jlink`` for PMML images) from Debian's packages (installed here when
   missing and CI=true; elsewhere a missing engine is a skip with what to install);
 - a private ``dockerd`` with no bridge network (containers use the host's, on
   loopback), its data root in a fixed cache folder so images and build layers
@@ -57,14 +57,15 @@ def in_ci() -> bool:
 
 def ensure_packages() -> None:
     """dockerd, docker and debootstrap; apt-get installs them in CI (as root), else EngineUnavailable."""
-    missing = [tool for tool in ("dockerd", "docker", "debootstrap") if shutil.which(tool) is None]
+    missing = [tool for tool in ("dockerd", "docker", "debootstrap", "jlink") if shutil.which(tool) is None]
     if not missing:
         return
+    packages = ["docker.io", "debootstrap", "openjdk-17-jdk-headless"]
     if not in_ci() or os.geteuid() != 0:
-        raise EngineUnavailable(f"{', '.join(missing)} not installed: apt-get install -y docker.io debootstrap")
+        raise EngineUnavailable(f"{', '.join(missing)} not installed: apt-get install -y {' '.join(packages)}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-q"], check=True, env=env, capture_output=True)
-    subprocess.run(["apt-get", "install", "-y", "-q", "docker.io", "debootstrap"], check=True, env=env, capture_output=True)
+    subprocess.run(["apt-get", "install", "-y", "-q", *packages], check=True, env=env, capture_output=True)
 
 
 def apt_mirror() -> str:
