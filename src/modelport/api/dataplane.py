@@ -265,6 +265,10 @@ class DataPlaneApp:
             return self.sagemaker
         if path.startswith("/v2"):
             return self.v2
+        if path == "/healthz":
+            return self.healthz
+        if path == "/readyz":
+            return self.readyz
         if self.single is not None:
             if path == "/invocations":
                 return self.container
@@ -455,7 +459,27 @@ class DataPlaneApp:
         return Reply(200, out, result.body, endpoint, result.variant, result.inference_id)
 
     async def ping(self, req: Incoming) -> Reply:
-        return Reply(200 if self.dataplane.manager.ready else 503, [], b"")
+        return Reply(200 if self.ready() else 503, [], b"")
+
+    # lifecycle: liveness (the process answers) vs readiness (send traffic here) ---------
+
+    def draining(self) -> bool:
+        """Whether the server was told to stop (its drain file exists): it still serves, but is not ready."""
+        flag = self.state.services.settings.drain_file
+        return flag is not None and flag.exists()
+
+    def ready(self) -> bool:
+        return bool(self.dataplane.manager.ready) and not self.draining()
+
+    async def healthz(self, req: Incoming) -> Reply:
+        return Reply(200, JSON_TYPE, b'{"status":"alive"}')
+
+    async def readyz(self, req: Incoming) -> Reply:
+        if self.draining():
+            return Reply(503, JSON_TYPE, b'{"status":"draining"}')
+        if not self.dataplane.manager.ready:
+            return Reply(503, JSON_TYPE, b'{"status":"loading"}')
+        return Reply(200, JSON_TYPE, b'{"status":"ready"}')
 
     async def execution_parameters(self, req: Incoming) -> Reply:
         body = orjson.dumps({"MaxConcurrentTransforms": 2, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6})
