@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from modelport.experiments.service import ExperimentService
     from modelport.monitoring.feedback import FeedbackService
     from modelport.monitoring.service import MonitorService
+    from modelport.tuning.service import TuningService
 
 
 @dataclass
@@ -104,6 +105,13 @@ class Services:
         return ExperimentService(
             ExperimentStore(self.db), self.endpoints, self.registry, functools.partial(_arm_reader, self)
         )
+
+    @functools.cached_property
+    def tuning(self) -> TuningService:
+        from modelport.tuning.service import TuningService
+        from modelport.tuning.store import TuningStore
+
+        return TuningService(TuningStore(self.db), self.registry, self.settings)
 
     def close(self) -> None:
         self.db.dispose()
