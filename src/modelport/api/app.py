@@ -21,7 +21,7 @@ from modelport.api.bodies import RequestLimits
 from modelport.api.dataplane import DataPlaneApp
 from modelport.api.errors import error_response, install_error_handlers, install_fallback_handler
 from modelport.api.openapi import describe
-from modelport.api.routes import artifacts, endpoints, experiments, feedback, jobs, models, monitors, tokens
+from modelport.api.routes import artifacts, endpoints, experiments, feedback, jobs, models, monitors, tokens, tuning
 from modelport.api.rsgi import RSGIApp
 from modelport.errors import ModelportError
 from modelport.metrics import Metrics, RunSnapshot
@@ -147,6 +147,7 @@ def create_app(
             jobs.router,
             monitors.router,
             experiments.router,
+            tuning.router,
         ):
             app.include_router(router, prefix="/api/v1")
 
