@@ -139,8 +139,9 @@ class TuningRun:
                     prune = False
                     if r is not None:
                         r.intermediate[str(event.step)] = event.value
-                        r.trial.report(event.value, event.step)
-                        prune = bool(r.trial.should_prune())
+                        if not spec.multi_objective:  # Optuna prunes single-objective studies only
+                            r.trial.report(event.value, event.step)
+                            prune = bool(r.trial.should_prune())
                     self.engine.reply(event.number, prune)
                     continue
                 r = running.pop(event.number, None)

@@ -88,7 +88,11 @@ def create_study(spec: TuningSpec) -> Any:
     directions = [o.direction for o in spec.objectives]
     with warnings.catch_warnings():  # constraints_func and multi-objective TPE are "experimental" in Optuna
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.create_study(sampler=sampler(spec), pruner=pruner(spec), directions=directions)
+        study = optuna.create_study(sampler=sampler(spec), pruner=pruner(spec), directions=directions)
+    # The runner drives ask/tell as Optuna's own loop does: a grid sampler that runs out asks the
+    # study to stop (allowed only inside that loop); the runner's budget already ends at the grid's size.
+    study._thread_local.in_optimize_loop = True
+    return study
 
 
 def add_trials(study: Any, spec: TuningSpec, trials: Iterable[Trial]) -> int:
