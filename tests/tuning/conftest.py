@@ -53,3 +53,7 @@ def wait_for() -> Callable[..., Any]:
         raise AssertionError(f"timed out waiting for {what}")
 
     return wait
+
+
+from tests.api.conftest import in_process  # noqa: E402,F401 -- the app in process, shared with the API tests
+from tests.cli.conftest import cli  # noqa: E402,F401 -- `modelport …` in process, shared with the CLI tests

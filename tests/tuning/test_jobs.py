@@ -119,3 +119,16 @@ def test_stop_kills_running_trials_and_resume_goes_on(
     assert job.finished_trials < 30
     job = svc.run("halt")
     assert job.status == "completed" and job.finished_trials == 30
+
+
+@pytest.mark.slow
+def test_median_early_stopping_prunes_trials_that_trail_through_the_worker_round_trip(
+    sqlite_settings: Settings, make_services: Callable[[Settings], Services], make_spec: Callable[..., TuningSpec]
+) -> None:
+    svc = make_services(sqlite_settings).tuning
+    spec = make_spec("quadratic", name="pruned", objectives=["score:max"], params=["x=float:-5:5"], trials=16, parallel=1, strategy="random", early_stop="median")
+    job = svc.run(svc.create(spec, created_by="t").name)
+    pruned = [t for t in job.trials if t.state == "pruned"]
+    assert job.status == "completed" and pruned
+    assert all(t.reason and t.reason.startswith("pruned at step ") and t.intermediate for t in pruned)
+    assert all(t.number >= 5 for t in pruned)  # the median needs five complete trials first

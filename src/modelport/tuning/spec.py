@@ -252,6 +252,8 @@ class TuningSpec(_Spec):
             raise InvalidArgument("a tuning job needs an objective (--objective METRIC:max)")
         if not self.params:
             raise InvalidArgument("a tuning job needs at least one parameter (--param NAME=int:MIN:MAX)")
+        for p in self.params:  # a spec that arrives as JSON (the API) gets the same checks as flags
+            ParamRange.build(**p.model_dump())
         names = [p.name for p in self.params]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
