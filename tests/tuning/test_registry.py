@@ -84,11 +84,15 @@ def test_registering_a_trial_without_a_model_says_why(
     sqlite_settings: Settings, make_services: Callable[[Settings], Services], workdir: Path
 ) -> None:
     from modelport.errors import FailedPrecondition
+    from modelport.tuning.store import TrialStart
+    from modelport.tuning.trials import TrialResult
 
     services = make_services(sqlite_settings)
     spec = TuningSpec.build(name="nomodel", objectives=["score:max"], params=["x=float:0:1"], trial="mp_tuning_trials:quadratic", workdir=str(workdir))
     services.tuning.create(spec, created_by="t")
-    services.tuning.store.start_trial("nomodel", 0, {"x": 0.5})
-    services.tuning.store.finish_trial("nomodel", 0, "complete", metrics={"score": 1.0}, values=[1.0])
+    store = services.tuning.store
+    job_id = store.job_id("nomodel")
+    store.record(job_id, ended=[], started=[TrialStart(0, {"x": 0.5})])
+    store.record(job_id, ended=[TrialResult(0, "complete", {"score": 1.0}, values=[1.0])], started=[])
     with pytest.raises(FailedPrecondition, match="trial 0 of nomodel left no model: a trial function registers by returning"):
         services.tuning.register("nomodel", model_name="m")

@@ -212,12 +212,16 @@ class LocalEngine(Engine):
         self._slots[slot] = None
 
     def close(self) -> None:
+        """Idle workers are told to exit (and given a moment), busy ones are killed."""
+        for w in self._slots:
+            if w is not None and w.number is None:
+                w.tasks.put(None)
+        deadline = time.monotonic() + 1.0
         for slot, w in enumerate(self._slots):
             if w is None:
                 continue
             if w.number is None:
-                w.tasks.put(None)
-                w.process.join(2)
+                w.process.join(max(0.0, deadline - time.monotonic()))
             if w.process.is_alive():
                 self._kill(slot)
             self._slots[slot] = None

@@ -18,7 +18,7 @@ from typing import Any
 from modelport.tuning.engines import Engine, Report
 from modelport.tuning.job import FINISHED, Trial, TuningJob
 from modelport.tuning.spec import TuningSpec
-from modelport.tuning.store import TuningStore
+from modelport.tuning.store import TrialStart, TuningStore
 from modelport.tuning.study import add_trials, create_study, distributions, grid_size, optuna_module
 from modelport.tuning.trials import TrialResult, TrialTask
 
@@ -99,6 +99,8 @@ class TuningRun:
         reason: str | None = None  # why no more trials start
         killed = False
         last_failure: str | None = None
+        job_id = self.store.job_id(self.job.name)
+        ended: list[TrialResult] = []
         self._show(progress, running)
         while True:
             now = self.clock()
@@ -117,8 +119,10 @@ class TuningRun:
                 why = "the job was stopped" if reason == "stopped" else f"the job's timeout ({spec.timeout_s:g}s) passed"
                 for number in list(running):
                     self.engine.stop(number, why)
-            while reason is None and self.engine.free() > 0 and progress.done + len(running) < self.budget:
-                if reruns:
+            starts: list[TrialStart] = []
+            while reason is None and self.engine.free() > len(starts) and progress.done + len(running) < self.budget:
+                rerun = bool(reruns)
+                if rerun:
                     old = reruns.pop(0)
                     study.enqueue_trial(old.params, skip_if_exists=False)
                     number = old.number
@@ -127,9 +131,16 @@ class TuningRun:
                     next_number += 1
                 otrial = study.ask(dists)
                 params = dict(otrial.params)
-                self.store.start_trial(self.job.name, number, params)
                 running[number] = _Running(otrial, params)
-                self.engine.submit(self._task(number, params))
+                starts.append(TrialStart(number, params, rerun))
+            # One transaction a turn: the trials that ended and those about to start.  A trial is
+            # recorded running before a worker gets it; one the sampler was told of but that is not
+            # yet recorded as ended (a kill in between) is rerun, never counted twice.
+            if starts or ended:
+                self.store.record(job_id, ended=ended, started=starts)
+                ended = []
+            for start in starts:
+                self.engine.submit(self._task(start.number, start.params))
             if not running and (reason is not None or progress.done >= self.budget):
                 break
             self._show(progress, running)
@@ -147,7 +158,8 @@ class TuningRun:
                 r = running.pop(event.number, None)
                 if r is None:
                     continue
-                values = self._record(study, optuna, r, event)
+                values = self._tell(study, optuna, r, event)
+                ended.append(event)
                 counts[event.state] += 1
                 setattr(progress, event.state, counts[event.state])
                 if event.state == "failed":
@@ -165,6 +177,8 @@ class TuningRun:
                 progress.best = best
                 if reason is None and spec.not_improving and since_best >= spec.not_improving:
                     reason = "not_improving"
+        if ended:
+            self.store.record(job_id, ended=ended, started=[])
         self._show(progress, running)
         outcome = {
             "reason": reason or "budget",
@@ -196,10 +210,10 @@ class TuningRun:
             to_onnx=spec.to_onnx,
         )
 
-    def _record(self, study: Any, optuna: Any, r: _Running, result: TrialResult) -> list[float] | None:
-        """Tell the study and record the trial; returns the objective values of a complete trial."""
+    def _tell(self, study: Any, optuna: Any, r: _Running, result: TrialResult) -> list[float] | None:
+        """Tell the study how a trial ended; returns the objective values of a complete trial."""
         state = optuna.trial.TrialState
-        intermediate = {**r.intermediate, **result.intermediate}
+        result.intermediate = {**r.intermediate, **result.intermediate}
         values = None
         if result.state == "complete":
             values = [result.metrics[o.metric] for o in self.spec.objectives]
@@ -209,16 +223,7 @@ class TuningRun:
             study.tell(r.trial, state=state.PRUNED)
         else:
             study.tell(r.trial, state=state.FAIL)
-        self.store.finish_trial(
-            self.job.name,
-            result.number,
-            result.state,
-            metrics=result.metrics,
-            values=values,
-            intermediate=intermediate,
-            reason=result.reason,
-            artifacts=result.artifacts,
-        )
+        result.values = values
         return values
 
     def _feasible(self, result: TrialResult) -> bool:

@@ -8,6 +8,8 @@ never answers "database is locked" however many trials run at once.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,9 +22,18 @@ from modelport.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from modelport.registry.reads import check_limit, decode_token, encode_token
 from modelport.tuning.job import TUNING_STATUSES, Trial, TuningJob
 from modelport.tuning.spec import TuningSpec
+from modelport.tuning.trials import TrialResult
 
 J = tuning_jobs_table.c
 T = tuning_trials_table.c
+
+
+@dataclass(frozen=True)
+class TrialStart:
+    number: int
+    params: dict[str, Any]
+    #: the trial ran before (its runner was killed): its row is reset, not inserted
+    rerun: bool = False
 
 
 class TuningStore:
@@ -142,52 +153,39 @@ class TuningStore:
 
     # -- trials (written by the job's runner only) ----------------------------------------
 
-    def start_trial(self, name: str, number: int, params: dict[str, Any]) -> None:
-        """A trial starts; a number seen before (rerun after a crash) is reset, its attempts counted."""
+    def job_id(self, name: str) -> int:
+        with self.db.read() as conn:
+            return int(self._row(conn, name).id)
+
+    def record(self, job_id: int, *, ended: Sequence[TrialResult], started: Sequence[TrialStart]) -> None:
+        """Trials that ended and trials about to start, in one transaction (a trial rerun after a
+        crash keeps its row and number; its attempts are counted)."""
+        now = utcnow()
         with self.db.write() as conn:
-            job_id = self._row(conn, name).id
-            now = utcnow()
-            updated = conn.execute(
-                sa.update(tuning_trials_table)
-                .where(T.job_id == job_id, T.number == number)
-                .values(state="running", params=params, metrics={}, objective_values=None, intermediate={}, reason=None,
-                        artifacts={}, attempts=T.attempts + 1, started_at=now, finished_at=None)
-            )
-            if not updated.rowcount:
+            for r in ended:
                 conn.execute(
-                    sa.insert(tuning_trials_table).values(
-                        job_id=job_id, number=number, state="running", params=params, metrics={}, intermediate={},
-                        artifacts={}, attempts=1, started_at=now,
+                    sa.update(tuning_trials_table)
+                    .where(T.job_id == job_id, T.number == r.number)
+                    .values(
+                        state=r.state, metrics=r.metrics, objective_values=r.values, intermediate=r.intermediate,
+                        reason=r.reason, artifacts=r.artifacts, finished_at=now,
                     )
                 )
-
-    def finish_trial(
-        self,
-        name: str,
-        number: int,
-        state: str,
-        *,
-        metrics: dict[str, float] | None = None,
-        values: builtins.list[float] | None = None,
-        intermediate: dict[str, float] | None = None,
-        reason: str | None = None,
-        artifacts: dict[str, str] | None = None,
-    ) -> None:
-        with self.db.write() as conn:
-            job_id = self._row(conn, name).id
-            conn.execute(
-                sa.update(tuning_trials_table)
-                .where(T.job_id == job_id, T.number == number)
-                .values(
-                    state=state,
-                    metrics=metrics or {},
-                    objective_values=values,
-                    intermediate=intermediate or {},
-                    reason=reason,
-                    artifacts=artifacts or {},
-                    finished_at=utcnow(),
-                )
-            )
+            for s in started:
+                if s.rerun:
+                    conn.execute(
+                        sa.update(tuning_trials_table)
+                        .where(T.job_id == job_id, T.number == s.number)
+                        .values(state="running", params=s.params, metrics={}, objective_values=None, intermediate={},
+                                reason=None, artifacts={}, attempts=T.attempts + 1, started_at=now, finished_at=None)
+                    )
+                else:
+                    conn.execute(
+                        sa.insert(tuning_trials_table).values(
+                            job_id=job_id, number=s.number, state="running", params=s.params, metrics={}, intermediate={},
+                            artifacts={}, attempts=1, started_at=now,
+                        )
+                    )
 
     # -- helpers ------------------------------------------------------------------------------
 

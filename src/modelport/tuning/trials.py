@@ -65,6 +65,8 @@ class TrialResult:
     intermediate: dict[str, float] = field(default_factory=dict)
     reason: str | None = None
     artifacts: dict[str, str] = field(default_factory=dict)
+    #: the objectives' values, set by the runner for a complete trial
+    values: list[float] | None = None
 
 
 def run_trial(task: TrialTask, report: Reporter | None = None) -> TrialResult:

@@ -1,0 +1,217 @@
+"""Tuning jobs against a bare Optuna loop: overhead per trial, identical trials, parallel speed-up, TPE vs random.
+
+    .venv/bin/python bench/tuning.py [--trials 30] [--seeds 5] [--curve-trials 40] [--no-record]
+
+The problem: a decision tree on scikit-learn's breast-cancer data (all 30
+features, a fixed 70/30 split), validation ROC AUC, over four parameters
+(max_depth int 1-20, min_samples_leaf int 1-50 log, max_features float
+0.1-1, criterion cat gini/entropy/log_loss).
+
+1. *Overhead per trial*: the same sampler (TPE) and seed, run by a bare
+   ``study.optimize`` loop and by a modelport job (``--parallel 1``, SQLite
+   home).  Each is run for N and 2N trials; the slope (extra time per extra
+   trial) removes fixed costs (the worker process start, imports), so the
+   difference of slopes is what modelport adds per trial: the trial handed to
+   a worker process and back, two database writes, the runner's beat.
+   The trial sequences are compared parameter by parameter.
+2. *Parallel*: the same job (random sampler, so the sequence does not depend
+   on timing) with ``--parallel 1`` and ``--parallel 2``, wall time.
+3. *TPE vs random*: best-so-far validation AUC after k trials, mean over seeds
+   (bare Optuna loops: step 1 shows they are the trials modelport runs).
+
+A markdown section is appended to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+PARAMS = [
+    "max_depth=int:1:20",
+    "min_samples_leaf=int:1:50:log",
+    "max_features=float:0.1:1",
+    "criterion=cat:gini,entropy,log_loss",
+]
+_DATA: Any = None
+
+
+def _data() -> Any:
+    global _DATA
+    if _DATA is None:
+        from sklearn.datasets import load_breast_cancer
+        from sklearn.model_selection import train_test_split
+
+        X, y = load_breast_cancer(return_X_y=True)
+        _DATA = train_test_split(X, y, test_size=0.3, random_state=0)
+    return _DATA
+
+
+def objective(params: dict[str, Any], report: Any = None) -> dict[str, float]:
+    """The trial: modelport calls it with (params, report); the bare loop with the trial's params."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.tree import DecisionTreeClassifier
+
+    X_train, X_val, y_train, y_val = _data()
+    model = DecisionTreeClassifier(random_state=0, **params).fit(X_train, y_train)
+    return {"val_auc": float(roc_auc_score(y_val, model.predict_proba(X_val)[:, 1]))}
+
+
+def _sampler(kind: str, seed: int) -> Any:
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed) if kind == "tpe" else optuna.samplers.RandomSampler(seed=seed)
+
+
+def bare(trials: int, seed: int, kind: str = "tpe") -> tuple[float, list[dict[str, Any]], list[float]]:
+    """A plain Optuna loop: wall seconds, the trials' params, their values."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def run(trial: Any) -> float:
+        params = {
+            "max_depth": trial.suggest_int("max_depth", 1, 20),
+            "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 50, log=True),
+            "max_features": trial.suggest_float("max_features", 0.1, 1.0),
+            "criterion": trial.suggest_categorical("criterion", ["gini", "entropy", "log_loss"]),
+        }
+        return objective(params)["val_auc"]
+
+    study = optuna.create_study(direction="maximize", sampler=_sampler(kind, seed))
+    t0 = time.perf_counter()
+    study.optimize(run, n_trials=trials)
+    wall = time.perf_counter() - t0
+    return wall, [t.params for t in study.trials], [t.value for t in study.trials]
+
+
+def modelport_job(home: Path, name: str, trials: int, seed: int, *, parallel: int = 1, strategy: str = "bayesian") -> tuple[float, list[dict[str, Any]]]:
+    """A modelport tuning job run in this process (its trials in worker processes): wall seconds, params."""
+    from modelport.services import Services
+    from modelport.settings import Settings
+    from modelport.tuning.spec import TuningSpec
+
+    services = Services.open(Settings(home=home))
+    try:
+        spec = TuningSpec.build(
+            name=name, objectives=["val_auc:max"], params=PARAMS, trials=trials, parallel=parallel, seed=seed,
+            strategy=strategy, trial="tuning:objective", workdir=str(HERE),
+        )  # fmt: skip
+        services.tuning.create(spec, created_by="bench")
+        t0 = time.perf_counter()
+        job = services.tuning.run(name)
+        wall = time.perf_counter() - t0
+        assert job.status == "completed", job.failure_reason
+        return wall, [t.params for t in job.trials]
+    finally:
+        services.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=30, help="N for the overhead slope (N and 2N trials)")
+    parser.add_argument("--parallel-trials", type=int, default=40)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--curve-trials", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=20261207)
+    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+    sys.path.insert(0, str(HERE))
+    from report import markdown_table, rich_table
+    from revisions import revision
+
+    from modelport.cli.common import console
+
+    started = datetime.now(UTC)
+    load_before = os.getloadavg()[0]
+    n = args.trials
+    home = Path(tempfile.mkdtemp(prefix="modelport-bench-tuning-"))
+    _data()
+    bare(3, 0)  # warm: imports, the dataset
+
+    # 1. overhead per trial and identical sequences
+    b1, b1_params, _ = bare(n, args.seed)
+    b2, b2_params, _ = bare(2 * n, args.seed)
+    m1, m1_params = modelport_job(home, "overhead-n", n, args.seed)
+    m2, m2_params = modelport_job(home, "overhead-2n", 2 * n, args.seed)
+    same = b1_params == m1_params and b2_params == m2_params
+    bare_slope = (b2 - b1) / n
+    mp_slope = (m2 - m1) / n
+    overhead_ms = (mp_slope - bare_slope) * 1000
+    fixed_s = m1 - b1 - overhead_ms / 1000 * n
+    budget_ms = max(5.0, 0.05 * bare_slope * 1000)
+    overhead_rows = [
+        ["bare Optuna loop", f"{b1:.2f}", f"{b2:.2f}", f"{bare_slope * 1000:.1f}", ""],
+        ["modelport job (--parallel 1, SQLite)", f"{m1:.2f}", f"{m2:.2f}", f"{mp_slope * 1000:.1f}", f"{fixed_s:.2f}"],
+    ]
+    console.print(rich_table(f"overhead per trial: {overhead_ms:.1f} ms (target <= {budget_ms:.1f} ms); identical trials: {same}",
+                             ["", f"{n} trials s", f"{2 * n} trials s", "ms per trial", "fixed s"], overhead_rows))  # fmt: skip
+
+    # 2. parallel
+    p = args.parallel_trials
+    s1, _ = modelport_job(home, "serial", p, args.seed, parallel=1, strategy="random")
+    s2, _ = modelport_job(home, "parallel", p, args.seed, parallel=2, strategy="random")
+    parallel_rows = [["--parallel 1", f"{s1:.2f}", "1.00x"], ["--parallel 2", f"{s2:.2f}", f"{s1 / s2:.2f}x"]]
+    console.print(rich_table(f"{p} trials, random sampler", ["", "wall s", "speed-up"], parallel_rows))
+
+    # 3. TPE vs random, best so far (mean over seeds)
+    import numpy as np
+
+    ks = [k for k in (5, 10, 20, 30, 40, 60, 80) if k <= args.curve_trials]
+    curves: dict[str, list[float]] = {}
+    for kind in ("tpe", "random"):
+        best = []
+        for s in range(args.seeds):
+            _, _, values = bare(args.curve_trials, args.seed + s, kind)
+            best.append(np.maximum.accumulate(values))
+        mean = np.mean(best, axis=0)
+        curves[kind] = [float(mean[k - 1]) for k in ks]
+    curve_rows = [[str(k), f"{curves['tpe'][i]:.4f}", f"{curves['random'][i]:.4f}"] for i, k in enumerate(ks)]
+    console.print(rich_table(f"best-so-far val AUC, mean of {args.seeds} seeds", ["trials", "TPE", "random"], curve_rows))
+
+    load_after = os.getloadavg()[0]
+    if args.no_record:
+        return
+    cmd = "python bench/tuning.py " + " ".join(sys.argv[1:])
+    section = [
+        f"## Tuning jobs — {started:%Y-%m-%d %H:%M} UTC (commit {revision()})",
+        "",
+        "```bash",
+        f".venv/bin/{cmd.strip()}",
+        "```",
+        "",
+        "Decision tree on scikit-learn's breast-cancer data (30 features, 70/30 split), validation ROC AUC; "
+        "4 parameters (int, int log, float, categorical). 2 cores shared with other work: load average "
+        f"{load_before:.1f} before, {load_after:.1f} after.",
+        "",
+        f"**Overhead per trial** (TPE, seed {args.seed}; slope between {n} and {2 * n} trials, so the worker's start "
+        f"and imports are left out; they are the *fixed* column): **{overhead_ms:.1f} ms** per trial against a target "
+        f"of {budget_ms:.1f} ms (5 ms or 5 % of a {bare_slope * 1000:.1f} ms trial, whichever is larger). "
+        f"Identical trial sequences (same sampler and seed, parameter by parameter, {n} and {2 * n} trials): **{same}**.",
+        "",
+        markdown_table(["", f"{n} trials (s)", f"{2 * n} trials (s)", "ms per trial", "fixed (s)"], overhead_rows),
+        "",
+        f"**Parallel trials** ({p} trials, random sampler, wall time of the job):",
+        "",
+        markdown_table(["", "wall (s)", "speed-up"], parallel_rows),
+        "",
+        f"**TPE vs random**: best validation AUC so far, mean over {args.seeds} seeds:",
+        "",
+        markdown_table(["trials", "TPE", "random"], curve_rows),
+        "",
+    ]
+    with args.results.open("a") as f:
+        f.write("\n" + "\n".join(section))
+    console.print(f"appended to {args.results}")
+
+
+if __name__ == "__main__":
+    main()
