@@ -14,8 +14,9 @@ features, a fixed 70/30 split), validation ROC AUC, over four parameters
    difference of slopes is what modelport adds per trial: the trial handed to
    a worker process and back, two database writes, the runner's beat.
    The trial sequences are compared parameter by parameter.
-2. *Parallel*: the same job (random sampler, so the sequence does not depend
-   on timing) with ``--parallel 1`` and ``--parallel 2``, wall time.
+2. *Parallel*: a heavier trial (a 40-tree forest, same parameters) as a job
+   (random sampler, so the sequence does not depend on timing) with
+   ``--parallel 1`` and ``--parallel 2``, wall time.
 3. *TPE vs random*: best-so-far validation AUC after k trials, mean over seeds
    (bare Optuna loops: step 1 shows they are the trials modelport runs).
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -64,6 +66,16 @@ def objective(params: dict[str, Any], report: Any = None) -> dict[str, float]:
     return {"val_auc": float(roc_auc_score(y_val, model.predict_proba(X_val)[:, 1]))}
 
 
+def forest(params: dict[str, Any], report: Any = None) -> dict[str, float]:
+    """A heavier trial for the parallel comparison: a 40-tree random forest (about 0.2 s a trial here)."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.metrics import roc_auc_score
+
+    X_train, X_val, y_train, y_val = _data()
+    model = RandomForestClassifier(n_estimators=40, n_jobs=1, random_state=0, **params).fit(X_train, y_train)
+    return {"val_auc": float(roc_auc_score(y_val, model.predict_proba(X_val)[:, 1]))}
+
+
 def _sampler(kind: str, seed: int) -> Any:
     import optuna
 
@@ -92,7 +104,9 @@ def bare(trials: int, seed: int, kind: str = "tpe") -> tuple[float, list[dict[st
     return wall, [t.params for t in study.trials], [t.value for t in study.trials]
 
 
-def modelport_job(home: Path, name: str, trials: int, seed: int, *, parallel: int = 1, strategy: str = "bayesian") -> tuple[float, list[dict[str, Any]]]:
+def modelport_job(
+    home: Path, name: str, trials: int, seed: int, *, parallel: int = 1, strategy: str = "bayesian", trial: str = "objective"
+) -> tuple[float, list[dict[str, Any]]]:
     """A modelport tuning job run in this process (its trials in worker processes): wall seconds, params."""
     from modelport.services import Services
     from modelport.settings import Settings
@@ -102,7 +116,7 @@ def modelport_job(home: Path, name: str, trials: int, seed: int, *, parallel: in
     try:
         spec = TuningSpec.build(
             name=name, objectives=["val_auc:max"], params=PARAMS, trials=trials, parallel=parallel, seed=seed,
-            strategy=strategy, trial="tuning:objective", workdir=str(HERE),
+            strategy=strategy, trial=f"tuning:{trial}", workdir=str(HERE),
         )  # fmt: skip
         services.tuning.create(spec, created_by="bench")
         t0 = time.perf_counter()
@@ -117,7 +131,8 @@ def modelport_job(home: Path, name: str, trials: int, seed: int, *, parallel: in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=30, help="N for the overhead slope (N and 2N trials)")
-    parser.add_argument("--parallel-trials", type=int, default=40)
+    parser.add_argument("--parallel-trials", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each overhead measurement (median)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--curve-trials", type=int, default=40)
     parser.add_argument("--seed", type=int, default=20261207)
@@ -137,12 +152,15 @@ def main() -> None:
     _data()
     bare(3, 0)  # warm: imports, the dataset
 
-    # 1. overhead per trial and identical sequences
-    b1, b1_params, _ = bare(n, args.seed)
-    b2, b2_params, _ = bare(2 * n, args.seed)
-    m1, m1_params = modelport_job(home, "overhead-n", n, args.seed)
-    m2, m2_params = modelport_job(home, "overhead-2n", 2 * n, args.seed)
-    same = b1_params == m1_params and b2_params == m2_params
+    # 1. overhead per trial and identical sequences (each wall time: the median of --repeats runs)
+    reps = args.repeats
+    runs = [(bare(n, args.seed), bare(2 * n, args.seed)) for _ in range(reps)]
+    b1, b1_params = statistics.median(r[0][0] for r in runs), runs[0][0][1]
+    b2, b2_params = statistics.median(r[1][0] for r in runs), runs[0][1][1]
+    jobs = [(modelport_job(home, f"n-{i}", n, args.seed), modelport_job(home, f"2n-{i}", 2 * n, args.seed)) for i in range(reps)]
+    m1, m1_params = statistics.median(j[0][0] for j in jobs), jobs[0][0][1]
+    m2, m2_params = statistics.median(j[1][0] for j in jobs), jobs[0][1][1]
+    same = b1_params == m1_params and b2_params == m2_params and all(j[0][1] == m1_params for j in jobs)
     bare_slope = (b2 - b1) / n
     mp_slope = (m2 - m1) / n
     overhead_ms = (mp_slope - bare_slope) * 1000
@@ -157,10 +175,10 @@ def main() -> None:
 
     # 2. parallel
     p = args.parallel_trials
-    s1, _ = modelport_job(home, "serial", p, args.seed, parallel=1, strategy="random")
-    s2, _ = modelport_job(home, "parallel", p, args.seed, parallel=2, strategy="random")
+    s1, _ = modelport_job(home, "serial", p, args.seed, parallel=1, strategy="random", trial="forest")
+    s2, _ = modelport_job(home, "parallel", p, args.seed, parallel=2, strategy="random", trial="forest")
     parallel_rows = [["--parallel 1", f"{s1:.2f}", "1.00x"], ["--parallel 2", f"{s2:.2f}", f"{s1 / s2:.2f}x"]]
-    console.print(rich_table(f"{p} trials, random sampler", ["", "wall s", "speed-up"], parallel_rows))
+    console.print(rich_table(f"{p} forest trials, random sampler", ["", "wall s", "speed-up"], parallel_rows))
 
     # 3. TPE vs random, best so far (mean over seeds)
     import numpy as np
@@ -195,11 +213,12 @@ def main() -> None:
         f"**Overhead per trial** (TPE, seed {args.seed}; slope between {n} and {2 * n} trials, so the worker's start "
         f"and imports are left out; they are the *fixed* column): **{overhead_ms:.1f} ms** per trial against a target "
         f"of {budget_ms:.1f} ms (5 ms or 5 % of a {bare_slope * 1000:.1f} ms trial, whichever is larger). "
-        f"Identical trial sequences (same sampler and seed, parameter by parameter, {n} and {2 * n} trials): **{same}**.",
+        f"Wall times are medians of {reps} runs. Identical trial sequences (same sampler and seed, parameter by parameter, {n} and {2 * n} trials): **{same}**.",
         "",
         markdown_table(["", f"{n} trials (s)", f"{2 * n} trials (s)", "ms per trial", "fixed (s)"], overhead_rows),
         "",
-        f"**Parallel trials** ({p} trials, random sampler, wall time of the job):",
+        f"**Parallel trials** ({p} trials of a 40-tree random forest, same parameters, random sampler; wall time of "
+        "the job, worker start and imports included):",
         "",
         markdown_table(["", "wall (s)", "speed-up"], parallel_rows),
         "",

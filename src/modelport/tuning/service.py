@@ -91,12 +91,15 @@ class TuningService:
 
     def run(self, name: str, *, progress: ProgressCallback | None = None) -> TuningJob:
         """Run (or resume) a job in this thread until it completes, fails or is stopped."""
-        return self._execute(self.claim(name), progress)
+        return self._execute(self.claim(name), progress, isolate=False)
 
     def start(self, name: str, *, progress: ProgressCallback | None = None) -> TuningJob:
         """Claim a job and run it in a background thread (the server's way); returns at once."""
         job = self.claim(name)
-        threading.Thread(target=self._execute, args=(job, progress), name=f"modelport-tune-{name}", daemon=True).start()
+        # the server's way: the best trial's pickle is loaded for registration in a child process, never in this one
+        threading.Thread(
+            target=self._execute, args=(job, progress), kwargs={"isolate": True}, name=f"modelport-tune-{name}", daemon=True
+        ).start()
         return job
 
     def claim(self, name: str) -> TuningJob:
@@ -123,7 +126,7 @@ class TuningService:
             return process_alive(pid)
         return (datetime.now(UTC) - job.updated_at).total_seconds() < STALE_AFTER_S
 
-    def _execute(self, job: TuningJob, on_progress: ProgressCallback | None) -> TuningJob:
+    def _execute(self, job: TuningJob, on_progress: ProgressCallback | None, *, isolate: bool) -> TuningJob:
         from modelport.tuning.engines import make_engine
         from modelport.tuning.runner import TuningRun
 
@@ -150,7 +153,7 @@ class TuningService:
             engine.close()
         if status == "completed" and spec.register_best:
             try:
-                version = self.register(job.name, model_name=spec.register_best, alias=spec.alias)
+                version = self.register(job.name, model_name=spec.register_best, alias=spec.alias, isolate=isolate)
                 outcome.update(registered=version.ref, registered_versions=[version.ref])
             except ModelportError as exc:
                 return self.store.finish(job.name, "failed", outcome=outcome, code=exc.code, reason=f"registering the best trial: {exc.message}")
@@ -167,8 +170,12 @@ class TuningService:
         model_name: str | None = None,
         alias: str | None = None,
         to_onnx: bool | None = None,
+        isolate: bool = False,
     ) -> ModelVersion:
-        """Register a trial's model (the best one unless ``trial``) with its parameters, metrics and lineage."""
+        """Register a trial's model (the best one unless ``trial``) with its parameters, metrics and lineage.
+
+        ``isolate``: the model's pickle is loaded in a child process (the server's way).
+        """
         job = self.store.get(name)
         model_name = model_name or job.spec.register_best
         if not model_name:
@@ -200,6 +207,7 @@ class TuningService:
             sample=chosen.artifacts.get("sample"),
             to_onnx=spec.to_onnx if to_onnx is None else to_onnx,
             trust=True,  # the job's own trial wrote this file in a worker the user started
+            isolate=isolate,
         )
         if alias:
             self.registry.set_alias(model_name, alias, version.version)

@@ -92,4 +92,6 @@ def resume_tuning_job(name: str, svc: Svc, _: Admin) -> TuningJob:
 @router.post("/{name}/register", response_model=ModelVersion, status_code=201)
 def register_trial(name: str, body: RegisterTrial, svc: Svc, _: Admin) -> ModelVersion:
     """Register a trial's model (the best unless ``trial``) with its parameters, metrics and lineage."""
-    return svc.tuning.register(name, trial=body.trial, model_name=body.name, alias=body.alias, to_onnx=body.to_onnx)
+    return svc.tuning.register(
+        name, trial=body.trial, model_name=body.name, alias=body.alias, to_onnx=body.to_onnx, isolate=True
+    )
