@@ -11,13 +11,16 @@ Dask, and ``report`` records intermediate values without pruning.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import multiprocessing as mp
-import queue
-import threading
+import os
+import socket
+import subprocess
+import sys
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from modelport.errors import MissingExtra, Unavailable
@@ -66,70 +69,40 @@ class Engine(ABC):
 # -- local: worker processes -----------------------------------------------------------------
 
 
-def _worker_main(tasks: Any, replies: Any, events: Any, slot: int) -> None:
-    """A worker process: run trials one after another, beating while each runs."""
-    threading.Thread(target=_exit_with_parent, daemon=True).start()
-    while True:
-        task = tasks.get()
-        if task is None:
-            return
-        running = threading.Event()
-        running.set()
-
-        def beat(number: int = task.number, running: threading.Event = running) -> None:
-            while running.is_set():
-                events.put(("beat", slot, number))
-                time.sleep(BEAT_S)
-
-        beater = threading.Thread(target=beat, daemon=True)
-        beater.start()
-
-        def report(step: int, value: float, number: int = task.number) -> bool:
-            events.put(("report", slot, Report(number, step, value)))
-            return bool(replies.get())
-
-        result = run_trial(task, report)
-        running.clear()
-        events.put(("done", slot, result))
-
-
-def _exit_with_parent() -> None:
-    """A runner killed with ``kill -9`` takes its workers with it (they would wait for tasks forever)."""
-    import os
-
-    parent = mp.parent_process()
-    while parent is not None and parent.is_alive():
-        time.sleep(0.5)
-    os._exit(1)
-
-
 @dataclass
 class _Worker:
-    process: Any
-    tasks: Any
-    replies: Any
+    process: subprocess.Popen[bytes]
+    conn: Connection
     number: int | None = None
     last_beat: float = 0.0
 
 
 class LocalEngine(Engine):
-    """``parallel`` worker processes (spawned: the runner's threads and connections stay its own)."""
+    """``parallel`` worker processes, each ``python -m modelport.tuning.worker`` on a socket pair.
+
+    A fresh interpreter that imports only the worker and the trial's module:
+    the runner's threads and connections stay its own, and (unlike
+    multiprocessing's spawn) the caller's ``__main__`` is not imported again.
+    """
 
     def __init__(self, parallel: int, *, heartbeat_timeout_s: float = 60.0, clock: Any = time.monotonic) -> None:
-        self._ctx = mp.get_context("spawn")
-        self._events = self._ctx.Queue()
         self._slots: list[_Worker | None] = [None] * parallel
         self._timeout = heartbeat_timeout_s
         self._clock = clock
         self._failed: list[TrialResult] = []
 
     def _start(self, slot: int) -> _Worker:
-        tasks, replies = self._ctx.Queue(), self._ctx.Queue()
-        proc = self._ctx.Process(
-            target=_worker_main, args=(tasks, replies, self._events, slot), name=f"modelport-trial-{slot}", daemon=True
-        )
-        proc.start()
-        worker = _Worker(proc, tasks, replies)
+        ours, theirs = socket.socketpair()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        with theirs:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "modelport.tuning.worker", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=2,  # a trial's prints go to stderr (file descriptor 2): stdout is the command's (--json)
+                env=env,
+            )
+        worker = _Worker(proc, Connection(ours.detach()))
         self._slots[slot] = worker
         return worker
 
@@ -142,33 +115,32 @@ class LocalEngine(Engine):
                 worker = w or self._start(slot)
                 worker.number = task.number
                 worker.last_beat = self._clock()
-                worker.tasks.put(task)
+                worker.conn.send(task)
                 return
         raise RuntimeError("no free worker")
 
     def poll(self, timeout: float) -> list[Event]:
         out: list[Event] = []
-        items: list[Any] = []
-        try:
-            items.append(self._events.get(timeout=timeout))
-            while True:
-                items.append(self._events.get_nowait())
-        except queue.Empty:
-            pass
-        for kind, slot, payload in items:
-            worker = self._slots[slot]
-            if worker is None:
+        busy = [w for w in self._slots if w is not None and w.number is not None]
+        ready = set(wait([w.conn for w in busy], timeout)) if busy else set()
+        if not busy:
+            time.sleep(timeout)
+        for w in busy:
+            if w.conn not in ready:
                 continue
-            if kind == "beat":
-                if worker.number == payload:
-                    worker.last_beat = self._clock()
-            elif kind == "report":
-                worker.last_beat = self._clock()
-                if worker.number == payload.number:
-                    out.append(payload)
-            elif kind == "done" and worker.number == payload.number:
-                worker.number = None
-                out.append(payload)
+            try:
+                while w.conn.poll():
+                    kind, payload = w.conn.recv()
+                    if kind == "beat":
+                        w.last_beat = self._clock()
+                    elif kind == "report" and w.number == payload.number:
+                        w.last_beat = self._clock()
+                        out.append(payload)
+                    elif kind == "done" and w.number == payload.number:
+                        w.number = None
+                        out.append(payload)
+            except (EOFError, OSError):  # the worker is gone: _check says how
+                pass
         out.extend(self._check())
         out.extend(self._failed)
         self._failed.clear()
@@ -179,12 +151,15 @@ class LocalEngine(Engine):
         failed: list[TrialResult] = []
         now = self._clock()
         for slot, w in enumerate(self._slots):
-            if w is None or w.number is None:
-                if w is not None and not w.process.is_alive():
-                    self._slots[slot] = None
+            if w is None:
                 continue
-            if not w.process.is_alive():
-                failed.append(TrialResult(w.number, "failed", reason=f"the trial's worker process died (exit code {w.process.exitcode})"))
+            code = w.process.poll()
+            if w.number is None:
+                if code is not None:
+                    self._kill(slot)
+                continue
+            if code is not None:
+                failed.append(TrialResult(w.number, "failed", reason=f"the trial's worker process died (exit code {code})"))
             elif now - w.last_beat > self._timeout:
                 failed.append(TrialResult(w.number, "failed", reason=f"no heartbeat for {self._timeout:g}s: the trial's worker was stopped"))
             else:
@@ -195,7 +170,8 @@ class LocalEngine(Engine):
     def reply(self, number: int, prune: bool) -> None:
         for w in self._slots:
             if w is not None and w.number == number:
-                w.replies.put(prune)
+                with contextlib.suppress(OSError):
+                    w.conn.send(prune)
 
     def stop(self, number: int, reason: str) -> None:
         for slot, w in enumerate(self._slots):
@@ -207,24 +183,26 @@ class LocalEngine(Engine):
         w = self._slots[slot]
         if w is None:
             return
-        w.process.kill()
-        w.process.join(5)
+        if w.process.poll() is None:
+            w.process.kill()
+        w.process.wait(5)
+        w.conn.close()
         self._slots[slot] = None
 
     def close(self) -> None:
         """Idle workers are told to exit (and given a moment), busy ones are killed."""
         for w in self._slots:
             if w is not None and w.number is None:
-                w.tasks.put(None)
+                with contextlib.suppress(OSError):
+                    w.conn.send(None)
         deadline = time.monotonic() + 1.0
         for slot, w in enumerate(self._slots):
             if w is None:
                 continue
             if w.number is None:
-                w.process.join(max(0.0, deadline - time.monotonic()))
-            if w.process.is_alive():
-                self._kill(slot)
-            self._slots[slot] = None
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    w.process.wait(max(0.0, deadline - time.monotonic()))
+            self._kill(slot)
 
 
 # -- Dask ---------------------------------------------------------------------------------------
