@@ -14,9 +14,9 @@ features, a fixed 70/30 split), validation ROC AUC, over four parameters
    difference of slopes is what modelport adds per trial: the trial handed to
    a worker process and back, two database writes, the runner's beat.
    The trial sequences are compared parameter by parameter.
-2. *Parallel*: a heavier trial (a 40-tree forest, same parameters) as a job
-   (random sampler, so the sequence does not depend on timing) with
-   ``--parallel 1`` and ``--parallel 2``, wall time.
+2. *Parallel*: ``--parallel 1`` against ``--parallel 2`` (random sampler, so
+   the sequence does not depend on timing), for a CPU-bound trial (a 40-tree
+   forest, same parameters) and a trial that waits 0.1 s.
 3. *TPE vs random*: best-so-far validation AUC after k trials, mean over seeds
    (bare Optuna loops: step 1 shows they are the trials modelport runs).
 
@@ -43,6 +43,13 @@ PARAMS = [
     "criterion=cat:gini,entropy,log_loss",
 ]
 _DATA: Any = None
+#: job name → seconds from the first trial's end to the last trial's end (start-up and imports left out)
+STEADY: dict[str, float] = {}
+
+
+def _steady(job: Any) -> float:
+    ends = sorted(t.finished_at for t in job.trials if t.finished_at is not None)
+    return (ends[-1] - ends[0]).total_seconds() if len(ends) > 1 else 0.0
 
 
 def _data() -> Any:
@@ -74,6 +81,12 @@ def forest(params: dict[str, Any], report: Any = None) -> dict[str, float]:
     X_train, X_val, y_train, y_val = _data()
     model = RandomForestClassifier(n_estimators=40, n_jobs=1, random_state=0, **params).fit(X_train, y_train)
     return {"val_auc": float(roc_auc_score(y_val, model.predict_proba(X_val)[:, 1]))}
+
+
+def sleepy(params: dict[str, Any], report: Any = None) -> dict[str, float]:
+    """A trial that waits 0.1 s (I/O, a remote call): what the engine does when cores are not the limit."""
+    time.sleep(0.1)
+    return {"val_auc": 1.0 / (1.0 + abs(params["max_depth"] - 7))}
 
 
 def _sampler(kind: str, seed: int) -> Any:
@@ -123,6 +136,7 @@ def modelport_job(
         job = services.tuning.run(name)
         wall = time.perf_counter() - t0
         assert job.status == "completed", job.failure_reason
+        STEADY[name] = _steady(job)
         return wall, [t.params for t in job.trials]
     finally:
         services.close()
@@ -132,7 +146,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=30, help="N for the overhead slope (N and 2N trials)")
     parser.add_argument("--parallel-trials", type=int, default=30)
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each overhead measurement (median)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each overhead measurement (median)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--curve-trials", type=int, default=40)
     parser.add_argument("--seed", type=int, default=20261207)
@@ -154,13 +168,16 @@ def main() -> None:
 
     # 1. overhead per trial and identical sequences (each wall time: the median of --repeats runs)
     reps = args.repeats
-    runs = [(bare(n, args.seed), bare(2 * n, args.seed)) for _ in range(reps)]
+    runs: list[tuple[Any, Any, Any, Any]] = []
+    for i in range(reps):  # interleaved, so both see the same load on a shared machine
+        runs.append(
+            (bare(n, args.seed), modelport_job(home, f"n-{i}", n, args.seed), bare(2 * n, args.seed), modelport_job(home, f"2n-{i}", 2 * n, args.seed))
+        )
     b1, b1_params = statistics.median(r[0][0] for r in runs), runs[0][0][1]
-    b2, b2_params = statistics.median(r[1][0] for r in runs), runs[0][1][1]
-    jobs = [(modelport_job(home, f"n-{i}", n, args.seed), modelport_job(home, f"2n-{i}", 2 * n, args.seed)) for i in range(reps)]
-    m1, m1_params = statistics.median(j[0][0] for j in jobs), jobs[0][0][1]
-    m2, m2_params = statistics.median(j[1][0] for j in jobs), jobs[0][1][1]
-    same = b1_params == m1_params and b2_params == m2_params and all(j[0][1] == m1_params for j in jobs)
+    m1, m1_params = statistics.median(r[1][0] for r in runs), runs[0][1][1]
+    b2, b2_params = statistics.median(r[2][0] for r in runs), runs[0][2][1]
+    m2, m2_params = statistics.median(r[3][0] for r in runs), runs[0][3][1]
+    same = b1_params == m1_params and b2_params == m2_params and all(r[1][1] == m1_params and r[3][1] == m2_params for r in runs)
     bare_slope = (b2 - b1) / n
     mp_slope = (m2 - m1) / n
     overhead_ms = (mp_slope - bare_slope) * 1000
@@ -175,10 +192,14 @@ def main() -> None:
 
     # 2. parallel
     p = args.parallel_trials
-    s1, _ = modelport_job(home, "serial", p, args.seed, parallel=1, strategy="random", trial="forest")
-    s2, _ = modelport_job(home, "parallel", p, args.seed, parallel=2, strategy="random", trial="forest")
-    parallel_rows = [["--parallel 1", f"{s1:.2f}", "1.00x"], ["--parallel 2", f"{s2:.2f}", f"{s1 / s2:.2f}x"]]
-    console.print(rich_table(f"{p} forest trials, random sampler", ["", "wall s", "speed-up"], parallel_rows))
+    parallel_rows = []
+    for trial, label in (("forest", "40-tree forest (CPU-bound)"), ("sleepy", "0.1 s wait (not CPU-bound)")):
+        s1, _ = modelport_job(home, f"serial-{trial}", p, args.seed, parallel=1, strategy="random", trial=trial)
+        s2, _ = modelport_job(home, f"parallel-{trial}", p, args.seed, parallel=2, strategy="random", trial=trial)
+        st1, st2 = STEADY[f"serial-{trial}"], STEADY[f"parallel-{trial}"]
+        parallel_rows.append([label, f"{s1:.2f}", f"{s2:.2f}", f"{s1 / s2:.2f}x", f"{st1:.2f}", f"{st2:.2f}", f"{st1 / st2:.2f}x"])
+    parallel_header = ["trial", "--parallel 1 wall s", "--parallel 2 wall s", "speed-up", "steady 1 s", "steady 2 s", "steady speed-up"]
+    console.print(rich_table(f"{p} trials, random sampler", parallel_header, parallel_rows))
 
     # 3. TPE vs random, best so far (mean over seeds)
     import numpy as np
@@ -217,10 +238,10 @@ def main() -> None:
         "",
         markdown_table(["", f"{n} trials (s)", f"{2 * n} trials (s)", "ms per trial", "fixed (s)"], overhead_rows),
         "",
-        f"**Parallel trials** ({p} trials of a 40-tree random forest, same parameters, random sampler; wall time of "
-        "the job, worker start and imports included):",
+        f"**Parallel trials** ({p} trials, random sampler; *wall*: the job, worker start and imports included; "
+        "*steady*: from the first trial's end to the last's):",
         "",
-        markdown_table(["", "wall (s)", "speed-up"], parallel_rows),
+        markdown_table(parallel_header, parallel_rows),
         "",
         f"**TPE vs random**: best validation AUC so far, mean over {args.seeds} seeds:",
         "",

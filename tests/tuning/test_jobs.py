@@ -132,3 +132,19 @@ def test_median_early_stopping_prunes_trials_that_trail_through_the_worker_round
     assert job.status == "completed" and pruned
     assert all(t.reason and t.reason.startswith("pruned at step ") and t.intermediate for t in pruned)
     assert all(t.number >= 5 for t in pruned)  # the median needs five complete trials first
+
+
+@pytest.mark.slow
+def test_a_target_ends_the_job_early_and_a_timeout_stops_its_trials(
+    sqlite_settings: Settings, make_services: Callable[[Settings], Services], make_spec: Callable[..., TuningSpec]
+) -> None:
+    svc = make_services(sqlite_settings).tuning
+    space: dict[str, Any] = {"objectives": ["score:max"], "params": ["x=float:-5:5"], "parallel": 1, "strategy": "random", "seed": 3}
+    job = svc.run(svc.create(make_spec("quadratic", name="target", trials=200, target="score>=-0.5", **space), created_by="t").name)
+    assert (job.status, job.outcome["reason"]) == ("completed", "target")
+    assert job.best is not None and job.best.metrics["score"] >= -0.5 and job.finished_trials < 200
+    assert job.trials[-1].number == job.best.number  # no trial started after the one that reached it
+
+    job = svc.run(svc.create(make_spec("slow_quadratic", name="timeout", trials=500, timeout_s="2s", **space), created_by="t").name)
+    assert (job.status, job.outcome["reason"]) == ("completed", "timeout")
+    assert 2.0 <= job.outcome["run_seconds"] < 6.0 and job.finished_trials < 500
