@@ -2,9 +2,10 @@
 
 The runner is the job's only writer: workers send their results here and
 this thread records them, so parallel trials on SQLite never race for the
-database.  A trial is recorded as ``running`` before it is handed out; a run
-that is killed leaves those rows behind, and the next run reruns exactly
-them, with the same numbers and parameters — a trial is never counted twice.
+database.  A trial counts once its end is recorded.  A run that is killed
+leaves rows ``running``: the next run reruns exactly them, with the same
+numbers and parameters; a trial handed out but not yet recorded is asked
+again as a new trial — none is ever counted twice.
 """
 
 from __future__ import annotations
@@ -133,14 +134,15 @@ class TuningRun:
                 params = dict(otrial.params)
                 running[number] = _Running(otrial, params)
                 starts.append(TrialStart(number, params, rerun))
-            # One transaction a turn: the trials that ended and those about to start.  A trial is
-            # recorded running before a worker gets it; one the sampler was told of but that is not
-            # yet recorded as ended (a kill in between) is rerun, never counted twice.
+            # Workers first, then one transaction for the turn (the trials that ended, those just
+            # started), written while the new trials run.  A trial counts once its end is recorded:
+            # after a kill, one recorded running is rerun under its number, one never recorded is
+            # asked again as a new trial — none is counted twice.
+            for start in starts:
+                self.engine.submit(self._task(start.number, start.params))
             if starts or ended:
                 self.store.record(job_id, ended=ended, started=starts)
                 ended = []
-            for start in starts:
-                self.engine.submit(self._task(start.number, start.params))
             if not running and (reason is not None or progress.done >= self.budget):
                 break
             self._show(progress, running)
