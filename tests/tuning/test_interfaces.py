@@ -70,7 +70,7 @@ def test_the_http_api_starts_shows_exports_and_refuses_with_json_errors(
     app = in_process()
     spec = TuningSpec.build(
         name="api-job", objectives=["val_auc:max"], params=["max_depth=int:1:8"], trials=4, parallel=2, seed=1,
-        trial=f"{MODULE}:tree", workdir=str(workdir), register_best="api-best",
+        trial=f"{MODULE}:tree", workdir=str(workdir),
     )  # fmt: skip
     r = app.post("/api/v1/tuning-jobs", json=spec.model_dump(mode="json"))
     assert r.status_code == 201, r.text
@@ -80,10 +80,9 @@ def test_the_http_api_starts_shows_exports_and_refuses_with_json_errors(
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     assert len(csv.text.strip().splitlines()) == 5
     assert app.get("/api/v1/tuning-jobs").json()["items"][0]["name"] == "api-job"
-    assert done["outcome"]["registered"] == "api-best:1"  # the server loads the trial's pickle in a child process
     other = next(t["number"] for t in done["trials"] if t["number"] != done["best"]["number"])
     r = app.post("/api/v1/tuning-jobs/api-job/register", json={"trial": other, "name": "api-other"})
-    assert r.status_code == 201 and r.json()["source"]["trial"] == other
+    assert r.status_code == 201 and r.json()["source"]["trial"] == other  # the server unpickled it in a child process
 
     again = app.post("/api/v1/tuning-jobs/api-job/resume")
     assert again.status_code == 409 and again.json()["error"]["message"] == "tuning job api-job already completed"
