@@ -133,6 +133,11 @@ def test_median_early_stopping_prunes_trials_that_trail_through_the_worker_round
     assert all(t.reason and t.reason.startswith("pruned at step ") and t.intermediate for t in pruned)
     assert all(t.number >= 5 for t in pruned)  # the median needs five complete trials first
 
+    spec = make_spec("quadratic", name="hyperband", objectives=["score:max"], params=["x=float:-5:5"], trials=16, parallel=2, strategy="hyperband")
+    job = svc.run(svc.create(spec, created_by="t").name)
+    assert job.status == "completed" and job.finished_trials == 16
+    assert all(t.intermediate for t in job.trials)
+
 
 @pytest.mark.slow
 def test_a_target_ends_the_job_early_and_a_timeout_stops_its_trials(

@@ -64,3 +64,17 @@ def test_a_callable_returning_a_model_leaves_it_and_its_sample_for_registration(
     assert result.state == "complete", result.reason
     assert Path(result.artifacts["model"]).is_file() and Path(result.artifacts["sample"]).is_file()
     assert 0.8 < result.metrics["val_auc"] <= 1.0
+
+
+def test_serving_costs_are_measured_on_the_model_as_it_would_be_served(workdir: Path) -> None:
+    serving = ("latency_p50_ms", "latency_p99_ms", "model_size_bytes", "parity_error")
+    task = _task(workdir, trial=f"{MODULE}:tree", params={"max_depth": 4}, objectives=("val_auc",), serving=serving, to_onnx=True)
+    result = run_trial(task, lambda s, v: False)
+    assert result.state == "complete", result.reason
+    onnx = Path(result.artifacts["model"]).with_suffix(".onnx")  # the converted graph is what was timed
+    assert result.metrics["model_size_bytes"] == onnx.stat().st_size
+    assert 0 < result.metrics["latency_p50_ms"] <= result.metrics["latency_p99_ms"]
+    assert 0 <= result.metrics["parity_error"] < 1e-4
+
+    no_model = run_trial(_task(workdir, trial=f"{MODULE}:quadratic", serving=("latency_p99_ms",)), lambda s, v: False)
+    assert (no_model.state, no_model.reason) == ("failed", "latency_p99_ms needs the trial's model: return (metrics, model)")
