@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from modelport.monitoring.feedback import FeedbackService
     from modelport.monitoring.service import MonitorService
     from modelport.sagemaker.control import ControlPlane
+    from modelport.tuning.service import TuningService
 
 
 @dataclass
@@ -106,6 +107,13 @@ class Services:
         return ExperimentService(
             ExperimentStore(self.db), self.endpoints, self.registry, functools.partial(_arm_reader, self)
         )
+
+    @functools.cached_property
+    def tuning(self) -> TuningService:
+        from modelport.tuning.service import TuningService
+        from modelport.tuning.store import TuningStore
+
+        return TuningService(TuningStore(self.db), self.registry, self.settings)
 
     @functools.cached_property
     def sagemaker(self) -> ControlPlane:

@@ -23,6 +23,7 @@ from modelport.api.errors import error_response, install_error_handlers, install
 from modelport.api.openapi import describe
 from modelport.api.routes import artifacts, endpoints, experiments, feedback, jobs, models, monitors, sagemaker, tokens
 from modelport.api.routes import async_inference as async_routes
+from modelport.api.routes import tuning as tuning_routes
 from modelport.api.rsgi import RSGIApp
 from modelport.errors import ModelportError
 from modelport.metrics import Metrics, RunSnapshot
@@ -167,6 +168,7 @@ def create_app(
             jobs.router,
             monitors.router,
             experiments.router,
+            tuning_routes.router,
             async_routes.router,
         ):
             app.include_router(router, prefix="/api/v1")

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the CLI imports this module: each noun's API is imported wh
     from modelport.client.jobs import JobsAPI
     from modelport.client.local import LocalHome
     from modelport.client.monitors import MonitorsAPI
+    from modelport.client.tuning import TuningAPI
     from modelport.monitoring.feedback import FeedbackReceipt
     from modelport.services import Services
 
@@ -119,6 +120,13 @@ class Client:
         from modelport.client.experiments import LocalExperiments, RemoteExperiments
 
         return RemoteExperiments(self._http) if self.remote else LocalExperiments(self.services, self._user)
+
+    @functools.cached_property
+    def tuning(self) -> TuningAPI:
+        """``client.tuning``: hyperparameter tuning jobs."""
+        from modelport.client.tuning import LocalTuning, RemoteTuning
+
+        return RemoteTuning(self._http) if self.remote else LocalTuning(self.services, self._user)
 
     @functools.cached_property
     def feedback(self) -> FeedbackAPI:
