@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml setup.py src/modelport/runtimes/_trees.c Makefile
 	@# torch is an optional extra; pip (not uv) takes the local CPU wheel (+cpu sorts above PyPI's CUDA build)
 	$(BIN)/pip install --quiet --disable-pip-version-check $(if $(wildcard /opt/wheels),--find-links /opt/wheels) 'torch==2.13.0'
 	@$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.__version__.endswith('+cpu') else 'torch is not the CPU build: ' + torch.__version__)"
+	@# tests/ui drive Debian's chromium with Playwright (never `playwright install`: its download site is unreachable)
+	@command -v chromium >/dev/null || { test "$$CI" = true && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || echo "chromium missing: apt-get install chromium (the console's browser tests need it)"
 	@touch $(STAMP)
 
 $(SK2P_STAMP): Makefile $(STAMP)

@@ -149,6 +149,9 @@ def create_app(
             experiments.router,
         ):
             app.include_router(router, prefix="/api/v1")
+        from modelport.ui.routes import router as console
+
+        app.include_router(console)
 
     @app.get("/ping", include_in_schema=False)
     def ping() -> Response:
