@@ -9,6 +9,7 @@ additionally checks the CSRF echo and the admin scope.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -123,12 +124,17 @@ def page(fn: Callable[..., Response]) -> Callable[..., Response]:
             viewer = viewer_of(request)
         except LoginNeeded as exc:
             return to_login(request, exc.message)
+        fresh = not viewer.csrf  # no login set it (auth off, or cookies cleared): this page does
+        if fresh:
+            viewer = dataclasses.replace(viewer, csrf=session.new_csrf())
         try:
             response = fn(request, viewer=viewer, **params)
         except NotFound as exc:
-            return not_found(request, exc.message, viewer)
+            response = not_found(request, exc.message, viewer)
         except ModelportError as exc:
-            return render(request, "error.html", status_code=400, viewer=viewer, what=exc.message)
+            response = render(request, "error.html", status_code=400, viewer=viewer, what=exc.message)
+        if fresh:
+            _set_cookie(request, response, session.CSRF_COOKIE, viewer.csrf)
         response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
         return response
 
@@ -254,12 +260,6 @@ def _set_cookie(request: Request, response: Response, name: str, value: str) -> 
         samesite="strict",
         secure=session.secure_cookie(request.url.scheme, request.headers.get("host", ""), request.headers.get("x-forwarded-proto")),
     )
-
-
-def ensure_csrf(request: Request, response: Response, viewer: Viewer) -> None:
-    """Without auth there is no login to set the CSRF cookie: the first page does."""
-    if not viewer.csrf:
-        _set_cookie(request, response, session.CSRF_COOKIE, session.new_csrf())
 
 
 # -- static files ---------------------------------------------------------------------------------
