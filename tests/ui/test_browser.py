@@ -213,3 +213,36 @@ def test_no_console_errors_on_any_page(site: Site) -> None:
     deliberate = ("/ui/models/churn/versions/99: Failed to load resource", "/try: Failed to load resource: the server responded with a status of 424")
     errors = [e for e in site.errors if not any(d in e for d in deliberate)]
     assert errors == []
+
+
+def test_the_example_webapp_calls_the_endpoint(site: Site) -> None:
+    """examples/webapp: its own process and port, a form for its users, the endpoint called over HTTP."""
+    import subprocess
+    import sys
+
+    port = infra.free_port()
+    env = {**os.environ, "MODELPORT_URL": site.url, "MODELPORT_TOKEN": site.tokens["admin"]}
+    app = infra.REPO / "examples" / "webapp" / "app.py"
+    command = [sys.executable, str(app), "--endpoint", "churn-api", "--columns", "age,income,plan", "--port", str(port)]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        until(lambda: infra._http_ok(f"http://127.0.0.1:{port}/"), "the web application")
+        page = site.page(scope=None)
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.get_by_label("age").fill("61")
+        page.get_by_label("income").fill("72.5")
+        page.get_by_label("plan").fill("team")
+        page.get_by_role("button", name="Predict").click()
+        shown = page.locator("#prediction").inner_text()
+        with Client(url=site.url, token=site.tokens["admin"]) as client:
+            body = orjson.dumps({"dataframe_records": [{"age": 61, "income": 72.5, "plan": "team"}]})
+            expected = client.endpoints.invoke("churn-api", body, content_type="application/json")
+        assert shown == str(expected.predictions[0]["label"])
+        page.get_by_label("age").fill("old")
+        page.get_by_role("button", name="Predict").click()
+        assert "column 'age'" in page.get_by_role("alert").inner_text()
+        site.shot(page, "webapp")
+        page.context.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
