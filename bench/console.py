@@ -50,7 +50,8 @@ def seed(home: Path, versions: int, endpoints: int) -> dict[str, str]:
         store = RegistryStore(svc.db)
         started = time.perf_counter()
         big = versions // 2
-        plan = [("big", big)] + [(f"model-{i:03d}", (versions - big) // 99) for i in range(99)]
+        rest = versions - big
+        plan = [("big", big)] + [(f"model-{i:03d}", rest // 99 + (i < rest % 99)) for i in range(99)]
         for name, count in plan:
             for n in range(count):
                 store.add_version(

@@ -283,3 +283,31 @@ def test_without_auth_the_console_is_open_and_actions_still_need_the_csrf_echo(
         headers={**form, **cookie_header(cookies)},
     )
     assert ok.status_code == 303
+
+
+def test_the_experiment_page_charts_the_lift_and_its_confidence_sequence_at_every_look(
+    console: InProcess, tmp_path: Path
+) -> None:
+    with Client(home=tmp_path / "home0") as client:
+        client.experiments.start("churn-ab", "churn-api", "a", "b", metric="error_rate")
+    experiments = console.app.state.services.experiments
+    for _ in range(3):
+        experiments.evaluate("churn-ab")
+    trace = experiments.get("churn-ab").state["trace"]
+    assert len(trace) >= 3 and all(len(point) == 4 for point in trace)
+    page = console.get("/ui/experiments/churn-ab", headers=cookie_header(login(console, "read")))
+    assert 'data-chart="trace-data"' in page.text
+    assert "control" in page.text and "treatment" in page.text
+
+
+def test_an_experiment_trace_keeps_its_whole_span_when_full() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from modelport.experiments.service import TRACE_POINTS, traced
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    trace: list[list[float | None]] = []
+    for i in range(TRACE_POINTS * 3):
+        trace = traced(trace, t0 + timedelta(seconds=i), {"lift": {"absolute": 0.1, "ci": [0.0, 0.2]}})
+    assert len(trace) <= TRACE_POINTS
+    assert trace[0][0] == t0.timestamp() and trace[-1][0] > (t0 + timedelta(seconds=TRACE_POINTS * 2)).timestamp()
