@@ -33,13 +33,14 @@ TARGET_MS = 200.0
 
 
 def seed(home: Path, versions: int, endpoints: int) -> dict[str, str]:
+    from tests.ui.conftest import seed_all, train_churn
+
     from modelport.domain import ModelRef
     from modelport.endpoints.config import EndpointConfig, Variant
     from modelport.endpoints.store import EndpointStore
     from modelport.registry.store import RegistryStore
     from modelport.services import Services
     from modelport.settings import Settings
-    from tests.ui.conftest import seed_all, train_churn
 
     work = home.parent / "work"
     work.mkdir()
@@ -184,7 +185,7 @@ def main() -> None:
     worst = 0.0
     for label, times in results:
         times.sort()
-        p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+        p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
         worst = max(worst, p95)
         print(f"| {label} | {statistics.median(times):.1f} | {p95:.1f} | {times[-1]:.1f} | {'yes' if p95 <= TARGET_MS else '**no**'} |")
     print(f"\nworst p95: {worst:.1f} ms ({'met' if worst <= TARGET_MS else 'NOT met'})")

@@ -83,10 +83,10 @@ def make_handler(predictor: Predictor, columns: list[str], title: str) -> type[B
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             self.page({})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
             status, answer, variant, ms = predictor.predict({c: value(form.get(c, "")) for c in columns})
