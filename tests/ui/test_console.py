@@ -311,3 +311,21 @@ def test_an_experiment_trace_keeps_its_whole_span_when_full() -> None:
         trace = traced(trace, t0 + timedelta(seconds=i), {"lift": {"absolute": 0.1, "ci": [0.0, 0.2]}})
     assert len(trace) <= TRACE_POINTS
     assert trace[0][0] == t0.timestamp() and trace[-1][0] > (t0 + timedelta(seconds=TRACE_POINTS * 2)).timestamp()
+
+
+def test_endpoints_list_searches_and_pages_by_name(console: InProcess) -> None:
+    from modelport.endpoints.config import EndpointConfig, Variant
+    from modelport.endpoints.store import EndpointStore
+
+    store = EndpointStore(console.app.state.services.db)
+    for i in range(55):
+        store.create(f"ep-{i:02d}", EndpointConfig(variants=[Variant(name="a", model="churn:1")]), created_by="test")
+    cookies = cookie_header(login(console, "read"))
+    rows = re.compile(r'<td><a href="/ui/endpoints/([^"/]+)">')
+    first = console.get("/ui/endpoints", headers=cookies)
+    assert rows.findall(first.text) == ["churn-api"] + [f"ep-{i:02d}" for i in range(49)]
+    assert "(56)" in first.text
+    second = console.get("/ui/endpoints?q=&after=ep-48", headers=cookies)
+    assert rows.findall(second.text) == [f"ep-{i:02d}" for i in range(49, 55)]
+    assert 'rel="next"' not in second.text
+    assert rows.findall(console.get("/ui/endpoints?q=churn", headers=cookies).text) == ["churn-api"]

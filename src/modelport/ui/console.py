@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -41,6 +42,22 @@ templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def brief(detail: Any) -> str:
+    """An event's detail in a line: ``key: value`` pairs, the spec left out (it is on the page already)."""
+    if not isinstance(detail, dict):
+        return str(detail)
+    parts = []
+    for key, value in detail.items():
+        if key == "spec":
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        parts.append(f"{key}: {text}")
+    return "; ".join(parts)
+
+
+templates.filters["brief"] = brief
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from modelport.endpoints.config import Endpoint, Variant
 from modelport.endpoints.stats import endpoint_stats
+from modelport.endpoints.store import EndpointStore
 from modelport.errors import InvalidArgument, NotFound
 from modelport.ui.console import action, json_response, page, render, router, services_of
 from modelport.ui.session import LoginNeeded, Viewer
@@ -22,11 +23,12 @@ PAGE_SIZE = 50
 def endpoints(request: Request, viewer: Viewer) -> Response:
     q = (request.query_params.get("q") or "").strip()
     after = request.query_params.get("after") or ""
-    every = sorted(services_of(request).endpoints.list(), key=lambda e: e.name)
-    matching = [e for e in every if q in e.name and e.name > after]
-    shown = matching[:PAGE_SIZE]
-    next_after = shown[-1].name if len(matching) > PAGE_SIZE else None
-    return render(request, "endpoints.html", viewer=viewer, endpoints=shown, next_after=next_after, q=q, total=len(every))
+    store = EndpointStore(services_of(request).db)
+    shown, more = store.page(after=after, limit=PAGE_SIZE, name_contains=q)
+    next_after = shown[-1].name if more and shown else None
+    return render(
+        request, "endpoints.html", viewer=viewer, endpoints=shown, next_after=next_after, q=q, total=store.count()
+    )
 
 
 @router.get("/endpoints/{name}")
