@@ -40,6 +40,7 @@ class Site:
     tokens: dict[str, str]
     shots: Path
     browser: Any
+    server_log: Any
     errors: list[str] = field(default_factory=list)
 
     def page(self, scope: str | None = "admin", **context: Any) -> Any:
@@ -72,7 +73,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, churn_model: tuple[Path, Path
     with infra.live_server({"MODELPORT_HOME": str(home)}) as live, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         try:
-            yield Site(live.url, tokens, shots, browser)
+            yield Site(live.url, tokens, shots, browser, live.log)
         finally:
             browser.close()
 
@@ -139,6 +140,8 @@ def test_change_weights_and_see_the_live_numbers_move(site: Site) -> None:
     try:
         until(lambda: int(requests.inner_text()) > before + 5, "the request count to move")
         until(lambda: rate.inner_text() not in ("—", "0.00"), "a request rate")
+        readings = int(page.locator("#live").get_attribute("data-readings") or 0)
+        until(lambda: int(page.locator("#live").get_attribute("data-readings") or 0) >= readings + 3, "a few rates charted")
     finally:
         stop.set()
         sender.join()
@@ -182,6 +185,9 @@ def test_a_read_token_cannot_change_weights(site: Site) -> None:
     with Client(url=site.url, token=site.tokens["read"]) as client:
         assert {v.name: v.weight for v in client.endpoints.get("churn-api").config.live}["a"] != 99
     page.context.close()
+    log = site.server_log()
+    assert "POST /ui/login" in log  # the access log is on, and tokens are never in it
+    assert not any(secret in log for secret in site.tokens.values())
 
 
 def test_no_console_errors_on_any_page(site: Site) -> None:

@@ -36,7 +36,7 @@ def endpoints(request: Request, viewer: Viewer) -> Response:
 def endpoint(request: Request, viewer: Viewer, name: str) -> Response:
     svc = services_of(request)
     ep = svc.endpoints.get(name)
-    history = list(reversed(svc.endpoints.history(name)))[:50]
+    history = svc.endpoints.history(name)[:50]  # newest first
     return render(request, "endpoint.html", viewer=viewer, ep=ep, history=history)
 
 

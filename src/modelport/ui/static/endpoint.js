@@ -17,7 +17,7 @@
   }
 
   function chart(names) {
-    if (typeof uPlot === "undefined" || !chartBox) return;
+    if (typeof uPlot === "undefined" || !chartBox || xs.length < 2) return;  // a rate needs two readings
     const data = [xs].concat(names.map((n) => ys[n]));
     if (!plot) {
       const colours = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00"];
@@ -62,6 +62,7 @@
     if (xs.length > 300) { xs.shift(); for (const n of names) ys[n].shift(); }
     last = now;
     root.dataset.updated = String(now.t);
+    root.dataset.readings = String(xs.length);
     if (state) state.textContent = "(updated " + new Date(now.t * 1000).toLocaleTimeString() + ", revision " + now.revision + ")";
     chart(names);
   });
