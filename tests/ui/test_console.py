@@ -329,3 +329,32 @@ def test_endpoints_list_searches_and_pages_by_name(console: InProcess) -> None:
     assert rows.findall(second.text) == [f"ep-{i:02d}" for i in range(49, 55)]
     assert 'rel="next"' not in second.text
     assert rows.findall(console.get("/ui/endpoints?q=churn", headers=cookies).text) == ["churn-api"]
+
+
+def test_monitoring_experiment_and_jobs_pages_show_what_ran(
+    in_process: Callable[..., InProcess], tmp_path: Path, churn_model: tuple[Path, Path]
+) -> None:
+    from tests.ui.conftest import seed_all
+
+    tokens = seed_all(tmp_path / "home0", churn_model)
+    api = in_process()
+    api.tokens.update(tokens)
+    cookies = cookie_header(login(api, "read"))
+
+    monitor = api.get("/ui/monitoring/churn-drift", headers=cookies).text
+    heat = re.findall(r'<tr><th scope="row">(\w+)</th><td class="cell (h-[\w-]+)"', monitor)
+    assert dict(heat)["income"] == "h-4"  # shifted by 12: past its threshold, red
+    assert {name for name, _ in heat} == {"age", "income", "plan"}
+    assert monitor.count(': baseline vs last window"') == 3  # a distribution chart per feature (its aria-label)
+    assert 'data-chart="quality-data"' in monitor and "estimated without labels" in monitor
+    assert "income/baseline_drift_check" in monitor  # the alert
+
+    jobs = api.get("/ui/jobs", headers=cookies).text
+    assert 'data-status="completed"' in jobs and "churn:1" in jobs
+    progress = api.get("/ui/jobs/progress", headers=cookies).json()
+    (job,) = progress.values()
+    assert job["status"] == "completed" and job["records"] == 1000
+
+    experiment = api.get("/ui/experiments/churn-ab", headers=cookies).text
+    assert "churn-api" in experiment and "error_rate" in experiment
+    assert "Stop the experiment" not in experiment  # a read token
