@@ -358,3 +358,20 @@ def test_monitoring_experiment_and_jobs_pages_show_what_ran(
     experiment = api.get("/ui/experiments/churn-ab", headers=cookies).text
     assert "churn-api" in experiment and "error_rate" in experiment
     assert "Stop the experiment" not in experiment  # a read token
+
+
+def test_later_sections_appear_once_their_service_exists(console: InProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tuning (P12) and asynchronous jobs (P11): the hooks the console leaves for them."""
+    from types import SimpleNamespace
+
+    from modelport.services import Services
+
+    job = SimpleNamespace(model_dump=lambda mode: {"name": "tune-1", "status": "running", "best_value": 0.93, "trials": 40})
+    monkeypatch.setattr(Services, "tuning", property(lambda self: SimpleNamespace(list=lambda: [job])), raising=False)
+    request = SimpleNamespace(model_dump=lambda mode: {"id": "req-1", "endpoint": "churn-api", "status": "done"})
+    monkeypatch.setattr(Services, "async_jobs", property(lambda self: SimpleNamespace(list=lambda: [request])), raising=False)
+    cookies = cookie_header(login(console, "read"))
+    assert '<a href="/ui/tuning"' in console.get("/ui/models", headers=cookies).text
+    tuning = console.get("/ui/tuning", headers=cookies).text
+    assert "tune-1" in tuning and "0.93" in tuning
+    assert "req-1" in console.get("/ui/jobs", headers=cookies).text

@@ -16,8 +16,23 @@ PAGE_SIZE = 50
 def jobs(request: Request, viewer: Viewer) -> Response:
     cursor = request.query_params.get("cursor") or None
     status = request.query_params.get("status") or None
-    result = services_of(request).transforms.list(limit=PAGE_SIZE, page_token=cursor, status=status)
-    return render(request, "jobs.html", viewer=viewer, jobs=result.items, next_cursor=result.next_page_token, status=status or "")
+    svc = services_of(request)
+    result = svc.transforms.list(limit=PAGE_SIZE, page_token=cursor, status=status)
+    # asynchronous inference (P11): listed here once Services has it, with the fields its jobs carry
+    async_rows: list[dict[str, object]] | None = None
+    if hasattr(type(svc), "async_jobs"):
+        listed = svc.async_jobs.list()  # type: ignore[attr-defined]
+        items = getattr(listed, "items", listed)
+        async_rows = [i.model_dump(mode="json") if hasattr(i, "model_dump") else dict(i) for i in list(items)[:PAGE_SIZE]]
+    return render(
+        request,
+        "jobs.html",
+        viewer=viewer,
+        jobs=result.items,
+        next_cursor=result.next_page_token,
+        status=status or "",
+        async_rows=async_rows,
+    )
 
 
 @router.get("/jobs/progress")
