@@ -21,7 +21,7 @@ from modelport.api.bodies import RequestLimits
 from modelport.api.dataplane import DataPlaneApp
 from modelport.api.errors import error_response, install_error_handlers, install_fallback_handler
 from modelport.api.openapi import describe
-from modelport.api.routes import artifacts, endpoints, experiments, feedback, jobs, models, monitors, tokens
+from modelport.api.routes import artifacts, endpoints, experiments, feedback, jobs, models, monitors, sagemaker, tokens
 from modelport.api.rsgi import RSGIApp
 from modelport.errors import ModelportError
 from modelport.metrics import Metrics, RunSnapshot
@@ -149,6 +149,7 @@ def create_app(
             experiments.router,
         ):
             app.include_router(router, prefix="/api/v1")
+        app.include_router(sagemaker.router)  # POST / with X-Amz-Target: the SageMaker control plane
         from modelport.ui.routes import router as console
 
         app.include_router(console)

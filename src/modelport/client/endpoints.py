@@ -186,8 +186,10 @@ class EndpointsAPI(ABC):
         accept: str = "application/json",
         variant: str | None = None,
         inference_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> InvocationResult:
-        """Call an endpoint with a DataFrame, ndarray, dict, list, file or bytes."""
+        """Call an endpoint with a DataFrame, ndarray, dict, list, file or bytes; ``headers``: sent with the
+        request, e.g. the endpoint's unit header (``{"X-User-Id": "u42"}``: sticky assignment)."""
 
 
 class LocalEndpoints(EndpointsAPI):
@@ -244,7 +246,7 @@ class LocalEndpoints(EndpointsAPI):
     def shadow_report(self, name, *, since=None, until=None, confidence=0.95):  # type: ignore[no-untyped-def]
         return self._svc.endpoints.shadow_report(name, since=since, until=until, confidence=confidence)
 
-    def invoke(self, name, data, *, content_type=None, accept="application/json", variant=None, inference_id=None):  # type: ignore[no-untyped-def]
+    def invoke(self, name, data, *, content_type=None, accept="application/json", variant=None, inference_id=None, headers=None):  # type: ignore[no-untyped-def]
         from modelport.serving.dataplane import InvokeRequest
 
         body, ctype = encode_payload(data, content_type)
@@ -253,7 +255,7 @@ class LocalEndpoints(EndpointsAPI):
         result = self._runner.call(
             InvokeRequest(
                 endpoint=name, body=body, content_type=ctype, accept=accept, target_variant=variant,
-                inference_id=inference_id,
+                inference_id=inference_id, headers={k.lower(): str(v) for k, v in (headers or {}).items()},
             )
         )
         return InvocationResult(
@@ -367,14 +369,14 @@ class RemoteEndpoints(EndpointsAPI):
         data = self._http.json("GET", f"/api/v1/endpoints/{_q(name)}/shadow-report", params=params)
         return [ShadowReport.model_validate(r) for r in data]
 
-    def invoke(self, name, data, *, content_type=None, accept="application/json", variant=None, inference_id=None):  # type: ignore[no-untyped-def]
+    def invoke(self, name, data, *, content_type=None, accept="application/json", variant=None, inference_id=None, headers=None):  # type: ignore[no-untyped-def]
         body, ctype = encode_payload(data, content_type)
-        headers = {"Content-Type": ctype, "Accept": accept}
+        sent = {**(headers or {}), "Content-Type": ctype, "Accept": accept}
         if variant:
-            headers["X-Amzn-SageMaker-Target-Variant"] = variant
+            sent["X-Amzn-SageMaker-Target-Variant"] = variant
         if inference_id:
-            headers["X-Amzn-SageMaker-Inference-Id"] = inference_id
-        resp = self._http.raw("POST", f"/endpoints/{_q(name)}/invocations", content=body, headers=headers)
+            sent["X-Amzn-SageMaker-Inference-Id"] = inference_id
+        resp = self._http.raw("POST", f"/endpoints/{_q(name)}/invocations", content=body, headers=sent)
         rtype = resp.headers.get("content-type", "")
         return InvocationResult(
             predictions=decode_predictions(resp.content, rtype),
