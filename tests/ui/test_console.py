@@ -379,3 +379,21 @@ def test_later_sections_appear_once_their_service_exists(console: InProcess, mon
     tuning = console.get("/ui/tuning", headers=cookies).text
     assert "tune-1" in tuning and "0.93" in tuning
     assert "req-1" in console.get("/ui/jobs", headers=cookies).text
+
+
+def test_an_admin_stops_an_experiment_restoring_the_weights(console: InProcess, tmp_path: Path) -> None:
+    with Client(home=tmp_path / "home0") as client:
+        client.experiments.start("churn-ab", "churn-api", "a", "b", metric="error_rate")
+    services = console.app.state.services
+    admin = login(console, "admin")
+    page = console.get("/ui/experiments/churn-ab", headers=cookie_header(admin))
+    assert "Stop the experiment" in page.text
+    answer = console.post(
+        "/ui/experiments/churn-ab/stop",
+        content=f"csrf={csrf_of(page)}&reason=enough&restore=1",
+        headers={"Content-Type": "application/x-www-form-urlencoded", **cookie_header(admin)},
+    )
+    assert answer.status_code == 303
+    stopped = services.experiments.get("churn-ab")
+    assert stopped.status != "running" and "enough" in (stopped.stop_reason or "")
+    assert {v.name: v.weight for v in services.endpoints.get("churn-api").config.live} == {"a": 80, "b": 20}
