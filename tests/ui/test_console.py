@@ -370,14 +370,16 @@ def test_later_sections_appear_once_their_service_exists(console: InProcess, mon
 
     from modelport.services import Services
 
-    job = SimpleNamespace(model_dump=lambda mode: {"name": "tune-1", "status": "running", "best_value": 0.93, "trials": 40})
+    job = SimpleNamespace(
+        model_dump=lambda mode: {"name": "tune-1", "status": "running", "best": {"values": [0.93]}, "trials": [{}] * 40}
+    )
     monkeypatch.setattr(Services, "tuning", property(lambda self: SimpleNamespace(list=lambda: [job])), raising=False)
     request = SimpleNamespace(model_dump=lambda mode: {"id": "req-1", "endpoint": "churn-api", "status": "done"})
-    monkeypatch.setattr(Services, "async_jobs", property(lambda self: SimpleNamespace(list=lambda: [request])), raising=False)
+    monkeypatch.setattr(Services, "async_inference", property(lambda self: SimpleNamespace(list=lambda: [request])), raising=False)
     cookies = cookie_header(login(console, "read"))
     assert '<a href="/ui/tuning"' in console.get("/ui/models", headers=cookies).text
     tuning = console.get("/ui/tuning", headers=cookies).text
-    assert "tune-1" in tuning and "0.93" in tuning
+    assert "tune-1" in tuning and "<td>0.93</td>" in tuning and "<td>40</td>" in tuning
     assert "req-1" in console.get("/ui/jobs", headers=cookies).text
 
 

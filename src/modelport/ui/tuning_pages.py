@@ -12,7 +12,7 @@ from modelport.errors import NotFound
 from modelport.ui.console import page, render, router, services_of
 from modelport.ui.session import Viewer
 
-COLUMNS = ("name", "id", "status", "metric", "direction", "best_value", "trials", "n_trials", "created_at")
+COLUMNS = ("name", "status", "best value", "trials", "runs", "created_at")
 
 
 @router.get("/tuning")
@@ -24,6 +24,17 @@ def tuning(request: Request, viewer: Viewer) -> Response:
         raise NotFound("tuning is not available on this server")
     listed: Any = service.list()
     items = listed.items if hasattr(listed, "items") and not isinstance(listed, dict) else listed
-    rows = [i.model_dump(mode="json") if hasattr(i, "model_dump") else dict(i) for i in items]
+    rows = [summary(i.model_dump(mode="json") if hasattr(i, "model_dump") else dict(i)) for i in items]
     columns = [c for c in COLUMNS if any(c in r for r in rows)] or sorted({k for r in rows for k in r})[:8]
     return render(request, "tuning.html", viewer=viewer, rows=rows, columns=columns)
+
+
+def summary(job: dict[str, Any]) -> dict[str, Any]:
+    """A job's row: its best trial's value(s) and its trial count beside what it carries."""
+    best = job.get("best") or {}
+    values = best.get("values") if isinstance(best, dict) else None
+    if values is not None:
+        job["best value"] = ", ".join(f"{v:.6g}" for v in values)
+    if isinstance(job.get("trials"), list):
+        job["trials"] = len(job["trials"])
+    return job
