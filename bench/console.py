@@ -6,7 +6,7 @@ Seeds a home (in a temporary folder): the test suite's churn classifier register
 (a real baseline), a monitor run and an experiment over real traffic (tests/ui/conftest.py ``seed_all``),
 then 10,000 more versions (100 models of 100 versions; one of them, ``big``, 5,000) and 200 endpoints
 written through the stores (the same rows registration writes, without re-uploading the artifact).
-Tuning trials are seeded when the tuning tables exist (P12), else reported as skipped.
+Tuning trials are not seeded: the console's Tuning section is a hook until a page for P12's jobs lands.
 
 Each page is requested ``--repeat`` times through the real ASGI app in process, logged in with a read
 token (no network: the time is the server's: routing, auth, database reads, rendering); p50/p95/max in
@@ -84,7 +84,11 @@ def seed(home: Path, versions: int, endpoints: int) -> dict[str, str]:
             ep_store.create(f"ep-{i:03d}", config, created_by="bench")
         from modelport.db import tables
 
-        trials = "seeded" if hasattr(tables, "tuning_trials_table") else "skipped (no tuning tables on this revision)"
+        trials = (
+            "not seeded (the tables exist; the console's Tuning section is a hook until its own page lands)"
+            if hasattr(tables, "tuning_trials_table")
+            else "skipped (no tuning tables on this revision)"
+        )
         print(f"seeded {endpoints} endpoints; tuning trials: {trials}", flush=True)
     finally:
         svc.close()
