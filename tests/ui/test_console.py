@@ -399,3 +399,40 @@ def test_an_admin_stops_an_experiment_restoring_the_weights(console: InProcess, 
     stopped = services.experiments.get("churn-ab")
     assert stopped.status != "running" and "enough" in (stopped.stop_reason or "")
     assert {v.name: v.weight for v in services.endpoints.get("churn-api").config.live} == {"a": 80, "b": 20}
+
+
+def test_a_slow_page_does_not_hold_up_predictions(console: InProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages read the database on the thread pool: while one waits, the endpoint still answers."""
+    import asyncio
+    import threading
+
+    services = console.app.state.services
+    release = threading.Event()
+    reading = threading.Event()
+    original = services.registry.list_models
+
+    def slow_list(**filters: object) -> object:
+        reading.set()
+        release.wait(10)
+        return original(**filters)
+
+    monkeypatch.setattr(services.registry, "list_models", slow_list)
+    cookies = cookie_header(login(console, "read"))
+    body = orjson.dumps({"dataframe_records": [{"age": 50, "income": 60.0, "plan": "pro"}]})
+
+    async def both() -> tuple[int, int]:
+        transport = httpx.ASGITransport(app=console.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://modelport") as client:
+            page = asyncio.ensure_future(client.get("/ui/models", headers=cookies))
+            while not reading.is_set():
+                await asyncio.sleep(0.01)
+            answer = await client.post(
+                "/endpoints/churn-api/invocations",
+                content=body,
+                headers={"Authorization": f"Bearer {console.tokens['invoke']}", "Content-Type": "application/json"},
+            )
+            assert not page.done()  # the page is still waiting on its read
+            release.set()
+            return answer.status_code, (await page).status_code
+
+    assert console.loop.run_until_complete(both()) == (200, 200)
