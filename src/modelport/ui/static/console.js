@@ -3,6 +3,15 @@
 (function () {
   const csrf = () => (document.querySelector('meta[name="csrf"]') || {}).content || "";
 
+  // Charts follow their box's width (a phone turned sideways, a resized window).
+  window.modelportFit = function (plot, box, height) {
+    let pending = null;
+    window.addEventListener("resize", function () {
+      clearTimeout(pending);
+      pending = setTimeout(() => plot.setSize({ width: Math.max(260, box.clientWidth), height: height }), 150);
+    });
+  };
+
   // Time series embedded by the server as <script type="application/json" data-series> next to a [data-chart].
   function drawSeries(box) {
     const source = document.getElementById(box.dataset.chart);
@@ -15,8 +24,9 @@
       dash: s.dash ? [6, 4] : undefined, points: { show: spec.x.length < 60 },
     })));
     box.textContent = "";
-    new uPlot({ width: width, height: spec.height || 220, series: series, scales: { x: { time: spec.time !== false } },
+    const plot = new uPlot({ width: width, height: spec.height || 220, series: series, scales: { x: { time: spec.time !== false } },
       axes: [{}, { label: spec.ylabel || "" }] }, [spec.x].concat(spec.series.map((s) => s.y)), box);
+    window.modelportFit(plot, box, spec.height || 220);
   }
   document.querySelectorAll("[data-chart]").forEach(drawSeries);
 

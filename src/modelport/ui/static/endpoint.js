@@ -26,6 +26,7 @@
         series: [{}].concat(names.map((n, i) => ({ label: n + " req/s", stroke: colours[i % colours.length], width: 2 }))),
         axes: [{}, { label: "requests/s" }],
       }, data, chartBox);
+      window.modelportFit(plot, chartBox, 180);
     } else {
       plot.setData(data);
     }
