@@ -9,9 +9,17 @@ STAMP := $(VENV)/.installed
 SK2P := .venv-sklearn2pmml
 SK2P_STAMP := $(SK2P)/.installed
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint clean container-tools
 
-install: $(STAMP) $(SK2P_STAMP)
+install: $(STAMP) $(SK2P_STAMP) container-tools
+
+# The container tests' engine, base-image maker and jlink (PMML images): Debian packages, a no-op once present.
+container-tools:
+	@if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null || ! command -v jlink >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q docker.io debootstrap openjdk-17-jdk-headless; \
+	  else echo "note: the container tests need: apt-get install -y docker.io debootstrap openjdk-17-jdk-headless"; fi; \
+	fi
 
 $(STAMP): pyproject.toml setup.py src/modelport/runtimes/_trees.c Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

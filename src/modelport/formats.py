@@ -35,6 +35,10 @@ class Format:
     always_convert: bool = False
     #: the Open Inference Protocol's ``platform`` in model metadata
     platform: str = ""
+    #: the distributions its runtime imports to serve (what a container image carries: ``modelport build``)
+    serves_with: tuple[str, ...] = ()
+    #: its runtime needs a Java runtime (a container image gets a slim one)
+    needs_java: bool = False
 
     def __post_init__(self) -> None:
         if not self.platform:
@@ -42,19 +46,23 @@ class Format:
 
 
 _SKLEARN_TO_ONNX = "modelport.runtimes.sklearn:to_onnx"
+_SKLEARN = ("scikit-learn", "joblib", "skops")
 TABLE: dict[str, Format] = {
     f.name: f
     for f in (
-        Format("onnx", "an ONNX model", "modelport.runtimes.onnx:OnnxRuntime", "onnx", platform="onnxruntime_onnx"),
+        Format("onnx", "an ONNX model", "modelport.runtimes.onnx:OnnxRuntime", "onnx", platform="onnxruntime_onnx",
+               serves_with=("onnxruntime", "onnx")),
         Format(
             "sklearn",
             "a scikit-learn joblib/pickle file",
             "modelport.runtimes.sklearn:SklearnRuntime",
             "sklearn",
             converter=_SKLEARN_TO_ONNX,
+            serves_with=_SKLEARN,
         ),
         Format(
-            "skops", "a skops file", "modelport.runtimes.sklearn:SkopsRuntime", "sklearn", converter=_SKLEARN_TO_ONNX
+            "skops", "a skops file", "modelport.runtimes.sklearn:SkopsRuntime", "sklearn", converter=_SKLEARN_TO_ONNX,
+            serves_with=_SKLEARN,
         ),
         Format(
             "xgboost",
@@ -62,6 +70,7 @@ TABLE: dict[str, Format] = {
             "modelport.runtimes.xgboost:XGBoostRuntime",
             "xgboost",
             converter="modelport.runtimes.xgboost:to_onnx",
+            serves_with=("xgboost-cpu",),
         ),
         Format(
             "lightgbm",
@@ -69,8 +78,10 @@ TABLE: dict[str, Format] = {
             "modelport.runtimes.lightgbm:LightGBMRuntime",
             "lightgbm",
             converter="modelport.runtimes.lightgbm:to_onnx",
+            serves_with=("lightgbm",),
         ),
-        Format("pmml", "a PMML document", "modelport.runtimes.pmml:PmmlRuntime", "pmml", platform="pmml_jpmml"),
+        Format("pmml", "a PMML document", "modelport.runtimes.pmml:PmmlRuntime", "pmml", platform="pmml_jpmml",
+               serves_with=("jpmml_evaluator", "jpype1"), needs_java=True),
         Format("pfa", "a PFA document (JSON or YAML)", "modelport.runtimes.pfa:PfaRuntime", None),
         Format(
             "torch",
@@ -79,6 +90,7 @@ TABLE: dict[str, Format] = {
             "torch",
             converter="modelport.runtimes.torch:to_onnx",
             always_convert=True,
+            serves_with=("torch",),
         ),
     )
 }

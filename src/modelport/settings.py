@@ -127,6 +127,10 @@ class Settings(BaseModel):
     serve_endpoint: str | None = None
     """Serve only this endpoint's data plane (set by `modelport serve NAME`)."""
 
+    drain_file: Path | None = None
+    """While this file exists the server is draining: readiness (``/readyz``, and ``/ping`` when serving one
+    endpoint) answers 503 while requests are still served (a container's entry point creates it on SIGTERM)."""
+
     metrics_dir: Path | None = None
     """Shared folder for Prometheus samples when the server runs several workers."""
 

@@ -32,6 +32,11 @@ def test_liveness_is_open(api: InProcess, path: str) -> None:
     assert r.status_code == 200 and r.content == b""
 
 
+def test_the_kubernetes_probes_are_open_and_say_only_alive_or_ready(api: InProcess) -> None:
+    assert (api.get("/healthz").status_code, api.get("/healthz").json()) == (200, {"status": "alive"})
+    assert (api.get("/readyz").status_code, api.get("/readyz").json()) == (200, {"status": "ready"})
+
+
 @pytest.mark.parametrize("path", V2)
 def test_the_v2_protocol_needs_an_invoke_token(api: InProcess, path: str) -> None:
     r = api.get(path)

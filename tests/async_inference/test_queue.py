@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -166,3 +167,64 @@ def test_cancel(svc: Services, data: Path) -> None:
     service.process(service.queue.claim("w", 30), "w")  # type: ignore[arg-type]
     with pytest.raises(Conflict, match="async inference c3 already ended: completed"):
         service.cancel("c3")
+
+
+def test_the_webhook_secret_is_never_shown(svc: Services, data: Path) -> None:
+    svc.endpoints.update(
+        "sync", async_inference={"notification": {"success_url": "https://hooks.example/T0/secret-path", "secret": "s3cr3t"}},
+        created_by="me",
+    )  # fmt: skip
+    item, _ = svc.async_inference.submit("sync", str(data))
+    shown = item.model_dump_json()
+    assert "s3cr3t" not in shown and "secret-path" not in shown
+    assert item.request["notification"]["secret"] == "s3cr3t"  # the worker signs with it
+
+
+def test_a_request_running_past_its_timeout_is_stopped_and_failed(
+    svc: Services, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transforms = svc.transforms
+
+    def never_ends(job_id: str, **_: object) -> object:  # a model call that hangs until the job is stopped
+        for _ in range(200):
+            if transforms.get(job_id).status == "cancelled":
+                break
+            time.sleep(0.05)
+        return transforms.get(job_id)
+
+    monkeypatch.setattr(transforms, "run", never_ends)
+    svc.async_inference.submit("iris", str(data), inference_id="slow", timeout_s=1)
+    started = time.monotonic()
+    done = svc.async_inference.process(svc.async_inference.queue.claim("w", 30), "w")  # type: ignore[arg-type]
+    assert done is not None and (done.status, done.error_code) == ("failed", "TIMEOUT")
+    assert done.error == "the inference did not finish within InvocationTimeoutSeconds (1 s)"
+    assert time.monotonic() - started < 5
+    assert orjson.loads((tmp_path / "failed" / "slow-error.out").read_bytes())["ErrorCode"] == "TIMEOUT"
+
+
+def test_an_input_over_the_size_limit_fails_without_being_read(svc: Services, data: Path, tmp_path: Path) -> None:
+    service = svc.async_inference
+    service.settings = svc.settings.with_overrides(async_max_input_bytes=10)
+    service.submit("iris", str(data), inference_id="huge")
+    done = service.process(service.queue.claim("w", 30), "w")  # type: ignore[arg-type]
+    assert done is not None and (done.status, done.error_code) == ("failed", "INVALID_ARGUMENT")
+    assert done.error == f"input '{data}' is {len(ROWS)} bytes, over the limit of 10 bytes"
+    assert done.job_id is None
+
+
+def test_a_worker_for_one_endpoint_takes_only_its_requests_and_counts_as_its_worker(svc: Services, data: Path) -> None:
+    from modelport.async_inference.worker import AsyncWorker
+
+    svc.endpoints.update("sync", async_inference={}, created_by="me")
+    svc.async_inference.submit("iris", str(data), inference_id="for-iris")
+    svc.async_inference.submit("sync", str(data), inference_id="for-sync")
+    long_host = "pod-" + "x" * 80 + ":1234:abcd"  # k8s pod names are long: the lease name must still fit
+    worker = AsyncWorker(svc.async_inference, holder=long_host, endpoint="sync")
+    assert worker.tick() == ["for-sync"]
+    assert svc.async_inference.get("for-iris").status == "queued"
+    assert svc.async_inference.get("for-sync").status == "completed"
+    assert svc.async_inference.queue.workers() == {"sync": 1}
+    backlog = svc.async_inference.queue.backlog()
+    assert [(b.endpoint, b.queued, b.running) for b in backlog] == [("iris", 1, 0)]
+    worker.stop()
+    assert svc.async_inference.queue.workers() == {}

@@ -139,6 +139,8 @@ def test_async_inference_config_is_kept_across_updates_and_can_be_removed(reg: S
     )
     assert ep.config.async_inference is not None
     assert ep.config.async_inference.output_path == "s3://b/out"
+    assert ep.config.async_inference.notification.secret == "k"  # stored as is
+    assert '"secret":"********"' in reg.endpoints.get("ep").model_dump_json()  # shown masked
     updated = reg.endpoints.update("ep", weights={"a": 2}, created_by="me")
     assert updated.config.async_inference == ep.config.async_inference
     assert reg.endpoints.update("ep", remove_async=True, created_by="me").config.async_inference is None

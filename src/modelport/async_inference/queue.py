@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from modelport.db.database import Database
 from modelport.db.tables import async_inferences_table, leases_table, utcnow
@@ -36,6 +36,17 @@ STATUSES: tuple[str, ...] = ("queued", "running", "completed", "failed", "expire
 FINAL = frozenset({"completed", "failed", "expired", "cancelled", "dead_letter"})
 #: worker registrations in the leases table (for the backlog-per-worker gauge)
 WORKER_LEASE_PREFIX = "async-worker/"
+
+
+def worker_lease(holder: str, endpoint: str | None) -> tuple[str, str]:
+    """The (name, holder) of the lease a worker keeps while it lives: the name fits the leases table's 63
+    characters whatever the host name; the holder says which endpoint it works (``*``: all)."""
+    import hashlib
+
+    return (
+        f"{WORKER_LEASE_PREFIX}{hashlib.sha256(holder.encode()).hexdigest()[:24]}",
+        f"{endpoint or '*'} {holder}",
+    )
 
 
 class AsyncInference(BaseModel):
@@ -70,10 +81,23 @@ class AsyncInference(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     updated_at: datetime
+    progress: dict[str, Any] | None = None
+    """While it runs (and after): its transform job's fraction done, records, bytes done and total."""
 
     @property
     def final(self) -> bool:
         return self.status in FINAL
+
+    @field_serializer("request")
+    def _public_request(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Shown without the webhook secret, and webhook URLs cut to their host (they often carry secrets)."""
+        notification = dict(request.get("notification") or {})
+        if notification.get("secret"):
+            notification["secret"] = "********"
+        for key in ("success_url", "error_url"):
+            if notification.get(key):
+                notification[key] = _redact(notification[key])
+        return {**request, "notification": notification}
 
 
 @dataclass(frozen=True)
@@ -187,21 +211,35 @@ class AsyncQueue:
             for name, e in sorted(by.items())
         ]
 
-    def workers(self, now: datetime | None = None) -> int:
-        """Live worker processes (each keeps a lease named ``async-worker/<holder>``)."""
+    def workers(self, now: datetime | None = None) -> dict[str, int]:
+        """Live worker processes by the endpoint they work (``*``: every endpoint); see :func:`worker_lease`."""
         lease = leases_table.c
         with self.db.read() as conn:
-            count = conn.execute(
-                sa.select(sa.func.count()).where(
+            rows = conn.execute(
+                sa.select(lease.holder).where(
                     lease.name.like(f"{WORKER_LEASE_PREFIX}%"), lease.expires_at >= (now or utcnow())
                 )
-            ).scalar()
-        return int(count or 0)
+            )
+            holders = [r.holder for r in rows]
+        out: dict[str, int] = {}
+        for holder in holders:
+            endpoint = holder.partition(" ")[0]
+            out[endpoint] = out.get(endpoint, 0) + 1
+        return out
 
     # -- the worker's side -----------------------------------------------------------------
 
-    def claim(self, holder: str, lease_s: float, now: datetime | None = None) -> AsyncInference | None:
-        """Take the oldest claimable request: queued and due, or running under a lease that ran out.
+    def claim(
+        self,
+        holder: str,
+        lease_s: float,
+        now: datetime | None = None,
+        *,
+        inference_id: str | None = None,
+        endpoint: str | None = None,
+    ) -> AsyncInference | None:
+        """Take the oldest claimable request (or ``inference_id`` if it is claimable): queued and due, or
+        running under a lease that ran out.
 
         The attempt counter goes up on every claim (a worker that died mid-run used one).
         """
@@ -212,6 +250,13 @@ class AsyncQueue:
             sa.and_(a.status == "running", a.lease_expires_at < now),
         )
         q = sa.select(a.seq, a.started_at).where(due).order_by(a.not_before, a.seq).limit(1)
+        if inference_id is not None:
+            q = q.where(a.id == inference_id)
+        if endpoint is not None:
+            q = q.where(a.endpoint == endpoint)
+        with self.db.read() as conn:  # idle queues cost a read, not a write lock (SQLite: BEGIN IMMEDIATE)
+            if conn.execute(q).first() is None:
+                return None
         if not self.db.is_sqlite:
             q = q.with_for_update(skip_locked=True)
         with self.db.write() as conn:
@@ -343,6 +388,12 @@ class AsyncQueue:
         if row is None:
             raise NotFound(f"no async inference {inference_id!r}")
         return _inference(row)
+
+
+def _redact(url: str) -> str:
+    from modelport.monitoring.alerts import _redact as redact
+
+    return redact(url)
 
 
 def _aware(value: datetime | None) -> datetime | None:

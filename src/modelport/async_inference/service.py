@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import random
+import shutil
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -27,7 +30,7 @@ import orjson
 from modelport.async_inference.queue import AsyncInference, AsyncQueue
 from modelport.db.tables import utcnow
 from modelport.endpoints.config import AsyncInferenceConfig
-from modelport.errors import Conflict, InvalidArgument, ModelportError, NotFound
+from modelport.errors import Conflict, InvalidArgument, ModelportError, NotFound, PermissionDenied, Unavailable
 
 if TYPE_CHECKING:
     from modelport.batch.job import TransformJob
@@ -38,9 +41,12 @@ log = logging.getLogger("modelport.async")
 INLINE_LIMIT = 128 * 1024
 """Outputs up to this size are inlined in the notification (SageMaker's SNS rule)."""
 ID_MAX = 64
+_GLOB = frozenset("*?[")
+UPLOADS = "async/inputs"
+"""Where uploaded inputs go in the artifact store."""
 MAX_BACKOFF_S = 600.0
 #: failures worth another try: the store, the database or the network was away; the worker died
-RETRYABLE = frozenset({"UNAVAILABLE", "INTERNAL", "WORKER_LOST"})
+RETRYABLE = frozenset({"UNAVAILABLE", "INTERNAL", "WORKER_LOST", "CONFLICT"})
 
 
 def check_inference_id(value: str) -> str:
@@ -86,10 +92,21 @@ class AsyncInferenceService:
         output_extension: str | None = None,
         filename: str | None = None,
         created_by: str = "",
+        may_read_files: bool = True,
     ) -> tuple[AsyncInference, bool]:
-        """Queue one request; the same ``inference_id`` again returns the first (``False``: not new)."""
+        """Queue one request; the same ``inference_id`` again returns the first (``False``: not new).
+
+        ``may_read_files``: the caller may name any file the server can read (auth off, admin tokens);
+        otherwise only ``s3://`` and inputs uploaded to the store (:meth:`upload`).
+        """
         if not input_location or not input_location.strip():
             raise InvalidArgument("InputLocation is required: s3://bucket/key or a file the server can read")
+        input_location = input_location.strip()
+        if not may_read_files and not self._may_read(input_location):
+            raise PermissionDenied(
+                "reading the server's files needs an admin token: use s3:// or upload the input "
+                "(POST /api/v1/async-inputs, what `modelport invoke --async --file` does)"
+            )
         inference_id = check_inference_id(inference_id) if inference_id else str(uuid.uuid4())
         try:
             existing = self.queue.get(inference_id)
@@ -127,7 +144,7 @@ class AsyncInferenceService:
             "content_type": content_type,
             "accept": accept,
             "custom_attributes": custom_attributes,
-            "notification": config.notification.model_dump(mode="json"),
+            "notification": config.notification.model_dump(mode="json", context={"secrets": True}),
         }
         return self.queue.enqueue(
             {
@@ -146,6 +163,26 @@ class AsyncInferenceService:
             }
         )
 
+    def _may_read(self, location: str) -> bool:
+        if location.startswith("s3://"):
+            return True
+        artifacts = self.services.artifacts
+        uploads = artifacts.key(UPLOADS) + "/"
+        if artifacts.is_local:
+            return os.path.abspath(location).startswith(uploads)
+        return location.startswith(uploads)
+
+    def store_input(self, local: Path) -> str:
+        """Move a spooled upload to the store's ``async/inputs/``; its location (what ``submit`` reads)."""
+        artifacts = self.services.artifacts
+        location = artifacts.key(f"{UPLOADS}/{uuid.uuid4().hex}")
+        if artifacts.is_local:
+            os.makedirs(os.path.dirname(location), exist_ok=True)
+            shutil.move(local, location)
+        else:
+            artifacts.fs.put_file(str(local), location)
+        return location
+
     @staticmethod
     def _seconds(value: float | None, name: str, default: float, low: float, high: float) -> float:
         if value is None:
@@ -157,7 +194,20 @@ class AsyncInferenceService:
     # -- reads and cancel -------------------------------------------------------------------
 
     def get(self, inference_id: str) -> AsyncInference:
-        return self.queue.get(inference_id)
+        """A request, with its transform job's progress."""
+        item = self.queue.get(inference_id)
+        if item.job_id is None:
+            return item
+        try:
+            job = self.services.transforms.get(item.job_id)
+        except NotFound:
+            return item
+        p = job.progress
+        progress = {
+            "fraction": p.fraction, "records": p.records, "bytes_done": p.bytes_done, "bytes_total": p.bytes_total,
+            "seconds": round(p.run_seconds, 3),
+        }  # fmt: skip
+        return item.model_copy(update={"progress": progress})
 
     def list(self, **filters: Any) -> Any:
         return self.queue.list(**filters)
@@ -175,9 +225,18 @@ class AsyncInferenceService:
     # -- the worker's side -----------------------------------------------------------------
 
     def process(
-        self, item: AsyncInference, holder: str, *, keepalive: Callable[[], object] | None = None
+        self,
+        item: AsyncInference,
+        holder: str,
+        *,
+        keepalive: Callable[[], object] | None = None,
+        abandon: Callable[[], bool] | None = None,
     ) -> AsyncInference | None:
-        """Run one claimed request to its end (or its next retry); None when the lease was lost."""
+        """Run one claimed request to its end (or its next retry); None when the lease was lost or
+        ``abandon()`` said to stop (the server is shutting down: the request is resumed by the next worker).
+
+        ``keepalive`` is called on every lease renewal (the worker renews its own leases).
+        """
         lease = self.settings.async_lease_s
         if item.cancel_requested:
             return self._end(item, holder, "cancelled", "CANCELLED", "cancelled while it ran")
@@ -204,7 +263,7 @@ class AsyncInferenceService:
                 job = self._create_job(item)
                 if self.queue.heartbeat(item.id, holder, lease, job_id=job.id) is None:
                     return None
-            outcome = self._run(item, holder, job.id, keepalive)
+            outcome = self._run(item, holder, job.id, keepalive, abandon)
         except ModelportError as exc:
             return self._failed(item, holder, exc.code, exc.message)
         if outcome is None:
@@ -222,10 +281,27 @@ class AsyncInferenceService:
         return self._failed(item, holder, outcome.failure_code or "INTERNAL", outcome.failure_reason or "failed")
 
     def _create_job(self, item: AsyncInference) -> TransformJob:
-        from modelport.batch.inputs import list_inputs
+        from modelport.batch.inputs import filesystem, list_inputs
         from modelport.batch.spec import TransformSpec
+        from modelport.s3 import s3_errors
 
-        objects = list_inputs(item.input_location, s3_endpoint_url=self.settings.s3_endpoint_url)
+        location = item.input_location
+        if not _GLOB.intersection(location):  # one object: say it is missing rather than "no input files match"
+            fs, path = filesystem(location, self.settings.s3_endpoint_url)
+            try:
+                with s3_errors(f"input {location}"):
+                    exists = fs.exists(path)
+            except OSError as exc:
+                raise Unavailable(f"cannot read input {location!r}: {exc}") from None
+            if not exists:
+                raise NotFound(f"input {location!r} does not exist")
+            if fs.isfile(path):
+                try:
+                    with s3_errors(f"input {location}"), fs.open(path, "rb") as fh:
+                        fh.read(1)
+                except PermissionError as exc:
+                    raise InvalidArgument(f"input {location!r} is not readable: {exc.strerror or exc}") from None
+        objects = list_inputs(location, s3_endpoint_url=self.settings.s3_endpoint_url)
         if len(objects) != 1:
             raise InvalidArgument(
                 f"input {item.input_location!r} names {len(objects)} objects: an asynchronous inference reads one"
@@ -244,7 +320,12 @@ class AsyncInferenceService:
         return self.services.transforms.create(spec, created_by=f"async:{item.id}")
 
     def _run(
-        self, item: AsyncInference, holder: str, job_id: str, keepalive: Callable[[], object] | None
+        self,
+        item: AsyncInference,
+        holder: str,
+        job_id: str,
+        keepalive: Callable[[], object] | None,
+        abandon: Callable[[], bool] | None,
     ) -> TransformJob | None:
         """Run the job in a thread; renew the lease, watch for cancel and timeout.  None: lease lost."""
         transforms = self.services.transforms
@@ -261,24 +342,27 @@ class AsyncInferenceService:
         started = time.monotonic()
         worker.start()
         stopping = False
-        lost = False
         while worker.is_alive():
             worker.join(min(lease / 3, 2.0))
             if not worker.is_alive():
                 break
             latest = self.queue.heartbeat(item.id, holder, lease)
+            if latest is None or (abandon is not None and abandon()):
+                # Another worker holds the request now (this one stalled past its lease), or this server is
+                # shutting down: leave the job be.  It runs on while this process does, and whoever holds the
+                # request next resumes it (or finds it completed) — it is never started over.
+                log.info("async %s: left to the next worker (job %s)", item.id, job_id)
+                return None
             if keepalive is not None:
                 keepalive()
             too_long = time.monotonic() - started > item.timeout_s
-            if (latest is None or latest.cancel_requested or too_long) and not stopping:
-                stopping, lost = True, latest is None
+            if (latest.cancel_requested or too_long) and not stopping:
+                stopping = True
                 try:
                     transforms.cancel(job_id)
                 except ModelportError as exc:
                     log.warning("async %s: cannot stop job %s: %s", item.id, job_id, exc.message)
         result = outcome[0] if outcome else None
-        if lost:
-            return None
         if isinstance(result, ModelportError):
             raise result
         if isinstance(result, BaseException) or result is None:

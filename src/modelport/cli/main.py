@@ -33,6 +33,8 @@ GROUPS: dict[str, tuple[str, str]] = {
     "monitors": ("modelport.cli.monitors", "app"),
     "feedback": ("modelport.cli.feedback", "app"),
     "experiments": ("modelport.cli.experiments", "app"),
+    "async": ("modelport.cli.async_inference", "app"),
+    "k8s": ("modelport.cli.k8s", "app"),
 }
 COMMANDS: dict[str, tuple[str, str]] = {
     "server": ("modelport.cli.server", "server"),
@@ -43,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("modelport.cli.endpoints", "serve"),
     "transform": ("modelport.cli.batch", "transform"),
     "gc": ("modelport.cli.db", "gc"),
+    "build": ("modelport.cli.containers", "build"),
 }
 
 

@@ -10,6 +10,7 @@ from modelport.settings import Settings
 
 if TYPE_CHECKING:  # the CLI imports this module: each noun's API is imported when it is built
     from modelport.batch.job import TransformJob
+    from modelport.client.async_inference import AsyncAPI
     from modelport.client.base import ModelsAPI, TokensAPI
     from modelport.client.endpoints import EndpointsAPI, InvocationResult
     from modelport.client.experiments import ExperimentsAPI
@@ -97,6 +98,13 @@ class Client:
         from modelport.client.jobs import LocalJobs, RemoteJobs
 
         return RemoteJobs(self._http) if self.remote else LocalJobs(self.services, self._user)
+
+    @functools.cached_property
+    def async_inference(self) -> AsyncAPI:
+        """``client.async_inference``: queued requests of any size, SageMaker's asynchronous inference."""
+        from modelport.client.async_inference import LocalAsync, RemoteAsync
+
+        return RemoteAsync(self._http) if self.remote else LocalAsync(self.services, self._user)
 
     @functools.cached_property
     def monitors(self) -> MonitorsAPI:

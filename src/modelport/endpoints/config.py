@@ -13,7 +13,7 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, field_serializer
 
 from modelport.domain import NAME_MAX, ModelRef, validate_name
 from modelport.errors import InvalidArgument
@@ -133,6 +133,13 @@ class AsyncNotificationConfig(_Model):
     """The HMAC key of the signature; no signature without it."""
     include_inference_response_in: list[Literal["success", "error"]] = Field(default_factory=list)
     """``IncludeInferenceResponseIn``: inline the output (or the error) in those events when it is <= 128 KB."""
+
+    @field_serializer("secret")
+    def _masked(self, secret: str | None, info: SerializationInfo) -> str | None:
+        """Shown as ``********``; dumped as is only with ``context={"secrets": True}`` (what the store writes)."""
+        if secret is None or (info.context or {}).get("secrets"):
+            return secret
+        return "********"
 
 
 class AsyncInferenceConfig(_Model):

@@ -197,7 +197,7 @@ class EndpointStore:
         return sa.insert(endpoint_configs_table).values(
             endpoint_id=endpoint_id,
             revision=revision,
-            config=config.model_dump(mode="json"),
+            config=config.model_dump(mode="json", context={"secrets": True}),
             action=action,
             created_at=utcnow(),
             created_by=by,

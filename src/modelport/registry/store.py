@@ -156,6 +156,44 @@ class RegistryStore(RegistryReads):
             conn.execute(sa.insert(versions_table).values(**values))
             return version_from_row(name, values, {})
 
+    def import_version(self, mv: ModelVersion) -> ModelVersion:
+        """Insert ``mv`` under its own number (a container's registry is seeded with the versions it serves).
+
+        The model's counter moves up to that number, so a later registration still gets a new one.
+        """
+        m = models_table.c
+        with self.db.write() as conn:
+            now = utcnow()
+            conn.execute(
+                _upsert_dialect(conn).insert(models_table)
+                .values(name=mv.name, description="", tags={}, version_counter=0, created_at=now, updated_at=now)
+                .on_conflict_do_nothing(index_elements=["name"])
+            )
+            model_id, counter = conn.execute(sa.select(m.id, m.version_counter).where(m.name == mv.name)).one()
+            if mv.version > counter:
+                conn.execute(sa.update(models_table).where(m.id == model_id).values(version_counter=mv.version))
+            values = {
+                "model_id": model_id,
+                "version": mv.version,
+                "format": mv.format,
+                "artifact_uri": mv.artifact_uri,
+                "sha256": mv.sha256,
+                "size": mv.size,
+                "files": [f.model_dump() for f in mv.files],
+                "signature": dict(mv.signature),
+                "metrics": dict(mv.metrics),
+                "params": dict(mv.params),
+                "tags": dict(mv.tags),
+                "source": dict(mv.source),
+                "description": mv.description,
+                "created_at": mv.created_at,
+                "created_by": mv.created_by,
+                "baseline": dict(mv.baseline),
+                "conversion": dict(mv.conversion),
+            }
+            conn.execute(sa.insert(versions_table).values(**values))
+            return version_from_row(mv.name, values, {})
+
     def delete_version(self, name: str, version: int, *, force: bool = False) -> ModelVersion:
         v = versions_table.c
         with self.db.write() as conn:

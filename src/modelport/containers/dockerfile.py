@@ -1,0 +1,93 @@
+"""The Dockerfile of an image: two stages, wheels installed offline, the final stage carries no build tools.
+
+Stage ``build`` checks the base has Python 3.11 and installs the context's
+wheels into ``/opt/venv`` with no index (``--no-index --find-links``); the
+final stage copies that virtualenv, the model bundle (``/opt/ml/model``) and,
+for PMML, a slim Java runtime.  It runs as a numeric non-root user (what
+Kubernetes' ``runAsNonRoot`` can check), with an exec-form ENTRYPOINT, so the
+server is PID 1 and gets SIGTERM itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+DEFAULT_BASE = "python:3.11-slim"
+#: the user the image runs as (numeric, so runAsNonRoot can verify it)
+USER_ID = 10001
+PORT = 8080
+#: printed by the build stage when the base is unfit: the build's output is searched for it
+BASE_MARKER = "modelport-base-check:"
+
+_CHECK_BASE = (
+    f'command -v python3 >/dev/null || {{ echo "{BASE_MARKER} the base image has no python3"; exit 3; }}; '
+    "python3 -c \"import sys; v = '%d.%d' % sys.version_info[:2]; "
+    f"sys.exit(0 if v == '3.11' else '{BASE_MARKER} the base image has Python ' + v + ', modelport images need 3.11')\""
+)
+
+HEALTHCHECK = (
+    "import os, sys, urllib.request; "
+    "port = os.environ.get('SAGEMAKER_BIND_TO_PORT', '8080'); "
+    "sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=2).status == 200 else 1)"
+)
+
+
+def _label(key: str, value: str) -> str:
+    return f"{key}={json.dumps(value)}"
+
+
+def render(
+    *,
+    base: str,
+    labels: Mapping[str, str],
+    entrypoint: list[str],
+    cmd: list[str],
+    java: bool = False,
+    model: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """The Dockerfile text; the context holds ``wheels/``, ``app/`` (modelport's wheel), and ``model/`` and ``jre/`` when used."""
+    lines = [
+        "# Written by `modelport build`: reproducible, built offline from the wheels in this context.",
+        f"ARG BASE={base}",
+        "FROM ${BASE} AS build",
+        f"RUN {_CHECK_BASE}",
+        "COPY wheels /wheels",
+        "RUN python3 -m venv /opt/venv \\",
+        " && /opt/venv/bin/python -m pip install --quiet --no-index --no-deps --no-cache-dir"
+        " --disable-pip-version-check /wheels/*.whl",
+        "# modelport last, on its own: a new modelport reuses the layer above",
+        "COPY app /app",
+        "RUN /opt/venv/bin/python -m pip install --quiet --no-index --no-deps --no-cache-dir"
+        " --disable-pip-version-check /app/*.whl \\",
+        " && /opt/venv/bin/python -m pip uninstall --quiet --yes pip setuptools",
+        "",
+        "FROM ${BASE}",
+    ]
+    if java:
+        lines.append("COPY jre /opt/jre")
+    lines.append("COPY --from=build /opt/venv /opt/venv")
+    if model:
+        lines.append("COPY model /opt/ml/model")
+    environment = {
+        "PATH": "/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "MODELPORT_HOME": "/tmp/modelport",
+        **({"JAVA_HOME": "/opt/jre"} if java else {}),
+        **(env or {}),
+    }
+    lines.append("ENV " + " \\\n    ".join(f"{k}={json.dumps(v)}" for k, v in environment.items()))
+    lines.append("LABEL " + " \\\n      ".join(_label(k, v) for k, v in labels.items()))
+    lines += [
+        f"EXPOSE {PORT}",
+        f"USER {USER_ID}:{USER_ID}",
+        "WORKDIR /tmp",
+        "HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \\",
+        f"  CMD {json.dumps(['/opt/venv/bin/python', '-c', HEALTHCHECK])}",
+        f"ENTRYPOINT {json.dumps(entrypoint)}",
+        f"CMD {json.dumps(cmd)}",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,126 @@
+"""The container's entry point: ``docker run IMAGE [serve] [--host H] [--port P]``.
+
+Seeds a fresh registry in ``MODELPORT_HOME`` (default ``/tmp/modelport``)
+from the model bundle in ``/opt/ml/model`` (or the ``model.tar.gz`` SageMaker
+left there), then serves that endpoint with modelport's own server: ``/ping``
+and ``/invocations`` (SageMaker's container contract), the endpoint's
+SageMaker runtime route, the Open Inference Protocol v2, MLflow payloads,
+and ``/healthz`` / ``/readyz``.
+
+The server runs as a child of this process.  On SIGTERM this process marks
+the server draining (readiness answers 503 from then on), waits
+``MODELPORT_DRAIN_SECONDS`` (default 2) for load balancers to notice, then
+passes SIGTERM on: the server stops accepting, finishes what it accepted and
+exits — well inside SageMaker's 30 s before SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from modelport.errors import ModelportError
+
+if TYPE_CHECKING:
+    from modelport.settings import Settings
+
+MODEL_DIR = Path("/opt/ml/model")
+USAGE = "usage: IMAGE [serve] [--host HOST] [--port PORT] [--workers N]"
+
+
+def _options(argv: list[str]) -> dict[str, str]:
+    args = argv[1:] if argv[:1] == ["serve"] else argv
+    out: dict[str, str] = {}
+    it = iter(args)
+    for arg in it:
+        name, eq, value = arg.partition("=")
+        if name not in ("--host", "--port", "--workers"):
+            raise SystemExit(f"error: unknown argument {arg!r}; {USAGE}")
+        out[name[2:]] = value if eq else next(it, "")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Supervise the server: only the standard library here, so this process costs no start-up time."""
+    import tempfile
+
+    opts = _options(sys.argv[1:] if argv is None else argv)
+    env = os.environ
+    drain_s = float(env.get("MODELPORT_DRAIN_SECONDS", "2"))
+    flag = Path(tempfile.gettempdir()) / f"modelport-draining-{os.getpid()}"
+    flag.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "modelport.containers.entry", "--child",
+           opts.get("host") or "0.0.0.0", opts.get("port") or env.get("SAGEMAKER_BIND_TO_PORT") or "8080",
+           opts.get("workers") or "1"]  # fmt: skip
+    server = subprocess.Popen(cmd, env={**env, "MODELPORT_DRAIN_FILE": str(flag)})
+    stopping = threading.Event()
+
+    def stop_later() -> None:
+        stopping.wait(drain_s)  # load balancers see readiness fail and stop sending meanwhile
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)  # granian: stop accepting, finish what was accepted, exit
+
+    def on_term(signum: int, frame: object) -> None:
+        if not flag.exists():
+            flag.touch()  # readiness (/readyz, /ping) answers 503 from now on
+            threading.Thread(target=stop_later, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    try:
+        return server.wait()
+    finally:
+        flag.unlink(missing_ok=True)
+
+
+def child(host: str, port: str, workers: str) -> int:
+    """Seed the registry from the model bundle and serve its endpoint (in the supervisor's child process)."""
+    from modelport.server import serve
+    from modelport.settings import Settings
+
+    settings = Settings.from_env()
+    model_dir = Path(os.environ.get("MODELPORT_MODEL_DIR", str(MODEL_DIR)))
+    try:
+        endpoint = seed(settings, model_dir)
+        serve(settings.with_overrides(serve_endpoint=endpoint), host=host, port=int(port), workers=int(workers))
+    except ModelportError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except ValueError:
+        print(f"error: invalid port {port!r} or workers {workers!r}; {USAGE}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def seed(settings: Settings, model_dir: Path) -> str:
+    """A fresh registry in the settings' home holding the bundle's endpoint; its name."""
+    import shutil
+
+    from modelport.containers.bundle import find_bundle, load_bundle
+    from modelport.services import Services
+
+    home = settings.home
+    for stale in ("modelport.db", "modelport.db-wal", "modelport.db-shm", "artifacts"):
+        path = home / stale
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
+    folder = find_bundle(model_dir, home)
+    services = Services.open(settings)
+    try:
+        return load_bundle(services, folder).endpoint
+    finally:
+        services.close()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        sys.exit(child(*sys.argv[2:5]))
+    sys.exit(main())

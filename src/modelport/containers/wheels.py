@@ -1,0 +1,223 @@
+"""Wheels for a container image, made from this environment's installed distributions.
+
+A build needs no package index: every distribution the image needs is
+repacked from what is installed here (its RECORD says which files are its
+own), at exactly the installed version, so the image serves with the very
+libraries ``modelport predict`` used on this machine.  modelport itself,
+usually an editable install, is packed from its package folder.
+
+Which distributions: modelport's own requirements and, per model format the
+endpoint serves, the runtime's (:attr:`modelport.formats.Format.serves_with`),
+followed through their requirements.  Repacked wheels are cached by name,
+version and tag, so a second build only copies them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.metadata as md
+import re
+import shutil
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelport.errors import MissingExtra
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class Wheel:
+    name: str
+    version: str
+    path: Path
+
+
+def closure(roots: Iterable[str]) -> list[md.Distribution]:
+    """The installed distributions ``roots`` (requirement strings) need, themselves included."""
+    from packaging.requirements import Requirement
+
+    seen: dict[str, md.Distribution] = {}
+    visited: set[tuple[str, frozenset[str]]] = set()
+    todo: list[tuple[str, frozenset[str], str]] = []
+    for root in roots:
+        req = Requirement(root)
+        todo.append((req.name, frozenset(req.extras), root))
+    while todo:
+        name, extras, wanted_by = todo.pop()
+        key = canonical(name)
+        if (key, extras) in visited:
+            continue
+        visited.add((key, extras))
+        try:
+            dist = md.distribution(name)
+        except md.PackageNotFoundError:
+            raise MissingExtra(f"{name} is not installed here (needed for {wanted_by}): install it to build this image") from None
+        first = key not in seen
+        seen[key] = dist
+        for text in dist.requires or ():
+            req = Requirement(text)
+            if req.marker is not None:
+                envs = [{"extra": e} for e in extras] or [{"extra": ""}]
+                if not any(req.marker.evaluate(env) for env in envs):
+                    continue
+            elif not first:
+                continue
+            if canonical(req.name) in seen and not req.extras:
+                continue
+            todo.append((req.name, frozenset(req.extras), key))
+    return sorted(seen.values(), key=lambda d: canonical(d.metadata["Name"]))
+
+
+#: modelport requirements a serving image leaves out: pyarrow (170 MB installed) only reads Parquet request
+#: bodies there, which such an image refuses with 415 (serving/codecs/parquet_body.py); batch and monitoring need it
+NOT_SERVING = frozenset({"pyarrow"})
+
+
+def serving_roots(serves_with: Iterable[str], *, everything: bool = False) -> list[str]:
+    """modelport's requirements and the runtimes' distributions; ``everything``: keep :data:`NOT_SERVING` too."""
+    from packaging.requirements import Requirement
+
+    roots = []
+    for text in md.distribution("modelport").requires or ():
+        req = Requirement(text)
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        if canonical(req.name) in NOT_SERVING and not everything:
+            continue
+        roots.append(text)
+    for name in serves_with:
+        try:
+            md.distribution(name)
+        except md.PackageNotFoundError:
+            raise MissingExtra(f"{name} is not installed here: the image needs it to serve; install it first") from None
+        roots.append(name)
+    return roots
+
+
+def _tag(dist: md.Distribution) -> str:
+    """The wheel's tags in its filename's compressed form (``py2.py3-none-any``): pip reads them there."""
+    tags = [line.split(":", 1)[1].strip() for line in (dist.read_text("WHEEL") or "").splitlines() if line.startswith("Tag:")]
+    if not tags:
+        return "py3-none-any"
+    parts = [t.split("-") for t in tags]
+    return "-".join(".".join(dict.fromkeys(p[i] for p in parts)) for i in range(3))
+
+
+def _record_hash(data: bytes) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def _dist_files(dist: md.Distribution) -> Iterator[tuple[str, Path]]:
+    """(name in the wheel, file here) for a distribution installed from a wheel (its RECORD)."""
+    skip = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
+    for f in dist.files or ():
+        arc = str(f)
+        if arc.startswith("..") or "__pycache__" in arc or arc.endswith(".pyc"):
+            continue  # scripts (pip writes them again from entry points), bytecode (compiled at install)
+        if ".dist-info/" in arc and arc.rsplit("/", 1)[1] in skip:
+            continue
+        path = Path(str(dist.locate_file(f)))
+        if path.is_file():
+            yield arc, path
+
+
+def _modelport_files(dist: md.Distribution) -> Iterator[tuple[str, Path]]:
+    """modelport's package folder (an editable install has no RECORD of it) and its metadata."""
+    import modelport
+
+    package = Path(modelport.__file__).parent
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".c"):
+            yield f"modelport/{path.relative_to(package).as_posix()}", path
+    info = f"modelport-{dist.version}.dist-info"
+    for name in ("METADATA", "entry_points.txt"):
+        text = dist.read_text(name)
+        if text is not None:
+            yield f"{info}/{name}", _Text(text)  # type: ignore[misc]
+
+
+class _Text:
+    """A file's contents held in memory (metadata read through importlib)."""
+
+    def __init__(self, text: str) -> None:
+        self.data = text.encode()
+
+
+def repack(dist: md.Distribution, out_dir: Path, cache: Path) -> Wheel:
+    """A wheel of ``dist`` as installed here, in ``out_dir`` (made once per name, version and tag, in ``cache``)."""
+    name = dist.metadata["Name"]
+    version = dist.version
+    is_modelport = canonical(name) == "modelport"
+    tag = _platform_tag() if is_modelport else _tag(dist)
+    filename = f"{re.sub(r'[-.]+', '_', name)}-{version}-{tag}.whl"
+    cached = cache / filename
+    if is_modelport or not cached.exists():  # modelport: its files change without a new version
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".part")
+        files = _modelport_files(dist) if is_modelport else _dist_files(dist)
+        _write_wheel(tmp, name, version, tag, files, root_is_purelib=not is_modelport and "none-any" in tag)
+        tmp.replace(cached)
+    target = out_dir / filename
+    shutil.copyfile(cached, target)
+    return Wheel(name=name, version=version, path=target)
+
+
+def _platform_tag() -> str:
+    import sys
+    import sysconfig
+
+    platform = sysconfig.get_platform().replace("-", "_").replace(".", "_")
+    py = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    return f"{py}-{py}-{platform}"
+
+
+def _write_wheel(
+    path: Path, name: str, version: str, tag: str, files: Iterable[tuple[str, object]], *, root_is_purelib: bool
+) -> None:
+    info = f"{re.sub(r'[-.]+', '_', name)}-{version}.dist-info"
+    records: list[str] = []
+    has_wheel_file = False
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for arc, source in files:
+            data = source.data if isinstance(source, _Text) else Path(str(source)).read_bytes()
+            if arc.endswith(".dist-info/WHEEL"):
+                has_wheel_file = True
+            arc = re.sub(r"^[^/]+\.dist-info/", f"{info}/", arc)
+            _put(zf, arc, data)
+            records.append(f"{arc},{_record_hash(data)},{len(data)}")
+        if not has_wheel_file:
+            wheel = (
+                f"Wheel-Version: 1.0\nGenerator: modelport\nRoot-Is-Purelib: {str(root_is_purelib).lower()}\nTag: {tag}\n"
+            ).encode()
+            _put(zf, f"{info}/WHEEL", wheel)
+            records.append(f"{info}/WHEEL,{_record_hash(wheel)},{len(wheel)}")
+        records.append(f"{info}/RECORD,,")
+        _put(zf, f"{info}/RECORD", ("\n".join(records) + "\n").encode())
+
+
+def _put(zf: zipfile.ZipFile, arc: str, data: bytes) -> None:
+    """A member with a fixed date and mode: the same files make the same wheel, so the engine's layer cache holds."""
+    info = zipfile.ZipInfo(arc, date_time=(1980, 1, 1, 0, 0, 0))
+    info.external_attr = 0o644 << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    zf.writestr(info, data, compresslevel=1)
+
+
+def collect(roots: Iterable[str], out_dir: Path, app_dir: Path, cache: Path) -> list[Wheel]:
+    """Every wheel ``roots`` need, written to ``out_dir``; modelport's own to ``app_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    app_dir.mkdir(parents=True, exist_ok=True)
+    deps = [repack(d, out_dir, cache) for d in closure(roots) if canonical(d.metadata["Name"]) != "modelport"]
+    return [repack(md.distribution("modelport"), app_dir, cache), *deps]
+
+
+def requirements_text(wheels: Iterable[Wheel]) -> str:
+    """The pinned requirement of each wheel, one a line (the image's record of what it installed)."""
+    return "".join(f"{w.name}=={w.version}\n" for w in sorted(wheels, key=lambda w: canonical(w.name)))
+
