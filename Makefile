@@ -9,9 +9,18 @@ STAMP := $(VENV)/.installed
 SK2P := .venv-sklearn2pmml
 SK2P_STAMP := $(SK2P)/.installed
 
-.PHONY: install demo test lint clean container-tools
+.PHONY: install demo test lint clean browser container-tools
 
-install: $(STAMP) $(SK2P_STAMP) container-tools
+install: $(STAMP) $(SK2P_STAMP) container-tools browser
+
+# The console's browser tests (tests/ui): Debian's chromium, driven by Playwright (never `playwright install`:
+# its download site is unreachable). A no-op once present.
+browser:
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q chromium; \
+	  else echo "note: the console's browser tests need: apt-get install -y chromium"; fi; \
+	fi
 
 # The container tests' engine, base-image maker and jlink (PMML images): Debian packages, a no-op once present.
 container-tools:
@@ -30,8 +39,6 @@ $(STAMP): pyproject.toml setup.py src/modelport/runtimes/_trees.c Makefile
 	@# torch is an optional extra; pip (not uv) takes the local CPU wheel (+cpu sorts above PyPI's CUDA build)
 	$(BIN)/pip install --quiet --disable-pip-version-check $(if $(wildcard /opt/wheels),--find-links /opt/wheels) 'torch==2.13.0'
 	@$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.__version__.endswith('+cpu') else 'torch is not the CPU build: ' + torch.__version__)"
-	@# tests/ui drive Debian's chromium with Playwright (never `playwright install`: its download site is unreachable)
-	@command -v chromium >/dev/null || { test "$$CI" = true && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || echo "chromium missing: apt-get install chromium (the console's browser tests need it)"
 	@touch $(STAMP)
 
 $(SK2P_STAMP): Makefile $(STAMP)
