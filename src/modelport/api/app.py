@@ -173,6 +173,9 @@ def create_app(
         ):
             app.include_router(router, prefix="/api/v1")
         app.include_router(sagemaker.router)  # POST / with X-Amz-Target: the SageMaker control plane
+        from modelport.ui.routes import router as console
+
+        app.include_router(console)
 
     @app.get("/ping", include_in_schema=False)
     def ping() -> Response:

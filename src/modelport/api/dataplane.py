@@ -40,6 +40,7 @@ from modelport.errors import Internal, InvalidArgument, ModelportError, NotFound
 from modelport.formats import TABLE
 from modelport.serving.codecs.v2 import compress_response, error_body, model_metadata
 from modelport.serving.dataplane import DataPlane, InvokeRequest
+from modelport.ui.session import console_authorization
 
 log = logging.getLogger("modelport.dataplane")
 
@@ -319,7 +320,8 @@ class DataPlaneApp:
         services = self.state.services
         if not auth_enabled(services):
             return await req.read(self.max_request_bytes), None
-        authorization = req.headers.get("authorization")
+        # the console's "Try it" calls with its session cookie and an echoed CSRF value instead (modelport/ui/session.py)
+        authorization = req.headers.get("authorization") or console_authorization(req.headers)
         if not authorization:
             raise Unauthenticated(
                 "this server requires a token: send 'Authorization: Bearer <token>', or sign with AWS "

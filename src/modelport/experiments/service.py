@@ -401,6 +401,7 @@ class ExperimentService:
             raise
         look.state.update(revision=state["revision"], weights=state["weights"])
         look.state.pop("error", None)
+        look.state["trace"] = traced(state.get("trace"), now, look.result)
         events: builtins.list[NewEvent] = []
         if look.decision != experiment.decision:
             events.append(("decision", {"decision": look.decision, "reason": look.reason}))
@@ -731,3 +732,19 @@ def _num(x: Any) -> str:
 def _describe(weights: Mapping[str, float]) -> str:
     total = sum(weights.values()) or 1.0
     return ", ".join(f"{arm} {100 * w / total:.4g}%" for arm, w in weights.items())
+
+
+#: looks kept in an experiment's trace (the console's lift-over-time chart)
+TRACE_POINTS = 500
+
+
+def traced(trace: Any, now: datetime, result: dict[str, Any]) -> builtins.list[builtins.list[float | None]]:
+    """The trace with this look appended: [time, lift, lower, upper] of the confidence sequence. When full,
+    every other point goes (the whole span kept, half as dense)."""
+    lift = result.get("lift") or {}
+    low, high = (lift.get("ci") or [None, None])[:2]
+    points = [list(p) for p in trace or ()]
+    points.append([now.timestamp(), lift.get("absolute"), low, high])
+    if len(points) > TRACE_POINTS:
+        points = points[::2]
+    return points
