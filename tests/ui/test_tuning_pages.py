@@ -19,34 +19,19 @@ from modelport.tuning.job import Trial, TuningJob, summarize
 from modelport.tuning.spec import TuningSpec
 from modelport.ui import tuning_pages
 from modelport.ui.charts import MAX_POINTS
-from tests.ui.conftest import InProcess
+from tests.ui.conftest import InProcess, run_tuning
 from tests.ui.test_console import cookie_header, csrf_of, login
-
-TRIAL = """
-def score(params, report):
-    x = params["x"]
-    return {"score": -(x - 2) ** 2 + 0.1 * params["k"], "cost": x + params["k"]}
-"""
-
-
-def spec(name: str, objectives: list[str], work: Path, trials: int = 8) -> TuningSpec:
-    return TuningSpec.build(
-        name=name, objectives=objectives, params=["x=float:0:4", "k=int:0:3"], trials=trials, seed=1, trial="tiny:score", workdir=str(work)
-    )
 
 
 @pytest.fixture
 def tuned(in_process: Callable[..., InProcess], tmp_path: Path) -> InProcess:
     """``one`` (score: max) and ``two`` (score: max, cost: min) ran 8 trials each; ``later`` is pending."""
-    work = tmp_path / "work"
-    work.mkdir()
-    (work / "tiny.py").write_text(TRIAL)
-    svc = Services.open(Settings(home=tmp_path / "home0"))  # the home in_process opens first
+    home, work = tmp_path / "home0", tmp_path / "work"  # the home in_process opens first
+    run_tuning(home, work, "one", ["score:max"])
+    run_tuning(home, work, "two", ["score:max", "cost:min"])
+    svc = Services.open(Settings(home=home))
     try:
-        for name, objectives in (("one", ["score:max"]), ("two", ["score:max", "cost:min"])):
-            svc.tuning.create(spec(name, objectives, work), created_by="test")
-            assert svc.tuning.run(name).status == "completed"
-        svc.tuning.create(spec("later", ["score:max"], work, trials=3), created_by="test")
+        svc.tuning.create(svc.tuning.get("one").spec.model_copy(update={"name": "later", "trials": 3}), created_by="test")
     finally:
         svc.close()
     return in_process(tokens=("admin", "read"))

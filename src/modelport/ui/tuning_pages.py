@@ -5,15 +5,20 @@ Everything is computed by the tuning package (``TuningStore`` marks feasibility,
 best trial; ``front.best_so_far``; ``study.importances``; the SVG of ``plots``) once per change of the job:
 ``TuningViews`` keeps the result, keyed by ``TuningStore.changes`` (one cheap query), so a page over a job
 with 10,000 trials reads one row and slices lists. fANOVA importances take seconds to minutes on thousands
-of trials: they are computed off the request, on an evenly spread sample, and shown once ready.
+of trials: they are computed off the request, in a child process (its CPU never holds the server's GIL,
+so predictions are not slowed), on an evenly spread sample, at most every ``IMPORTANCE_EVERY_S`` per job,
+and shown once ready.
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
+import multiprocessing
 import threading
+import time
 from collections import OrderedDict
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +42,8 @@ PAGE_SIZE = 50
 IMPORTANCE_SAMPLE = 200
 #: job views kept (each holds its job's trials)
 KEEP = 16
+#: a running job's importances are computed again at most this often
+IMPORTANCE_EVERY_S = 30.0
 STATES = ("complete", "pruned", "failed", "running")
 
 
@@ -45,6 +52,7 @@ class Importance:
     values: dict[str, float]
     sample: int  # complete trials it was computed from
     complete: int  # complete trials the job had then
+    at: float = 0.0  # time.monotonic() when computed
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,7 @@ class JobView:
     parallel: Markup
     pareto: Markup | None
     pareto_points: int
+    front: int  # trials on the Pareto front
     complete: int
 
     @property
@@ -98,6 +107,7 @@ def build_view(job: TuningJob) -> JobView:
         parallel=Markup(parallel_svg(job)),
         pareto=pareto,
         pareto_points=shown,
+        front=sum(1 for t in job.trials if t.pareto),
         complete=len(complete),
     )
 
@@ -149,7 +159,7 @@ class TuningViews:
         name = view.job.name
         with self.lock:
             known = self.importances.get(name)
-            stale = known is None or known.complete != view.complete
+            stale = known is None or (known.complete != view.complete and time.monotonic() - known.at >= IMPORTANCE_EVERY_S)
             start = stale and view.complete >= 2 and name not in self.computing
             if start:
                 self.computing.add(name)
@@ -163,13 +173,14 @@ class TuningViews:
         name = view.job.name
         try:
             sample = evenly([t for t in view.job.trials if t.state == "complete" and t.values], IMPORTANCE_SAMPLE)
-            values = importances(view.job.spec, sample)
+            with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                values = pool.submit(importances, view.job.spec, sample).result()
             with self.lock:
-                self.importances[name] = Importance(values, len(sample), view.complete)
+                self.importances[name] = Importance(values, len(sample), view.complete, time.monotonic())
         except Exception:  # a page shows "not available"; the log says why
             log.exception("parameter importances of tuning job %s", name)
             with self.lock:
-                self.importances[name] = Importance({}, 0, view.complete)
+                self.importances[name] = Importance({}, 0, view.complete, time.monotonic())
         finally:
             with self.lock:
                 self.computing.discard(name)
