@@ -185,6 +185,8 @@ def measure(home: Path, tokens: dict[str, str], repeat: int) -> list[tuple[str, 
         async with httpx.AsyncClient(transport=transport, base_url="http://bench.local", cookies=cookies) as client:
             for label, path in pages:
                 times = []
+                if path == "/ui/tuning":
+                    tuning_started[0] = time.perf_counter()
                 for _ in range(repeat):
                     started = time.perf_counter()
                     answer = await client.get(path)
@@ -192,7 +194,17 @@ def measure(home: Path, tokens: dict[str, str], repeat: int) -> list[tuple[str, 
                     if answer.status_code not in (200, 404):
                         raise SystemExit(f"{path}: {answer.status_code} {answer.text[:200]}")
                 out.append((f"{label} `{path}`", times))
+            # the importances of the 10,000-trial job: computed off the request (a child process) since its
+            # first page view; how long until the page shows them
+            deadline = time.perf_counter() + 600
+            while "aria-label='parameter importance'" not in (await client.get(f"/ui/tuning/{TUNING_JOB}")).text:
+                if time.perf_counter() > deadline:
+                    raise SystemExit("the importances never appeared")
+                await asyncio.sleep(0.5)
+            print(f"importances shown {time.perf_counter() - tuning_started[0]:.1f}s after the first tuning page", flush=True)
         return out
+
+    tuning_started = [time.perf_counter()]
 
     try:
         return loop.run_until_complete(run())
