@@ -83,8 +83,9 @@ def score(params, report):
 """
 
 
-def run_tuning(home: Path, work: Path, name: str, objectives: list[str], trials: int = 8) -> None:
-    """A tuning job run to its end by the tuning service over a tiny trial function (``tiny:score`` in ``work``)."""
+def run_tuning(home: Path, work: Path, name: str, objectives: list[str], trials: int = 8, *, run: bool = True) -> None:
+    """A tuning job run to its end by the tuning service over a tiny trial function (``tiny:score`` in ``work``);
+    ``run=False``: created only (pending)."""
     from modelport.services import Services
     from modelport.settings import Settings
     from modelport.tuning.spec import TuningSpec
@@ -97,7 +98,7 @@ def run_tuning(home: Path, work: Path, name: str, objectives: list[str], trials:
     svc = Services.open(Settings(home=home))
     try:
         svc.tuning.create(spec, created_by="test")
-        if trials:
+        if run:
             svc.tuning.run(name)
     finally:
         svc.close()

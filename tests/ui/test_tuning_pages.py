@@ -151,3 +151,26 @@ def test_charts_of_a_job_with_5000_trials_are_down_sampled_keeping_the_front_and
     front = sum(t.pareto for t in job.trials)
     assert view.pareto_points <= MAX_POINTS
     assert str(view.pareto).count("r='6'") == front  # every point of the front is drawn
+
+
+def test_a_running_jobs_view_is_rebuilt_at_most_every_few_seconds_but_its_status_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelport.tuning.store import TrialStart
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    run_tuning(home, work, "live", ["score:max"], run=False)
+    svc = Services.open(Settings(home=home))
+    try:
+        store, views = svc.tuning.store, tuning_pages.TuningViews()
+        job_id = store.job_id("live")
+        first = views.view(svc.tuning, "live")
+        store.record(job_id, ended=[], started=[TrialStart(0, {"x": 1.0, "k": 1})])
+        assert views.view(svc.tuning, "live") is first  # trials moved: the kept view, for now
+        monkeypatch.setattr(tuning_pages, "REFRESH_S", 0.0)
+        assert views.view(svc.tuning, "live").counts["running"] == 1  # later: read again
+        monkeypatch.setattr(tuning_pages, "REFRESH_S", 60.0)
+        store.request_stop("live")
+        assert views.view(svc.tuning, "live").job.stop_requested  # the job itself changed: at once
+    finally:
+        svc.close()

@@ -42,6 +42,10 @@ PAGE_SIZE = 50
 IMPORTANCE_SAMPLE = 200
 #: job views kept (each holds its job's trials)
 KEEP = 16
+#: a view is rebuilt at most this often while only its job's trials change (its status is always current)
+REFRESH_S = 3.0
+#: the part of ``TuningStore.changes`` that is the job's own row (status, stop asked, runs, end, outcome)
+STATUS = 6
 #: a running job's importances are computed again at most this often
 IMPORTANCE_EVERY_S = 30.0
 STATES = ("complete", "pruned", "failed", "running")
@@ -133,21 +137,24 @@ def evenly(trials: list[Trial], limit: int) -> list[Trial]:
 class TuningViews:
     """The console's memory of tuning jobs (in the app's state): views by job, importances by job."""
 
-    views: OrderedDict[str, tuple[tuple[Any, ...], JobView]] = field(default_factory=OrderedDict)
+    views: OrderedDict[str, tuple[tuple[Any, ...], JobView, float]] = field(default_factory=OrderedDict)
     importances: dict[str, Importance] = field(default_factory=dict)
     computing: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def view(self, service: TuningService, name: str) -> JobView:
+        """The job's view, rebuilt when it changed; while only its trials move (a running job), at most every
+        ``REFRESH_S`` (a job of 10,000 trials takes about a second to read, and trials may end many times a second)."""
         changes = service.store.changes(name)
+        now = time.monotonic()
         with self.lock:
             found = self.views.get(name)
-            if found is not None and found[0] == changes:
+            if found is not None and (found[0] == changes or (found[0][:STATUS] == changes[:STATUS] and now - found[2] < REFRESH_S)):
                 self.views.move_to_end(name)
                 return found[1]
         view = build_view(service.store.get(name))
         with self.lock:
-            self.views[name] = (changes, view)
+            self.views[name] = (changes, view, now)
             self.views.move_to_end(name)
             while len(self.views) > KEEP:
                 self.views.popitem(last=False)
