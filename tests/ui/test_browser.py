@@ -235,6 +235,10 @@ def test_no_console_errors_on_any_page(site: Site) -> None:
     width = phone.locator("html").evaluate("e => [e.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1] + 1  # no sideways scrolling
     site.shot(phone, "phone-endpoint")
+    phone.goto(f"{site.url}/ui/tuning/search")
+    width = phone.locator("html").evaluate("e => [e.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1] + 1
+    site.shot(phone, "phone-tuning-job")
     phone.context.close()
     # what a browser logs by design: the 404 page's status, and the wrong-type "Try it" call's 424
     deliberate = ("/ui/models/churn/versions/99: Failed to load resource", "/try: Failed to load resource: the server responded with a status of 424")
