@@ -1,12 +1,13 @@
-"""Server time of every console page at scale: 10,000 model versions, 200 endpoints.
+"""Server time of every console page at scale: 10,000 model versions, 200 endpoints, 10,000 tuning trials.
 
-    .venv/bin/python bench/console.py                 # --versions 10000 --endpoints 200 --repeat 40
+    .venv/bin/python bench/console.py                 # --versions 10000 --endpoints 200 --trials 10000 --repeat 40
 
 Seeds a home (in a temporary folder): the test suite's churn classifier registered with its sample
 (a real baseline), a monitor run and an experiment over real traffic (tests/ui/conftest.py ``seed_all``),
 then 10,000 more versions (100 models of 100 versions; one of them, ``big``, 5,000) and 200 endpoints
 written through the stores (the same rows registration writes, without re-uploading the artifact).
-Tuning trials are not seeded: the console's Tuning section is a hook until a page for P12's jobs lands.
+A tuning job with 10,000 trials (two objectives, three parameters, 10% pruned) is written through
+``TuningStore.record``, as its runner writes them.
 
 Each page is requested ``--repeat`` times through the real ASGI app in process, logged in with a read
 token (no network: the time is the server's: routing, auth, database reads, rendering); p50/p95/max in
@@ -32,7 +33,7 @@ sys.path.insert(0, str(REPO))
 TARGET_MS = 200.0
 
 
-def seed(home: Path, versions: int, endpoints: int) -> dict[str, str]:
+def seed(home: Path, versions: int, endpoints: int, trials: int) -> dict[str, str]:
     from tests.ui.conftest import seed_all, train_churn
 
     from modelport.domain import ModelRef
@@ -82,17 +83,54 @@ def seed(home: Path, versions: int, endpoints: int) -> dict[str, str]:
                 ]
             )
             ep_store.create(f"ep-{i:03d}", config, created_by="bench")
-        from modelport.db import tables
-
-        trials = (
-            "not seeded (the tables exist; the console's Tuning section is a hook until its own page lands)"
-            if hasattr(tables, "tuning_trials_table")
-            else "skipped (no tuning tables on this revision)"
-        )
-        print(f"seeded {endpoints} endpoints; tuning trials: {trials}", flush=True)
+        print(f"seeded {endpoints} endpoints", flush=True)
+        started = time.perf_counter()
+        seed_tuning(svc, TUNING_JOB, trials, home)
+        print(f"seeded tuning job {TUNING_JOB} with {trials} trials in {time.perf_counter() - started:.1f}s", flush=True)
     finally:
         svc.close()
     return tokens
+
+
+TUNING_JOB = "search-10k"
+
+
+def seed_tuning(svc: Any, name: str, trials: int, workdir: Path) -> None:
+    """A completed two-objective job: its trials recorded in batches, as a runner records them."""
+    import random
+
+    from modelport.tuning.spec import TuningSpec
+    from modelport.tuning.store import TrialStart
+    from modelport.tuning.trials import TrialResult
+
+    spec = TuningSpec.build(
+        name=name,
+        objectives=["val_auc:max", "latency_p99_ms:min"],
+        params=["lr=float:0.0001:0.1:log", "depth=int:1:12", "kind=cat:gbm,rf,linear"],
+        trials=trials,
+        trial="train:objective",
+        workdir=str(workdir),
+    )
+    store = svc.tuning.store
+    store.create(spec, created_by="bench")
+    job_id = store.job_id(name)
+    rng = random.Random(0)
+    for lo in range(0, trials, 1000):
+        starts = [
+            TrialStart(i, {"lr": 10 ** rng.uniform(-4, -1), "depth": rng.randint(1, 12), "kind": rng.choice(["gbm", "rf", "linear"])})
+            for i in range(lo, min(trials, lo + 1000))
+        ]
+        store.record(job_id, ended=[], started=starts)
+        ended = []
+        for s in starts:
+            auc = 0.7 + 0.2 * rng.random() - 0.01 * abs(s.params["depth"] - 6)
+            latency = rng.uniform(1, 20) + s.params["depth"]
+            if rng.random() < 0.1:
+                ended.append(TrialResult(s.number, "pruned", {"val_auc": auc}, reason="pruned at step 2"))
+            else:
+                ended.append(TrialResult(s.number, "complete", {"val_auc": auc, "latency_p99_ms": latency}, values=[auc, latency]))
+        store.record(job_id, ended=ended, started=[])
+    store.finish(name, "completed", outcome={"reason": "budget"})
 
 
 def measure(home: Path, tokens: dict[str, str], repeat: int) -> list[tuple[str, list[float]]]:
@@ -136,6 +174,9 @@ def measure(home: Path, tokens: dict[str, str], repeat: int) -> list[tuple[str, 
         ("experiments", "/ui/experiments"),
         ("experiment", "/ui/experiments/churn-ab"),
         ("jobs", "/ui/jobs"),
+        ("tuning jobs", "/ui/tuning"),
+        ("tuning job, 10,000 trials (history, top trials, importance, Pareto front, trials)", f"/ui/tuning/{TUNING_JOB}"),
+        ("tuning trials, later page (cursor, state)", f"/ui/tuning/{TUNING_JOB}?state=complete&after=9000"),
         ("404 page", "/ui/models/big/versions/999999"),
     ]
 
@@ -144,6 +185,8 @@ def measure(home: Path, tokens: dict[str, str], repeat: int) -> list[tuple[str, 
         async with httpx.AsyncClient(transport=transport, base_url="http://bench.local", cookies=cookies) as client:
             for label, path in pages:
                 times = []
+                if path == "/ui/tuning":
+                    tuning_started[0] = time.perf_counter()
                 for _ in range(repeat):
                     started = time.perf_counter()
                     answer = await client.get(path)
@@ -151,7 +194,17 @@ def measure(home: Path, tokens: dict[str, str], repeat: int) -> list[tuple[str, 
                     if answer.status_code not in (200, 404):
                         raise SystemExit(f"{path}: {answer.status_code} {answer.text[:200]}")
                 out.append((f"{label} `{path}`", times))
+            # the importances of the 10,000-trial job: computed off the request (a child process) since its
+            # first page view; how long until the page shows them
+            deadline = time.perf_counter() + 600
+            while "aria-label='parameter importance'" not in (await client.get(f"/ui/tuning/{TUNING_JOB}")).text:
+                if time.perf_counter() > deadline:
+                    raise SystemExit("the importances never appeared")
+                await asyncio.sleep(0.5)
+            print(f"importances shown {time.perf_counter() - tuning_started[0]:.1f}s after the first tuning page", flush=True)
         return out
+
+    tuning_started = [time.perf_counter()]
 
     try:
         return loop.run_until_complete(run())
@@ -175,15 +228,16 @@ async def _next_cursor(transport: Any, cookies: dict[str, str]) -> str:
 def main() -> None:
     import faulthandler
 
-    faulthandler.dump_traceback_later(120, exit=True)  # a stuck run says where
+    faulthandler.dump_traceback_later(900, exit=True)  # a stuck run says where
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--versions", type=int, default=10_000)
     parser.add_argument("--endpoints", type=int, default=200)
+    parser.add_argument("--trials", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=40)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="modelport-console-bench-") as tmp:
         home = Path(tmp) / "home"
-        tokens = seed(home, args.versions, args.endpoints)
+        tokens = seed(home, args.versions, args.endpoints, args.trials)
         results = measure(home, tokens, args.repeat)
     print(f"\n| page | p50 ms | p95 ms | max ms | p95 <= {TARGET_MS:.0f} ms |\n|---|---|---|---|---|")
     worst = 0.0

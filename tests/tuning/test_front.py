@@ -36,3 +36,10 @@ def test_a_constraint_rules_out_the_trials_that_break_it() -> None:
     assert [t.feasible for t in marked] == [True, False, True]
     best = best_trial(spec, marked)
     assert best is not None and best.number == 2
+
+
+def test_best_so_far_follows_the_objective_direction() -> None:
+    from modelport.tuning.front import best_so_far
+
+    assert best_so_far([3.0, 1.0, 2.0, 0.5], maximize=False) == [3.0, 1.0, 1.0, 0.5]
+    assert best_so_far([3.0, 1.0, 4.0, 2.0], maximize=True) == [3.0, 3.0, 4.0, 4.0]

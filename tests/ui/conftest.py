@@ -74,3 +74,31 @@ def seed_all(home: Path, churn_model: tuple[Path, Path]) -> dict[str, str]:
         client.experiments.start("churn-ab", "churn-api", "a", "b", metric="error_rate")
         client.jobs.transform("churn:1", str(sample), str(home / "scored"), header=True)
         return {scope: client.tokens.create(scope, f"{scope}-token").secret for scope in ("admin", "read")}
+
+
+TINY_TRIAL = """
+def score(params, report):
+    x = params["x"]
+    return {"score": -(x - 2) ** 2 + 0.1 * params["k"], "cost": x + params["k"]}
+"""
+
+
+def run_tuning(home: Path, work: Path, name: str, objectives: list[str], trials: int = 8, *, run: bool = True) -> None:
+    """A tuning job run to its end by the tuning service over a tiny trial function (``tiny:score`` in ``work``);
+    ``run=False``: created only (pending)."""
+    from modelport.services import Services
+    from modelport.settings import Settings
+    from modelport.tuning.spec import TuningSpec
+
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "tiny.py").write_text(TINY_TRIAL)
+    spec = TuningSpec.build(
+        name=name, objectives=objectives, params=["x=float:0:4", "k=int:0:3"], trials=trials, seed=1, trial="tiny:score", workdir=str(work)
+    )
+    svc = Services.open(Settings(home=home))
+    try:
+        svc.tuning.create(spec, created_by="test")
+        if run:
+            svc.tuning.run(name)
+    finally:
+        svc.close()

@@ -20,7 +20,7 @@ import pytest
 
 from modelport.client import Client
 from tests import infra
-from tests.ui.conftest import seed_all
+from tests.ui.conftest import run_tuning, seed_all
 
 pytestmark = pytest.mark.slow
 
@@ -73,6 +73,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, churn_model: tuple[Path, Path
 
     home = tmp_path_factory.mktemp("console-home")
     tokens = seed_all(home, churn_model)
+    run_tuning(home, home.parent / "tuning-work", "search", ["score:max", "cost:min"], trials=16)
     shots = Path(os.environ.get("CONSOLE_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
     with infra.live_server({"MODELPORT_HOME": str(home)}) as live, sync_playwright() as p:
@@ -205,12 +206,27 @@ def test_no_console_errors_on_any_page(site: Site) -> None:
         "experiments": "/ui/experiments",
         "experiment": "/ui/experiments/churn-ab",
         "jobs": "/ui/jobs",
+        "tuning": "/ui/tuning",
     }
     page = site.page("admin")
     for name, path in pages.items():
         page.goto(f"{site.url}{path}")
         assert page.locator("h1").count() == 1, path
         site.shot(page, name)
+    # a tuning job: its history drawn by uPlot, the SVG charts, importances once computed off the request
+    page.goto(f"{site.url}/ui/tuning/search")
+    assert page.locator("#history canvas").count() >= 1
+    assert page.locator("#parallel svg polyline").count() >= 1
+    assert page.locator("#pareto svg circle").count() == 16
+
+    def importance_shown() -> bool:
+        if page.locator("#importance svg").count():
+            return True
+        page.reload()
+        return False
+
+    until(importance_shown, "the parameter importances")
+    site.shot(page, "tuning-job")
     page.goto(f"{site.url}/ui/models/churn/versions/99")
     assert page.get_by_role("link", name="Back to the console").is_visible()
     page.context.close()
@@ -219,6 +235,10 @@ def test_no_console_errors_on_any_page(site: Site) -> None:
     width = phone.locator("html").evaluate("e => [e.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1] + 1  # no sideways scrolling
     site.shot(phone, "phone-endpoint")
+    phone.goto(f"{site.url}/ui/tuning/search")
+    width = phone.locator("html").evaluate("e => [e.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1] + 1
+    site.shot(phone, "phone-tuning-job")
     phone.context.close()
     # what a browser logs by design: the 404 page's status, and the wrong-type "Try it" call's 424
     deliberate = ("/ui/models/churn/versions/99: Failed to load resource", "/try: Failed to load resource: the server responded with a status of 424")

@@ -211,7 +211,7 @@ def test_every_section_answers(console: InProcess) -> None:
         page = console.get(path, headers=cookies)
         assert page.status_code == 200, (path, page.text[:300])
         assert "Server-Timing" in page.headers
-    assert "Tuning" not in console.get("/ui/models", headers=cookies).text  # appears once the tuning service exists
+    assert '<a href="/ui/tuning"' in console.get("/ui/models", headers=cookies).text  # P12's tuning service exists
 
 
 def test_live_figures_count_the_endpoints_requests(console: InProcess) -> None:
@@ -365,21 +365,14 @@ def test_monitoring_experiment_and_jobs_pages_show_what_ran(
 
 
 def test_later_sections_appear_once_their_service_exists(console: InProcess, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tuning (P12) and asynchronous jobs (P11): the hooks the console leaves for them."""
+    """Asynchronous jobs (P11): the hook the console leaves for them. (Tuning has its pages: test_tuning_pages.py.)"""
     from types import SimpleNamespace
 
     from modelport.services import Services
 
-    job = SimpleNamespace(
-        model_dump=lambda mode: {"name": "tune-1", "status": "running", "best": {"values": [0.93]}, "trials": [{}] * 40}
-    )
-    monkeypatch.setattr(Services, "tuning", property(lambda self: SimpleNamespace(list=lambda: [job])), raising=False)
     request = SimpleNamespace(model_dump=lambda mode: {"id": "req-1", "endpoint": "churn-api", "status": "done"})
     monkeypatch.setattr(Services, "async_inference", property(lambda self: SimpleNamespace(list=lambda: [request])), raising=False)
     cookies = cookie_header(login(console, "read"))
-    assert '<a href="/ui/tuning"' in console.get("/ui/models", headers=cookies).text
-    tuning = console.get("/ui/tuning", headers=cookies).text
-    assert "tune-1" in tuning and "<td>0.93</td>" in tuning and "<td>40</td>" in tuning
     assert "req-1" in console.get("/ui/jobs", headers=cookies).text
 
 

@@ -10,5 +10,5 @@
     engines.py   worker processes on this machine, or tasks on a Dask cluster
     runner.py    one run of a job: the single writer of its trials
     service.py   create / run / resume / stop / register / export
-    plots.py     optimisation history, importances, parallel coordinates, Pareto front (SVG in HTML)
+    plots.py     optimisation history, importances, parallel coordinates, Pareto front (SVG; files and the console)
 """

@@ -43,6 +43,14 @@ def mark(spec: TuningSpec, trials: Sequence[Trial]) -> list[Trial]:
     return marked
 
 
+def best_so_far(values: Sequence[float], maximize: bool) -> list[float]:
+    """The best value up to and including each trial, in trial order (the optimisation history's line)."""
+    out: list[float] = []
+    for v in values:
+        out.append(v if not out or (v > out[-1] if maximize else v < out[-1]) else out[-1])
+    return out
+
+
 def best_trial(spec: TuningSpec, trials: Sequence[Trial]) -> Trial | None:
     """The best feasible complete trial on the first objective (among the Pareto front when multi-objective);
     ties go to the earlier trial."""

@@ -2,8 +2,9 @@
 
 ``history.html`` (each trial's objective and the best so far), ``importance.html``
 (fANOVA importances), ``parallel.html`` (parallel coordinates of the top
-trials) and, for multi-objective jobs, ``pareto.html``.  The web console can
-serve the same files.
+trials) and, for multi-objective jobs, ``pareto.html``.  The web console draws
+the same SVG (``importance_svg``, ``parallel_svg``, ``pareto_svg``) on a tuning job's
+page: each scales to its box and carries a title for screen readers.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
+from modelport.tuning.front import best_so_far
 from modelport.tuning.job import Trial, TuningJob
 
 W, H, PAD = 720, 360, 48
@@ -23,13 +25,13 @@ def write_plots(job: TuningJob, folder: str | Path) -> list[Path]:
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     pages = {
-        "history.html": _history(job),
-        "parallel.html": _parallel(job),
+        "history.html": history_svg(job),
+        "parallel.html": parallel_svg(job),
     }
     if job.importances:
-        pages["importance.html"] = _importance(job.importances)
+        pages["importance.html"] = importance_svg(job.importances)
     if job.spec.multi_objective:
-        pages["pareto.html"] = _pareto(job)
+        pages["pareto.html"] = pareto_svg(job)
     written = []
     for name, svg in pages.items():
         path = out / name
@@ -52,9 +54,10 @@ def _scale(values: Sequence[float], lo_px: float, hi_px: float) -> list[float]:
     return [lo_px + (v - lo) / span * (hi_px - lo_px) for v in values]
 
 
-def _svg(body: str, x_label: str, y_label: str) -> str:
+def _svg(body: str, x_label: str, y_label: str, title: str) -> str:
     return (
-        f"<svg xmlns='http://www.w3.org/2000/svg' width='{W}' height='{H}' font-size='12'>"
+        f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {W} {H}' width='100%' font-size='12'"
+        f" class='chart' role='img' aria-label='{html.escape(title)}'><title>{html.escape(title)}</title>"
         f"<line x1='{PAD}' y1='{H - PAD}' x2='{W - PAD}' y2='{H - PAD}' stroke='#333'/>"
         f"<line x1='{PAD}' y1='{PAD / 2}' x2='{PAD}' y2='{H - PAD}' stroke='#333'/>"
         f"<text x='{W / 2}' y='{H - 12}' text-anchor='middle'>{html.escape(x_label)}</text>"
@@ -63,7 +66,8 @@ def _svg(body: str, x_label: str, y_label: str) -> str:
     )
 
 
-def _history(job: TuningJob) -> str:
+def history_svg(job: TuningJob) -> str:
+    """Each complete trial's first objective, and the best so far."""
     trials = _complete(job)
     objective = job.spec.objectives[0]
     if not trials:
@@ -75,17 +79,15 @@ def _history(job: TuningJob) -> str:
         f"<circle cx='{x:.1f}' cy='{y:.1f}' r='4' fill='#4a7fd4'><title>trial {t.number}: {v:.6g}</title></circle>"
         for x, y, t, v in zip(xs, ys, trials, values, strict=True)
     )
-    best: list[float] = []
-    for v in values:
-        better = not best or (v > best[-1] if objective.direction == "maximize" else v < best[-1])
-        best.append(v if better else best[-1])
+    best = best_so_far(values, objective.direction == "maximize")
     best_ys = _scale([*values, *best], H - PAD, PAD / 2)[len(values) :]
     line = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, best_ys, strict=True))
     path = f"<polyline points='{line}' fill='none' stroke='#d4544a' stroke-width='2'/>"
-    return _svg(dots + path, "trial", f"{objective.metric} (red: best so far)")
+    return _svg(dots + path, "trial", f"{objective.metric} (red: best so far)", f"optimisation history of {objective.metric}")
 
 
-def _importance(importances: dict[str, float]) -> str:
+def importance_svg(importances: dict[str, float]) -> str:
+    """Parameter importances as bars, most important first."""
     names = list(importances)
     bar_h = max(12.0, (H - 1.5 * PAD) / max(len(names), 1) - 6)
     body = ""
@@ -96,10 +98,11 @@ def _importance(importances: dict[str, float]) -> str:
             f"<rect x='{PAD}' y='{y:.1f}' width='{width:.1f}' height='{bar_h:.1f}' fill='#4a7fd4'/>"
             f"<text x='{PAD + width + 6:.1f}' y='{y + bar_h / 2 + 4:.1f}'>{html.escape(name)} {importances[name]:.2f}</text>"
         )
-    return _svg(body, "importance (fANOVA)", "parameter")
+    return _svg(body, "importance (fANOVA)", "parameter", "parameter importance")
 
 
-def _parallel(job: TuningJob) -> str:
+def parallel_svg(job: TuningJob) -> str:
+    """Parallel coordinates of the top trials on the first objective: one axis per parameter, then the objective."""
     trials = _complete(job)
     if not trials:
         return "<p>no complete trial yet</p>"
@@ -126,10 +129,11 @@ def _parallel(job: TuningJob) -> str:
         points = " ".join(f"{x:.1f},{col[i]:.1f}" for x, col in zip(xs, columns, strict=True))
         color = "#d4544a" if i == 0 else "#4a7fd4"
         body += f"<polyline points='{points}' fill='none' stroke='{color}' stroke-opacity='0.7'><title>trial {t.number}</title></polyline>"
-    return _svg(body, f"top {len(top)} trials (red: best)", "")
+    return _svg(body, f"top {len(top)} trials (red: best)", "", f"parallel coordinates of the top {len(top)} trials")
 
 
-def _pareto(job: TuningJob) -> str:
+def pareto_svg(job: TuningJob) -> str:
+    """The first two objectives of every complete trial, the Pareto front marked."""
     trials = _complete(job)
     if not trials:
         return "<p>no complete trial yet</p>"
@@ -141,4 +145,4 @@ def _pareto(job: TuningJob) -> str:
         f"<title>trial {t.number}: {', '.join(f'{v:.6g}' for v in t.values or [])}</title></circle>"
         for x, y, t in zip(xs, ys, trials, strict=True)
     )
-    return _svg(body, f"{a.metric} ({a.direction})", f"{b.metric} ({b.direction}); red: Pareto front")
+    return _svg(body, f"{a.metric} ({a.direction})", f"{b.metric} ({b.direction}); red: Pareto front", f"Pareto front of {a.metric} and {b.metric}")

@@ -71,7 +71,11 @@ class TuningStore:
             found: builtins.list[Trial] = self._trials(conn, row.id) if trials else []
         return self._job(row, found)
 
-    def list(self, *, status: str | None = None, limit: int = 100, page_token: str | None = None) -> Page[TuningJob]:
+    def list(
+        self, *, status: str | None = None, limit: int = 100, page_token: str | None = None, trials: bool = True
+    ) -> Page[TuningJob]:
+        """Newest first; ``trials=False`` leaves each job's trials (and best) out: a list that stays fast
+        however many trials its jobs ran."""
         check_limit(limit)
         if status is not None and status not in TUNING_STATUSES:
             raise InvalidArgument(f"invalid tuning job status {status!r}: expected one of {', '.join(TUNING_STATUSES)}")
@@ -85,9 +89,21 @@ class TuningStore:
             q = q.where(J.status == status)
         with self.db.read() as conn:
             rows = list(conn.execute(q))
-            items = [self._job(r, self._trials(conn, r.id)) for r in rows[:limit]]
+            items = [self._job(r, self._trials(conn, r.id) if trials else []) for r in rows[:limit]]
             token = encode_token(rows[limit - 1].id) if len(rows) > limit else None
         return Page[TuningJob](items=items, next_page_token=token)
+
+    def changes(self, name: str) -> tuple[Any, ...]:
+        """What a job's page depends on, in one cheap query: it differs once a trial starts or ends or the
+        job's status changes (the runner's heartbeat does not count)."""
+        with self.db.read() as conn:
+            row = self._row(conn, name)
+            counted = conn.execute(
+                sa.select(sa.func.count(), sa.func.max(T.started_at), sa.func.max(T.finished_at), sa.func.sum(T.attempts)).where(
+                    T.job_id == row.id
+                )
+            ).one()
+        return (row.id, row.status, row.stop_requested, row.runs, row.finished_at, repr(row.outcome), *counted)
 
     def runner(self, name: str) -> tuple[str | None, int | None]:
         with self.db.read() as conn:

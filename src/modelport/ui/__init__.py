@@ -3,8 +3,8 @@
 - ``session.py``: the token cookie, the viewer, the CSRF check;
 - ``console.py``: the router, templates, sections, login, ``@page`` / ``@action``;
 - ``charts.py``: SVG bars and heatmap colours drawn on the server, time-series down-sampling;
-- ``models_pages.py``, ``endpoint_pages.py``, ``monitor_pages.py``, ``experiment_pages.py``, ``job_pages.py``:
-  one module per section;
+- ``models_pages.py``, ``endpoint_pages.py``, ``monitor_pages.py``, ``experiment_pages.py``, ``tuning_pages.py``,
+  ``job_pages.py``: one module per section (tuning draws with ``modelport.tuning.plots``, its views kept per job);
 - ``routes.py``: imports them all, adds the 404 page; ``create_app`` includes its router.
 
 Templates are Jinja2 (``templates/``); ``static/`` holds the CSS, a little JavaScript and uPlot (MIT, vendored

@@ -28,25 +28,27 @@ class Bar:
 
 def downsample(xs: Sequence[float], ys: Sequence[float | None], limit: int = MAX_POINTS) -> tuple[list[float], list[float | None]]:
     """At most ``limit`` points: per bucket of consecutive points, its minimum and maximum (spikes survive)."""
-    n = len(xs)
+    keep = downsample_indices(ys, limit)
+    return [xs[i] for i in keep], [ys[i] for i in keep]
+
+
+def downsample_indices(ys: Sequence[float | None], limit: int = MAX_POINTS) -> list[int]:
+    """Which points ``downsample`` keeps (so series sharing an x axis can be sampled at the same points)."""
+    n = len(ys)
     if n <= limit:
-        return list(xs), list(ys)
+        return list(range(n))
     buckets = limit // 2
-    out_x: list[float] = []
-    out_y: list[float | None] = []
+    keep: list[int] = []
     for b in range(buckets):
         lo, hi = b * n // buckets, (b + 1) * n // buckets
         present = [i for i in range(lo, hi) if ys[i] is not None]
         if not present:
-            out_x.append(xs[lo])
-            out_y.append(None)
+            keep.append(lo)
             continue
         i_min = min(present, key=lambda i: ys[i])  # type: ignore[arg-type,return-value]
         i_max = max(present, key=lambda i: ys[i])  # type: ignore[arg-type,return-value]
-        for i in sorted({i_min, i_max}):
-            out_x.append(xs[i])
-            out_y.append(ys[i])
-    return out_x, out_y
+        keep.extend(sorted({i_min, i_max}))
+    return keep
 
 
 def _num(value: float) -> str:

@@ -19,13 +19,17 @@
     const spec = JSON.parse(source.textContent);
     const width = Math.max(260, box.clientWidth || 600);
     const colours = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"];
-    const series = [{}].concat(spec.series.map((s, i) => ({
+    // a "scatter" series is its points alone (each trial's value); the others are lines
+    const series = [spec.xlabel ? { label: spec.xlabel } : {}].concat(spec.series.map((s, i) => s.scatter ? {
+      label: s.label, stroke: colours[i % colours.length], fill: colours[i % colours.length], paths: () => null,
+      points: { show: true, size: 4, fill: colours[i % colours.length] },
+    } : {
       label: s.label, stroke: colours[i % colours.length], width: 2, spanGaps: true,
       dash: s.dash ? [6, 4] : undefined, points: { show: spec.x.length < 60 },
-    })));
+    }));
     box.textContent = "";
     const plot = new uPlot({ width: width, height: spec.height || 220, series: series, scales: { x: { time: spec.time !== false } },
-      axes: [{}, { label: spec.ylabel || "" }] }, [spec.x].concat(spec.series.map((s) => s.y)), box);
+      axes: [spec.xlabel ? { label: spec.xlabel } : {}, { label: spec.ylabel || "" }] }, [spec.x].concat(spec.series.map((s) => s.y)), box);
     window.modelportFit(plot, box, spec.height || 220);
   }
   document.querySelectorAll("[data-chart]").forEach(drawSeries);
