@@ -134,9 +134,22 @@ def _fits(dist: Any, value: Any) -> bool:
         return False
 
 
+#: fANOVA's cost grows fast with trials (9.6 s for 500, 285 s for 9,000 here): importances are computed on
+#: at most this many complete trials, spread evenly over the job
+IMPORTANCE_SAMPLE = 200
+
+
+def evenly(items: Sequence[Trial], limit: int) -> list[Trial]:
+    """At most ``limit`` of ``items``, spread evenly (all of them when there are no more)."""
+    if len(items) <= limit:
+        return list(items)
+    return [items[i * len(items) // limit] for i in range(limit)]
+
+
 def importances(spec: TuningSpec, trials: Sequence[Trial]) -> dict[str, float]:
-    """fANOVA importances of the parameters for the first objective (needs two complete trials)."""
-    complete = [t for t in trials if t.state == "complete" and t.values]
+    """fANOVA importances of the parameters for the first objective (needs two complete trials), on at most
+    :data:`IMPORTANCE_SAMPLE` complete trials spread evenly over the job."""
+    complete = evenly([t for t in trials if t.state == "complete" and t.values], IMPORTANCE_SAMPLE)
     if len(complete) < 2 or len(spec.params) < 1:
         return {}
     optuna = optuna_module()

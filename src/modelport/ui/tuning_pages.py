@@ -31,6 +31,7 @@ from modelport.tuning.front import best_so_far
 from modelport.tuning.job import Trial, TuningJob
 from modelport.tuning.plots import importance_svg, parallel_svg, pareto_svg
 from modelport.tuning.service import TuningService
+from modelport.tuning.study import IMPORTANCE_SAMPLE, evenly
 from modelport.ui.charts import MAX_POINTS, downsample_indices
 from modelport.ui.console import action, page, render, router, services_of
 from modelport.ui.session import Viewer
@@ -38,8 +39,6 @@ from modelport.ui.session import Viewer
 log = logging.getLogger("modelport.ui")
 
 PAGE_SIZE = 50
-#: fANOVA's cost grows fast with the trials (minutes for 10,000): it runs on at most this many, evenly spread
-IMPORTANCE_SAMPLE = 200
 #: job views kept (each holds its job's trials)
 KEEP = 16
 #: a view is rebuilt at most this often while only its job's trials change (its status is always current)
@@ -125,12 +124,6 @@ def scatter_sample(trials: list[Trial], limit: int) -> list[Trial]:
     room = limit - len(front)
     spread = [rest[i * len(rest) // room] for i in range(room)] if room > 0 else []
     return sorted(front + spread, key=lambda t: t.number)
-
-
-def evenly(trials: list[Trial], limit: int) -> list[Trial]:
-    if len(trials) <= limit:
-        return trials
-    return [trials[i * len(trials) // limit] for i in range(limit)]
 
 
 @dataclass
