@@ -129,3 +129,18 @@ def test_the_container_app_is_live_ready_and_turns_unready_while_draining_but_ke
     finally:
         lifespan.__rsgi_del__(loop)
         loop.close()
+
+
+def test_onnx_images_carry_the_onnx_package_only_for_tree_ensembles(source: Services, tmp_path: Path) -> None:
+    """modelport's tree kernel reads the graph with `onnx`; a linear model's image leaves it out (~60 MB)."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+
+    from modelport.containers.build import has_tree_ensemble
+
+    x, y = load_iris(return_X_y=True)
+    joblib.dump(RandomForestClassifier(n_estimators=3, max_depth=2, random_state=0).fit(x, y), tmp_path / "forest.joblib")
+    forest = source.registry.register(tmp_path / "forest.joblib", "forest", to_onnx=True)
+    assert has_tree_ensemble(source.registry.model_path(forest))
+    assert not has_tree_ensemble(source.registry.model_path(source.registry.get_version("iris:1")))

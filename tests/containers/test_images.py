@@ -87,7 +87,7 @@ def onnx_image(workspace: Workspace, iris_rows: tuple[pd.DataFrame, np.ndarray],
 def test_an_onnx_endpoint_image_carries_only_what_onnx_needs(workspace: Workspace, onnx_image: dict[str, Any]) -> None:
     packages = {p.split("==")[0].lower() for p in onnx_image["packages"]}  # type: ignore[union-attr]
     assert {"onnxruntime", "modelport", "numpy"} <= packages
-    assert not packages & {"scikit-learn", "jpype1", "jpmml-evaluator", "pyarrow", "torch"}
+    assert not packages & {"scikit-learn", "jpype1", "jpmml-evaluator", "pyarrow", "torch", "onnx"}  # no trees: no onnx
     assert onnx_image["formats"] == ["onnx"]
     assert onnx_image["image_id"].startswith("sha256:")  # type: ignore[union-attr]
     assert 0 < onnx_image["size_above_base"] < onnx_image["size"]  # type: ignore[operator]
