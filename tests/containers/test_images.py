@@ -292,3 +292,16 @@ def test_an_artifact_failing_its_checksum_is_refused_and_nothing_is_tagged(
     assert failed.returncode == 1 and failed.stderr.count("\n") == 1
     assert "tree:1" in failed.stderr and "integrity check" in failed.stderr
     assert not workspace.engine.has_image("modelport-test/tampered:1")
+
+
+def test_the_control_plane_context_runs_modelport_server_with_postgres_and_s3(workspace: Workspace, tmp_path: Path) -> None:
+    out = tmp_path / "server"
+    built = json.loads(workspace.cli("build", "--server", "--no-build", "--output", str(out), "--json").stdout)
+    assert built["tag"].startswith("modelport/server:") and built["endpoint"] is None
+    packages = {p.split("==")[0].lower().replace("_", "-") for p in built["packages"]}
+    assert {"psycopg", "s3fs", "pyarrow", "alembic"} <= packages  # a server writes batch and monitoring output too
+    dockerfile = (out / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["/opt/venv/bin/modelport"]' in dockerfile and 'CMD ["server", "--host", "0.0.0.0"]' in dockerfile
+    assert not (out / "model").exists()
+    both = workspace.cli("build", "iris-ep", "--server", check=False)
+    assert both.returncode == 1 and "not both" in both.stderr
