@@ -144,3 +144,47 @@ def test_onnx_images_carry_the_onnx_package_only_for_tree_ensembles(source: Serv
     forest = source.registry.register(tmp_path / "forest.joblib", "forest", to_onnx=True)
     assert has_tree_ensemble(source.registry.model_path(forest))
     assert not has_tree_ensemble(source.registry.model_path(source.registry.get_version("iris:1")))
+
+
+@pytest.mark.slow
+def test_the_entry_point_serves_the_bundle_and_drains_on_sigterm_without_an_engine(
+    source: Services, tmp_path: Path
+) -> None:
+    """The image's entry point as a process here: seed, serve, SIGTERM → readiness 503 while serving, exit 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests import infra
+
+    bundles.write_bundle(source, bundles.resolve(source, "iris-ep"), tmp_path / "model")
+    port = infra.free_port()
+    env = {**os.environ, "PYTHONPATH": infra.PYTHONPATH, "MODELPORT_MODEL_DIR": str(tmp_path / "model"),
+           "MODELPORT_HOME": str(tmp_path / "home"), "SAGEMAKER_BIND_TO_PORT": str(port), "MODELPORT_DRAIN_SECONDS": "3"}  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "modelport.containers.entry", "serve", "--host", "127.0.0.1"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        infra.wait_for(lambda: _get(f"{url}/readyz") == 200, 60, "the entry point's server")
+        assert httpx.post(f"{url}/invocations", content=ROWS, headers={"content-type": "text/csv"}).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        infra.wait_for(lambda: _get(f"{url}/readyz") == 503, 5, "readiness to turn 503")
+        assert httpx.post(f"{url}/invocations", content=ROWS, headers={"content-type": "text/csv"}).status_code == 200
+        started = time.monotonic()
+        assert proc.wait(30) == 0
+        assert time.monotonic() - started < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    empty = subprocess.run([sys.executable, "-m", "modelport.containers.entry"], capture_output=True, text=True,
+                           env={**env, "MODELPORT_MODEL_DIR": str(tmp_path / "nothing")}, timeout=120)  # fmt: skip
+    assert empty.returncode == 1
+    assert empty.stderr.strip().endswith("holds neither modelport.json nor model.tar.gz: nothing to serve")
+
+
+def _get(url: str) -> int | None:
+    try:
+        return httpx.get(url, timeout=2).status_code
+    except httpx.HTTPError:
+        return None

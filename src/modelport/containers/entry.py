@@ -84,17 +84,19 @@ def child(host: str, port: str, workers: str) -> int:
     from modelport.server import serve
     from modelport.settings import Settings
 
+    try:
+        port_number, worker_count = int(port), int(workers)
+    except ValueError:
+        print(f"error: invalid port {port!r} or workers {workers!r}; {USAGE}", file=sys.stderr)
+        return 1
     settings = Settings.from_env()
     model_dir = Path(os.environ.get("MODELPORT_MODEL_DIR", str(MODEL_DIR)))
     try:
         endpoint, formats = seed(settings, model_dir)
         preload(formats)
-        serve(settings.with_overrides(serve_endpoint=endpoint), host=host, port=int(port), workers=int(workers))
+        serve(settings.with_overrides(serve_endpoint=endpoint), host=host, port=port_number, workers=worker_count)
     except ModelportError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
-        return 1
-    except ValueError:
-        print(f"error: invalid port {port!r} or workers {workers!r}; {USAGE}", file=sys.stderr)
         return 1
     return 0
 
