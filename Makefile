@@ -9,9 +9,18 @@ STAMP := $(VENV)/.installed
 SK2P := .venv-sklearn2pmml
 SK2P_STAMP := $(SK2P)/.installed
 
-.PHONY: install demo test lint clean container-tools
+.PHONY: install demo test lint clean browser container-tools
 
-install: $(STAMP) $(SK2P_STAMP) container-tools
+install: $(STAMP) $(SK2P_STAMP) container-tools browser
+
+# The console's browser tests (tests/ui): Debian's chromium, driven by Playwright (never `playwright install`:
+# its download site is unreachable). A no-op once present.
+browser:
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q chromium; \
+	  else echo "note: the console's browser tests need: apt-get install -y chromium"; fi; \
+	fi
 
 # The container tests' engine, base-image maker and jlink (PMML images): Debian packages, a no-op once present.
 container-tools:

@@ -74,6 +74,9 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.monitoring = MonitorGauges(monitor_runs)
         self.registry.register(self.monitoring)
+        #: collectors that read the database at scrape time (every worker shows the same): registered
+        #: with :meth:`add_collector`
+        self.collectors: list[Any] = [self.monitoring]
         self.http_requests = Counter(
             "modelport_http_requests_total",
             "HTTP requests answered, by method, route template and status.",
@@ -125,13 +128,18 @@ class Metrics:
             registry=self.registry,
         )
 
+    def add_collector(self, collector: Any) -> None:
+        self.collectors.append(collector)
+        self.registry.register(collector)
+
     def collect_samples(self) -> dict[str, list[tuple[dict[str, str], float]]]:
         """Current samples by metric family (summed over workers), for `endpoints show`."""
         self._flush()
         if self.multiprocess_dir is not None:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry, path=str(self.multiprocess_dir))
-            registry.register(self.monitoring)
+            for extra in self.collectors:
+                registry.register(extra)
         else:
             registry = self.registry
         out: dict[str, list[tuple[dict[str, str], float]]] = {}
@@ -149,7 +157,8 @@ class Metrics:
         if self.multiprocess_dir is not None:
             collector = CollectorRegistry()
             multiprocess.MultiProcessCollector(collector, path=str(self.multiprocess_dir))
-            collector.register(self.monitoring)
+            for extra in self.collectors:
+                collector.register(extra)
             return generate_latest(collector)
         return generate_latest(self.registry)
 

@@ -21,11 +21,14 @@ from modelport.settings import Settings
 from modelport.store import ArtifactStore
 
 if TYPE_CHECKING:
+    from modelport.async_inference.service import AsyncInferenceService
     from modelport.batch.service import TransformService
     from modelport.endpoints.service import EndpointService
     from modelport.experiments.service import ExperimentService
     from modelport.monitoring.feedback import FeedbackService
     from modelport.monitoring.service import MonitorService
+    from modelport.sagemaker.control import ControlPlane
+    from modelport.tuning.service import TuningService
 
 
 @dataclass
@@ -104,6 +107,25 @@ class Services:
         return ExperimentService(
             ExperimentStore(self.db), self.endpoints, self.registry, functools.partial(_arm_reader, self)
         )
+
+    @functools.cached_property
+    def tuning(self) -> TuningService:
+        from modelport.tuning.service import TuningService
+        from modelport.tuning.store import TuningStore
+
+        return TuningService(TuningStore(self.db), self.registry, self.settings)
+
+    @functools.cached_property
+    def sagemaker(self) -> ControlPlane:
+        from modelport.sagemaker.control import ControlPlane
+
+        return ControlPlane(self)
+
+    @functools.cached_property
+    def async_inference(self) -> AsyncInferenceService:
+        from modelport.async_inference.service import AsyncInferenceService
+
+        return AsyncInferenceService(self)
 
     def close(self) -> None:
         self.db.dispose()

@@ -150,6 +150,38 @@ class Settings(BaseModel):
     access_log: bool = True
     """Servers log one line per request (``--no-access-log`` turns it off)."""
 
+    # -- asynchronous inference (docs/async.md) --
+
+    async_worker: bool = True
+    """Servers work the asynchronous inference queue (PostgreSQL: every server process; SQLite: one process
+    across all sharing the database, by a lease)."""
+
+    async_max_input_bytes: int = Field(default=1024**3, gt=0)
+    """Largest asynchronous inference input (1 GiB); a larger one fails (written to the failure location)."""
+
+    async_max_timeout_s: float = Field(default=3600.0, gt=0)
+    """Longest an asynchronous inference may run (``X-Amzn-SageMaker-InvocationTimeoutSeconds`` is capped at it)."""
+
+    async_default_timeout_s: float = Field(default=900.0, gt=0)
+    """Processing time allowed when the request names none."""
+
+    async_default_ttl_s: float = Field(default=6 * 3600.0, gt=0)
+    """How long a request may wait in the queue before it expires, when it names no ``RequestTTLSeconds``."""
+
+    async_max_attempts: int = Field(default=3, ge=1, le=100)
+    """Tries per request when it fails for a passing reason (store or database away, the worker died);
+    then it is dead-lettered."""
+
+    async_retry_backoff_s: float = Field(default=5.0, ge=0)
+    """Wait before the first retry, doubled on each further one (capped at 10 minutes)."""
+
+    async_lease_s: float = Field(default=30.0, gt=0)
+    """A worker renews its claim on a request every third of this; when it dies, another resumes the
+    request once this long has passed."""
+
+    async_poll_s: float = Field(default=1.0, gt=0)
+    """How often an idle worker looks for work."""
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_level(cls, value: object) -> object:

@@ -150,7 +150,7 @@ HEAVY_MODULES = (
 )
 #: the reads that take a SQLite home without SQLAlchemy at all (modelport/db/sqlite_reads.py)
 STDLIB_READS = (("models", "list"), ("models", "show", "churn@champion"), ("endpoints", "list"), ("tokens", "list"))
-READ_COMMANDS = (*STDLIB_READS, ("monitors", "list"), ("experiments", "list"))
+READ_COMMANDS = (*STDLIB_READS, ("monitors", "list"), ("experiments", "list"), ("tune", "list"))
 
 
 def test_read_commands_import_only_what_they_use(cli, home: Path, model_file: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

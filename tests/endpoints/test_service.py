@@ -129,3 +129,20 @@ def test_an_update_keeping_a_deleted_version_is_refused(reg: Services) -> None:
     assert reg.endpoints.get("ep").revision == 1
     fixed = reg.endpoints.update("ep", variants=[{"name": "a", "requested": "churn:3"}], created_by="u")
     assert fixed.revision == 2 and fixed.config.variant("a").model == "churn:3"
+
+
+def test_async_inference_config_is_kept_across_updates_and_can_be_removed(reg: Services) -> None:
+    ep = reg.endpoints.create(
+        "ep", [{"name": "a", "requested": "churn:1"}],
+        async_inference={"output_path": "s3://b/out", "notification": {"success_url": "http://h/ok", "secret": "k"}},
+        created_by="me",
+    )
+    assert ep.config.async_inference is not None
+    assert ep.config.async_inference.output_path == "s3://b/out"
+    assert ep.config.async_inference.notification.secret == "k"  # stored as is
+    assert '"secret":"********"' in reg.endpoints.get("ep").model_dump_json()  # shown masked
+    updated = reg.endpoints.update("ep", weights={"a": 2}, created_by="me")
+    assert updated.config.async_inference == ep.config.async_inference
+    assert reg.endpoints.update("ep", remove_async=True, created_by="me").config.async_inference is None
+    with pytest.raises(InvalidArgument, match="notification URL 'ftp://x' must be http"):
+        reg.endpoints.update("ep", async_inference={"notification": {"error_url": "ftp://x"}}, created_by="me")

@@ -7,6 +7,8 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
+
 from modelport.client import Client
 from modelport.endpoints.counters import ArmCounters, ArmCounts, MinuteRow
 from modelport.experiments.evaluator import LEASE, ExperimentEvaluator
@@ -163,3 +165,31 @@ def test_one_evaluator_across_processes(deploy: Callable[..., Client], make_serv
     second.stop()
     assert second.leases.holder(LEASE, clock()) is None  # handed over on stop
     assert client.experiments.get("exp1").evaluated_at is not None
+
+
+@pytest.mark.parametrize(("test", "flagged"), [("chi-square", True), ("sequential", False)])
+def test_what_flags_a_sample_ratio_mismatch(deploy: Callable[..., Client], test: str, flagged: bool) -> None:
+    """51.25/48.75 over 20,000 requests: chi-square p = 0.0004 flags it (the default, the usual bar); the
+    anytime-valid p-value (0.012) asks for more evidence before it blocks a decision."""
+    client = deploy()
+    clock = Clock()
+    svc = service(client, clock)
+    experiment = svc.start(
+        "exp1", endpoint="churn", control="a", treatment="b", metric="error_rate", srm=test, created_by="x"
+    )
+    assert experiment.spec.srm == test
+    minute = experiment.started_at.replace(second=0, microsecond=0)
+    ArmCounters(client.services.db).write(
+        "test:1",
+        [
+            MinuteRow("churn", "a", minute, ArmCounts(requests=10_250), model="weak:1", experiment="exp1"),
+            MinuteRow("churn", "b", minute, ArmCounts(requests=9_750), model="good:1", experiment="exp1"),
+        ],
+    )
+    clock.now = minute + timedelta(minutes=2)
+    looked = svc.evaluate("exp1")
+    assert looked.result["srm"]["flagged"] is flagged
+    assert looked.result["srm"]["p_value"] < 0.001 < looked.result["srm"]["sequential_p_value"]
+    assert (looked.decision == "srm") is flagged
+    if flagged:
+        assert "chi-square p = 0.00041 < 0.001" in looked.result["reason"]

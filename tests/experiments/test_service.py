@@ -53,11 +53,93 @@ def test_bad_input_is_refused_before_anything_changes(
     assert client.experiments.list() == []
 
 
-def test_a_shadow_is_no_arm(deploy: Callable[..., Client]) -> None:
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"mode": "bandit"}, "treatment 's' is a shadow: a shadow experiment takes no --mode bandit"),
+        ({"unit": "header:X-User-Id"}, "a shadow experiment takes no --unit"),
+        ({"split": "90/10"}, "a shadow experiment takes no --split"),
+        (
+            {"metric": "accuracy"},
+            "metric 'accuracy' cannot be read for shadow 's': a shadow's answers are not captured",
+        ),
+        ({"metric": "agreement"}, "use it as a guardrail of a shadow experiment (--guardrail agreement:-2pp)"),
+        ({"guardrails": ["abs_diff:+5%"]}, "the live variant's |Δ| from itself is 0, so the margin is absolute"),
+        ({"control": "s", "treatment": "a"}, "control 's' of endpoint 'churn' is a shadow"),
+    ],
+)
+def test_what_a_shadow_experiment_refuses(deploy: Callable[..., Client], options: dict, message: str) -> None:
     client = deploy()
     client.endpoints.update("churn", shadows=["s=good:1"])
-    with pytest.raises(InvalidArgument, match="treatment 's' of endpoint 'churn' is a shadow"):
-        client.experiments.start("exp1", "churn", "a", "s", metric="accuracy")
+    revision = client.endpoints.get("churn").revision
+    args = {"control": "a", "treatment": "s", "metric": "error_rate", **options}
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        client.experiments.start("exp1", "churn", args.pop("control"), args.pop("treatment"), **args)
+    assert client.endpoints.get("churn").revision == revision and client.experiments.list() == []
+
+
+def test_shadow_metrics_need_a_shadow(deploy: Callable[..., Client]) -> None:
+    client = deploy()
+    with pytest.raises(InvalidArgument, match="metric 'agreement' compares a shadow with the live variant"):
+        client.experiments.start("exp1", "churn", "a", "b", metric="error_rate", guardrails=["agreement:-2pp"])
+
+
+def test_a_shadow_that_fails_more_is_taken_off(deploy: Callable[..., Client]) -> None:
+    """A shadow experiment: same requests to both, no weights taken, no sample ratio; the shadow's failures
+    breach the error-rate guardrail and rollback removes the shadow (the live traffic never moved)."""
+    client = deploy(control="good", treatment="flaky")
+    client.endpoints.update("churn", shadows=["s=flaky:1"])
+    clock = Clock()
+    svc = service(client, clock)
+    started = svc.start(
+        "shadow1",
+        endpoint="churn",
+        control="a",
+        treatment="s",
+        metric="error_rate",
+        guardrails=["error_rate:+0.5pp", "agreement:-2pp"],
+        created_by="alice",
+    )
+    assert started.spec.shadow and weights(client) == {"a": 100.0, "b": 0.0}
+    assert client.endpoints.get("churn").config.routing.experiment == "shadow1"
+    traffic(client, 200, seed=11)
+    clock.advance(5)
+    ended = svc.evaluate("shadow1")
+    assert (ended.status, ended.decision) == ("ended", "guardrail_breached")
+    result = ended.result
+    assert result["srm"] is None
+    assert result["arms"]["a"]["n"] == result["arms"]["s"]["n"] == 200  # the same requests
+    assert result["arms"]["a"]["value"] == 0 and 0.1 < result["arms"]["s"]["value"] < 0.3
+    report = result["shadow"]
+    assert report["pairs"] == 200 and report["failures"]["shadow_failures"] == 40
+    assert report["agreement"]["rate"] == 1.0  # where it answers, it answers as the live model does
+    agreement = next(g for g in result["guardrails"] if g["guardrail"] == "agreement:-2pp")
+    assert agreement["status"] != "breached"
+    config = client.endpoints.get("churn").config
+    assert [v.name for v in config.variants] == ["a", "b"] and weights(client) == {"a": 100.0, "b": 0.0}
+    assert events(client, "shadow1") == ["started", "ended", "rolled_back"]
+    assert client.experiments.show("shadow1").events[-1].detail["removed"] == ["s"]
+    revision = client.endpoints.history("churn")[0]
+    assert (revision.action, revision.created_by) == ("experiment", "experiment:shadow1")
+
+
+def test_a_shadow_that_wins_goes_live(deploy: Callable[..., Client]) -> None:
+    """The live model fails one request in five, the shadow none: the shadow wins on the same requests and is
+    promoted to a live variant with the control's traffic."""
+    client = deploy(control="flaky", treatment="good")
+    client.endpoints.update("churn", shadows=["s=good:1"])
+    clock = Clock()
+    svc = service(client, clock)
+    svc.start("shadow2", endpoint="churn", control="a", treatment="s", on_win="promote", created_by="alice")
+    traffic(client, 200, seed=12)
+    clock.advance(5)
+    ended = svc.evaluate("shadow2")
+    assert (ended.status, ended.decision) == ("ended", "treatment_wins")
+    live = {v.name: (v.weight, v.shadow) for v in client.endpoints.get("churn").config.variants}
+    assert live == {"a": (0.0, False), "b": (0.0, False), "s": (100.0, False)}
+    assert events(client, "shadow2") == ["started", "ended", "promoted"]
+    served = traffic(client, 5, seed=13, first_tag=1001)
+    assert {s.variant for s in served} == {"s"}
 
 
 def test_a_feedback_metric_needs_captured_replies(deploy: Callable[..., Client]) -> None:
@@ -121,6 +203,21 @@ def test_a_unit_makes_assignment_sticky_for_the_experiment(deploy: Callable[...,
     client.experiments.stop("exp1")  # the split stays, and so does each unit's arm
     routing = client.endpoints.get("churn").config.routing
     assert (routing.unit, routing.salt, routing.experiment) == ("header:X-User-Id", "exp1", None)
+
+
+def test_the_sdk_sends_the_unit_header(deploy: Callable[..., Client]) -> None:
+    """``invoke(..., headers=…)`` carries the unit id: a user keeps the arm, users spread over both."""
+    from tests.experiments.conftest import draw
+
+    client = deploy()
+    client.experiments.start("exp1", "churn", "a", "b", metric="error_rate", unit="header:X-User-Id")
+    row = draw(1, seed=2)
+    arms = {}
+    for user in range(40):
+        seen = {client.endpoints.invoke("churn", row, headers={"X-User-Id": f"u{user}"}).variant for _ in range(3)}
+        assert len(seen) == 1
+        arms[user] = seen.pop()
+    assert set(arms.values()) == {"a", "b"}
 
 
 def test_weights_changed_by_hand_stop_the_experiment(deploy: Callable[..., Client]) -> None:

@@ -21,7 +21,9 @@ from modelport.api.bodies import RequestLimits
 from modelport.api.dataplane import DataPlaneApp
 from modelport.api.errors import error_response, install_error_handlers, install_fallback_handler
 from modelport.api.openapi import describe
-from modelport.api.routes import artifacts, endpoints, experiments, feedback, jobs, models, monitors, tokens
+from modelport.api.routes import artifacts, endpoints, experiments, feedback, jobs, models, monitors, sagemaker, tokens
+from modelport.api.routes import async_inference as async_routes
+from modelport.api.routes import tuning as tuning_routes
 from modelport.api.rsgi import RSGIApp
 from modelport.errors import ModelportError
 from modelport.metrics import Metrics, RunSnapshot
@@ -90,6 +92,17 @@ def create_app(
 
     metrics = Metrics(settings.metrics_dir, monitor_runs=latest_monitor_runs)
 
+    def async_backlog() -> Any:
+        svc: Services | None = getattr(app.state, "services", None)
+        if svc is None:
+            return [], {}
+        queue = svc.async_inference.queue
+        return queue.backlog(), queue.workers()
+
+    from modelport.async_inference.gauges import AsyncGauges
+
+    metrics.add_collector(AsyncGauges(async_backlog))
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
@@ -111,9 +124,17 @@ def create_app(
 
             evaluator = ExperimentEvaluator(svc.experiments, interval_s=settings.experiment_interval_s)
             evaluator.start()
+        async_worker = None
+        if settings.async_worker:
+            from modelport.async_inference.worker import AsyncWorker
+
+            async_worker = AsyncWorker(svc.async_inference, endpoint=single_endpoint)
+            async_worker.start()
         try:
             yield
         finally:
+            if async_worker is not None:
+                await anyio.to_thread.run_sync(async_worker.stop)
             if evaluator is not None:
                 await anyio.to_thread.run_sync(evaluator.stop)
             if scheduler is not None:
@@ -147,8 +168,14 @@ def create_app(
             jobs.router,
             monitors.router,
             experiments.router,
+            tuning_routes.router,
+            async_routes.router,
         ):
             app.include_router(router, prefix="/api/v1")
+        app.include_router(sagemaker.router)  # POST / with X-Amz-Target: the SageMaker control plane
+        from modelport.ui.routes import router as console
+
+        app.include_router(console)
 
     @app.get("/ping", include_in_schema=False)
     def ping() -> Response:

@@ -34,7 +34,8 @@ def bearer(header: str | None) -> str | None:
     scheme, _, value = header.partition(" ")
     if scheme == "AWS4-HMAC-SHA256":
         raise Unauthenticated(
-            "AWS Signature V4 is accepted on the SageMaker runtime routes (POST /endpoints/{name}/invocations); "
+            "AWS Signature V4 is accepted on the SageMaker runtime routes (POST /endpoints/{name}/invocations) "
+            "and the SageMaker control plane (POST / with X-Amz-Target); "
             "send 'Authorization: Bearer <token>' here"
         )
     if scheme.lower() != "bearer" or not value.strip():

@@ -36,7 +36,7 @@ from modelport.api.dataplane import declared_length
 from modelport.api.errors import error_response
 
 #: paths whose bodies are not JSON and have a limit of their own
-UPLOAD_PREFIX = "/api/v1/artifacts/"
+UPLOAD_PREFIX = ("/api/v1/artifacts/", "/api/v1/async-inputs")
 
 
 class RequestBody(BaseModel):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+import anyio
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -34,15 +35,17 @@ from modelport.api import sigv4
 from modelport.api.auth import auth_enabled, bearer
 from modelport.api.deadlines import BodyDeadlines
 from modelport.api.errors import http_status
-from modelport.domain import parse_version
-from modelport.errors import Internal, ModelportError, NotFound, PayloadTooLarge, Unauthenticated
+from modelport.domain import Token, parse_version
+from modelport.errors import Internal, InvalidArgument, ModelportError, NotFound, PayloadTooLarge, Unauthenticated
 from modelport.formats import TABLE
 from modelport.serving.codecs.v2 import compress_response, error_body, model_metadata
 from modelport.serving.dataplane import DataPlane, InvokeRequest
+from modelport.ui.session import console_authorization
 
 log = logging.getLogger("modelport.dataplane")
 
 _INVOKE_PREFIX, _INVOKE_SUFFIX = len("/endpoints/"), len("/invocations")
+_ASYNC_SUFFIX = len("/async-invocations")
 _V2_MODEL = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?(/ready|/infer)?$")
 
 Headers = list[tuple[str, str]]
@@ -257,6 +260,8 @@ class DataPlaneApp:
         await self.fallback(scope, receive, send)
 
     def route(self, path: str) -> Handler | None:
+        if path.startswith("/endpoints/") and path.endswith("/async-invocations"):
+            return self.sagemaker_async
         if path.startswith("/endpoints/") and path.endswith("/invocations"):
             return self.sagemaker
         if path.startswith("/v2"):
@@ -280,7 +285,7 @@ class DataPlaneApp:
         exc = Internal("internal error in the data plane; the server log has the details")
         if handler == self.v2:
             return Reply(*v2_error(exc))
-        if handler == self.sagemaker:
+        if handler in (self.sagemaker, self.sagemaker_async):
             return Reply(*sagemaker_error(exc, "", None))
         return Reply(*container_error(exc))
 
@@ -308,18 +313,23 @@ class DataPlaneApp:
 
     async def _read_authorized(self, req: Incoming) -> bytes:
         """The body of a SageMaker runtime call, once its bearer token or AWS Signature V4 is accepted."""
+        return (await self._authorized(req))[0]
+
+    async def _authorized(self, req: Incoming) -> tuple[bytes, Token | None]:
+        """The body and the caller's token (None: auth is off), once the token or signature is accepted."""
         services = self.state.services
         if not auth_enabled(services):
-            return await req.read(self.max_request_bytes)
-        authorization = req.headers.get("authorization")
+            return await req.read(self.max_request_bytes), None
+        # the console's "Try it" calls with its session cookie and an echoed CSRF value instead (modelport/ui/session.py)
+        authorization = req.headers.get("authorization") or console_authorization(req.headers)
         if not authorization:
             raise Unauthenticated(
                 "this server requires a token: send 'Authorization: Bearer <token>', or sign with AWS "
                 "Signature V4 (access key id = the token's id, secret access key = the token)"
             )
         if not sigv4.is_sigv4(authorization):
-            services.tokens.verify(bearer(authorization), "invoke")
-            return await req.read(self.max_request_bytes)
+            token = services.tokens.verify(bearer(authorization), "invoke")
+            return await req.read(self.max_request_bytes), token
         # Everything that needs no body first: a stale or unknown credential is refused before the upload.
         credential = sigv4.parse(authorization)
         stamp = sigv4.request_time(credential, req.headers, self.clock())
@@ -332,7 +342,7 @@ class DataPlaneApp:
             credential, secret, stamp, method=req.method, path=req.path, query=req.query, headers=req.headers, body=body
         )
         services.tokens.grant(token, "invoke")  # after the signature: scopes are told only to the token's holder
-        return body
+        return body, token
 
     # SageMaker runtime ----------------------------------------------------------------
 
@@ -373,6 +383,51 @@ class DataPlaneApp:
         if custom is not None:
             out.append(("x-amzn-sagemaker-custom-attributes", custom))
         return Reply(200, out, result.body, name, result.variant, result.inference_id)
+
+    async def sagemaker_async(self, req: Incoming) -> Reply:
+        """InvokeEndpointAsync: queue the request, answer 202 with where its output (or error) will be."""
+        name = req.path[_INVOKE_PREFIX:-_ASYNC_SUFFIX]
+        if "/" in name or len(req.path) < _INVOKE_PREFIX + _ASYNC_SUFFIX:
+            name = ""
+        if req.method != "POST":
+            return Reply(405, JSON_TYPE, b'{"message":"use POST"}')
+        headers = req.headers
+        asked_id = headers.get("x-amzn-sagemaker-inference-id") or ""
+        services = self.state.services
+        try:
+            _, token = await self._authorized(req)  # the input is at InputLocation: the body is empty
+            if self.single is not None and name != self.single:  # a container takes its own endpoint's only
+                raise NotFound(f"endpoint {name!r} is not served here")
+            ttl = _seconds_header(headers, "X-Amzn-SageMaker-RequestTTLSeconds")
+            timeout = _seconds_header(headers, "X-Amzn-SageMaker-InvocationTimeoutSeconds")
+
+            def submit() -> Any:
+                return services.async_inference.submit(
+                    name,
+                    headers.get("x-amzn-sagemaker-inputlocation") or "",
+                    inference_id=asked_id or None,
+                    content_type=headers.get("x-amzn-sagemaker-content-type") or _data_type(headers.get("content-type")),
+                    accept=headers.get("x-amzn-sagemaker-accept") or _data_type(headers.get("accept")),
+                    custom_attributes=headers.get("x-amzn-sagemaker-custom-attributes"),
+                    ttl_s=ttl,
+                    timeout_s=timeout,
+                    output_extension=headers.get("x-amzn-sagemaker-s3outputpathextension"),
+                    filename=headers.get("x-amzn-sagemaker-filename"),
+                    may_read_files=token is None or token.scope in ("admin", "trust-code"),
+                    created_by="" if token is None else token.name,
+                )
+
+            item, _ = await anyio.to_thread.run_sync(submit)
+        except ModelportError as exc:
+            return Reply(*sagemaker_async_error(exc, name), name, "", asked_id)
+        body = {"InferenceId": item.id, "OutputLocation": item.output_location, "FailureLocation": item.failure_location}
+        out: Headers = [
+            ("content-type", "application/json"),
+            ("x-amzn-requestid", str(uuid.uuid4())),
+            ("x-amzn-sagemaker-outputlocation", _latin1(item.output_location)),
+            ("x-amzn-sagemaker-failurelocation", _latin1(item.failure_location)),
+        ]
+        return Reply(202, out, orjson.dumps(body), name, item.variant, item.id)
 
     # container contract (single endpoint) ---------------------------------------------
 
@@ -485,6 +540,38 @@ class DataPlaneApp:
             return Reply(200, JSON_TYPE, orjson.dumps(meta), name)
         except ModelportError as exc:
             return Reply(*v2_error(exc), name, exc.details.get("served_by") or "")
+
+
+def sagemaker_async_error(exc: ModelportError, endpoint: str) -> tuple[int, Headers, bytes]:
+    """InvokeEndpointAsync's errors: a caller's mistake is a ValidationError (400), the rest as InvokeEndpoint."""
+    if exc.code in ("INVALID_ARGUMENT", "CONFLICT", "UNSUPPORTED_MEDIA_TYPE", "NOT_ACCEPTABLE"):
+        headers = [
+            ("content-type", "application/json"),
+            ("x-amzn-errortype", "ValidationError:"),
+            ("x-amzn-requestid", str(uuid.uuid4())),
+        ]
+        return 400, headers, orjson.dumps({"message": exc.message})
+    return sagemaker_error(exc, endpoint, None)
+
+
+def _seconds_header(headers: Mapping[str, str], name: str) -> float | None:
+    value = headers.get(name.lower())
+    if value is None or not value.strip():
+        return None
+    try:
+        return float(int(value.strip()))
+    except ValueError:
+        raise InvalidArgument(f"{name} must be a whole number of seconds, got {value[:40]!r}") from None
+
+
+def _data_type(value: str | None) -> str | None:
+    """A Content-Type or Accept that describes the data (not the empty request's own JSON framing)."""
+    if value is None:
+        return None
+    kind = value.partition(";")[0].strip().lower()
+    if kind in ("", "*/*", "application/x-amz-json-1.1", "application/octet-stream", "binary/octet-stream"):
+        return None
+    return value
 
 
 def _latin1(text: str) -> str:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
@@ -22,7 +23,7 @@ from modelport.batch.formats import arrow_type, schema_from_text, schema_to_text
 from modelport.batch.inputs import InputObject, filesystem
 from modelport.batch.outputs import OutputLayout
 from modelport.batch.spec import TransformSpec, media_format, suffix_format
-from modelport.errors import InvalidArgument
+from modelport.errors import InvalidArgument, ModelportError
 from modelport.frames import outputs_to_columns
 from modelport.runtimes.base import first_line
 from modelport.scoring import LoadedModel
@@ -318,8 +319,18 @@ def _specs_of(selected: list[int], names: list[str], signature: Signature) -> di
 
 
 def _prediction_columns(model: LoadedModel, taken: set[str]) -> tuple[list[str], list[pa.DataType]]:
-    """Names and types of the prediction columns, from one synthetic record; clashes with inputs get ``_pred``."""
-    outputs = model.predict_batch(synthesize_batch(model.signature, rows=1))
+    """Names and types of the prediction columns, from one synthetic record; clashes with inputs get ``_pred``.
+
+    A model that refuses the made-up record (an encoder that rejects a category it never saw) is
+    described by its signature's declared outputs instead: the real records show what it refuses.
+    """
+    try:
+        outputs = model.predict_batch(synthesize_batch(model.signature, rows=1))
+    except ModelportError:
+        declared = declared_outputs(model.signature)
+        if declared is None:
+            raise
+        outputs = declared
     cols = outputs_to_columns(outputs, model.classes)
     names, types = [], []
     for name, values in cols.items():
@@ -329,3 +340,14 @@ def _prediction_columns(model: LoadedModel, taken: set[str]) -> tuple[list[str],
         names.append(out)
         types.append(pa.array(values).type)
     return names, types
+
+
+def declared_outputs(signature: Signature) -> dict[str, np.ndarray] | None:
+    """One row of the signature's outputs, as the model would return it (None when a shape is open)."""
+    out: dict[str, np.ndarray] = {}
+    for spec in signature.outputs:
+        if any(d <= 0 for d in spec.shape[1:]):
+            return None
+        shape = (1, *spec.shape[1:])
+        out[spec.name] = np.full(shape, "", dtype=object) if spec.dtype == "string" else np.zeros(shape, spec.dtype)
+    return out or None

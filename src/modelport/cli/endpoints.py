@@ -87,6 +87,10 @@ def _print_endpoint(ep: Any, stats: dict[str, Any] | None = None, shadows: list[
     cap = ep.config.capture
     if cap.enabled:
         console.print(f"data capture: {cap.sampling_percent:g}% of requests → {cap.destination or 'artifact store capture/'}")
+    async_config = getattr(ep.config, "async_inference", None)
+    if async_config is not None:
+        out = async_config.output_path or f"artifact store async/{ep.name}/output"
+        console.print(f"asynchronous inference: outputs → {out}", markup=False, highlight=False)
     routing = ep.config.routing
     if routing.unit or routing.experiment:
         parts = [f"sticky by {routing.unit}" if routing.unit else "by weight"]
@@ -148,6 +152,41 @@ def _agreement(f: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+AsyncOutputOpt = Annotated[
+    str | None,
+    typer.Option("--async-output", help="Take asynchronous invocations, writing outputs here (s3:// or a folder)."),
+]
+AsyncFailureOpt = Annotated[
+    str | None, typer.Option("--async-failure", help="Where asynchronous errors go (default the output path).")
+]
+AsyncSuccessOpt = Annotated[str | None, typer.Option("--async-success-url", help="Webhook called on success.")]
+AsyncErrorOpt = Annotated[str | None, typer.Option("--async-error-url", help="Webhook called on failure.")]
+AsyncSecretOpt = Annotated[
+    str | None, typer.Option("--async-secret-env", help="Environment variable holding the webhooks' HMAC secret.")
+]
+AsyncInlineOpt = Annotated[
+    bool, typer.Option("--async-inline", help="Inline outputs and errors up to 128 KB in the webhooks.")
+]
+
+
+def _async_config(
+    output: str | None, failure: str | None, success: str | None, error: str | None, secret_env: str | None, inline: bool
+) -> dict[str, Any] | None:
+    """The endpoint's asynchronous inference section from the --async-* options (None: none given)."""
+    if not any((output, failure, success, error, secret_env, inline)):
+        return None
+    secret = None
+    if secret_env is not None:
+        secret = os.environ.get(secret_env)
+        if not secret:
+            raise InvalidArgument(f"--async-secret-env {secret_env}: the environment variable is not set")
+    notification = {
+        "success_url": success, "error_url": error, "secret": secret,
+        "include_inference_response_in": ["success", "error"] if inline else [],
+    }  # fmt: skip
+    return {"output_path": output, "failure_path": failure, "notification": notification}
+
+
 @app.command()
 def create(
     name: Annotated[str, typer.Argument(help="Endpoint name.")],
@@ -156,6 +195,12 @@ def create(
     capture: Annotated[str | None, typer.Option("--capture", help="Capture this % of requests (SageMaker Data Capture format).")] = None,
     capture_dest: Annotated[str | None, typer.Option("--capture-dest", help="Folder or s3:// prefix (default the artifact store).")] = None,
     unit: UnitOpt = None,
+    async_output: AsyncOutputOpt = None,
+    async_failure: AsyncFailureOpt = None,
+    async_success_url: AsyncSuccessOpt = None,
+    async_error_url: AsyncErrorOpt = None,
+    async_secret_env: AsyncSecretOpt = None,
+    async_inline: AsyncInlineOpt = False,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -166,6 +211,9 @@ def create(
         ep = client.endpoints.create(
             name, variant, shadows=shadow or (), capture=_capture(capture), capture_destination=capture_dest,
             routing=_routing(unit),
+            async_inference=_async_config(
+                async_output, async_failure, async_success_url, async_error_url, async_secret_env, async_inline
+            ),
         )
     if as_json:
         print_json(ep)
@@ -184,6 +232,13 @@ def update(
     capture: Annotated[str | None, typer.Option("--capture", help="Percentage, or 'off'.")] = None,
     capture_dest: Annotated[str | None, typer.Option("--capture-dest")] = None,
     unit: UnitOpt = None,
+    async_output: AsyncOutputOpt = None,
+    async_failure: AsyncFailureOpt = None,
+    async_success_url: AsyncSuccessOpt = None,
+    async_error_url: AsyncErrorOpt = None,
+    async_secret_env: AsyncSecretOpt = None,
+    async_inline: AsyncInlineOpt = False,
+    no_async: Annotated[bool, typer.Option("--no-async", help="Stop taking asynchronous invocations.")] = False,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -201,6 +256,10 @@ def update(
             capture=_capture(capture),
             capture_destination=capture_dest,
             routing=routing,
+            async_inference=_async_config(
+                async_output, async_failure, async_success_url, async_error_url, async_secret_env, async_inline
+            ),
+            remove_async=no_async,
         )
     if as_json:
         print_json(ep)
@@ -309,9 +368,26 @@ def invoke(
     accept: Annotated[str, typer.Option("--accept", help="Reply type: application/json, text/csv, application/xml.")] = "application/json",
     variant: Annotated[str | None, typer.Option("--variant", help="Send to this variant (overrides weights).")] = None,
     inference_id: Annotated[str | None, typer.Option("--inference-id")] = None,
+    use_async: Annotated[
+        bool, typer.Option("--async", help="Queue the file as an asynchronous inference (any size; docs/async.md).")
+    ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="With --async: wait for the output, or print the inference id.")
+    ] = True,
+    input_location: Annotated[
+        str | None, typer.Option("--input-location", help="With --async: s3://… or a file the server reads.")
+    ] = None,
+    ttl: Annotated[float | None, typer.Option("--ttl", help="With --async: seconds it may wait to start.")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="With --async: seconds it may run.")] = None,
     home: HomeOpt = None,
 ) -> None:
     """Call an endpoint: through the server when MODELPORT_URL is set, else in-process."""
+    if use_async:
+        _invoke_async(
+            name, file, input_location, content_type=content_type, accept=None if accept == "application/json" else accept,
+            inference_id=inference_id, wait=wait, ttl=ttl, timeout=timeout, home=home,
+        )  # fmt: skip
+        return
     if (file is None) == (json_body is None):
         raise InvalidArgument("pass exactly one of --file or --json")
     if file is not None and not file.is_file():
@@ -323,6 +399,35 @@ def invoke(
         )
     err_console.print(f"variant {result.variant}, inference id {result.inference_id}", highlight=False)
     typer.echo(result.body.decode("utf-8", errors="replace").rstrip("\n"))
+
+
+def _invoke_async(
+    name: str, file: Path | None, input_location: str | None, *, wait: bool, home: Any, **options: Any
+) -> None:
+    from modelport.cli.async_inference import describe, progress_bar
+
+    if (file is None) == (input_location is None):
+        raise InvalidArgument("with --async, pass exactly one of --file or --input-location")
+    if file is not None and options.get("content_type") is None:
+        from modelport.batch.spec import suffix_format
+
+        options["content_type"] = {"csv": "text/csv", "jsonl": "application/jsonlines", "parquet": "application/x-parquet"}.get(
+            suffix_format(file.name) or ""
+        )
+    ttl, timeout = options.pop("ttl"), options.pop("timeout")
+    with open_client(home) as client:
+        item = client.async_inference.submit(
+            name, input_location, file=file, ttl_s=ttl, timeout_s=timeout, **options
+        )
+        if not wait:
+            typer.echo(item.id)
+            return
+        err_console.print(f"async inference {item.id} queued; output: {item.output_location}", highlight=False)
+        with progress_bar(False) as shown:
+            item = client.async_inference.wait(item.id, progress=shown)
+    describe(item)
+    if item.status != "completed":
+        raise typer.Exit(1)
 
 
 def serve(

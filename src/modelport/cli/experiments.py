@@ -106,6 +106,11 @@ def print_experiment(details: Any) -> None:
                 for g in guardrails
             ],
         )
+    if result.get("shadow"):
+        from modelport.cli.endpoints import _print_shadows
+        from modelport.endpoints.shadow_report import ShadowReport
+
+        _print_shadows([ShadowReport.model_validate(result["shadow"])])
     for note in result.get("notes") or ():
         console.print(f"note: {note}", highlight=False, markup=False)
     if details.events:
@@ -139,7 +144,7 @@ def start(
         typer.Option(
             "--metric",
             help="accuracy, error, reward (feedback); error_rate, latency; output:prediction, "
-            "output:probabilities[1] (default error_rate).",
+            "output:probabilities[1] (default error_rate); a shadow treatment: error_rate, latency.",
         ),
     ] = None,
     direction: Annotated[
@@ -172,6 +177,12 @@ def start(
     promote_alias: Annotated[
         str | None, typer.Option("--promote-alias", help="On promotion, also move this alias of the winner's model.")
     ] = None,
+    srm: Annotated[
+        str,
+        typer.Option(
+            "--srm", help="What flags a sample-ratio mismatch: chi-square (p < 0.001) or sequential (anytime-valid)."
+        ),
+    ] = "chi-square",
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -195,6 +206,7 @@ def start(
             split=split,
             min_share=min_share,
             promote_alias=promote_alias,
+            srm=srm,
         )
     if as_json:
         print_json(experiment)

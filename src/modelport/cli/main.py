@@ -33,6 +33,8 @@ GROUPS: dict[str, tuple[str, str]] = {
     "monitors": ("modelport.cli.monitors", "app"),
     "feedback": ("modelport.cli.feedback", "app"),
     "experiments": ("modelport.cli.experiments", "app"),
+    "tune": ("modelport.cli.tuning", "app"),
+    "async": ("modelport.cli.async_inference", "app"),
     "k8s": ("modelport.cli.k8s", "app"),
 }
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -10,6 +10,7 @@ from modelport.settings import Settings
 
 if TYPE_CHECKING:  # the CLI imports this module: each noun's API is imported when it is built
     from modelport.batch.job import TransformJob
+    from modelport.client.async_inference import AsyncAPI
     from modelport.client.base import ModelsAPI, TokensAPI
     from modelport.client.endpoints import EndpointsAPI, InvocationResult
     from modelport.client.experiments import ExperimentsAPI
@@ -17,6 +18,7 @@ if TYPE_CHECKING:  # the CLI imports this module: each noun's API is imported wh
     from modelport.client.jobs import JobsAPI
     from modelport.client.local import LocalHome
     from modelport.client.monitors import MonitorsAPI
+    from modelport.client.tuning import TuningAPI
     from modelport.monitoring.feedback import FeedbackReceipt
     from modelport.services import Services
 
@@ -99,6 +101,13 @@ class Client:
         return RemoteJobs(self._http) if self.remote else LocalJobs(self.services, self._user)
 
     @functools.cached_property
+    def async_inference(self) -> AsyncAPI:
+        """``client.async_inference``: queued requests of any size, SageMaker's asynchronous inference."""
+        from modelport.client.async_inference import LocalAsync, RemoteAsync
+
+        return RemoteAsync(self._http) if self.remote else LocalAsync(self.services, self._user)
+
+    @functools.cached_property
     def monitors(self) -> MonitorsAPI:
         """``client.monitors``: drift and data-quality monitors on endpoints."""
         from modelport.client.monitors import LocalMonitors, RemoteMonitors
@@ -111,6 +120,13 @@ class Client:
         from modelport.client.experiments import LocalExperiments, RemoteExperiments
 
         return RemoteExperiments(self._http) if self.remote else LocalExperiments(self.services, self._user)
+
+    @functools.cached_property
+    def tuning(self) -> TuningAPI:
+        """``client.tuning``: hyperparameter tuning jobs."""
+        from modelport.client.tuning import LocalTuning, RemoteTuning
+
+        return RemoteTuning(self._http) if self.remote else LocalTuning(self.services, self._user)
 
     @functools.cached_property
     def feedback(self) -> FeedbackAPI:

@@ -129,10 +129,12 @@ class EndpointsAPI(ABC):
         capture: float | bool | Mapping[str, Any] | None = None,
         capture_destination: str | None = None,
         routing: RoutingLike | None = None,
+        async_inference: Mapping[str, Any] | None = None,
     ) -> Endpoint:
         """Create an endpoint; aliases in model references are pinned to their current version.
 
         ``routing``: e.g. ``{"unit": "header:X-User-Id"}`` for sticky assignment (docs/experiments.md).
+        ``async_inference``: e.g. ``{"output_path": "s3://bucket/out"}`` to take asynchronous invocations (docs/async.md).
         """
 
     @abstractmethod
@@ -147,8 +149,11 @@ class EndpointsAPI(ABC):
         capture: float | bool | Mapping[str, Any] | None = None,
         capture_destination: str | None = None,
         routing: RoutingLike | None = None,
+        async_inference: Mapping[str, Any] | None = None,
+        remove_async: bool = False,
     ) -> Endpoint:
-        """A new revision: weights, swapped or added variants, shadows, capture, routing (``{}`` clears it). Applied live."""
+        """A new revision: weights, swapped or added variants, shadows, capture, routing (``{}`` clears it),
+        asynchronous inference (replaced as a whole; ``remove_async`` turns it off). Applied live."""
 
     @abstractmethod
     def rollback(self, name: str, revision: int | None = None) -> Endpoint:
@@ -186,8 +191,10 @@ class EndpointsAPI(ABC):
         accept: str = "application/json",
         variant: str | None = None,
         inference_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> InvocationResult:
-        """Call an endpoint with a DataFrame, ndarray, dict, list, file or bytes."""
+        """Call an endpoint with a DataFrame, ndarray, dict, list, file or bytes; ``headers``: sent with the
+        request, e.g. the endpoint's unit header (``{"X-User-Id": "u42"}``: sticky assignment)."""
 
 
 class LocalEndpoints(EndpointsAPI):
@@ -202,14 +209,16 @@ class LocalEndpoints(EndpointsAPI):
     def _svc(self) -> Services:
         return self._home.services
 
-    def create(self, name, variants, *, shadows=(), capture=None, capture_destination=None, routing=None):  # type: ignore[no-untyped-def]
+    def create(self, name, variants, *, shadows=(), capture=None, capture_destination=None, routing=None, async_inference=None):  # type: ignore[no-untyped-def]
         specs = [variant_fields(v) for v in variants] + [variant_fields(v, shadow=True) for v in shadows]
         return self._svc.endpoints.create(
-            name, specs, capture=capture_config(capture, capture_destination), routing=routing, created_by=self._user
-        )
+            name, specs, capture=capture_config(capture, capture_destination), routing=routing,
+            async_inference=async_inference, created_by=self._user,
+        )  # fmt: skip
 
     def update(  # type: ignore[no-untyped-def]
-        self, name, *, weights=None, variants=(), shadows=(), remove=(), capture=None, capture_destination=None, routing=None
+        self, name, *, weights=None, variants=(), shadows=(), remove=(), capture=None, capture_destination=None, routing=None,
+        async_inference=None, remove_async=False,
     ):
         specs = [variant_fields(v) for v in variants] + [variant_fields(v, shadow=True) for v in shadows]
         return self._svc.endpoints.update(
@@ -219,6 +228,8 @@ class LocalEndpoints(EndpointsAPI):
             remove=list(remove),
             capture=capture_config(capture, capture_destination),
             routing=routing,
+            async_inference=async_inference,
+            remove_async=remove_async,
             created_by=self._user,
         )
 
@@ -244,7 +255,7 @@ class LocalEndpoints(EndpointsAPI):
     def shadow_report(self, name, *, since=None, until=None, confidence=0.95):  # type: ignore[no-untyped-def]
         return self._svc.endpoints.shadow_report(name, since=since, until=until, confidence=confidence)
 
-    def invoke(self, name, data, *, content_type=None, accept="application/json", variant=None, inference_id=None):  # type: ignore[no-untyped-def]
+    def invoke(self, name, data, *, content_type=None, accept="application/json", variant=None, inference_id=None, headers=None):  # type: ignore[no-untyped-def]
         from modelport.serving.dataplane import InvokeRequest
 
         body, ctype = encode_payload(data, content_type)
@@ -253,7 +264,7 @@ class LocalEndpoints(EndpointsAPI):
         result = self._runner.call(
             InvokeRequest(
                 endpoint=name, body=body, content_type=ctype, accept=accept, target_variant=variant,
-                inference_id=inference_id,
+                inference_id=inference_id, headers={k.lower(): str(v) for k, v in (headers or {}).items()},
             )
         )
         return InvocationResult(
@@ -319,9 +330,11 @@ class RemoteEndpoints(EndpointsAPI):
         out["model"] = out.pop("requested")
         return out
 
-    def create(self, name, variants, *, shadows=(), capture=None, capture_destination=None, routing=None):  # type: ignore[no-untyped-def]
+    def create(self, name, variants, *, shadows=(), capture=None, capture_destination=None, routing=None, async_inference=None):  # type: ignore[no-untyped-def]
         specs = [self._spec(variant_fields(v)) for v in variants] + [self._spec(variant_fields(v, shadow=True)) for v in shadows]
         body: dict[str, Any] = {"name": name, "variants": specs}
+        if async_inference is not None:
+            body["async_inference"] = dict(async_inference)
         cap = capture_config(capture, capture_destination)
         if cap is not None:
             body["capture"] = cap
@@ -330,10 +343,15 @@ class RemoteEndpoints(EndpointsAPI):
         return Endpoint.model_validate(self._http.json("POST", "/api/v1/endpoints", json=body))
 
     def update(  # type: ignore[no-untyped-def]
-        self, name, *, weights=None, variants=(), shadows=(), remove=(), capture=None, capture_destination=None, routing=None
+        self, name, *, weights=None, variants=(), shadows=(), remove=(), capture=None, capture_destination=None, routing=None,
+        async_inference=None, remove_async=False,
     ):
         specs = [self._spec(variant_fields(v)) for v in variants] + [self._spec(variant_fields(v, shadow=True)) for v in shadows]
         body = {"weights": weights, "variants": specs, "remove": list(remove), "capture": capture_config(capture, capture_destination)}
+        if async_inference is not None:
+            body["async_inference"] = dict(async_inference)
+        if remove_async:
+            body["remove_async"] = True
         if routing is not None:
             body["routing"] = _routing_body(routing)
         return Endpoint.model_validate(self._http.json("PATCH", f"/api/v1/endpoints/{_q(name)}", json=body))
@@ -367,14 +385,14 @@ class RemoteEndpoints(EndpointsAPI):
         data = self._http.json("GET", f"/api/v1/endpoints/{_q(name)}/shadow-report", params=params)
         return [ShadowReport.model_validate(r) for r in data]
 
-    def invoke(self, name, data, *, content_type=None, accept="application/json", variant=None, inference_id=None):  # type: ignore[no-untyped-def]
+    def invoke(self, name, data, *, content_type=None, accept="application/json", variant=None, inference_id=None, headers=None):  # type: ignore[no-untyped-def]
         body, ctype = encode_payload(data, content_type)
-        headers = {"Content-Type": ctype, "Accept": accept}
+        sent = {**(headers or {}), "Content-Type": ctype, "Accept": accept}
         if variant:
-            headers["X-Amzn-SageMaker-Target-Variant"] = variant
+            sent["X-Amzn-SageMaker-Target-Variant"] = variant
         if inference_id:
-            headers["X-Amzn-SageMaker-Inference-Id"] = inference_id
-        resp = self._http.raw("POST", f"/endpoints/{_q(name)}/invocations", content=body, headers=headers)
+            sent["X-Amzn-SageMaker-Inference-Id"] = inference_id
+        resp = self._http.raw("POST", f"/endpoints/{_q(name)}/invocations", content=body, headers=sent)
         rtype = resp.headers.get("content-type", "")
         return InvocationResult(
             predictions=decode_predictions(resp.content, rtype),

@@ -35,8 +35,10 @@ class ExperimentsAPI(ABC):
         split: Mapping[str, float] | str | None = None,
         min_share: float = 0.05,
         promote_alias: str | None = None,
+        srm: str = "chi-square",
     ) -> Experiment:
-        """Compare ``treatment`` with ``control`` (two live variants of ``endpoint``) on ``metric``.
+        """Compare ``treatment`` with ``control`` (two live variants of ``endpoint``, or a live control and
+        a shadow treatment, compared on the same requests) on ``metric``.
 
         Everything is checked before the endpoint changes; then the experiment takes the weights
         between the arms (``split``, default 50/50; a bandit sets its own) and the server's evaluator

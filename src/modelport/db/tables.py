@@ -347,3 +347,116 @@ arm_counters_table = sa.Table(
     sa.UniqueConstraint("endpoint", "variant", "minute", "model", "experiment", "process", name="uq_arm_counters_key"),
     sa.Index("ix_arm_counters_minute", "minute"),  # pruning old minutes
 )
+
+
+# -- SageMaker control plane (P11, migration 0009) ------------------------------------------
+
+sagemaker_resources_table = sa.Table(
+    "sagemaker_resources",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # model | endpoint-config | endpoint | transform-job: the ARN's resource type
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(63), nullable=False),
+    # the modelport object behind it: a model version (name:N), an endpoint name, a transform job id
+    sa.Column("target", sa.String(255), nullable=True),
+    # the request as SageMaker described it (PascalCase), answered back by Describe*
+    sa.Column("body", sa.JSON, nullable=False, default=dict),
+    sa.Column("created_by", sa.String(255), nullable=False, default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.UniqueConstraint("kind", "name", name="uq_sagemaker_resources_kind_name"),
+)
+
+
+# -- asynchronous inference (migration 0010) -----------------------------------------------------
+
+async_inferences_table = sa.Table(
+    "async_inferences",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    # the caller's X-Amzn-SageMaker-Inference-Id, or a generated one: the idempotency key
+    sa.Column("id", sa.String(64), nullable=False, unique=True),
+    sa.Column("endpoint", sa.String(63), nullable=False),
+    sa.Column("variant", sa.String(63), nullable=False),
+    sa.Column("model", sa.String(140), nullable=False),  # the version the variant served when accepted (name:N)
+    # queued | running | completed | failed | expired | cancelled | dead_letter (docs/async.md)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("input_location", sa.Text, nullable=False),
+    sa.Column("output_location", sa.Text, nullable=False),
+    sa.Column("failure_location", sa.Text, nullable=False),
+    # content_type, accept, custom_attributes, notification config, input bytes …
+    sa.Column("request", sa.JSON, nullable=False, default=dict),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("max_attempts", sa.Integer, nullable=False, default=3),
+    sa.Column("timeout_s", sa.Float, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),  # not started by then: expired (RequestTTLSeconds)
+    sa.Column("not_before", UTCDateTime, nullable=False),  # the next attempt's earliest start (retry backoff)
+    sa.Column("lease_holder", sa.String(255), nullable=True),
+    sa.Column("lease_expires_at", UTCDateTime, nullable=True),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
+    sa.Column("job_id", sa.String(32), nullable=True),  # the transform job doing the work (resumed after a crash)
+    sa.Column("error_code", sa.String(32), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("result", sa.JSON, nullable=False, default=dict),  # rows, bytes, seconds, notification outcome
+    sa.Column("created_by", sa.String(255), nullable=False, default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.Column("started_at", UTCDateTime, nullable=True),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.Index("ix_async_inferences_status_not_before", "status", "not_before"),
+    sa.Index("ix_async_inferences_endpoint_status", "endpoint", "status"),
+)
+
+
+# -- tuning jobs (migration 0011) ---------------------------------------------
+
+tuning_jobs_table = sa.Table(
+    "tuning_jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(63), nullable=False, unique=True),
+    # pending | running | completed | failed | stopped
+    sa.Column("status", sa.String(16), nullable=False),
+    # TuningSpec (tuning/spec.py): objectives, search space, budget, the trial, what to register.
+    sa.Column("spec", sa.JSON, nullable=False),
+    # what ended it (budget, target, timeout, max_failed, stopped), the registered version
+    sa.Column("outcome", sa.JSON, nullable=False, default=dict),
+    sa.Column("stop_requested", sa.Boolean, nullable=False, default=False),
+    sa.Column("runs", sa.Integer, nullable=False, default=0),
+    sa.Column("runner_host", sa.String(255), nullable=True),
+    sa.Column("runner_pid", sa.Integer, nullable=True),
+    sa.Column("failure_code", sa.String(32), nullable=True),
+    sa.Column("failure_reason", sa.Text, nullable=True),
+    sa.Column("created_by", sa.String(255), nullable=False, default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.Column("started_at", UTCDateTime, nullable=True),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    # the runner beats here; a running job not updated for long on another host is presumed dead
+    sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+tuning_trials_table = sa.Table(
+    "tuning_trials",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.ForeignKey("tuning_jobs.id", ondelete="CASCADE"), nullable=False),
+    # 0, 1, 2 … within the job; a trial rerun after a crash keeps its number (never counted twice)
+    sa.Column("number", sa.Integer, nullable=False),
+    # running | complete | pruned | failed
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("params", sa.JSON, nullable=False, default=dict),
+    # everything the trial reported and modelport measured (latency_p99_ms, model_size_bytes …)
+    sa.Column("metrics", sa.JSON, nullable=False, default=dict),
+    # the objectives' values, in the spec's order (what the sampler was told)
+    sa.Column("objective_values", sa.JSON, nullable=True),
+    # step → value reported while running (pruning)
+    sa.Column("intermediate", sa.JSON, nullable=False, default=dict),
+    sa.Column("reason", sa.Text, nullable=True),
+    # the trial's model file and data sample (beside the home), for registering it later
+    sa.Column("artifacts", sa.JSON, nullable=False, default=dict),
+    sa.Column("attempts", sa.Integer, nullable=False, default=1),
+    sa.Column("started_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("job_id", "number"),
+)

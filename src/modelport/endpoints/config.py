@@ -13,7 +13,7 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, field_serializer
 
 from modelport.domain import NAME_MAX, ModelRef, validate_name
 from modelport.errors import InvalidArgument
@@ -118,10 +118,67 @@ class RoutingConfig(_Model):
         return self
 
 
+class AsyncNotificationConfig(_Model):
+    """Where to tell the caller that an asynchronous inference ended (SageMaker's ``NotificationConfig``).
+
+    SageMaker publishes to SNS topics; modelport POSTs a JSON event to webhook URLs, signed with
+    HMAC-SHA256 over the body when ``secret`` is set (``X-Modelport-Signature: sha256=HEX``).
+    """
+
+    success_url: str | None = None
+    """``SuccessTopic``: called when an inference wrote its output."""
+    error_url: str | None = None
+    """``ErrorTopic``: called when an inference failed, expired or was dead-lettered."""
+    secret: str | None = None
+    """The HMAC key of the signature; no signature without it."""
+    include_inference_response_in: list[Literal["success", "error"]] = Field(default_factory=list)
+    """``IncludeInferenceResponseIn``: inline the output (or the error) in those events when it is <= 128 KB."""
+
+    @field_serializer("secret")
+    def _masked(self, secret: str | None, info: SerializationInfo) -> str | None:
+        """Shown as ``********``; dumped as is only with ``context={"secrets": True}`` (what the store writes)."""
+        if secret is None or (info.context or {}).get("secrets"):
+            return secret
+        return "********"
+
+
+class AsyncInferenceConfig(_Model):
+    """Asynchronous inference for an endpoint (SageMaker's ``AsyncInferenceConfig``; docs/async.md).
+
+    ``output_path`` and ``failure_path`` are ``s3://bucket/prefix`` or a local directory; the output of
+    inference ``ID`` is written to ``OUTPUT_PATH/ID.out``, its error to ``FAILURE_PATH/ID-error.out``.
+    """
+
+    output_path: str | None = None
+    """``OutputConfig.S3OutputPath``; default the artifact store's ``async/NAME/output``."""
+    failure_path: str | None = None
+    """``OutputConfig.S3FailurePath``; default the output path."""
+    max_concurrent_invocations_per_instance: int | None = None
+    """``ClientConfig.MaxConcurrentInvocationsPerInstance``: how many requests one server runs at once (default: the setting ``async_concurrency``)."""
+    kms_key_id: str | None = None
+    """``OutputConfig.KmsKeyId``: accepted and recorded, not used."""
+    notification: AsyncNotificationConfig = Field(default_factory=AsyncNotificationConfig)
+
+    def check(self) -> AsyncInferenceConfig:
+        for label, path in (("output path", self.output_path), ("failure path", self.failure_path)):
+            if path is not None and (not path or (path.startswith("s3://") and len(path) <= len("s3://"))):
+                raise InvalidArgument(f"async {label} {path!r} is not a directory or s3://bucket/prefix")
+        if self.max_concurrent_invocations_per_instance is not None and not (
+            1 <= self.max_concurrent_invocations_per_instance <= 1000
+        ):
+            raise InvalidArgument("async max concurrent invocations per instance must be 1-1000")
+        for label, url in (("success", self.notification.success_url), ("error", self.notification.error_url)):
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise InvalidArgument(f"async {label} notification URL {url!r} must be http:// or https://")
+        return self
+
+
 class EndpointConfig(_Model):
     variants: list[Variant]
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    async_inference: AsyncInferenceConfig | None = None
+    """None: the endpoint takes no asynchronous invocations."""
     comment: str = ""
 
     @property
@@ -159,6 +216,8 @@ class EndpointConfig(_Model):
         if not 0 <= self.capture.sampling_percent <= 100:
             raise InvalidArgument(f"capture sampling must be 0-100 percent, got {self.capture.sampling_percent}")
         self.routing.check()
+        if self.async_inference is not None:
+            self.async_inference.check()
         return self
 
 

@@ -90,6 +90,11 @@ def quantile(hist: Mapping[int, int], edges: Sequence[float], q: float) -> float
     return edges[min(max(hist), len(edges) - 1)]
 
 
+def latency_counts(hist: Mapping[int, int]) -> list[int]:
+    """Counts per bucket of :data:`LATENCY_BUCKETS_MS` (len(edges) + 1: the last is "longer")."""
+    return _dense(hist, len(LATENCY_BUCKETS_MS) + 1)
+
+
 def _dense(hist: Mapping[int, int], size: int) -> list[int]:
     out = [0] * size
     for i, n in hist.items():
@@ -217,7 +222,7 @@ class ArmCounts:
 
     def latency_histogram(self) -> list[int]:
         """Counts per bucket of :data:`LATENCY_BUCKETS_MS` (len(edges) + 1: the last is "longer")."""
-        return _dense(self.latency, len(LATENCY_BUCKETS_MS) + 1)
+        return latency_counts(self.latency)
 
     def merge(self, other: ArmCounts) -> None:
         self.requests += other.requests

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from modelport.endpoints.config import (
+    AsyncInferenceConfig,
     CaptureConfig,
     ConfigRevision,
     Endpoint,
@@ -65,12 +66,14 @@ class EndpointService:
         *,
         capture: CaptureConfig | Mapping[str, Any] | None = None,
         routing: RoutingConfig | Mapping[str, Any] | None = None,
+        async_inference: AsyncInferenceConfig | Mapping[str, Any] | None = None,
         created_by: str,
     ) -> Endpoint:
         config = EndpointConfig(
             variants=[self._pin(v) for v in variants],
             capture=CaptureConfig.model_validate(capture or {}),
             routing=_routing(routing or {}),
+            async_inference=None if async_inference is None else AsyncInferenceConfig.model_validate(async_inference),
         ).check()
         # _pin resolved every variant just now: no version to re-check.
         return self.store.create(name, config, created_by=created_by)
@@ -84,14 +87,17 @@ class EndpointService:
         remove: Sequence[str] = (),
         capture: CaptureConfig | Mapping[str, Any] | None = None,
         routing: RoutingConfig | Mapping[str, Any] | None = None,
+        async_inference: AsyncInferenceConfig | Mapping[str, Any] | None = None,
         created_by: str,
         comment: str = "",
         action: str = "update",
         expected_revision: int | None = None,
+        remove_async: bool = False,
     ) -> Endpoint:
         """Change weights, add or swap variants (live or shadow), remove some, change capture or routing.
 
-        ``routing`` replaces the routing section as a whole (``{}`` clears it);
+        ``routing`` replaces the routing section as a whole (``{}`` clears it); so does ``async_inference``
+        (``{}`` turns asynchronous inference on with the defaults; to turn it off pass ``remove_async=True``);
         ``comment`` is recorded with the revision and ``action`` in the history (an experiment records
         ``action="experiment"``, ``created_by="experiment:NAME"`` and says why in the comment);
         ``expected_revision``: change the endpoint only if that is still its current revision (else CONFLICT).
@@ -121,8 +127,17 @@ class EndpointService:
             by_name[variant_name] = by_name[variant_name].model_copy(update={"weight": float(weight)})
         new_capture = current.capture if capture is None else CaptureConfig.model_validate(capture)
         new_routing = current.routing if routing is None else _routing(routing)
+        new_async = current.async_inference
+        if async_inference is not None:
+            new_async = AsyncInferenceConfig.model_validate(async_inference)
+        if remove_async:
+            new_async = None
         config = EndpointConfig(
-            variants=list(by_name.values()), capture=new_capture, routing=new_routing, comment=comment
+            variants=list(by_name.values()),
+            capture=new_capture,
+            routing=new_routing,
+            async_inference=new_async,
+            comment=comment,
         ).check()
         if config.model_copy(update={"comment": current.comment}) == current:
             raise InvalidArgument(f"nothing to change: endpoint {name!r} already has this configuration")

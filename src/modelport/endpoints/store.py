@@ -68,6 +68,30 @@ class EndpointStore:
             rows = list(conn.execute(sa.select(endpoints_table).order_by(endpoints_table.c.name)))
             return [self._endpoint(r, self._config(conn, r.id, r.revision)) for r in rows]
 
+    def page(
+        self, *, after: str = "", limit: int = 50, name_contains: str = ""
+    ) -> tuple[builtins.list[Endpoint], bool]:
+        """Endpoints by name after ``after``, with their current configs in the same query (the console's list):
+        at most ``limit``, and whether more follow."""
+        e, c = endpoints_table.c, endpoint_configs_table.c
+        query = (
+            sa.select(endpoints_table, c.config.label("current_config"))
+            .join(endpoint_configs_table, sa.and_(c.endpoint_id == e.id, c.revision == e.revision))
+            .where(e.name > after)
+            .order_by(e.name)
+            .limit(limit + 1)
+        )
+        if name_contains:
+            query = query.where(e.name.contains(name_contains, autoescape=True))
+        with self.db.read() as conn:
+            rows = list(conn.execute(query))
+        endpoints = [self._endpoint(r, config_from_row(r.current_config, r.revision)) for r in rows[:limit]]
+        return endpoints, len(rows) > limit
+
+    def count(self) -> int:
+        with self.db.read() as conn:
+            return int(conn.scalar(sa.select(sa.func.count()).select_from(endpoints_table)) or 0)
+
     def revisions(self) -> dict[str, int]:
         """name → current revision: the one cheap query servers poll."""
         e = endpoints_table.c
@@ -173,7 +197,7 @@ class EndpointStore:
         return sa.insert(endpoint_configs_table).values(
             endpoint_id=endpoint_id,
             revision=revision,
-            config=config.model_dump(mode="json"),
+            config=config.model_dump(mode="json", context={"secrets": True}),
             action=action,
             created_at=utcnow(),
             created_by=by,

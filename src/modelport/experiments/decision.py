@@ -58,7 +58,7 @@ def decide(
         observed = ", ".join(f"{a} {c}" for a, c in srm.observed.items())
         expected = ", ".join(f"{a} {c:.0f}" for a, c in srm.expected.items())
         reasons.append(
-            f"sample-ratio mismatch: observed {observed}, expected {expected} (chi-square p = {srm.p_value:.2g} < "
+            f"sample-ratio mismatch: observed {observed}, expected {expected} ({_srm_p(srm)} < "
             f"{srm.threshold:g}): assignment or logging is broken, no result can be trusted"
         )
         reasons.extend(f"guardrail {g.guardrail} also breached" for g in breached)
@@ -114,3 +114,10 @@ def _fmt(value: float | None) -> str:
 def _fmt_ci(ci: Interval) -> str:
     low, high = ci
     return f"[{'-inf' if low is None else f'{low:.4g}'}, {'inf' if high is None else f'{high:.4g}'}]"
+
+
+def _srm_p(srm: SRMResult) -> str:
+    """The p-value that flagged it: the chi-square's, or (when only it is below) the anytime-valid one."""
+    if srm.p_value < srm.threshold:
+        return f"chi-square p = {srm.p_value:.2g}"
+    return f"anytime-valid p = {srm.sequential_p_value:.2g}"

@@ -12,6 +12,7 @@ Status = Literal["running", "ended"]
 Direction = Literal["increase", "decrease"]
 OnWin = Literal["promote", "none"]
 OnBreach = Literal["rollback", "none"]
+SRMTest = Literal["chi-square", "sequential"]
 
 #: what ``show`` reports an experiment decided (``stopped``: ended by hand, or by a change made by hand)
 DECISIONS = ("running", "treatment_wins", "control_wins", "no_difference", "guardrail_breached", "srm", "stopped")
@@ -47,6 +48,11 @@ class ExperimentSpec(_Model):
     """Bandit: the least share of traffic each arm keeps."""
     promote_alias: str | None = None
     """On promotion, also point this alias of the winner's model at the winner's version."""
+    srm: SRMTest = "chi-square"
+    """What flags a sample-ratio mismatch: the chi-square's p < 0.001 at the look, or the anytime-valid
+    p-value (fewer false flags when looked at every few seconds, a little less power: docs)."""
+    shadow: bool = False
+    """The treatment is a shadow variant: compared on the same requests as the control (set at start)."""
 
 
 class Experiment(_Model):

@@ -28,7 +28,7 @@ TAIL_MIN_COUNT = 10
 
 _GUARDRAIL = re.compile(r"^(?P<metric>[a-z][a-z0-9_.]*):(?P<sign>[+-]?)(?P<value>\d+(?:\.\d*)?|\.\d+)(?P<unit>pp|%)?$")
 _QUANTILE = re.compile(r"^latency_p(?P<q>\d{1,2}(?:\.\d+)?)$")
-_HIGHER_IS_WORSE = ("error_rate", "latency_")
+_HIGHER_IS_WORSE = ("error_rate", "latency_", "abs_diff")
 _GUARDRAIL_HELP = (
     "expected METRIC:+MARGIN, MARGIN in points (0.5pp), percent of the control (20%) or the metric's "
     "units (3); + when higher is worse, - when lower is: error_rate:+0.5pp, latency_p99:+20%, accuracy:-1pp"

@@ -10,8 +10,9 @@ sampling) is passed in.  The statistics are :mod:`modelport.experiments.stats`'s
    the planned sample size is reached (fixed);
 2. the sample-ratio check on the requests each arm served by a random draw
    (fixed splits only: a bandit's weights move, so it has no single expected
-   ratio), flagged on its anytime-valid p-value since it is looked at every
-   few seconds;
+   ratio; a shadow sees every request its control answers, so it has no
+   split), flagged on the chi-square's p-value at the look, or on the
+   anytime-valid p-value (``spec.srm``);
 3. each guardrail, a non-inferiority check of the treatment against the
    control on its own confidence sequence (latency percentiles on the
    histograms);
@@ -121,10 +122,17 @@ def judge(
     # 2. sample ratio
     check = None
     requests = {arm: readings.requests.get(arm, 0) for arm in (control, treatment)}
-    if spec.mode != "bandit" and sum(requests.values()) > 0:
-        # looked at every few seconds: flagged on the anytime-valid p-value (the chi-square's is reported too)
-        check = stats.srm(requests, {arm: shares.get(arm, 0.5) for arm in (control, treatment)}, sequential=True)
+    if spec.mode != "bandit" and not spec.shadow and sum(requests.values()) > 0:
+        # flagged on the chi-square's p at this look (spec.srm "chi-square"), or on the anytime-valid p-value
+        # (reported either way)
+        check = stats.srm(
+            requests,
+            {arm: shares.get(arm, 0.5) for arm in (control, treatment)},
+            sequential=spec.srm == "sequential",
+        )
     result["srm"] = None if check is None else check.to_json()
+    if readings.shadow is not None:  # a shadow experiment: the pairs, every figure with its interval
+        result["shadow"] = readings.shadow
 
     # 3. guardrails
     states = dict(state.get("guardrails") or {})

@@ -15,12 +15,19 @@ metric                        source     kind        better    what
 ``output:prediction``         capture    mean        higher    a captured output's mean:
 ``output:probabilities[1]``                                    ``prediction`` (regressors), a class's
                                                                probability (``probabilities[i]``)
+``agreement``                 shadow     proportion  higher    rows where a shadow's label equals the live
+                                                               one's (guardrails of shadow experiments)
+``abs_diff``                  shadow     mean        lower     a row's mean |shadow - live| over numeric
+                                                               outputs (guardrails of shadow experiments)
 ============================  =========  ==========  ========  ===========================================
 
 Feedback and capture metrics read the endpoint's captured replies (which arm
 served which inference id: the capture folder is the variant), so they need
 capture on, with replies; data-plane metrics come from the per-arm counters
-every server keeps.
+every server keeps.  A *shadow experiment* (the treatment is a shadow
+variant: it answers a copy of every request the control answers, and its
+answers are never returned) reads the data-plane metrics on those pairs, and
+the two shadow metrics, from the shadow's comparison counters.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from typing import Literal
 
 from modelport.errors import InvalidArgument
 
-Source = Literal["feedback", "dataplane", "capture"]
+Source = Literal["feedback", "dataplane", "capture", "shadow"]
 Kind = Literal["proportion", "mean", "auto", "quantile"]
 Direction = Literal["increase", "decrease"]
 
@@ -64,7 +71,11 @@ METRICS: dict[str, tuple[Source, Kind, Direction, str]] = {
     "reward": ("feedback", "auto", "increase", "the label sent for each inference id, a number"),
     "error_rate": ("dataplane", "proportion", "decrease", "requests the variant failed (not the caller's mistakes)"),
     "latency": ("dataplane", "mean", "decrease", "request latency, ms"),
+    "agreement": ("shadow", "proportion", "increase", "rows where the shadow's label equals the live variant's"),
+    "abs_diff": ("shadow", "mean", "decrease", "a row's mean |shadow - live| over the numeric outputs"),
 }
+#: what a shadow experiment can measure: the pairs (the live variant's answer and the shadow's, same request)
+SHADOW_METRICS = ("error_rate", "latency", "agreement", "abs_diff")
 OUTPUTS = ("prediction", "probabilities")
 _OUTPUT = re.compile(r"^output:(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:\[(?P<index>\d+)\])?$")
 _PERCENTILE = re.compile(r"^latency_p(?P<q>\d{1,2}(?:\.\d+)?)$")

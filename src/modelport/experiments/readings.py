@@ -14,6 +14,10 @@
   and the requests per arm that the sample-ratio check counts): the per-minute
   counters every serving process keeps per variant.
 
+A shadow experiment reads everything from the shadow's comparison counters
+(:class:`~modelport.endpoints.counters.ShadowCounts`): the control's and the
+shadow's failures, latencies, label agreement and |Δ| on the same requests.
+
 Proportions and means become :class:`ArmStats` (n, sum, sum of squares);
 latency percentiles stay histograms.
 """
@@ -63,6 +67,8 @@ class Readings:
     """Requests each arm served in the whole minutes since the start (the sample-ratio check's counts);
     empty when the data plane's counters are not available."""
     notes: list[str] = field(default_factory=list)
+    shadow: dict[str, Any] | None = None
+    """A shadow experiment: the shadow comparison report of its window (``ShadowReport`` as JSON)."""
 
 
 class ArmReader:
@@ -89,9 +95,13 @@ class ArmReader:
         until: datetime,
         *,
         experiment: str | None = None,
+        shadow: bool = False,
     ) -> Readings:
         """The arms' values of ``metrics`` for what they served in ``[since, until)``; ``experiment``: the
-        data plane's counters only while the endpoint's routing named it (exact, whatever the minute)."""
+        data plane's counters only while the endpoint's routing named it (exact, whatever the minute);
+        ``shadow``: the second arm is a shadow of the first (every value from its comparison counters)."""
+        if shadow:
+            return self._shadow(endpoint, arms, metrics, since, until, experiment)
         values: dict[str, ArmValues] = {}
         notes: list[str] = []
         predictions: dict[str, pd.DataFrame] | None = None
@@ -124,6 +134,29 @@ class ArmReader:
             {} if totals is None else {arm: totals[arm].weighted_requests if arm in totals else 0 for arm in arms}
         )
         return Readings(values=values, requests=requests, notes=notes)
+
+    def _shadow(
+        self,
+        endpoint: Endpoint,
+        arms: Sequence[str],
+        metrics: Sequence[Metric],
+        since: datetime,
+        until: datetime,
+        experiment: str | None,
+    ) -> Readings:
+        from modelport.endpoints.counters import ShadowCounts
+        from modelport.endpoints.shadow_report import build_shadow_report
+
+        control, treatment = arms
+        if self.counters is None:
+            notes = ["the data plane's counters are not available"]
+            return Readings({m.name: ArmValues(m, _fixed_kind(m)) for m in metrics}, {}, notes)
+        found = self.counters(endpoint.name, [treatment], since, until, experiment=experiment).get(treatment)
+        counts = found.shadow if found is not None else ShadowCounts()
+        values = {m.name: shadow_values(m, counts, control, treatment) for m in metrics}
+        model = endpoint.config.variant(treatment).model
+        report = build_shadow_report(treatment, model, counts, since=since, until=until)
+        return Readings(values, {}, [], report.model_dump(mode="json"))
 
     # -- captured replies ----------------------------------------------------------------
 
@@ -228,6 +261,35 @@ def _dataplane(metric: Metric, totals: Mapping[str, Any], arms: Sequence[str]) -
     return out
 
 
+def shadow_values(metric: Metric, counts: Any, control: str, treatment: str) -> ArmValues:
+    """A metric on the pairs a shadow answered next to the live variant (``counts``: its ShadowCounts).
+
+    Failures: the live variant's own and the shadow's, over the same pairs; latency: both histograms
+    of the timed pairs (means from the buckets' middles); agreement and |Δ|: the live variant agrees
+    with itself (1, and 0 apart), so a guardrail on them bounds how far the shadow strays.
+    """
+    from modelport.endpoints.counters import latency_counts
+
+    out = ArmValues(metric, _fixed_kind(metric))
+    if metric.name == "error_rate":
+        out.stats[control] = ArmStats.proportion(counts.live_failures, counts.pairs)
+        out.stats[treatment] = ArmStats.proportion(counts.shadow_failures, counts.pairs)
+    elif metric.name == "agreement":
+        out.stats[control] = ArmStats.proportion(counts.labelled, counts.labelled)
+        out.stats[treatment] = ArmStats.proportion(counts.agreements, counts.labelled)
+    elif metric.name == "abs_diff":
+        out.stats[control] = ArmStats(counts.diffed, 0.0, 0.0)
+        out.stats[treatment] = ArmStats(counts.diffed, counts.abs_diff_sum, counts.abs_diff_sq)
+    else:  # latency, latency_pNN
+        for arm, hist in ((control, counts.live_latency), (treatment, counts.latency)):
+            dense = latency_counts(hist)
+            if metric.kind == "quantile":
+                out.histograms[arm] = dense
+            else:
+                out.stats[arm] = _histogram_stats(dense, None)
+    return out
+
+
 def latency_histogram(counts: Any) -> list[int]:
     """The arm's successful requests' latencies, dense, on the edges the data plane counts on
     (``endpoints.counters.LATENCY_BUCKETS_MS``, which the statistics read too)."""
@@ -235,22 +297,28 @@ def latency_histogram(counts: Any) -> list[int]:
 
 
 def _latency_stats(counts: Any) -> ArmStats:
-    """Mean latency (ms) of the arm's successful requests: the exact sum, the squares from the histogram
-    (each count at its bucket's geometric middle: within half a bucket)."""
+    """Mean latency (ms) of the arm's successful requests: the exact sum, the squares from the histogram."""
+    return _histogram_stats(counts.latency_histogram(), float(counts.latency_sum_ms))
+
+
+def _histogram_stats(histogram: Sequence[int], total: float | None) -> ArmStats:
+    """n, sum and sum of squares of latencies counted on the data plane's buckets: each count at its
+    bucket's geometric middle (within half a bucket); ``total``: the exact sum, when it was kept."""
     from modelport.endpoints.counters import LATENCY_BUCKETS_MS as EDGES
 
-    n, squares = 0, 0.0
+    n, middles, squares = 0, 0.0, 0.0
     lower = EDGES[0] / (EDGES[1] / EDGES[0])
-    for index, count in enumerate(counts.latency_histogram()):
+    for index, count in enumerate(histogram):
         upper = EDGES[index] if index < len(EDGES) else EDGES[-1]
         if count:
             middle = math.sqrt(lower * upper)
             n += int(count)
+            middles += count * middle
             squares += count * middle * middle
         lower = upper
     if n == 0:
         return ArmStats()
-    total = float(counts.latency_sum_ms)
+    total = middles if total is None else total
     return ArmStats(n, total, max(squares, total * total / n))
 
 

@@ -10,6 +10,13 @@ A revision made by anyone else that changes the arms' weights or models
 stops the experiment (recorded); other changes (capture, a shadow) are
 adopted.
 
+A *shadow experiment* has a shadow variant as its treatment: it answers a
+copy of every request the control answers and its answers are never
+returned, so there is no split to own and no sample ratio to check; the
+arms are compared on the same requests (the shadow's comparison counters).
+Promoting it makes the shadow a live variant with the control's traffic; a
+breach with ``rollback`` takes the shadow off the endpoint.
+
 :meth:`ExperimentService.evaluate` is one look (docs/experiments.md,
 "Decisions and actions"): gather each arm's readings, :func:`judge`, act.
 An experiment ends by a compare-and-set on its status *before* it acts, so a
@@ -28,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from modelport.domain import validate_alias, validate_name
 from modelport.errors import Conflict, FailedPrecondition, InvalidArgument, ModelportError, NotFound
 from modelport.experiments.experiment import Experiment, ExperimentDetails, ExperimentSpec
-from modelport.experiments.metrics import Metric, parse_metric
+from modelport.experiments.metrics import SHADOW_METRICS, Metric, parse_metric
 from modelport.experiments.store import ExperimentStore, NewEvent
 
 if TYPE_CHECKING:
@@ -98,6 +105,7 @@ class ExperimentService:
         split: Mapping[str, float] | str | None = None,
         min_share: float = 0.05,
         promote_alias: str | None = None,
+        srm: str = "chi-square",
         created_by: str,
     ) -> Experiment:
         """Check everything, then take the endpoint's weights between the arms (one new revision)."""
@@ -118,11 +126,13 @@ class ExperimentService:
             split=split,
             min_share=min_share,
             promote_alias=promote_alias,
+            srm=srm,
         )
         ep = self.endpoints.get(endpoint)
-        self._check_arms(ep, control, treatment)
+        if self._check_arms(ep, control, treatment):
+            spec = _shadow_spec(spec, treatment)
         for m in self._metrics(spec):
-            self._check_metric(ep, m, (control, treatment))
+            self._check_metric(ep, m, (control, treatment), shadow=spec.shadow)
         running = self.store.list(status="running", endpoint=endpoint)
         if running:
             raise Conflict(
@@ -131,11 +141,13 @@ class ExperimentService:
             )
 
         live = {v.name: v.weight for v in ep.config.live}
-        pool = live[control] + live[treatment]
+        pool = live[control] + live.get(treatment, 0.0)
         if pool <= 0:  # the arms took no traffic: give them as much as the others together
             pool = sum(live.values()) or 100.0
-        shares = _split(spec, control, treatment)
-        weights = {arm: _round(pool * share) for arm, share in shares.items()}
+        weights: dict[str, float] = {}  # a shadow experiment owns no weights: the shadow sees every request
+        if not spec.shadow:
+            shares = _split(spec, control, treatment)
+            weights = {arm: _round(pool * share) for arm, share in shares.items()}
         now = self.clock()
         state: dict[str, Any] = {
             "revision": ep.revision,
@@ -158,10 +170,9 @@ class ExperimentService:
             created_by=created_by,
             started_at=now,
         )
+        started = f"started: {_describe(weights)}" if weights else f"started: shadow {treatment} next to {control}"
         try:
-            revision = self._write(
-                experiment, weights, f"started: {_describe(weights)}", expected=ep.revision, routing=routing
-            )
+            revision = self._write(experiment, weights, started, expected=ep.revision, routing=routing)
         except BaseException:
             self.store.discard(name)  # nothing of the start stays behind
             raise
@@ -226,6 +237,13 @@ class ExperimentService:
                 )
         if control == treatment:
             raise InvalidArgument(f"control and treatment are both {control!r}: compare two variants")
+        if given["srm"] not in ("chi-square", "sequential"):
+            raise InvalidArgument(f"invalid --srm {given['srm']!r}: use chi-square or sequential")
+        if metric.source == "shadow":
+            raise InvalidArgument(
+                f"metric {metric.name!r} says how far a shadow strays from the live variant, not which is better: "
+                f"use it as a guardrail of a shadow experiment (--guardrail {_SHADOW_GUARDRAIL[metric.name]})"
+            )
         return ExperimentSpec(
             metric=metric.name,
             direction=direction,
@@ -240,6 +258,7 @@ class ExperimentService:
             split=split_map,
             min_share=min_share,
             promote_alias=alias,
+            srm=given["srm"],
         )
 
     @staticmethod
@@ -249,21 +268,33 @@ class ExperimentService:
         return [parse_metric(spec.metric), *(parse_metric(parse_guardrail(g).metric) for g in spec.guardrails)]
 
     @staticmethod
-    def _check_arms(ep: Endpoint, control: str, treatment: str) -> None:
+    def _check_arms(ep: Endpoint, control: str, treatment: str) -> bool:
+        """Both arms are variants, the control a live one; True when the treatment is a shadow."""
         names = [v.name for v in ep.config.variants]
         for role, arm in (("control", control), ("treatment", treatment)):
             if arm not in names:
                 raise InvalidArgument(
                     f"{role} {arm!r} is not a variant of endpoint {ep.name!r}; its variants: {', '.join(names)}"
                 )
-            if ep.config.variant(arm).shadow:
-                raise InvalidArgument(
-                    f"{role} {arm!r} of endpoint {ep.name!r} is a shadow: its answers are never returned, so it "
-                    "cannot be an arm (compare shadows with `modelport endpoints show`)"
-                )
+        if ep.config.variant(control).shadow:
+            raise InvalidArgument(
+                f"control {control!r} of endpoint {ep.name!r} is a shadow: its answers are never returned; the "
+                "control is a live variant (a shadow can be the treatment, compared on the control's requests)"
+            )
+        return ep.config.variant(treatment).shadow
 
-    def _check_metric(self, ep: Endpoint, metric: Metric, arms: Sequence[str]) -> None:
+    def _check_metric(self, ep: Endpoint, metric: Metric, arms: Sequence[str], *, shadow: bool = False) -> None:
         """A metric the endpoint cannot produce is refused with what would make it work."""
+        if shadow and metric.name not in SHADOW_METRICS and metric.quantile is None:
+            raise InvalidArgument(
+                f"metric {metric.name!r} cannot be read for shadow {arms[1]!r}: a shadow's answers are not "
+                f"captured; a shadow experiment measures {', '.join(SHADOW_METRICS)} and latency percentiles"
+            )
+        if not shadow and metric.source == "shadow":
+            raise InvalidArgument(
+                f"metric {metric.name!r} compares a shadow with the live variant: the treatment "
+                f"{arms[1]!r} is not a shadow of endpoint {ep.name!r}"
+            )
         if not metric.needs_capture:
             return
         capture = ep.config.capture
@@ -370,6 +401,7 @@ class ExperimentService:
             raise
         look.state.update(revision=state["revision"], weights=state["weights"])
         look.state.pop("error", None)
+        look.state["trace"] = traced(state.get("trace"), now, look.result)
         events: builtins.list[NewEvent] = []
         if look.decision != experiment.decision:
             events.append(("decision", {"decision": look.decision, "reason": look.reason}))
@@ -395,12 +427,19 @@ class ExperimentService:
     def _look(self, experiment: Experiment, ep: Endpoint, state: dict[str, Any], now: datetime) -> Any:
         from modelport.experiments.judge import judge
 
+        shadow = experiment.spec.shadow
         readings = self.reader.read(
-            ep, experiment.arms, self._metrics(experiment.spec), experiment.started_at, now, experiment=experiment.name
+            ep,
+            experiment.arms,
+            self._metrics(experiment.spec),
+            experiment.started_at,
+            now,
+            experiment=experiment.name,
+            shadow=shadow,
         )
         weights = {arm: float(state["weights"].get(arm, 0.0)) for arm in experiment.arms}
         total = sum(weights.values()) or 1.0
-        shares = {arm: w / total for arm, w in weights.items()}
+        shares = {} if shadow else {arm: w / total for arm, w in weights.items()}
         if self.rng is None and experiment.spec.mode == "bandit":
             import numpy as np
 
@@ -427,8 +466,10 @@ class ExperimentService:
         names = {v.name: v for v in ep.config.variants}
         for arm in experiment.arms:
             variant = names.get(arm)
-            if variant is None or variant.shadow:
-                differences.append(f"variant {arm!r} was {'removed' if variant is None else 'made a shadow'}")
+            shadow = experiment.spec.shadow and arm == experiment.treatment
+            if variant is None or variant.shadow != shadow:
+                made = "removed" if variant is None else "made a shadow" if variant.shadow else "made live"
+                differences.append(f"variant {arm!r} was {made}")
                 continue
             if not math.isclose(variant.weight, float(expected_weights.get(arm, variant.weight)), abs_tol=1e-9):
                 differences.append(f"{arm} weight {_num(expected_weights.get(arm))} → {_num(variant.weight)}")
@@ -457,13 +498,22 @@ class ExperimentService:
         ``stop`` and this never both take effect."""
         spec = experiment.spec
         action: tuple[str, dict[str, float]] | None = None
+        change: dict[str, Any] = {}
         pool = float(experiment.state["pool"])
+        control, treatment = experiment.control, experiment.treatment
         if look.decision in ("treatment_wins", "control_wins") and spec.on_win == "promote":
-            winner = experiment.treatment if look.decision == "treatment_wins" else experiment.control
-            loser = experiment.control if winner == experiment.treatment else experiment.treatment
+            winner = treatment if look.decision == "treatment_wins" else control
+            loser = control if winner == treatment else treatment
             action = ("promoted", {winner: _round(pool), loser: 0.0})
+            if spec.shadow:  # the shadow goes live with the control's traffic; a control that won has it already
+                action = ("promoted", {treatment: _round(pool), control: 0.0}) if winner == treatment else None
+                if action is not None:
+                    change["variants"] = [self._made_live(experiment)]
         elif look.decision == "guardrail_breached" and spec.on_breach == "rollback":
-            action = ("rolled_back", {experiment.control: _round(pool), experiment.treatment: 0.0})
+            action = ("rolled_back", {control: _round(pool), treatment: 0.0})
+            if spec.shadow:  # the control has every request already: the shadow is taken off
+                action = ("rolled_back", {})
+                change["remove"] = [treatment]
         if not self._end(experiment, look.decision, look.reason, look.state, look.result, at=now):
             return
         why = f"{look.decision.replace('_', ' ')}: {look.reason}"
@@ -471,7 +521,7 @@ class ExperimentService:
             self._act(experiment, None, "", why)
             return
         kind, weights = action
-        self._act(experiment, weights, kind, why)
+        self._act(experiment, weights, kind, why, **change)
         if kind == "promoted" and spec.promote_alias:
             self._move_alias(experiment, max(weights, key=lambda a: weights[a]), spec.promote_alias)
 
@@ -504,15 +554,20 @@ class ExperimentService:
         why: str,
         *,
         routing: dict[str, Any] | None = None,
+        variants: Sequence[Mapping[str, Any]] = (),
+        remove: Sequence[str] = (),
     ) -> None:
         """After the experiment ended: move the weights (an event of ``kind``; a failure is an event too)
         and hand the routing back — as before it (``routing``), else without the experiment's name (its
-        unit and salt stay, so units keep their arm while the split does)."""
+        unit and salt stay, so units keep their arm while the split does); a shadow experiment's action
+        also makes the shadow live (``variants``) or takes it off (``remove``)."""
         try:
             if routing is None:
                 current = self.endpoints.get(experiment.endpoint).config.routing.model_dump()
                 routing = {**current, "experiment": None} if current.get("experiment") == experiment.name else current
-            revision = self._write(experiment, weights or {}, why, expected=None, routing=routing)
+            revision = self._write(
+                experiment, weights or {}, why, expected=None, routing=routing, variants=variants, remove=remove
+            )
         except ModelportError as exc:
             log.warning("experiment %s could not change endpoint %s: %s", experiment.name, experiment.endpoint, exc)
             if kind:
@@ -521,7 +576,17 @@ class ExperimentService:
                 )
             return
         if kind:
-            self.store.add_events(experiment.name, [(kind, {"weights": weights, "revision": revision})], self.clock())
+            done: dict[str, Any] = {"weights": weights, "revision": revision}
+            if remove:
+                done["removed"] = list(remove)
+            if variants:
+                done["made_live"] = [v["name"] for v in variants]
+            self.store.add_events(experiment.name, [(kind, done)], self.clock())
+
+    def _made_live(self, experiment: Experiment) -> dict[str, Any]:
+        """The shadow treatment as a live variant (same model, capture sampling and batching)."""
+        variant = self.endpoints.get(experiment.endpoint).config.variant(experiment.treatment)
+        return {**variant.model_dump(), "shadow": False, "weight": float(experiment.state["pool"])}
 
     def _move_alias(self, experiment: Experiment, winner: str, alias: str) -> None:
         model = str(experiment.state.get("models", {}).get(winner, ""))
@@ -544,6 +609,8 @@ class ExperimentService:
         *,
         expected: int | None,
         routing: dict[str, Any] | None = None,
+        variants: Sequence[Mapping[str, Any]] = (),
+        remove: Sequence[str] = (),
     ) -> int:
         """One endpoint revision with the arms' new weights (and ``routing``), named as the experiment's;
         the revision number.
@@ -552,7 +619,10 @@ class ExperimentService:
         already so writes nothing.
         """
         ep = self.endpoints.get(experiment.endpoint)
+        removed = set(remove)
+        weights = {arm: w for arm, w in weights.items() if arm not in removed}
         same = all(math.isclose(ep.config.variant(arm).weight, w, abs_tol=1e-9) for arm, w in weights.items())
+        same = same and not variants and not remove
         if routing is not None and routing == ep.config.routing.model_dump():
             routing = None
         if same and routing is None:
@@ -562,6 +632,8 @@ class ExperimentService:
         updated = self.endpoints.update(
             experiment.endpoint,
             weights=weights,
+            variants=variants,
+            remove=remove,
             routing=routing,
             created_by=experiment.cause,
             action="experiment",
@@ -569,6 +641,32 @@ class ExperimentService:
             expected_revision=expected,
         )
         return updated.revision
+
+
+#: a guardrail to suggest for each shadow metric
+_SHADOW_GUARDRAIL = {"agreement": "agreement:-2pp", "abs_diff": "abs_diff:+0.05"}
+
+
+def _shadow_spec(spec: ExperimentSpec, treatment: str) -> ExperimentSpec:
+    """A shadow experiment's spec, checked: no split, no bandit, no units (the shadow sees every request)."""
+    from modelport.experiments.stats import parse_guardrail
+
+    refused = [
+        (spec.mode == "bandit", "--mode bandit (there is no traffic to allocate)"),
+        (spec.unit is not None, "--unit (every request is mirrored, whoever sent it)"),
+        (bool(spec.split), "--split (the shadow sees every request its control answers)"),
+    ]
+    for wrong, what in refused:
+        if wrong:
+            raise InvalidArgument(f"treatment {treatment!r} is a shadow: a shadow experiment takes no {what}")
+    for text in spec.guardrails:
+        guardrail = parse_guardrail(text)
+        if guardrail.metric == "abs_diff" and guardrail.relative:
+            raise InvalidArgument(
+                f"invalid guardrail {text!r}: the live variant's |Δ| from itself is 0, so the margin is absolute "
+                "(abs_diff:+0.05, in the outputs' units)"
+            )
+    return spec.model_copy(update={"shadow": True})
 
 
 def parse_mde(value: float | str | None) -> float | None:
@@ -634,3 +732,19 @@ def _num(x: Any) -> str:
 def _describe(weights: Mapping[str, float]) -> str:
     total = sum(weights.values()) or 1.0
     return ", ".join(f"{arm} {100 * w / total:.4g}%" for arm, w in weights.items())
+
+
+#: looks kept in an experiment's trace (the console's lift-over-time chart)
+TRACE_POINTS = 500
+
+
+def traced(trace: Any, now: datetime, result: dict[str, Any]) -> builtins.list[builtins.list[float | None]]:
+    """The trace with this look appended: [time, lift, lower, upper] of the confidence sequence. When full,
+    every other point goes (the whole span kept, half as dense)."""
+    lift = result.get("lift") or {}
+    low, high = (lift.get("ci") or [None, None])[:2]
+    points = [list(p) for p in trace or ()]
+    points.append([now.timestamp(), lift.get("absolute"), low, high])
+    if len(points) > TRACE_POINTS:
+        points = points[::2]
+    return points

@@ -89,10 +89,12 @@ class Registry:
         force: bool = False,
         atol: float = 1e-4,
         trust: bool = False,
+        isolate: bool = False,
     ) -> ModelVersion:
         """Store a local model file (and its sample) and register the next version of ``name``.
 
         ``trust``: a pickle may import code outside the allow-list (modelport/pickles.py).
+        ``isolate``: a pickle is loaded in a child process, never in this one (a server's way).
         """
         validate_name(name)
         check_metrics(metrics or {})
@@ -132,7 +134,7 @@ class Registry:
                 trust=trust,
             ),
         )
-        return self.register_uploaded(request, created_by=self.user)
+        return self.register_uploaded(request, created_by=self.user, isolate=isolate)
 
     def register_uploaded(self, req: RegisterRequest, *, created_by: str, isolate: bool = False) -> ModelVersion:
         """Prepare and record a version whose bytes are already in the store (the server's path).

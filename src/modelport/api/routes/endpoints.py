@@ -12,7 +12,7 @@ from modelport.api.auth import Principal, require
 from modelport.api.bodies import RequestBody, StrictJSONRoute
 from modelport.api.routes.models import Svc
 from modelport.domain import PositiveInt64
-from modelport.endpoints.config import CaptureConfig, ConfigRevision, Endpoint, RoutingConfig
+from modelport.endpoints.config import AsyncInferenceConfig, CaptureConfig, ConfigRevision, Endpoint, RoutingConfig
 from modelport.endpoints.shadow_report import ShadowReport
 from modelport.endpoints.stats import endpoint_stats
 
@@ -42,6 +42,8 @@ class CreateEndpoint(RequestBody):
     variants: list[VariantSpec]
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    async_inference: AsyncInferenceConfig | None = None
+    """Take asynchronous invocations (docs/async.md); none: only real-time ones."""
 
 
 class UpdateEndpoint(RequestBody):
@@ -51,6 +53,10 @@ class UpdateEndpoint(RequestBody):
     capture: CaptureConfig | None = None
     routing: RoutingConfig | None = None
     """Replaces the routing section as a whole (``{}`` clears it)."""
+    async_inference: AsyncInferenceConfig | None = None
+    """Replaces the asynchronous inference section as a whole (``{}``: on, with the defaults)."""
+    remove_async: bool = False
+    """Stop taking asynchronous invocations (those queued still run)."""
 
 
 class Rollback(RequestBody):
@@ -60,7 +66,12 @@ class Rollback(RequestBody):
 @router.post("", response_model=Endpoint, status_code=201)
 def create_endpoint(body: CreateEndpoint, svc: Svc, who: Admin) -> Endpoint:
     return svc.endpoints.create(
-        body.name, [v.fields() for v in body.variants], capture=body.capture, routing=body.routing, created_by=who.name
+        body.name,
+        [v.fields() for v in body.variants],
+        capture=body.capture,
+        routing=body.routing,
+        async_inference=body.async_inference,
+        created_by=who.name,
     )
 
 
@@ -83,6 +94,8 @@ def update_endpoint(name: str, body: UpdateEndpoint, svc: Svc, who: Admin) -> En
         remove=body.remove,
         capture=body.capture,
         routing=body.routing,
+        async_inference=body.async_inference,
+        remove_async=body.remove_async,
         created_by=who.name,
     )
 

@@ -50,6 +50,8 @@ class StartExperiment(RequestBody):
     """Bandit: the least share of traffic each arm keeps."""
     promote_alias: str | None = None
     """On promotion, point this alias of the winner's model at its version."""
+    srm: Literal["chi-square", "sequential"] = "chi-square"
+    """What flags a sample-ratio mismatch: the chi-square's p < 0.001, or the anytime-valid p-value."""
 
 
 class StopExperiment(RequestBody):
@@ -79,6 +81,7 @@ def start_experiment(body: StartExperiment, svc: Svc, who: Admin) -> Experiment:
         split=body.split,
         min_share=body.min_share,
         promote_alias=body.promote_alias,
+        srm=body.srm,
         created_by=who.name,
     )
 
