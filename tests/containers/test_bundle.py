@@ -188,3 +188,25 @@ def _get(url: str) -> int | None:
         return httpx.get(url, timeout=2).status_code
     except httpx.HTTPError:
         return None
+
+
+def test_the_registry_seeded_at_build_time_is_used_only_for_the_same_bundle(source: Services, tmp_path: Path) -> None:
+    from modelport.containers.entry import restore, seed_image
+
+    model_dir = tmp_path / "model"
+    bundles.write_bundle(source, bundles.resolve(source, "iris-ep"), model_dir)
+    seed_dir = tmp_path / "seed"
+    seed_image(Settings(home=seed_dir), model_dir)
+    assert not (seed_dir / "secret.key").exists()
+    home = tmp_path / "home"
+    assert restore(Settings(home=home), model_dir, seed_dir) == ("iris-ep", ["onnx"])
+    restored = Services.open(Settings(home=home))
+    try:
+        assert restored.endpoints.get("iris-ep").config.variants[0].model == "iris:2"
+        assert restored.registry.model_path(restored.registry.get_version("iris:2")).is_file()  # verified on read
+    finally:
+        restored.close()
+    other = tmp_path / "other-model"  # what SageMaker put in /opt/ml/model instead: seeded afresh
+    bundles.write_bundle(source, bundles.resolve(source, "iris:1"), other)
+    assert restore(Settings(home=tmp_path / "home2"), other, seed_dir) is None
+    assert restore(Settings(home=tmp_path / "home3"), model_dir, tmp_path / "no-seed") is None

@@ -103,8 +103,10 @@ def test_an_onnx_endpoint_image_carries_only_what_onnx_needs(workspace: Workspac
     assert config["Cmd"] == ["serve"]
     assert config["Healthcheck"]["Test"][0] == "CMD"
     no_jre = workspace.engine.docker("run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", "modelport-test/iris-ep:1",
-                                     "-c", "test ! -e /opt/jre && ls /opt/ml/model", check=False)  # fmt: skip
+                                     "-c", "test ! -e /opt/jre && ls /opt/ml/model && cat /opt/modelport/seed/seed.json",
+                                     check=False)  # fmt: skip
     assert no_jre.returncode == 0 and "modelport.json" in no_jre.stdout
+    assert '"endpoint": "iris-ep"' in no_jre.stdout  # the registry it starts from, seeded at build time
 
 
 def test_the_onnx_image_answers_boto3_tritonclient_and_the_container_contract_like_modelport_predict(

@@ -17,6 +17,7 @@ exits — well inside SageMaker's 30 s before SIGKILL.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -92,7 +93,7 @@ def child(host: str, port: str, workers: str) -> int:
     settings = Settings.from_env()
     model_dir = Path(os.environ.get("MODELPORT_MODEL_DIR", str(MODEL_DIR)))
     try:
-        endpoint, formats = seed(settings, model_dir)
+        endpoint, formats = restore(settings, model_dir) or seed(settings, model_dir)
         preload(formats)
         serve(settings.with_overrides(serve_endpoint=endpoint), host=host, port=port_number, workers=worker_count)
     except ModelportError as exc:
@@ -119,14 +120,49 @@ def preload(formats: list[str]) -> None:
         importlib.import_module(TABLE[fmt].runtime.partition(":")[0])
 
 
-def seed(settings: Settings, model_dir: Path) -> tuple[str, list[str]]:
-    """A fresh registry in the settings' home holding the bundle's endpoint: its name and the formats it serves."""
+SEED_MARKER = "seed.json"
+
+
+def seed_image(settings: Settings, model_dir: Path) -> None:
+    """At build time: seed the registry the image starts from, and record which bundle it holds."""
+    import hashlib
+
+    endpoint, formats = seed(settings, model_dir)
+    (settings.home / "secret.key").unlink(missing_ok=True)  # never baked into an image
+    digest = hashlib.sha256((model_dir / "modelport.json").read_bytes()).hexdigest()
+    marker = {"manifest_sha256": digest, "endpoint": endpoint, "formats": formats}
+    (settings.home / SEED_MARKER).write_text(json.dumps(marker))
+
+
+def restore(settings: Settings, model_dir: Path, seed_dir: Path | None = None) -> tuple[str, list[str]] | None:
+    """The registry seeded at build time, copied into the settings' home, when ``model_dir`` holds that same bundle.
+
+    None (seed afresh) when there is none, or SageMaker put another model in ``/opt/ml/model``.
+    """
+    import hashlib
     import shutil
 
-    from modelport.containers.bundle import find_bundle, load_bundle
-    from modelport.services import Services
+    from modelport.containers.dockerfile import SEED_DIR
 
+    seed_dir = seed_dir or Path(SEED_DIR)
+    manifest = model_dir / "modelport.json"
+    try:
+        marker = json.loads((seed_dir / SEED_MARKER).read_text())
+        if hashlib.sha256(manifest.read_bytes()).hexdigest() != marker["manifest_sha256"]:
+            return None
+    except (OSError, ValueError, KeyError):
+        return None
     home = settings.home
+    _clear(home)
+    for name in ("modelport.db", "modelport.db-wal"):  # the log too, had it not been folded in at close
+        if (seed_dir / name).exists():
+            shutil.copyfile(seed_dir / name, home / name)
+    return marker["endpoint"], list(marker["formats"])
+
+
+def _clear(home: Path) -> None:
+    import shutil
+
     for stale in ("modelport.db", "modelport.db-wal", "modelport.db-shm", "artifacts"):
         path = home / stale
         if path.is_dir():
@@ -134,6 +170,16 @@ def seed(settings: Settings, model_dir: Path) -> tuple[str, list[str]]:
         else:
             path.unlink(missing_ok=True)
     home.mkdir(parents=True, exist_ok=True)
+
+
+def seed(settings: Settings, model_dir: Path) -> tuple[str, list[str]]:
+    """A fresh registry in the settings' home holding the bundle's endpoint: its name and the formats it serves."""
+
+    from modelport.containers.bundle import find_bundle, load_bundle
+    from modelport.services import Services
+
+    home = settings.home
+    _clear(home)
     folder = find_bundle(model_dir, home)
     services = Services.open(settings)
     try:
@@ -146,4 +192,9 @@ def seed(settings: Settings, model_dir: Path) -> tuple[str, list[str]]:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         sys.exit(child(*sys.argv[2:5]))
+    if sys.argv[1:2] == ["--seed"]:
+        from modelport.settings import Settings
+
+        seed_image(Settings.from_env(), Path(os.environ.get("MODELPORT_MODEL_DIR", str(MODEL_DIR))))
+        sys.exit(0)
     sys.exit(main())
