@@ -1,9 +1,9 @@
 """The Dockerfile of an image: two stages, wheels installed offline, the final stage carries no build tools.
 
-Stage ``build`` checks the base has Python 3.11 and installs the context's
-wheels into ``/opt/venv`` with no index (``--no-index --find-links``); the
-final stage copies that virtualenv, the model bundle (``/opt/ml/model``) and,
-for PMML, a slim Java runtime.  It runs as a numeric non-root user (what
+Stage ``build`` checks the base has Python 3.11, installs the context's
+wheels into ``/opt/venv`` with no index, and seeds the registry the image
+starts from; the final stage copies that virtualenv, the model bundle
+(``/opt/ml/model``), the seeded registry and, for PMML, a slim Java runtime.  It runs as a numeric non-root user (what
 Kubernetes' ``runAsNonRoot`` can check), with an exec-form ENTRYPOINT, so the
 server is PID 1 and gets SIGTERM itself.
 """

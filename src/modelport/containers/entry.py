@@ -1,8 +1,10 @@
 """The container's entry point: ``docker run IMAGE [serve] [--host H] [--port P]``.
 
-Seeds a fresh registry in ``MODELPORT_HOME`` (default ``/tmp/modelport``)
-from the model bundle in ``/opt/ml/model`` (or the ``model.tar.gz`` SageMaker
-left there), then serves that endpoint with modelport's own server: ``/ping``
+Puts a registry holding the endpoint in ``MODELPORT_HOME`` (default
+``/tmp/modelport``) — a copy of the one seeded at build time when
+``/opt/ml/model`` still holds the image's own bundle, else one seeded from
+whatever is there (the ``model.tar.gz`` SageMaker left included) — then
+serves that endpoint with modelport's own server: ``/ping``
 and ``/invocations`` (SageMaker's container contract), the endpoint's
 SageMaker runtime route, the Open Inference Protocol v2, MLflow payloads,
 and ``/healthz`` / ``/readyz``.
