@@ -158,7 +158,8 @@ def render(rows: list[dict[str, object]], base_mb: float, runs: int) -> str:
         f".venv/bin/python bench/containers.py --runs {runs}",
         "```",
         "",
-        f"2 cores shared with other work (load moves start times). Base: the tests' debootstrapped Debian 12 "
+        f"2 cores shared with other work (load average {os.getloadavg()[0]:.1f} at the end of the run: start "
+        "times on an idle machine are a fraction of these). Base: the tests' debootstrapped Debian 12 "
         f"with Python 3.11 ({base_mb:.0f} MB); *on a slim base* adds python:3.11-slim's ~{SLIM_BASE_MB} MB instead. "
         f"Start: `docker run -d` → first 200 from `POST /invocations` (150 iris rows, CSV), median of {runs}. "
         "Warm build: `modelport build` a second time (engine layer cache warm; the context is written anew).",

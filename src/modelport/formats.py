@@ -51,7 +51,7 @@ TABLE: dict[str, Format] = {
     f.name: f
     for f in (
         Format("onnx", "an ONNX model", "modelport.runtimes.onnx:OnnxRuntime", "onnx", platform="onnxruntime_onnx",
-               serves_with=("onnxruntime", "onnx")),
+               serves_with=("onnxruntime",)),
         Format(
             "sklearn",
             "a scikit-learn joblib/pickle file",

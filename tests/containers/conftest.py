@@ -53,4 +53,9 @@ class Workspace:
 
 @pytest.fixture(scope="session")
 def workspace(engine: dockerd.DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    return Workspace(home=tmp_path_factory.mktemp("container-home"), engine=engine)
+    home = tmp_path_factory.mktemp("container-home")
+    # repacked wheels and the jlinked Java runtime (keyed by name, version and tag; by JDK and modules) outlive the run
+    shared = dockerd.CACHE / "build-cache"
+    shared.mkdir(parents=True, exist_ok=True)
+    (home / "cache").symlink_to(shared, target_is_directory=True)
+    return Workspace(home=home, engine=engine)

@@ -37,6 +37,7 @@ class DockerEngine:
     host: str
     base: str
     started: bool
+    process: subprocess.Popen[bytes] | None = None  # the daemon, when this run started it
 
     @property
     def env(self) -> dict[str, str]:
@@ -108,7 +109,7 @@ def start_engine(cache: Path = CACHE) -> DockerEngine:
         return DockerEngine(host=host, base=BASE_IMAGE, started=False)
     pid_file.unlink(missing_ok=True)
     log = open(folder / "dockerd.log", "ab")  # noqa: SIM115 - the daemon writes it for its whole life
-    subprocess.Popen(
+    process = subprocess.Popen(
         ["dockerd", "--data-root", str(folder / "data"), "--host", host, "--pidfile", str(pid_file),
          "--exec-root", f"/tmp/modelport-test-docker-{os.getuid()}", "--bridge=none", "--iptables=false",
          "--ip-masq=false"],
@@ -119,20 +120,19 @@ def start_engine(cache: Path = CACHE) -> DockerEngine:
         if time.monotonic() > deadline:
             raise RuntimeError(f"dockerd did not answer within 60 s: see {folder / 'dockerd.log'}")
         time.sleep(0.25)
-    return DockerEngine(host=host, base=BASE_IMAGE, started=True)
+    return DockerEngine(host=host, base=BASE_IMAGE, started=True, process=process)
 
 
 def stop_engine(engine: DockerEngine, cache: Path = CACHE) -> None:
-    """Stop the daemon this run started (by the pid in its pid file, never by name)."""
-    if not engine.started:
+    """Stop the daemon this run started (its own process, never by name)."""
+    if not engine.started or engine.process is None:
         return
-    pid_file = cache / "engine" / "dockerd.pid"
-    with contextlib.suppress(OSError, ValueError):
-        pid = int(pid_file.read_text().strip())
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+    engine.process.send_signal(signal.SIGTERM)
+    try:
+        engine.process.wait(30)  # reaped here: a zombie would look alive
+    except subprocess.TimeoutExpired:
+        engine.process.kill()
+        engine.process.wait(10)
 
 
 def ensure_base(engine: DockerEngine, cache: Path = CACHE) -> str:

@@ -129,3 +129,84 @@ def test_the_container_app_is_live_ready_and_turns_unready_while_draining_but_ke
     finally:
         lifespan.__rsgi_del__(loop)
         loop.close()
+
+
+def test_onnx_images_carry_the_onnx_package_only_for_tree_ensembles(source: Services, tmp_path: Path) -> None:
+    """modelport's tree kernel reads the graph with `onnx`; a linear model's image leaves it out (~60 MB)."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+
+    from modelport.containers.build import has_tree_ensemble
+
+    x, y = load_iris(return_X_y=True)
+    joblib.dump(RandomForestClassifier(n_estimators=3, max_depth=2, random_state=0).fit(x, y), tmp_path / "forest.joblib")
+    forest = source.registry.register(tmp_path / "forest.joblib", "forest", to_onnx=True)
+    assert has_tree_ensemble(source.registry.model_path(forest))
+    assert not has_tree_ensemble(source.registry.model_path(source.registry.get_version("iris:1")))
+
+
+@pytest.mark.slow
+def test_the_entry_point_serves_the_bundle_and_drains_on_sigterm_without_an_engine(
+    source: Services, tmp_path: Path
+) -> None:
+    """The image's entry point as a process here: seed, serve, SIGTERM → readiness 503 while serving, exit 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests import infra
+
+    bundles.write_bundle(source, bundles.resolve(source, "iris-ep"), tmp_path / "model")
+    port = infra.free_port()
+    env = {**os.environ, "PYTHONPATH": infra.PYTHONPATH, "MODELPORT_MODEL_DIR": str(tmp_path / "model"),
+           "MODELPORT_HOME": str(tmp_path / "home"), "SAGEMAKER_BIND_TO_PORT": str(port), "MODELPORT_DRAIN_SECONDS": "3"}  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "modelport.containers.entry", "serve", "--host", "127.0.0.1"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        infra.wait_for(lambda: _get(f"{url}/readyz") == 200, 60, "the entry point's server")
+        assert httpx.post(f"{url}/invocations", content=ROWS, headers={"content-type": "text/csv"}).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        infra.wait_for(lambda: _get(f"{url}/readyz") == 503, 5, "readiness to turn 503")
+        assert httpx.post(f"{url}/invocations", content=ROWS, headers={"content-type": "text/csv"}).status_code == 200
+        started = time.monotonic()
+        assert proc.wait(30) == 0
+        assert time.monotonic() - started < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    empty = subprocess.run([sys.executable, "-m", "modelport.containers.entry"], capture_output=True, text=True,
+                           env={**env, "MODELPORT_MODEL_DIR": str(tmp_path / "nothing")}, timeout=120)  # fmt: skip
+    assert empty.returncode == 1
+    assert empty.stderr.strip().endswith("holds neither modelport.json nor model.tar.gz: nothing to serve")
+
+
+def _get(url: str) -> int | None:
+    try:
+        return httpx.get(url, timeout=2).status_code
+    except httpx.HTTPError:
+        return None
+
+
+def test_the_registry_seeded_at_build_time_is_used_only_for_the_same_bundle(source: Services, tmp_path: Path) -> None:
+    from modelport.containers.entry import restore, seed_image
+
+    model_dir = tmp_path / "model"
+    bundles.write_bundle(source, bundles.resolve(source, "iris-ep"), model_dir)
+    seed_dir = tmp_path / "seed"
+    seed_image(Settings(home=seed_dir), model_dir)
+    assert not (seed_dir / "secret.key").exists()
+    home = tmp_path / "home"
+    assert restore(Settings(home=home), model_dir, seed_dir) == ("iris-ep", ["onnx"])
+    restored = Services.open(Settings(home=home))
+    try:
+        assert restored.endpoints.get("iris-ep").config.variants[0].model == "iris:2"
+        assert restored.registry.model_path(restored.registry.get_version("iris:2")).is_file()  # verified on read
+    finally:
+        restored.close()
+    other = tmp_path / "other-model"  # what SageMaker put in /opt/ml/model instead: seeded afresh
+    bundles.write_bundle(source, bundles.resolve(source, "iris:1"), other)
+    assert restore(Settings(home=tmp_path / "home2"), other, seed_dir) is None
+    assert restore(Settings(home=tmp_path / "home3"), model_dir, tmp_path / "no-seed") is None

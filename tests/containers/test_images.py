@@ -87,7 +87,7 @@ def onnx_image(workspace: Workspace, iris_rows: tuple[pd.DataFrame, np.ndarray],
 def test_an_onnx_endpoint_image_carries_only_what_onnx_needs(workspace: Workspace, onnx_image: dict[str, Any]) -> None:
     packages = {p.split("==")[0].lower() for p in onnx_image["packages"]}  # type: ignore[union-attr]
     assert {"onnxruntime", "modelport", "numpy"} <= packages
-    assert not packages & {"scikit-learn", "jpype1", "jpmml-evaluator", "pyarrow", "torch"}
+    assert not packages & {"scikit-learn", "jpype1", "jpmml-evaluator", "pyarrow", "torch", "onnx"}  # no trees: no onnx
     assert onnx_image["formats"] == ["onnx"]
     assert onnx_image["image_id"].startswith("sha256:")  # type: ignore[union-attr]
     assert 0 < onnx_image["size_above_base"] < onnx_image["size"]  # type: ignore[operator]
@@ -103,8 +103,10 @@ def test_an_onnx_endpoint_image_carries_only_what_onnx_needs(workspace: Workspac
     assert config["Cmd"] == ["serve"]
     assert config["Healthcheck"]["Test"][0] == "CMD"
     no_jre = workspace.engine.docker("run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", "modelport-test/iris-ep:1",
-                                     "-c", "test ! -e /opt/jre && ls /opt/ml/model", check=False)  # fmt: skip
+                                     "-c", "test ! -e /opt/jre && ls /opt/ml/model && cat /opt/modelport/seed/seed.json",
+                                     check=False)  # fmt: skip
     assert no_jre.returncode == 0 and "modelport.json" in no_jre.stdout
+    assert '"endpoint": "iris-ep"' in no_jre.stdout  # the registry it starts from, seeded at build time
 
 
 def test_the_onnx_image_answers_boto3_tritonclient_and_the_container_contract_like_modelport_predict(
@@ -292,3 +294,16 @@ def test_an_artifact_failing_its_checksum_is_refused_and_nothing_is_tagged(
     assert failed.returncode == 1 and failed.stderr.count("\n") == 1
     assert "tree:1" in failed.stderr and "integrity check" in failed.stderr
     assert not workspace.engine.has_image("modelport-test/tampered:1")
+
+
+def test_the_control_plane_context_runs_modelport_server_with_postgres_and_s3(workspace: Workspace, tmp_path: Path) -> None:
+    out = tmp_path / "server"
+    built = json.loads(workspace.cli("build", "--server", "--no-build", "--output", str(out), "--json").stdout)
+    assert built["tag"].startswith("modelport/server:") and built["endpoint"] is None
+    packages = {p.split("==")[0].lower().replace("_", "-") for p in built["packages"]}
+    assert {"psycopg", "s3fs", "pyarrow", "alembic"} <= packages  # a server writes batch and monitoring output too
+    dockerfile = (out / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["/opt/venv/bin/modelport"]' in dockerfile and 'CMD ["server", "--host", "0.0.0.0"]' in dockerfile
+    assert not (out / "model").exists()
+    both = workspace.cli("build", "iris-ep", "--server", check=False)
+    assert both.returncode == 1 and "not both" in both.stderr

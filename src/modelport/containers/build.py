@@ -145,7 +145,10 @@ def _write_context(services: Services, bundle: bundles.Bundle | None, context: P
         formats = bundle.formats
         serves_with = [d for f in formats for d in TABLE[f].serves_with]
         java = any(TABLE[f].needs_java for f in formats)
-        bundles.write_bundle(services, bundle, context / "model")
+        bundles.write_bundle(services, bundle, context / "model")  # each artifact checked against its sha256
+        onnx_files = [context / "model" / "artifacts" / v.sha256 for v in bundle.versions if v.format == "onnx"]
+        if any(has_tree_ensemble(path) for path in onnx_files):
+            serves_with.append("onnx")  # modelport's tree kernel reads the graph with it (runtimes/onnx_trees.py)
         labels["org.opencontainers.image.description"] = f"modelport endpoint {bundle.endpoint}"
         labels["io.modelport.endpoint"] = bundle.endpoint
         labels["io.modelport.models"] = ",".join(f"{v.ref}=sha256:{v.sha256}" for v in bundle.versions)
@@ -178,6 +181,17 @@ def _write_context(services: Services, bundle: bundles.Bundle | None, context: P
         packages=[f"{w.name}=={w.version}" for w in built],
         run=f"docker run --rm -p {port}:{port} {tag}",
     )
+
+
+def has_tree_ensemble(path: Path) -> bool:
+    """Whether an ONNX model uses a tree-ensemble operator (its name is in the graph's bytes)."""
+    tail = b""
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            if b"TreeEnsemble" in tail + chunk:
+                return True
+            tail = chunk[-16:]
+    return False
 
 
 def _installed(name: str) -> bool:

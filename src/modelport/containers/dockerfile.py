@@ -1,9 +1,9 @@
 """The Dockerfile of an image: two stages, wheels installed offline, the final stage carries no build tools.
 
-Stage ``build`` checks the base has Python 3.11 and installs the context's
-wheels into ``/opt/venv`` with no index (``--no-index --find-links``); the
-final stage copies that virtualenv, the model bundle (``/opt/ml/model``) and,
-for PMML, a slim Java runtime.  It runs as a numeric non-root user (what
+Stage ``build`` checks the base has Python 3.11, installs the context's
+wheels into ``/opt/venv`` with no index, and seeds the registry the image
+starts from; the final stage copies that virtualenv, the model bundle
+(``/opt/ml/model``), the seeded registry and, for PMML, a slim Java runtime.  It runs as a numeric non-root user (what
 Kubernetes' ``runAsNonRoot`` can check), with an exec-form ENTRYPOINT, so the
 server is PID 1 and gets SIGTERM itself.
 """
@@ -17,6 +17,8 @@ DEFAULT_BASE = "python:3.11-slim"
 #: the user the image runs as (numeric, so runAsNonRoot can verify it)
 USER_ID = 10001
 PORT = 8080
+#: the registry seeded at build time from the image's own bundle
+SEED_DIR = "/opt/modelport/seed"
 #: printed by the build stage when the base is unfit: the build's output is searched for it
 BASE_MARKER = "modelport-base-check:"
 
@@ -65,11 +67,19 @@ def render(
         "",
         "FROM ${BASE}",
     ]
+    if model:
+        # the registry the image serves from, made now (its schema, the bundle's versions and endpoint): a start
+        # whose /opt/ml/model is this bundle copies it instead of building it (containers/entry.py)
+        lines[-2:-2] = [
+            "COPY model /opt/ml/model",
+            f"RUN MODELPORT_HOME={SEED_DIR} /opt/venv/bin/python -m modelport.containers.entry --seed",
+        ]
     if java:
         lines.append("COPY jre /opt/jre")
     lines.append("COPY --from=build /opt/venv /opt/venv")
     if model:
         lines.append("COPY model /opt/ml/model")
+        lines.append(f"COPY --from=build {SEED_DIR} {SEED_DIR}")
     environment = {
         "PATH": "/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "PYTHONUNBUFFERED": "1",

@@ -1,8 +1,10 @@
 """The container's entry point: ``docker run IMAGE [serve] [--host H] [--port P]``.
 
-Seeds a fresh registry in ``MODELPORT_HOME`` (default ``/tmp/modelport``)
-from the model bundle in ``/opt/ml/model`` (or the ``model.tar.gz`` SageMaker
-left there), then serves that endpoint with modelport's own server: ``/ping``
+Puts a registry holding the endpoint in ``MODELPORT_HOME`` (default
+``/tmp/modelport``) — a copy of the one seeded at build time when
+``/opt/ml/model`` still holds the image's own bundle, else one seeded from
+whatever is there (the ``model.tar.gz`` SageMaker left included) — then
+serves that endpoint with modelport's own server: ``/ping``
 and ``/invocations`` (SageMaker's container contract), the endpoint's
 SageMaker runtime route, the Open Inference Protocol v2, MLflow payloads,
 and ``/healthz`` / ``/readyz``.
@@ -16,6 +18,8 @@ exits — well inside SageMaker's 30 s before SIGKILL.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -83,28 +87,84 @@ def child(host: str, port: str, workers: str) -> int:
     from modelport.server import serve
     from modelport.settings import Settings
 
+    try:
+        port_number, worker_count = int(port), int(workers)
+    except ValueError:
+        print(f"error: invalid port {port!r} or workers {workers!r}; {USAGE}", file=sys.stderr)
+        return 1
     settings = Settings.from_env()
     model_dir = Path(os.environ.get("MODELPORT_MODEL_DIR", str(MODEL_DIR)))
     try:
-        endpoint = seed(settings, model_dir)
-        serve(settings.with_overrides(serve_endpoint=endpoint), host=host, port=int(port), workers=int(workers))
+        endpoint, formats = restore(settings, model_dir) or seed(settings, model_dir)
+        preload(formats)
+        serve(settings.with_overrides(serve_endpoint=endpoint), host=host, port=port_number, workers=worker_count)
     except ModelportError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
-        return 1
-    except ValueError:
-        print(f"error: invalid port {port!r} or workers {workers!r}; {USAGE}", file=sys.stderr)
         return 1
     return 0
 
 
-def seed(settings: Settings, model_dir: Path) -> str:
-    """A fresh registry in the settings' home holding the bundle's endpoint; its name."""
+def preload(formats: list[str]) -> None:
+    """Import the app and the runtimes here: granian forks its workers from this process, so they start warm.
+
+    (Measured in a container under load: re-importing them in the worker cost ~2-3 s of start-up.)
+    """
+    import importlib
+
+    import modelport.api.app
+    import modelport.serving.codecs.csv_body  # noqa: F401
+    from modelport.formats import TABLE
+
+    with contextlib.suppress(ImportError):
+        import pandas  # noqa: F401  # CSV bodies are read with it: imported here, not by the first request
+
+    for fmt in formats:
+        importlib.import_module(TABLE[fmt].runtime.partition(":")[0])
+
+
+SEED_MARKER = "seed.json"
+
+
+def seed_image(settings: Settings, model_dir: Path) -> None:
+    """At build time: seed the registry the image starts from, and record which bundle it holds."""
+    import hashlib
+
+    endpoint, formats = seed(settings, model_dir)
+    (settings.home / "secret.key").unlink(missing_ok=True)  # never baked into an image
+    digest = hashlib.sha256((model_dir / "modelport.json").read_bytes()).hexdigest()
+    marker = {"manifest_sha256": digest, "endpoint": endpoint, "formats": formats}
+    (settings.home / SEED_MARKER).write_text(json.dumps(marker))
+
+
+def restore(settings: Settings, model_dir: Path, seed_dir: Path | None = None) -> tuple[str, list[str]] | None:
+    """The registry seeded at build time, copied into the settings' home, when ``model_dir`` holds that same bundle.
+
+    None (seed afresh) when there is none, or SageMaker put another model in ``/opt/ml/model``.
+    """
+    import hashlib
     import shutil
 
-    from modelport.containers.bundle import find_bundle, load_bundle
-    from modelport.services import Services
+    from modelport.containers.dockerfile import SEED_DIR
 
+    seed_dir = seed_dir or Path(SEED_DIR)
+    manifest = model_dir / "modelport.json"
+    try:
+        marker = json.loads((seed_dir / SEED_MARKER).read_text())
+        if hashlib.sha256(manifest.read_bytes()).hexdigest() != marker["manifest_sha256"]:
+            return None
+    except (OSError, ValueError, KeyError):
+        return None
     home = settings.home
+    _clear(home)
+    for name in ("modelport.db", "modelport.db-wal"):  # the log too, had it not been folded in at close
+        if (seed_dir / name).exists():
+            shutil.copyfile(seed_dir / name, home / name)
+    return marker["endpoint"], list(marker["formats"])
+
+
+def _clear(home: Path) -> None:
+    import shutil
+
     for stale in ("modelport.db", "modelport.db-wal", "modelport.db-shm", "artifacts"):
         path = home / stale
         if path.is_dir():
@@ -112,10 +172,21 @@ def seed(settings: Settings, model_dir: Path) -> str:
         else:
             path.unlink(missing_ok=True)
     home.mkdir(parents=True, exist_ok=True)
+
+
+def seed(settings: Settings, model_dir: Path) -> tuple[str, list[str]]:
+    """A fresh registry in the settings' home holding the bundle's endpoint: its name and the formats it serves."""
+
+    from modelport.containers.bundle import find_bundle, load_bundle
+    from modelport.services import Services
+
+    home = settings.home
+    _clear(home)
     folder = find_bundle(model_dir, home)
     services = Services.open(settings)
     try:
-        return load_bundle(services, folder).endpoint
+        bundle = load_bundle(services, folder)
+        return bundle.endpoint, bundle.formats
     finally:
         services.close()
 
@@ -123,4 +194,9 @@ def seed(settings: Settings, model_dir: Path) -> str:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         sys.exit(child(*sys.argv[2:5]))
+    if sys.argv[1:2] == ["--seed"]:
+        from modelport.settings import Settings
+
+        seed_image(Settings.from_env(), Path(os.environ.get("MODELPORT_MODEL_DIR", str(MODEL_DIR))))
+        sys.exit(0)
     sys.exit(main())

@@ -452,8 +452,10 @@ def native_forest(path: os.PathLike[str] | str, session: Any, options: dict[str,
     kernel = _kernel()
     if kernel is None:
         return None
-    import onnx
-
+    try:
+        import onnx
+    except ImportError:  # a container image for a model with no tree ensemble leaves it out (modelport build)
+        return None
     try:
         forest = build(onnx.load(os.fspath(path), load_external_data=False), kernel)
     except Exception:  # an attribute layout we do not know: ONNX Runtime stays in charge
