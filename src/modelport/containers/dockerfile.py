@@ -22,10 +22,14 @@ SEED_DIR = "/opt/modelport/seed"
 #: printed by the build stage when the base is unfit: the build's output is searched for it
 BASE_MARKER = "modelport-base-check:"
 
+# The marker is split in the script's text ("…base""-check:" in the shell, '…base' + '-check:' in Python) so
+# that only what the check prints contains it, not the RUN line the build echoes: a build failing for any
+# other reason is not mistaken for an unfit base.
+_HEAD, _TAIL = BASE_MARKER.split("-check")
 _CHECK_BASE = (
-    f'command -v python3 >/dev/null || {{ echo "{BASE_MARKER} the base image has no python3"; exit 3; }}; '
+    f'command -v python3 >/dev/null || {{ echo "{_HEAD}""-check{_TAIL} the base image has no python3"; exit 3; }}; '
     "python3 -c \"import sys; v = '%d.%d' % sys.version_info[:2]; "
-    f"sys.exit(0 if v == '3.11' else '{BASE_MARKER} the base image has Python ' + v + ', modelport images need 3.11')\""
+    f"sys.exit(0 if v == '3.11' else '{_HEAD}' + '-check{_TAIL} the base image has Python ' + v + ', modelport images need 3.11')\""
 )
 
 HEALTHCHECK = (
