@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from modelport.errors import InvalidArgument
 from modelport.services import Services
 from modelport.settings import Settings
 from modelport.tuning.spec import TuningSpec
@@ -153,3 +154,23 @@ def test_a_target_ends_the_job_early_and_a_timeout_stops_its_trials(
     job = svc.run(svc.create(make_spec("slow_quadratic", name="timeout", trials=500, timeout_s="2s", **space), created_by="t").name)
     assert (job.status, job.outcome["reason"]) == ("completed", "timeout")
     assert 2.0 <= job.outcome["run_seconds"] < 6.0 and job.finished_trials < 500
+
+
+@pytest.mark.slow
+def test_bayesian_search_on_a_gaussian_process(
+    sqlite_settings: Settings, make_services: Callable[[Settings], Services], make_spec: Callable[..., TuningSpec]
+) -> None:
+    """--sampler gp: Optuna's GPSampler proposes the trials after its random start; it closes in on the optimum."""
+    svc = make_services(sqlite_settings).tuning
+    spec = make_spec(
+        "quadratic", name="gp", objectives=["score:max"], params=["x=float:-5:5"], trials=16, parallel=1, sampler="gp"
+    )
+    assert spec.sampler == "gp"
+    job = svc.run(svc.create(spec, created_by="test").name)
+    assert job.status == "completed", job.failure_reason
+    guided = [t.params["x"] for t in job.trials if t.number >= 10]  # GPSampler starts with 10 random trials
+    assert min(abs(x - 2.0) for x in guided) < 0.5
+    with pytest.raises(InvalidArgument, match="--sampler gp is bayesian search's model: it does not apply to --strategy random"):
+        make_spec(strategy="random", sampler="gp")
+    with pytest.raises(InvalidArgument, match="unknown sampler 'bo': expected tpe or gp"):
+        make_spec(sampler="bo")

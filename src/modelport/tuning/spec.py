@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelport.errors import InvalidArgument
 
 STRATEGIES = ("bayesian", "random", "grid", "hyperband")
+SAMPLERS = ("tpe", "gp")
 ENGINES = ("local", "dask")
 EARLY_STOP = ("median", "off")
 #: what modelport measures on a trial's model as it would be served (tuning/serving.py)
@@ -180,6 +181,8 @@ class TuningSpec(_Spec):
     trials: int = 20
     parallel: int = 1
     strategy: Literal["bayesian", "random", "grid", "hyperband"] = "bayesian"
+    #: the model behind bayesian (and hyperband) search: TPE, or a Gaussian process (needs PyTorch)
+    sampler: Literal["tpe", "gp"] = "tpe"
     seed: int | None = None
     timeout_s: float | None = None
     target: Bound | None = None
@@ -213,6 +216,12 @@ class TuningSpec(_Spec):
         if strategy not in STRATEGIES:
             raise InvalidArgument(f"unknown strategy {fields['strategy']!r}: expected one of {', '.join(STRATEGIES)}")
         fields["strategy"] = strategy
+        model = str(fields.get("sampler", "tpe")).lower()
+        if model not in SAMPLERS:
+            raise InvalidArgument(f"unknown sampler {fields['sampler']!r}: expected tpe or gp")
+        if model != "tpe" and strategy not in ("bayesian", "hyperband"):
+            raise InvalidArgument(f"--sampler {model} is bayesian search's model: it does not apply to --strategy {strategy}")
+        fields["sampler"] = model
         engine = str(fields.get("engine", "local")).lower()
         if engine not in ENGINES:
             raise InvalidArgument(f"unknown engine {engine!r}: expected local or dask")

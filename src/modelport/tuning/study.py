@@ -62,6 +62,14 @@ def sampler(spec: TuningSpec) -> Any:
     if spec.strategy == "grid":
         return s.GridSampler({p.name: p.grid_values() for p in spec.params}, seed=spec.seed)
     constraints = functools.partial(violations, spec.constraints) if spec.constraints else None
+    if spec.sampler == "gp":
+        try:
+            import torch  # noqa: F401  # Optuna's Gaussian process runs on PyTorch
+        except ImportError:
+            from modelport.errors import MissingExtra
+
+            raise MissingExtra.for_extra("torch", "--sampler gp") from None
+        return s.GPSampler(seed=spec.seed, constraints_func=constraints)
     return s.TPESampler(seed=spec.seed, constraints_func=constraints)
 
 
