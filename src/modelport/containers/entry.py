@@ -122,6 +122,33 @@ def preload(formats: list[str]) -> None:
         importlib.import_module(TABLE[fmt].runtime.partition(":")[0])
 
 
+#: modules a request imports on first use (a body type, the v2 protocol, the server and its event loop)
+SERVING_MODULES = (
+    "modelport.server",
+    "modelport.api.rsgi",
+    "modelport.serving.codecs.json_body",
+    "modelport.serving.codecs.xml_body",
+    "modelport.serving.codecs.parquet_body",
+    "modelport.serving.codecs.v2",
+    "modelport.serving.codecs.v2_tensors",
+    "modelport.serving.codecs.content_encoding",
+    "modelport.serving.codecs.response",
+    "granian",
+    "granian.server",
+    "uvloop",
+)
+
+
+def import_for_serving(formats: list[str]) -> None:
+    """Import what serving the image's formats imports (at build time, so that bytecode is written)."""
+    import importlib
+
+    preload(formats)
+    for name in SERVING_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
 SEED_MARKER = "seed.json"
 
 
@@ -131,6 +158,7 @@ def seed_image(settings: Settings, model_dir: Path) -> None:
 
     endpoint, formats = seed(settings, model_dir)
     (settings.home / "secret.key").unlink(missing_ok=True)  # never baked into an image
+    import_for_serving(formats)  # their bytecode is written now: the image carries no other (pip ran --no-compile)
     digest = hashlib.sha256((model_dir / "modelport.json").read_bytes()).hexdigest()
     marker = {"manifest_sha256": digest, "endpoint": endpoint, "formats": formats}
     (settings.home / SEED_MARKER).write_text(json.dumps(marker))
