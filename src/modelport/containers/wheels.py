@@ -92,15 +92,24 @@ def closure(roots: Iterable[str], *, skip: frozenset[tuple[str, str]] = frozense
 
 #: modelport requirements a serving image leaves out: pyarrow (170 MB installed) only reads Parquet request
 #: bodies there, which such an image refuses with 415 (serving/codecs/parquet_body.py); batch and monitoring need it
-NOT_SERVING = frozenset({"pyarrow", "rich", "typer"})
+NOT_SERVING = frozenset({"pyarrow", "rich", "typer", "cryptography"})
 #: rich and typer (with Pygments, markdown-it-py, shellingham: 13 MB) are the CLI's; the image runs
-#: ``modelport.containers.entry``, never ``modelport`` (tests/containers/test_images.py serves every body type without them)
+#: ``modelport.containers.entry``, never ``modelport`` (tests/containers/test_images.py serves every body type without them).
+#: cryptography (with cffi: 13 MB stripped) opens sealed token secrets (server_key.py): an endpoint's registry is seeded
+#: afresh at every start with no token in it, and its server mounts no token routes
 
 #: requirements a runtime declares but never imports to score: ONNX Runtime's protobuf, flatbuffers, sympy and
-#: coloredlogs serve its offline tools (quantization, transformers, the ORT-format converter).  Followed when
+#: coloredlogs serve its offline tools (quantization, transformers, the ORT-format converter); skops's prettytable
+#: (with wcwidth, 3 MB) only its model cards (skops.card), never skops.io, which loads models.  Followed when
 #: another distribution needs them too (``onnx``, for tree ensembles, imports protobuf).
 NOT_SCORING = frozenset(
-    {("onnxruntime", "protobuf"), ("onnxruntime", "flatbuffers"), ("onnxruntime", "sympy"), ("onnxruntime", "coloredlogs")}
+    {
+        ("onnxruntime", "protobuf"),
+        ("onnxruntime", "flatbuffers"),
+        ("onnxruntime", "sympy"),
+        ("onnxruntime", "coloredlogs"),
+        ("skops", "prettytable"),
+    }
 )
 
 
