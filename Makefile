@@ -24,10 +24,10 @@ browser:
 
 # The container tests' engine, base-image maker and jlink (PMML images): Debian packages, a no-op once present.
 container-tools:
-	@if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null || ! command -v jlink >/dev/null; then \
+	@if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null || ! command -v jlink >/dev/null || ! command -v strip >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q docker.io debootstrap openjdk-17-jdk-headless; \
-	  else echo "note: the container tests need: apt-get install -y docker.io debootstrap openjdk-17-jdk-headless"; fi; \
+	    export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q docker.io debootstrap openjdk-17-jdk-headless binutils; \
+	  else echo "note: the container tests need: apt-get install -y docker.io debootstrap openjdk-17-jdk-headless binutils"; fi; \
 	fi
 
 $(STAMP): pyproject.toml setup.py src/modelport/runtimes/_trees.c Makefile

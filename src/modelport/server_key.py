@@ -19,9 +19,9 @@ import hashlib
 import os
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from modelport.errors import FailedPrecondition
+from modelport.errors import FailedPrecondition, MissingExtra
 
 if TYPE_CHECKING:
     from cryptography.fernet import Fernet
@@ -49,7 +49,7 @@ class ServerKey:
 
     def open(self, sealed: str) -> str | None:
         """The plaintext, or None when this key did not seal it (another key, or no key yet)."""
-        from cryptography.fernet import InvalidToken
+        InvalidToken = _fernet().InvalidToken
 
         cipher = self._cipher(create=False)
         if cipher is None:
@@ -64,10 +64,19 @@ class ServerKey:
             text = self._secret if self._secret is not None else _read_or_make(self.path, create=create)
             if text is None:
                 return None
-            from cryptography.fernet import Fernet
+            Fernet = _fernet().Fernet
 
             self._fernet = Fernet(base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()))
         return self._fernet
+
+
+def _fernet() -> Any:
+    """``cryptography.fernet``; an endpoint's image leaves it out (it has no tokens: containers/wheels.py)."""
+    try:
+        import cryptography.fernet
+    except ImportError:
+        raise MissingExtra("sealed token secrets need cryptography, which is not installed here: pip install cryptography") from None
+    return cryptography.fernet
 
 
 def _read_or_make(path: Path, *, create: bool) -> str | None:

@@ -205,3 +205,15 @@ def test_the_key_file_is_made_once(tmp_path: Path) -> None:
     (tmp_path / "k" / "secret.key").write_text("\n")
     with pytest.raises(FailedPrecondition, match=r"secret\.key is empty: set MODELPORT_SECRET_KEY, or delete the file"):
         ServerKey(tmp_path / "k" / "secret.key").seal("hello")
+
+
+def test_without_cryptography_sealing_a_token_is_one_line_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An endpoint's image leaves cryptography out (it never holds a token): asked to seal one anyway, it says why."""
+    import sys
+
+    from modelport.errors import MissingExtra
+    from modelport.server_key import ServerKey
+
+    monkeypatch.setitem(sys.modules, "cryptography.fernet", None)
+    with pytest.raises(MissingExtra, match="^sealed token secrets need cryptography, which is not installed here"):
+        ServerKey(tmp_path / "secret.key").seal("mp_x")

@@ -57,11 +57,11 @@ def in_ci() -> bool:
 
 
 def ensure_packages() -> None:
-    """dockerd, docker and debootstrap; apt-get installs them in CI (as root), else EngineUnavailable."""
-    missing = [tool for tool in ("dockerd", "docker", "debootstrap", "jlink") if shutil.which(tool) is None]
+    """dockerd, docker, debootstrap, jlink and strip; apt-get installs them in CI (as root), else EngineUnavailable."""
+    missing = [tool for tool in ("dockerd", "docker", "debootstrap", "jlink", "strip") if shutil.which(tool) is None]
     if not missing:
         return
-    packages = ["docker.io", "debootstrap", "openjdk-17-jdk-headless"]
+    packages = ["docker.io", "debootstrap", "openjdk-17-jdk-headless", "binutils"]  # binutils: strip, for image sizes
     if not in_ci() or os.geteuid() != 0:
         raise EngineUnavailable(f"{', '.join(missing)} not installed: apt-get install -y {' '.join(packages)}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}

@@ -210,3 +210,22 @@ def test_the_registry_seeded_at_build_time_is_used_only_for_the_same_bundle(sour
     bundles.write_bundle(source, bundles.resolve(source, "iris:1"), other)
     assert restore(Settings(home=tmp_path / "home2"), other, seed_dir) is None
     assert restore(Settings(home=tmp_path / "home3"), model_dir, tmp_path / "no-seed") is None
+
+
+def test_a_model_tar_gz_is_read_where_tarfile_has_no_data_filter_and_a_link_in_it_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debian 12's Python 3.11.2 (the tests' base image) predates ``extractall(filter=)``."""
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "modelport.json").write_text("{}")
+    model_dir = tmp_path / "ml-model"
+    model_dir.mkdir()
+    with tarfile.open(model_dir / "model.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "src", arcname=".")
+    assert (bundles.find_bundle(model_dir, tmp_path / "home") / "modelport.json").read_text() == "{}"
+    (tmp_path / "src" / "escape").symlink_to("/etc/passwd")
+    with tarfile.open(model_dir / "model.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "src", arcname=".")
+    with pytest.raises(FailedPrecondition, match="'./escape' is not a plain file inside the archive"):
+        bundles.find_bundle(model_dir, tmp_path / "home")

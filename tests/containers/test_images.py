@@ -7,12 +7,15 @@ The ONNX and PMML images are built once per module on the local Python 3.11 base
 from __future__ import annotations
 
 import contextlib
+import gzip
+import io
 import json
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 import numpy as np
@@ -29,11 +32,20 @@ FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
 @contextlib.contextmanager
-def running(engine: DockerEngine, image: str, *, env: dict[str, str] | None = None) -> Iterator[tuple[str, str]]:
-    """(container id, base URL) of ``image`` serving on a free loopback port of the host's network."""
+def running(
+    engine: DockerEngine, image: str, *, env: dict[str, str] | None = None, shell: str | None = None
+) -> Iterator[tuple[str, str]]:
+    """(container id, base URL) of ``image`` serving on a free loopback port of the host's network.
+
+    ``shell``: a /bin/sh script run instead, ending by exec-ing the entry point (``$SERVE``).
+    """
     port = infra.free_port()
     flags = [f"-e={k}={v}" for k, v in {"SAGEMAKER_BIND_TO_PORT": str(port), **(env or {})}.items()]
-    cid = engine.docker("run", "-d", "--network", "host", *flags, image, "serve", "--host", "127.0.0.1").stdout.strip()
+    command = [image, "serve", "--host", "127.0.0.1"]
+    if shell is not None:
+        serve = "exec /opt/venv/bin/python -m modelport.containers.entry serve --host 127.0.0.1"
+        command = ["--entrypoint", "/bin/sh", image, "-c", shell.replace("$SERVE", serve)]
+    cid = engine.docker("run", "-d", "--network", "host", *flags, *command).stdout.strip()
     url = f"http://127.0.0.1:{port}"
     try:
         infra.wait_for(lambda: _status(f"{url}/readyz") == 200 or not _running(engine, cid), 90, f"{image} to be ready")
@@ -145,6 +157,140 @@ def test_the_onnx_image_answers_boto3_tritonclient_and_the_container_contract_li
         np.testing.assert_array_equal(np.array([r["probabilities"] for r in got], dtype=np.float32), probabilities.astype(np.float32))
     assert v2.as_numpy("label").tolist() == labels
     np.testing.assert_array_equal(v2.as_numpy("probabilities"), probabilities.astype(np.float32))
+
+
+def _answers(response: httpx.Response) -> tuple[list[int], np.ndarray]:
+    """(labels, float32 probabilities) of a prediction in whichever body type it came back."""
+    assert response.status_code == 200, response.text
+    kind = response.headers["content-type"]
+    if kind.startswith("text/csv"):
+        frame = pd.read_csv(io.StringIO(response.text))
+        return frame["label"].tolist(), frame[["proba_0", "proba_1", "proba_2"]].to_numpy(np.float32)
+    if "xml" in kind:
+        rows = ElementTree.fromstring(response.content).findall("prediction")
+        labels = [int(r.findtext("label") or "") for r in rows]
+        return labels, np.array([[float(r.findtext(f"proba_{i}") or "") for i in range(3)] for r in rows], np.float32)
+    data = response.json()
+    if "outputs" in data:  # the v2 protocol
+        outputs = {o["name"]: o for o in data["outputs"]}
+        proba = np.array(outputs["probabilities"]["data"], np.float32).reshape(outputs["probabilities"]["shape"])
+        return outputs["label"]["data"], proba
+    predictions = data["predictions"]
+    return [p["label"] for p in predictions], np.array([p["probabilities"] for p in predictions], np.float32)
+
+
+LOAD_EVERY_SHARED_OBJECT = """
+import ctypes, pathlib, sys
+failed = []
+for path in sorted(pathlib.Path(sys.prefix, "lib").rglob("*.so*")):
+    try:
+        ctypes.CDLL(str(path))
+    except OSError as exc:
+        failed.append(str(exc))
+print("\\n".join(failed))
+"""
+
+
+def assert_every_shared_object_loads(engine: DockerEngine, image: str) -> None:
+    """Stripped libraries still load (a library patchelf rewrote, stripped, no longer would)."""
+    out = engine.docker("run", "--rm", "--network", "none", "--entrypoint", "/opt/venv/bin/python", image, "-c",
+                        LOAD_EVERY_SHARED_OBJECT).stdout  # fmt: skip
+    assert not [line for line in out.splitlines() if "ELF" in line or "aligned" in line], out
+
+
+def test_the_slim_onnx_image_answers_every_body_type_like_modelport_predict_also_when_seeded_afresh(
+    workspace: Workspace, onnx_image: dict[str, Any], iris_rows: tuple[pd.DataFrame, np.ndarray], tmp_path: Path
+) -> None:
+    """What the image leaves out (the CLI's libraries, ONNX Runtime's tools and C-API library) is never needed to serve."""
+    packages = {p.split("==")[0].lower() for p in onnx_image["packages"]}  # type: ignore[union-attr]
+    assert not packages & {"typer", "rich", "pygments", "protobuf", "flatbuffers", "sympy", "cryptography"}
+    left_out = workspace.engine.docker(
+        "run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", "modelport-test/iris-ep:1", "-c",
+        "cd /opt/venv/lib/python3.11/site-packages && ls onnxruntime/capi onnxruntime numpy; find . -name '*.pyi' -o -name '*.h'",
+    ).stdout  # fmt: skip
+    assert "libonnxruntime.so" not in left_out and "transformers" not in left_out
+    assert ".pyi" not in left_out and ".h\n" not in left_out
+    assert_every_shared_object_loads(workspace.engine, "modelport-test/iris-ep:1")
+    x, _ = iris_rows
+    rows = tmp_path / "rows.csv"
+    x.to_csv(rows, index=False)
+    expected = predict_locally(workspace, "iris:1", rows, tmp_path)
+    labels = expected["label"].tolist()
+    probabilities = expected[["proba_0", "proba_1", "proba_2"]].to_numpy().astype(np.float32)
+    records = x.to_dict("records")
+    csv_body = x.to_csv(index=False, header=False)
+    xml = "<rows>" + "".join("<row>" + "".join(f"<{k}>{v!r}</{k}>" for k, v in r.items()) + "</row>" for r in records) + "</rows>"
+    json_ = {"content-type": "application/json"}
+    bodies: list[tuple[str, str, bytes | str, dict[str, str]]] = [
+        ("csv", "/invocations", csv_body, {"content-type": "text/csv"}),
+        ("csv with header, csv back", "/invocations", x.to_csv(index=False),
+         {"content-type": "text/csv; header=present", "accept": "text/csv; header=present"}),
+        ("gzip csv", "/invocations", gzip.compress(csv_body.encode()), {"content-type": "text/csv", "content-encoding": "gzip"}),
+        ("records", "/invocations", json.dumps(records), json_),
+        ("mlflow dataframe_split", "/invocations", json.dumps({"dataframe_split": x.to_dict("split")}), json_),
+        ("mlflow dataframe_records", "/invocations", json.dumps({"dataframe_records": records}), json_),
+        ("mlflow instances", "/invocations", json.dumps({"instances": records}), json_),
+        ("mlflow inputs", "/invocations", json.dumps({"inputs": x.to_dict("list")}), json_),
+        ("xml", "/invocations", xml, {"content-type": "application/xml", "accept": "application/xml"}),
+        ("sagemaker runtime", "/endpoints/iris-ep/invocations", csv_body, {"content-type": "text/csv"}),
+        ("v2", "/v2/models/iris-ep/infer", json.dumps({"inputs": [
+            {"name": n, "shape": [len(x)], "datatype": "FP64", "data": x[n].tolist()} for n in FEATURES]}), json_),
+    ]  # fmt: skip
+    fresh = "mkdir -p /tmp/m && tar -C /opt/ml/model -czf /tmp/m/model.tar.gz . && MODELPORT_MODEL_DIR=/tmp/m $SERVE"
+    for shell in (None, fresh):  # the registry seeded at build time; a fresh one (SageMaker's model.tar.gz)
+        with running(workspace.engine, "modelport-test/iris-ep:1", shell=shell) as (_, url):
+            assert httpx.get(f"{url}/ping").status_code == 200 and httpx.get(f"{url}/metrics").status_code == 200
+            parquet = httpx.post(f"{url}/invocations", content=b"PAR1", headers={"content-type": "application/parquet"})
+            assert parquet.status_code == 415 and "pyarrow" in parquet.json()["message"]
+            for name, path, body, headers in bodies:
+                got_labels, got_proba = _answers(httpx.post(f"{url}{path}", content=body, headers=headers, timeout=30))
+                assert got_labels == labels, (shell, name)
+                np.testing.assert_array_equal(got_proba, probabilities, err_msg=f"{name} ({shell})")
+
+
+@pytest.fixture(scope="module")
+def sklearn_image(workspace: Workspace, iris_rows: tuple[pd.DataFrame, np.ndarray]) -> dict[str, Any]:
+    """A scikit-learn version (a pickled LogisticRegression) built as an image."""
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = iris_rows
+    folder = workspace.home / "sklearn-model"
+    folder.mkdir(exist_ok=True)
+    joblib.dump(LogisticRegression(max_iter=500).fit(x, y), folder / "iris.joblib")  # its inputs: the column names
+    workspace.cli("models", "register", str(folder / "iris.joblib"), "--name", "iris-sk")
+    return workspace.build("iris-sk:1", "--tag", "modelport-test/iris-sk:1")
+
+
+def test_the_slim_scikit_learn_image_loads_every_library_and_answers_like_modelport_predict(
+    workspace: Workspace, sklearn_image: dict[str, Any], iris_rows: tuple[pd.DataFrame, np.ndarray], tmp_path: Path
+) -> None:
+    packages = {p.split("==")[0].lower() for p in sklearn_image["packages"]}  # type: ignore[union-attr]
+    assert {"scikit-learn", "scipy", "numpy"} <= packages and not packages & {"typer", "rich", "onnxruntime", "pyarrow", "prettytable"}
+    assert_every_shared_object_loads(workspace.engine, "modelport-test/iris-sk:1")
+    x, _ = iris_rows
+    rows = tmp_path / "rows.csv"
+    x.to_csv(rows, index=False)
+    expected = predict_locally(workspace, "iris-sk:1", rows, tmp_path)
+    proba = [c for c in expected.columns if c.startswith("proba")]
+    with running(workspace.engine, "modelport-test/iris-sk:1") as (_, url):
+        answers = [
+            httpx.post(f"{url}/invocations", content=x.to_csv(index=False, header=False), headers={"content-type": "text/csv"}),
+            httpx.post(f"{url}/invocations", content=json.dumps({"dataframe_split": x.to_dict("split")}),
+                       headers={"content-type": "application/json"}),
+            httpx.post(f"{url}/endpoints/iris-sk/invocations", content=x.to_csv(index=False),
+                       headers={"content-type": "text/csv", "accept": "text/csv; header=present"}),
+        ]  # fmt: skip
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        if answer.headers["content-type"].startswith("text/csv"):
+            got = pd.read_csv(io.StringIO(answer.text))
+            assert got["label"].tolist() == expected["label"].tolist()
+            np.testing.assert_array_equal(got[proba].to_numpy(np.float64), expected[proba].to_numpy(np.float64))
+        else:
+            predictions = answer.json()["predictions"]
+            assert [p["label"] for p in predictions] == expected["label"].tolist()
+            np.testing.assert_array_equal(np.array([p["probabilities"] for p in predictions]), expected[proba].to_numpy())
 
 
 def test_sigterm_under_load_turns_readiness_off_and_loses_no_accepted_request(

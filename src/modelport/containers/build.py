@@ -162,7 +162,8 @@ def _write_context(services: Services, bundle: bundles.Bundle | None, context: P
         labels["org.opencontainers.image.description"] = "modelport control plane"
         entrypoint, cmd = ["/opt/venv/bin/modelport"], ["server", "--host", "0.0.0.0"]
     roots = wheels.serving_roots(serves_with, everything=bundle is None)
-    built = wheels.collect(roots, context / "wheels", context / "app", cache / "wheels")
+    skip = wheels.NOT_SCORING if bundle is not None else frozenset()
+    built = wheels.collect(roots, context / "wheels", context / "app", cache / "wheels", skip=skip)
     (context / "requirements.txt").write_text(wheels.requirements_text(built))
     if java:
         _slim_jre(context / "jre", cache / "jre")

@@ -134,9 +134,22 @@ def find_bundle(model_dir: Path, scratch: Path) -> Path:
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
         with tarfile.open(archive) as tar:
-            tar.extractall(out, filter="data")
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(out, filter="data")
+            else:  # Python 3.11 before 3.11.4 (Debian 12's 3.11.2): the same refusals, by hand
+                tar.extractall(out, members=_plain_members(tar, archive))
         return out
     raise FailedPrecondition(f"{model_dir} holds neither {MANIFEST} nor model.tar.gz: nothing to serve")
+
+
+def _plain_members(tar: tarfile.TarFile, archive: Path) -> list[tarfile.TarInfo]:
+    """The archive's files and folders, refusing what the "data" filter refuses: links, devices, paths leaving it."""
+    members = tar.getmembers()
+    for m in members:
+        parts = Path(m.name).parts
+        if not (m.isfile() or m.isdir()) or m.name.startswith("/") or ".." in parts:
+            raise FailedPrecondition(f"{archive.name}: member {m.name!r} is not a plain file inside the archive")
+    return members
 
 
 def load_bundle(services: Services, folder: Path) -> Bundle:

@@ -2,7 +2,7 @@
 
 Stage ``build`` checks the base has Python 3.11, installs the context's
 wheels into ``/opt/venv`` with no index, and seeds the registry the image
-starts from; the final stage copies that virtualenv, the model bundle
+starts from (importing what serving imports, so only their bytecode is written); the final stage copies that virtualenv, the model bundle
 (``/opt/ml/model``), the seeded registry and, for PMML, a slim Java runtime.  It runs as a numeric non-root user (what
 Kubernetes' ``runAsNonRoot`` can check), with an exec-form ENTRYPOINT, so the
 server is PID 1 and gets SIGTERM itself.
@@ -54,6 +54,9 @@ def render(
     env: Mapping[str, str] | None = None,
 ) -> str:
     """The Dockerfile text; the context holds ``wheels/``, ``app/`` (modelport's wheel), and ``model/`` and ``jre/`` when used."""
+    # an endpoint image keeps the bytecode of what serving imports (written by the seed step, which imports it): not of
+    # the rest of each library (Parquet, plotting, other SQL dialects: 16 MB of 43 MB for ONNX); the control plane all
+    compile_flag = " --no-compile" if model else ""
     lines = [
         "# Written by `modelport build`: reproducible, built offline from the wheels in this context.",
         f"ARG BASE={base}",
@@ -62,11 +65,11 @@ def render(
         "COPY wheels /wheels",
         "RUN python3 -m venv /opt/venv \\",
         " && /opt/venv/bin/python -m pip install --quiet --no-index --no-deps --no-cache-dir"
-        " --disable-pip-version-check /wheels/*.whl",
+        f" --disable-pip-version-check{compile_flag} /wheels/*.whl",
         "# modelport last, on its own: a new modelport reuses the layer above",
         "COPY app /app",
         "RUN /opt/venv/bin/python -m pip install --quiet --no-index --no-deps --no-cache-dir"
-        " --disable-pip-version-check /app/*.whl \\",
+        f" --disable-pip-version-check{compile_flag} /app/*.whl \\",
         " && /opt/venv/bin/python -m pip uninstall --quiet --yes pip setuptools",
         "",
         "FROM ${BASE}",

@@ -122,6 +122,66 @@ def preload(formats: list[str]) -> None:
         importlib.import_module(TABLE[fmt].runtime.partition(":")[0])
 
 
+#: modules a request imports on first use (a body type, the v2 protocol, the server and its event loop)
+SERVING_MODULES = (
+    "modelport.server",
+    "modelport.api.rsgi",
+    "modelport.serving.codecs.json_body",
+    "modelport.serving.codecs.xml_body",
+    "modelport.serving.codecs.parquet_body",
+    "modelport.serving.codecs.v2",
+    "modelport.serving.codecs.v2_tensors",
+    "modelport.serving.codecs.content_encoding",
+    "modelport.serving.codecs.response",
+    "modelport.async_inference.worker",
+    "modelport.monitoring.gauges",
+    "modelport.db.leases",
+    "granian",
+    "granian.server",
+    "uvloop",
+    "anyio._backends._asyncio",
+    "defusedxml.ElementTree",
+    "pydantic.v1",
+)
+
+
+def import_for_serving(formats: list[str]) -> None:
+    """Import what serving the image's formats imports (at build time, so that bytecode is written)."""
+    import importlib
+
+    preload(formats)
+    for name in SERVING_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
+def load_models(settings: Settings, model_dir: Path) -> None:
+    """Load (and warm) each version the bundle holds, as the server will: what unpickling a model imports (all of
+    scikit-learn's and SciPy's modules a pipeline uses) gets its bytecode written at build time, not at every start.
+
+    Best effort: a model that cannot load here (PMML: the Java runtime is not in the build stage) is loaded, and its
+    error reported, when the image serves.
+    """
+    from modelport.containers.bundle import find_bundle, read_bundle
+    from modelport.formats import TABLE
+    from modelport.runtimes import load_runtime
+    from modelport.services import Services
+    from modelport.signature import Signature
+
+    bundle = read_bundle(find_bundle(model_dir, settings.home))
+    services = Services.open(settings)
+    try:
+        for v in bundle.versions:
+            if TABLE[v.format].needs_java:
+                continue
+            mv = services.registry.get_version(v.ref)
+            signature = Signature.from_dict(mv.signature) if mv.signature else None
+            with contextlib.suppress(Exception):  # only bytecode is at stake here (see above)
+                load_runtime(mv.format, services.registry.model_path(mv), signature=signature).close()
+    finally:
+        services.close()
+
+
 SEED_MARKER = "seed.json"
 
 
@@ -131,6 +191,8 @@ def seed_image(settings: Settings, model_dir: Path) -> None:
 
     endpoint, formats = seed(settings, model_dir)
     (settings.home / "secret.key").unlink(missing_ok=True)  # never baked into an image
+    import_for_serving(formats)  # their bytecode is written now: the image carries no other (pip ran --no-compile)
+    load_models(settings, model_dir)
     digest = hashlib.sha256((model_dir / "modelport.json").read_bytes()).hexdigest()
     marker = {"manifest_sha256": digest, "endpoint": endpoint, "formats": formats}
     (settings.home / SEED_MARKER).write_text(json.dumps(marker))

@@ -10,7 +10,13 @@ Which distributions: modelport's own requirements and, per model format the
 endpoint serves, the runtime's (:attr:`modelport.formats.Format.serves_with`),
 followed through their requirements.  A library's own ``tests/`` folders are
 left out (never imported when serving; 35 MB for pandas and NumPy, 80 MB more
-for SciPy and scikit-learn).  Repacked wheels are cached by name,
+for SciPy and scikit-learn), and so is what no import reads (:func:`_unused`:
+type stubs, C headers and sources, ONNX Runtime's 34 MB C-API library and
+its offline tools).  Shared objects lose their symbol tables
+(``strip --strip-unneeded``, when binutils is here: 12 MB of uvloop's 14 MB,
+8 MB of SQLAlchemy's).  An endpoint image also leaves out the CLI's
+libraries (:data:`NOT_SERVING`) and requirements a runtime never imports
+when scoring (:data:`NOT_SCORING`).  Repacked wheels are cached by name,
 version and tag, so a second build only copies them.
 """
 
@@ -21,6 +27,9 @@ import hashlib
 import importlib.metadata as md
 import re
 import shutil
+import struct
+import subprocess
+import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -40,8 +49,11 @@ class Wheel:
     path: Path
 
 
-def closure(roots: Iterable[str]) -> list[md.Distribution]:
-    """The installed distributions ``roots`` (requirement strings) need, themselves included."""
+def closure(roots: Iterable[str], *, skip: frozenset[tuple[str, str]] = frozenset()) -> list[md.Distribution]:
+    """The installed distributions ``roots`` (requirement strings) need, themselves included.
+
+    ``skip``: (distribution, requirement) edges not followed, canonical names.
+    """
     from packaging.requirements import Requirement
 
     seen: dict[str, md.Distribution] = {}
@@ -72,13 +84,33 @@ def closure(roots: Iterable[str]) -> list[md.Distribution]:
                 continue
             if canonical(req.name) in seen and not req.extras:
                 continue
+            if (key, canonical(req.name)) in skip:
+                continue
             todo.append((req.name, frozenset(req.extras), key))
     return sorted(seen.values(), key=lambda d: canonical(d.metadata["Name"]))
 
 
 #: modelport requirements a serving image leaves out: pyarrow (170 MB installed) only reads Parquet request
 #: bodies there, which such an image refuses with 415 (serving/codecs/parquet_body.py); batch and monitoring need it
-NOT_SERVING = frozenset({"pyarrow"})
+NOT_SERVING = frozenset({"pyarrow", "rich", "typer", "cryptography"})
+#: rich and typer (with Pygments, markdown-it-py, shellingham: 13 MB) are the CLI's; the image runs
+#: ``modelport.containers.entry``, never ``modelport`` (tests/containers/test_images.py serves every body type without them).
+#: cryptography (with cffi: 13 MB stripped) opens sealed token secrets (server_key.py): an endpoint's registry is seeded
+#: afresh at every start with no token in it, and its server mounts no token routes
+
+#: requirements a runtime declares but never imports to score: ONNX Runtime's protobuf, flatbuffers, sympy and
+#: coloredlogs serve its offline tools (quantization, transformers, the ORT-format converter); skops's prettytable
+#: (with wcwidth, 3 MB) only its model cards (skops.card), never skops.io, which loads models.  Followed when
+#: another distribution needs them too (``onnx``, for tree ensembles, imports protobuf).
+NOT_SCORING = frozenset(
+    {
+        ("onnxruntime", "protobuf"),
+        ("onnxruntime", "flatbuffers"),
+        ("onnxruntime", "sympy"),
+        ("onnxruntime", "coloredlogs"),
+        ("skops", "prettytable"),
+    }
+)
 
 
 def serving_roots(serves_with: Iterable[str], *, everything: bool = False) -> list[str]:
@@ -115,6 +147,23 @@ def _record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
+#: suffixes no import reads: type stubs, C/C++ headers and sources, Cython declarations
+_NOT_IMPORTED_SUFFIXES = (".pyi", ".h", ".hpp", ".c", ".cpp", ".pxd", ".pyx", ".pxi")
+#: folders and files of a distribution that scoring never imports (prefixes of their path in the wheel)
+_NOT_IMPORTED_PREFIXES = (
+    "onnxruntime/capi/libonnxruntime.so",  # the C API for other languages (34 MB): the Python module links none of it
+    "onnxruntime/transformers/",  # offline tools: model optimisers, quantization, converters, sample data
+    "onnxruntime/quantization/",
+    "onnxruntime/tools/",
+    "onnxruntime/datasets/",
+)
+
+
+def _unused(arc: str) -> bool:
+    """Whether a file of a library is never read at run time (see :data:`_NOT_IMPORTED_PREFIXES`)."""
+    return arc.endswith(_NOT_IMPORTED_SUFFIXES) or arc.startswith(_NOT_IMPORTED_PREFIXES)
+
+
 def _dist_files(dist: md.Distribution) -> Iterator[tuple[str, Path]]:
     """(name in the wheel, file here) for a distribution installed from a wheel (its RECORD)."""
     skip = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
@@ -124,6 +173,8 @@ def _dist_files(dist: md.Distribution) -> Iterator[tuple[str, Path]]:
             continue  # scripts (pip writes them again from entry points), bytecode (compiled at install)
         if "tests" in arc.split("/")[:-1]:
             continue  # a library's own test suite (pandas, NumPy, SciPy, scikit-learn: 18-43 MB each), never imported
+        if _unused(arc):
+            continue
         if ".dist-info/" in arc and arc.rsplit("/", 1)[1] in skip:
             continue
         path = Path(str(dist.locate_file(f)))
@@ -137,7 +188,7 @@ def _modelport_files(dist: md.Distribution) -> Iterator[tuple[str, Path]]:
 
     package = Path(modelport.__file__).parent
     for path in sorted(package.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".c"):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".c", ".pyi"):
             yield f"modelport/{path.relative_to(package).as_posix()}", path
     info = f"modelport-{dist.version}.dist-info"
     for name in ("METADATA", "entry_points.txt"):
@@ -181,6 +232,43 @@ def _platform_tag() -> str:
     return f"{py}-{py}-{platform}"
 
 
+def _strippable(arc: str) -> bool:
+    """A shared object of the distribution's own, not one auditwheel vendored (``numpy.libs/``: patchelf rewrote those)."""
+    parts = arc.split("/")
+    name = parts[-1]
+    return (name.endswith(".so") or ".so." in name) and not parts[0].endswith(".libs")
+
+
+def _loadable(data: bytes) -> bool:
+    """Whether every loadable segment of a 64-bit little-endian ELF keeps offset and address congruent modulo its
+    alignment and the page size (what the dynamic loader checks: ``strip`` on a patchelf'd library can break it)."""
+    if data[4:6] != b"\x02\x01":  # 64-bit, little-endian: the only kind checked, so the only kind stripped
+        return False
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    for i in range(phnum):
+        p_type, _, p_offset, p_vaddr, _, _, _, p_align = struct.unpack_from("<IIQQQQQQ", data, phoff + i * phentsize)
+        if p_type == 1 and ((p_vaddr - p_offset) % 4096 or (p_align > 1 and (p_vaddr - p_offset) % p_align)):
+            return False
+    return True
+
+
+def _stripped(data: bytes) -> bytes:
+    """A shared object without its symbol tables and debug sections (``strip --strip-unneeded``).
+
+    As it was without binutils, when nothing is saved, or when the result would not load.
+    """
+    tool = shutil.which("strip")
+    if tool is None or not data.startswith(b"\x7fELF"):
+        return data
+    with tempfile.TemporaryDirectory(prefix="modelport-strip-") as tmp:
+        path = Path(tmp) / "lib.so"
+        path.write_bytes(data)
+        done = subprocess.run([tool, "--strip-unneeded", str(path)], capture_output=True, check=False)
+        slim = path.read_bytes() if done.returncode == 0 else data
+    return slim if len(slim) < len(data) and _loadable(slim) else data
+
+
 def _write_wheel(
     path: Path, name: str, version: str, tag: str, files: Iterable[tuple[str, object]], *, root_is_purelib: bool
 ) -> None:
@@ -190,6 +278,8 @@ def _write_wheel(
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         for arc, source in files:
             data = source.data if isinstance(source, _Text) else Path(str(source)).read_bytes()
+            if _strippable(arc):
+                data = _stripped(data)
             if arc.endswith(".dist-info/WHEEL"):
                 has_wheel_file = True
             arc = re.sub(r"^[^/]+\.dist-info/", f"{info}/", arc)
@@ -213,11 +303,18 @@ def _put(zf: zipfile.ZipFile, arc: str, data: bytes) -> None:
     zf.writestr(info, data, compresslevel=1)
 
 
-def collect(roots: Iterable[str], out_dir: Path, app_dir: Path, cache: Path) -> list[Wheel]:
-    """Every wheel ``roots`` need, written to ``out_dir``; modelport's own to ``app_dir``."""
+#: bumped when what a repacked wheel leaves out changes, so a cache of older wheels is not reused
+REPACK_REVISION = 4
+
+
+def collect(
+    roots: Iterable[str], out_dir: Path, app_dir: Path, cache: Path, *, skip: frozenset[tuple[str, str]] = frozenset()
+) -> list[Wheel]:
+    """Every wheel ``roots`` need (``skip``: requirement edges not followed), written to ``out_dir``; modelport's own to ``app_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     app_dir.mkdir(parents=True, exist_ok=True)
-    deps = [repack(d, out_dir, cache) for d in closure(roots) if canonical(d.metadata["Name"]) != "modelport"]
+    cache = cache / f"r{REPACK_REVISION}"
+    deps = [repack(d, out_dir, cache) for d in closure(roots, skip=skip) if canonical(d.metadata["Name"]) != "modelport"]
     return [repack(md.distribution("modelport"), app_dir, cache), *deps]
 
 
