@@ -55,3 +55,23 @@ def test_an_endpoint_image_leaves_out_the_cli_and_onnx_runtimes_offline_tools() 
     assert wheels._unused("numpy/__init__.pyi") and wheels._unused("numpy/_core/include/numpy/ndarraytypes.h")
     assert not wheels._unused("onnxruntime/capi/onnxruntime_pybind11_state.cpython-311-x86_64-linux-gnu.so")
     assert not wheels._unused("numpy/f2py/__init__.py")  # SciPy imports it when a pickle is loaded
+
+
+def test_modelport_is_repacked_from_its_installed_metadata_not_a_stray_egg_info(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An editable install leaves src/modelport.egg-info (PKG-INFO only); first on sys.path, it used to give a
+    wheel without METADATA, which pip in the image refused (version None)."""
+    import sys
+    import zipfile
+
+    stray = tmp_path / "src"
+    (stray / "modelport.egg-info").mkdir(parents=True)
+    (stray / "modelport.egg-info" / "PKG-INFO").write_text("Metadata-Version: 2.4\nName: modelport\nVersion: 0.1.0\n")
+    monkeypatch.setattr(sys, "path", [str(stray), *sys.path])
+    built = wheels.collect([], tmp_path / "wheels", tmp_path / "app", tmp_path / "cache")
+    with zipfile.ZipFile(built[0].path) as whl:
+        names = whl.namelist()
+        metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+        assert "Requires-Dist:" in whl.read(metadata).decode()
+    assert any(n.endswith(".dist-info/entry_points.txt") for n in names)  # the image's modelport-entry script

@@ -429,3 +429,18 @@ def test_a_slow_page_does_not_hold_up_predictions(console: InProcess, monkeypatc
             return answer.status_code, (await page).status_code
 
     assert console.loop.run_until_complete(both()) == (200, 200)
+
+
+def test_a_window_without_its_first_or_last_bucket_is_drawn_on_the_baseline_bins() -> None:
+    """statistics.json leaves out an empty outer bucket (a shifted feature): the chart places buckets by their
+    bounds (it used to drop the feature's chart when the counts no longer lined up)."""
+    from modelport.ui.monitor_pages import _on_bins
+
+    edges = [1.0, 2.0, 3.0]  # bins: <1, [1,2), [2,3), >=3
+    shifted = [{"lower_bound": 1.0, "upper_bound": 2.0, "count": 5}, {"lower_bound": 2.0, "upper_bound": 3.0, "count": 7},
+               {"lower_bound": 3.0, "upper_bound": 9.0, "count": 8}]  # fmt: skip
+    assert _on_bins(shifted, edges, 4) == [0.0, 5.0, 7.0, 8.0]
+    low = [{"lower_bound": -4.0, "upper_bound": 1.0, "count": 3}, {"lower_bound": 1.0, "upper_bound": 2.0, "count": 1}]
+    assert _on_bins(low, edges, 4) == [3.0, 1.0, 0.0, 0.0]
+    assert _on_bins(shifted, [1.5, 2.5, 3.5], 4) is None  # another baseline's bins: not drawn
+    assert _on_bins([{"lower_bound": 4.0, "upper_bound": 4.0, "count": 9}], [], 1) == [9.0]  # a constant feature

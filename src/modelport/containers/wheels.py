@@ -69,7 +69,7 @@ def closure(roots: Iterable[str], *, skip: frozenset[tuple[str, str]] = frozense
             continue
         visited.add((key, extras))
         try:
-            dist = md.distribution(name)
+            dist = installed(name)
         except md.PackageNotFoundError:
             raise MissingExtra(f"{name} is not installed here (needed for {wanted_by}): install it to build this image") from None
         first = key not in seen
@@ -118,7 +118,7 @@ def serving_roots(serves_with: Iterable[str], *, everything: bool = False) -> li
     from packaging.requirements import Requirement
 
     roots = []
-    for text in md.distribution("modelport").requires or ():
+    for text in installed("modelport").requires or ():
         req = Requirement(text)
         if req.marker is not None and not req.marker.evaluate({"extra": ""}):
             continue
@@ -180,6 +180,14 @@ def _dist_files(dist: md.Distribution) -> Iterator[tuple[str, Path]]:
         path = Path(str(dist.locate_file(f)))
         if path.is_file():
             yield arc, path
+
+
+def installed(name: str) -> md.Distribution:
+    """The installed distribution ``name``: the first with a wheel's METADATA.  An editable install also
+    leaves ``src/modelport.egg-info`` (PKG-INFO only), which comes first when ``src`` leads sys.path: a
+    wheel repacked from it had no METADATA, and pip in the image could not read its version."""
+    found = [d for d in md.distributions(name=name) if d.read_text("METADATA") is not None]
+    return found[0] if found else md.distribution(name)
 
 
 def _modelport_files(dist: md.Distribution) -> Iterator[tuple[str, Path]]:
@@ -315,7 +323,7 @@ def collect(
     app_dir.mkdir(parents=True, exist_ok=True)
     cache = cache / f"r{REPACK_REVISION}"
     deps = [repack(d, out_dir, cache) for d in closure(roots, skip=skip) if canonical(d.metadata["Name"]) != "modelport"]
-    return [repack(md.distribution("modelport"), app_dir, cache), *deps]
+    return [repack(installed("modelport"), app_dir, cache), *deps]
 
 
 def requirements_text(wheels: Iterable[Wheel]) -> str:

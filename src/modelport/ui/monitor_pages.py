@@ -3,8 +3,10 @@ feature, quality over time beside the label-free estimate, and the alerts."""
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
+import math
 from typing import Any
 
 from fastapi import Request
@@ -92,13 +94,14 @@ def distributions(svc: Any, run: MonitorRun | None, variant: str, baseline_featu
         if "numerical_statistics" in f:
             buckets = (((f["numerical_statistics"].get("distribution") or {}).get("kll") or {}).get("buckets")) or []
             counts = (base.get("bins") or {}).get("counts") or []
-            if not buckets or len(counts) != len(buckets):
+            edges = (base.get("bins") or {}).get("edges") or []
+            current = _on_bins(buckets, edges, len(counts))
+            if not buckets or current is None:
                 continue
-            total_c = sum(b["count"] for b in buckets) or 1.0
+            total_c = sum(current) or 1.0
             total_b = sum(counts) or 1.0
-            items = [
-                Bar(f"{b['lower_bound']:.3g}", counts[i] / total_b, b["count"] / total_c) for i, b in enumerate(buckets)
-            ]
+            low = [f"< {edges[0]:.3g}" if edges else "all", *(f"{e:.3g}" for e in edges)]
+            items = [Bar(low[i], counts[i] / total_b, current[i] / total_c) for i in range(len(counts))]
         else:
             cats = (((f.get("string_statistics") or {}).get("distribution") or {}).get("categorical") or {}).get("buckets") or []
             base_cats = base.get("categories") or {}
@@ -108,6 +111,21 @@ def distributions(svc: Any, run: MonitorRun | None, variant: str, baseline_featu
             names = sorted(set(base_cats) | set(seen), key=lambda k: -base_cats.get(k, 0))[:20]
             items = [Bar(k, base_cats.get(k, 0) / total_b, seen.get(k, 0) / total_c) for k in names]
         out.append((name, bars(items, title=f"{name}: baseline vs last window", legend=("baseline", "last window"))))
+    return out
+
+
+def _on_bins(buckets: list[dict[str, Any]], edges: list[float], size: int) -> list[float] | None:
+    """The window's bucket counts on the baseline's bins (statistics.json leaves out an empty first or last
+    bucket, so buckets are placed by their bounds, not their order); None when they do not fit the bins."""
+    if size != len(edges) + 1:
+        return None
+    out = [0.0] * size
+    for b in buckets:
+        upper = bisect.bisect_left(edges, b["upper_bound"])  # the bin whose upper edge this bucket ends at
+        index = upper if upper < len(edges) and math.isclose(edges[upper], b["upper_bound"]) else size - 1
+        if index == size - 1 and edges and not math.isclose(b["lower_bound"], edges[-1]):
+            return None
+        out[index] += float(b["count"])
     return out
 
 
