@@ -22,7 +22,9 @@ own limit (``max_request_bytes``) and codecs.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -139,3 +141,40 @@ class RequestLimits:
             "artifacts are uploaded with PUT /api/v1/artifacts/{sha256}"
         )
         await error_response("PAYLOAD_TOO_LARGE", message)(scope, receive, send)
+
+
+@asynccontextmanager
+async def spooled(
+    request: Request, *, limit: int, folder: Path, what: str, carries: str
+) -> AsyncIterator[tuple[Path, int]]:
+    """The request's body streamed to a spool file (never held in memory): its path and size, removed after.
+
+    413 on a declared Content-Length over ``limit`` before a byte is read, or as soon as the bytes
+    received pass it; an invalid Content-Length and an empty body are 400.  ``what`` names the body in
+    the messages ("upload", "input"), ``carries`` what it must hold ("the artifact bytes").
+    """
+    from modelport.api.dataplane import declared_length
+    from modelport.errors import InvalidArgument, PayloadTooLarge
+    from modelport.spool import spool_path
+
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        length = declared_length(declared)
+        if length is None:
+            raise InvalidArgument(f"invalid Content-Length {declared[:40]!r}")
+        if length > limit:
+            raise PayloadTooLarge(f"{what} of {length} bytes exceeds the limit of {limit} bytes")
+    tmp = spool_path(folder, ".upload")
+    try:
+        total = 0
+        with open(tmp, "wb") as fh:
+            async for chunk in request.stream():
+                total += len(chunk)
+                if total > limit:
+                    raise PayloadTooLarge(f"{what} exceeds the limit of {limit} bytes")
+                fh.write(chunk)  # local disk, chunks of at most a few hundred KiB
+        if total == 0:
+            raise InvalidArgument(f"empty upload: the request body must carry {carries}")
+        yield tmp, total
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -14,13 +14,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from modelport.api.auth import Principal, require
-from modelport.api.bodies import RequestBody, StrictJSONRoute
-from modelport.api.dataplane import declared_length
+from modelport.api.bodies import RequestBody, StrictJSONRoute, spooled
 from modelport.api.routes.models import Svc
 from modelport.async_inference.queue import AsyncInference
 from modelport.domain import Page
-from modelport.errors import InvalidArgument, PayloadTooLarge, PermissionDenied
-from modelport.spool import spool_path
+from modelport.errors import PermissionDenied
 
 router = APIRouter(tags=["async inference"], route_class=StrictJSONRoute)
 Invoke = Annotated[Principal, Depends(require("invoke"))]
@@ -66,28 +64,9 @@ class StoredInput(BaseModel):
 async def upload_input(request: Request, svc: Svc, _: Invoke) -> StoredInput:
     """Store an asynchronous inference input (up to ``async_max_input_bytes``); the body is streamed to disk."""
     limit = svc.settings.async_max_input_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        length = declared_length(declared)
-        if length is None:
-            raise InvalidArgument(f"invalid Content-Length {declared[:40]!r}")
-        if length > limit:
-            raise PayloadTooLarge(f"input of {length} bytes exceeds the limit of {limit} bytes")
-    tmp = spool_path(svc.settings.spool_dir, ".upload")
-    try:
-        total = 0
-        with open(tmp, "wb") as fh:
-            async for chunk in request.stream():
-                total += len(chunk)
-                if total > limit:
-                    raise PayloadTooLarge(f"input exceeds the limit of {limit} bytes")
-                fh.write(chunk)
-        if total == 0:
-            raise InvalidArgument("empty upload: the request body must carry the input")
+    async with spooled(request, limit=limit, folder=svc.settings.spool_dir, what="input", carries="the input") as (tmp, size):
         location = await anyio.to_thread.run_sync(svc.async_inference.store_input, tmp)
-        return StoredInput(location=location, size=total)
-    finally:
-        tmp.unlink(missing_ok=True)
+        return StoredInput(location=location, size=size)
 
 
 @router.post("/endpoints/{name}/async-invocations", response_model=AsyncInference, status_code=202)
