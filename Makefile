@@ -11,7 +11,7 @@ SK2P_STAMP := $(SK2P)/.installed
 
 .PHONY: install demo test lint clean browser container-tools
 
-install: $(STAMP) $(SK2P_STAMP) container-tools browser
+install: $(STAMP) $(SK2P_STAMP)
 
 # The console's browser tests (tests/ui): Debian's chromium, driven by Playwright (never `playwright install`:
 # its download site is unreachable). A no-op once present.
@@ -49,7 +49,7 @@ $(SK2P_STAMP): Makefile $(STAMP)
 demo: install
 	$(BIN)/python examples/demo.py
 
-test: install
+test: install container-tools browser
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy src
 	$(BIN)/python -m pytest -q
