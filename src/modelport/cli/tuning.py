@@ -20,7 +20,7 @@ NameArg = Annotated[str, typer.Argument(help="The tuning job's name.")]
 @app.command()
 def run(
     spec_file: Annotated[Path | None, typer.Argument(help="A YAML spec (modelport's keys or SageMaker's HyperParameterTuningJobConfig); flags override it.")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="The job's name (default tune-XXXXXXXX).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="The job's name (default: tune- and 8 random hex digits).")] = None,
     objective: Annotated[list[str] | None, typer.Option("--objective", help="METRIC:max or METRIC:min; repeat for a multi-objective run.")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", help="NAME=int:MIN:MAX, NAME=float:MIN:MAX[:log|:step=S], NAME=cat:A,B (repeatable).")] = None,
     trials: Annotated[int | None, typer.Option("--trials", help="Trials to run (default 20).")] = None,
