@@ -100,6 +100,7 @@ def test_an_onnx_endpoint_image_carries_only_what_onnx_needs(workspace: Workspac
     packages = {p.split("==")[0].lower() for p in onnx_image["packages"]}  # type: ignore[union-attr]
     assert {"onnxruntime", "modelport", "numpy"} <= packages
     assert not packages & {"scikit-learn", "jpype1", "jpmml-evaluator", "pyarrow", "torch", "onnx"}  # no trees: no onnx
+    assert not packages & {"pandas", "jinja2"}  # CSV bodies are read without pandas; the console is the control plane's
     assert onnx_image["formats"] == ["onnx"]
     assert onnx_image["image_id"].startswith("sha256:")  # type: ignore[union-attr]
     assert 0 < onnx_image["size_above_base"] < onnx_image["size"]  # type: ignore[operator]
@@ -267,6 +268,7 @@ def test_the_slim_scikit_learn_image_loads_every_library_and_answers_like_modelp
 ) -> None:
     packages = {p.split("==")[0].lower() for p in sklearn_image["packages"]}  # type: ignore[union-attr]
     assert {"scikit-learn", "scipy", "numpy"} <= packages and not packages & {"typer", "rich", "onnxruntime", "pyarrow", "prettytable"}
+    assert "pandas" not in packages  # fitted on a DataFrame, but its predictions need no column names: fed arrays
     assert_every_shared_object_loads(workspace.engine, "modelport-test/iris-sk:1")
     x, _ = iris_rows
     rows = tmp_path / "rows.csv"
@@ -398,6 +400,25 @@ def test_no_engine_is_one_line_naming_docker_host_and_no_build_still_writes_the_
     assert "USER 10001:10001" in dockerfile and 'ENTRYPOINT ["/opt/venv/bin/python"' in dockerfile
     assert (out / "model" / "modelport.json").is_file() and list((out / "wheels").glob("onnxruntime-*.whl"))
     assert "onnxruntime==" in (out / "requirements.txt").read_text()
+
+
+def test_a_model_fed_dataframes_gets_pandas_and_a_library_its_pipeline_holds(
+    workspace: Workspace, iris_rows: tuple[pd.DataFrame, np.ndarray], tmp_path: Path
+) -> None:
+    import joblib
+    import lightgbm
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = iris_rows
+    pipe = Pipeline([("scale", ColumnTransformer([("s", StandardScaler(), FEATURES[:2])], remainder="passthrough")),
+                     ("model", lightgbm.LGBMClassifier(n_estimators=3, verbose=-1))])  # fmt: skip
+    joblib.dump(pipe.fit(x, y), tmp_path / "pipe.joblib")
+    workspace.cli("models", "register", str(tmp_path / "pipe.joblib"), "--name", "iris-frames")
+    workspace.cli("build", "iris-frames:1", "--no-build", "--output", str(tmp_path / "context"))
+    pinned = (tmp_path / "context" / "requirements.txt").read_text()
+    assert "\npandas==" in pinned and "\nlightgbm==" in pinned and "\nscikit-learn==" in pinned
 
 
 def test_an_unknown_target_is_one_line(workspace: Workspace) -> None:

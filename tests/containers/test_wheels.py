@@ -48,13 +48,19 @@ def test_an_endpoint_image_leaves_out_the_cli_and_onnx_runtimes_offline_tools() 
     roots = wheels.serving_roots(["onnxruntime"])
     names = {wheels.canonical(d.metadata["Name"]) for d in wheels.closure(roots, skip=wheels.NOT_SCORING)}
     assert {"onnxruntime", "numpy", "pandas", "granian", "sqlalchemy", "alembic"} <= names
-    assert not names & {"typer", "rich", "pygments", "pyarrow", "protobuf", "flatbuffers", "cryptography"}
+    assert not names & {"typer", "rich", "pygments", "pyarrow", "protobuf", "flatbuffers", "cryptography", "jinja2"}
+    no_frames = wheels.serving_roots(["onnxruntime"], leave_out=["pandas"])
+    slim = {wheels.canonical(d.metadata["Name"]) for d in wheels.closure(no_frames, skip=wheels.NOT_SCORING)}
+    assert names - slim == {"pandas", "python-dateutil", "six"}  # no model takes DataFrames: CSV read without pandas
     everything = {wheels.canonical(d.metadata["Name"]) for d in wheels.closure(wheels.serving_roots([], everything=True))}
     assert {"typer", "rich", "pyarrow", "cryptography"} <= everything  # the control plane's image keeps its CLI
     assert wheels._unused("onnxruntime/capi/libonnxruntime.so.1.32.0") and wheels._unused("onnxruntime/tools/x.py")
     assert wheels._unused("numpy/__init__.pyi") and wheels._unused("numpy/_core/include/numpy/ndarraytypes.h")
     assert not wheels._unused("onnxruntime/capi/onnxruntime_pybind11_state.cpython-311-x86_64-linux-gnu.so")
     assert not wheels._unused("numpy/f2py/__init__.py")  # SciPy imports it when a pickle is loaded
+    assert wheels._unused("numpy/_core/_simd.cpython-311-x86_64-linux-gnu.so") and wheels._unused("sqlalchemy/testing/x.py")
+    assert wheels._unused("sqlalchemy/dialects/mysql/base.py") and not wheels._unused("sqlalchemy/dialects/sqlite/base.py")
+    assert not wheels._unused("sqlalchemy/dialects/postgresql/base.py")
 
 
 def test_modelport_is_repacked_from_its_installed_metadata_not_a_stray_egg_info(

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from modelport import __version__
 from modelport.containers import bundle as bundles
-from modelport.containers import dockerfile, wheels
+from modelport.containers import dockerfile, probe, wheels
 from modelport.containers.engine import Engine
 from modelport.errors import FailedPrecondition, InvalidArgument, MissingExtra
 from modelport.formats import TABLE
@@ -149,6 +149,9 @@ def _write_context(services: Services, bundle: bundles.Bundle | None, context: P
         onnx_files = [context / "model" / "artifacts" / v.sha256 for v in bundle.versions if v.format == "onnx"]
         if any(has_tree_ensemble(path) for path in onnx_files):
             serves_with.append("onnx")  # modelport's tree kernel reads the graph with it (runtimes/onnx_trees.py)
+        needs = _pickled_needs(bundle, context / "model" / "artifacts")
+        serves_with += sorted(needs.distributions)
+        leave_out: tuple[str, ...] = () if needs.frames else ("pandas",)
         labels["org.opencontainers.image.description"] = f"modelport endpoint {bundle.endpoint}"
         labels["io.modelport.endpoint"] = bundle.endpoint
         labels["io.modelport.models"] = ",".join(f"{v.ref}=sha256:{v.sha256}" for v in bundle.versions)
@@ -161,7 +164,8 @@ def _write_context(services: Services, bundle: bundles.Bundle | None, context: P
         serves_with = [d for d in SERVER_EXTRAS if _installed(d)]
         labels["org.opencontainers.image.description"] = "modelport control plane"
         entrypoint, cmd = ["/opt/venv/bin/modelport"], ["server", "--host", "0.0.0.0"]
-    roots = wheels.serving_roots(serves_with, everything=bundle is None)
+        leave_out = ()
+    roots = wheels.serving_roots(serves_with, everything=bundle is None, leave_out=leave_out)
     skip = wheels.NOT_SCORING if bundle is not None else frozenset()
     built = wheels.collect(roots, context / "wheels", context / "app", cache / "wheels", skip=skip)
     (context / "requirements.txt").write_text(wheels.requirements_text(built))
@@ -182,6 +186,17 @@ def _write_context(services: Services, bundle: bundles.Bundle | None, context: P
         packages=[f"{w.name}=={w.version}" for w in built],
         run=f"docker run --rm -p {port}:{port} {tag}",
     )
+
+
+def _pickled_needs(bundle: bundles.Bundle, artifacts: Path) -> probe.Needs:
+    """What the bundle's pickled models need beyond their runtimes: each loaded once here (:mod:`.probe`)."""
+    needs = probe.Needs()
+    for v in bundle.versions:
+        if v.format in probe.PICKLED:
+            found = probe.probe(v.format, artifacts / v.sha256, v.signature)
+            needs.frames |= found.frames
+            needs.distributions |= found.distributions
+    return needs
 
 
 def has_tree_ensemble(path: Path) -> bool:

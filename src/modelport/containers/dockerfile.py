@@ -32,6 +32,23 @@ _CHECK_BASE = (
     f"sys.exit(0 if v == '3.11' else '{_HEAD}' + '-check{_TAIL} the base image has Python ' + v + ', modelport images need 3.11')\""
 )
 
+#: libraries that two wheels both vendor (SciPy's and NumPy's identical copies of libgfortran, 2.8 MB): each kept once,
+#: the other copy a symbolic link to it (the loader follows it, and maps the library once)
+SHARE_VENDORED = (
+    "import hashlib, os, pathlib\n"
+    "site = next(pathlib.Path('/opt/venv/lib').glob('python3*/site-packages'))\n"
+    "first = {}\n"
+    "for lib in sorted(site.glob('*.libs/*')):\n"
+    "    if lib.is_symlink() or not lib.is_file():\n"
+    "        continue\n"
+    "    key = (lib.name, hashlib.sha256(lib.read_bytes()).hexdigest())\n"
+    "    if key in first:\n"
+    "        lib.unlink()\n"
+    "        lib.symlink_to(os.path.relpath(first[key], lib.parent))\n"
+    "    else:\n"
+    "        first[key] = lib\n"
+)
+
 HEALTHCHECK = (
     "import os, sys, urllib.request; "
     "port = os.environ.get('SAGEMAKER_BIND_TO_PORT', '8080'); "
@@ -66,6 +83,7 @@ def render(
         "RUN python3 -m venv /opt/venv \\",
         " && /opt/venv/bin/python -m pip install --quiet --no-index --no-deps --no-cache-dir"
         f" --disable-pip-version-check{compile_flag} /wheels/*.whl",
+        f"RUN {json.dumps(['/opt/venv/bin/python', '-c', SHARE_VENDORED])}",
         "# modelport last, on its own: a new modelport reuses the layer above",
         "COPY app /app",
         "RUN /opt/venv/bin/python -m pip install --quiet --no-index --no-deps --no-cache-dir"

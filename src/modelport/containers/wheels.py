@@ -92,11 +92,12 @@ def closure(roots: Iterable[str], *, skip: frozenset[tuple[str, str]] = frozense
 
 #: modelport requirements a serving image leaves out: pyarrow (170 MB installed) only reads Parquet request
 #: bodies there, which such an image refuses with 415 (serving/codecs/parquet_body.py); batch and monitoring need it
-NOT_SERVING = frozenset({"pyarrow", "rich", "typer", "cryptography"})
+NOT_SERVING = frozenset({"pyarrow", "rich", "typer", "cryptography", "jinja2"})
 #: rich and typer (with Pygments, markdown-it-py, shellingham: 13 MB) are the CLI's; the image runs
 #: ``modelport.containers.entry``, never ``modelport`` (tests/containers/test_images.py serves every body type without them).
 #: cryptography (with cffi: 13 MB stripped) opens sealed token secrets (server_key.py): an endpoint's registry is seeded
-#: afresh at every start with no token in it, and its server mounts no token routes
+#: afresh at every start with no token in it, and its server mounts no token routes.  jinja2 renders the web console,
+#: which only the control plane mounts.
 
 #: requirements a runtime declares but never imports to score: ONNX Runtime's protobuf, flatbuffers, sympy and
 #: coloredlogs serve its offline tools (quantization, transformers, the ORT-format converter); skops's prettytable
@@ -113,16 +114,21 @@ NOT_SCORING = frozenset(
 )
 
 
-def serving_roots(serves_with: Iterable[str], *, everything: bool = False) -> list[str]:
-    """modelport's requirements and the runtimes' distributions; ``everything``: keep :data:`NOT_SERVING` too."""
+def serving_roots(serves_with: Iterable[str], *, everything: bool = False, leave_out: Iterable[str] = ()) -> list[str]:
+    """modelport's requirements and the runtimes' distributions; ``everything``: keep :data:`NOT_SERVING` too.
+
+    ``leave_out``: more of modelport's requirements the image does without (pandas, when no model takes DataFrames:
+    CSV bodies are then read without it, serving/codecs/csv_body.py); still installed if another distribution needs it.
+    """
     from packaging.requirements import Requirement
 
+    omitted = {canonical(n) for n in leave_out} | (set() if everything else NOT_SERVING)
     roots = []
     for text in installed("modelport").requires or ():
         req = Requirement(text)
         if req.marker is not None and not req.marker.evaluate({"extra": ""}):
             continue
-        if canonical(req.name) in NOT_SERVING and not everything:
+        if canonical(req.name) in omitted:
             continue
         roots.append(text)
     for name in serves_with:
@@ -156,6 +162,23 @@ _NOT_IMPORTED_PREFIXES = (
     "onnxruntime/quantization/",
     "onnxruntime/tools/",
     "onnxruntime/datasets/",
+    # build and test tooling shipped inside libraries: NumPy's distutils (not numpy.f2py: SciPy imports it when a
+    # pickle is loaded), its test-only extension modules (SIMD probes, test ufuncs), SQLAlchemy's and Alembic's test
+    # harnesses
+    "numpy/distutils/",
+    "numpy/_pyinstaller/",
+    "numpy/_core/_simd.",
+    "numpy/_core/_multiarray_tests.",
+    "numpy/_core/_umath_tests.",
+    "numpy/_core/_rational_tests.",
+    "numpy/_core/_struct_ufunc_tests.",
+    "numpy/_core/_operand_flag_tests.",
+    "sqlalchemy/testing/",
+    "alembic/testing/",
+    # SQL dialects for databases modelport does not run on (its registry is SQLite or PostgreSQL)
+    "sqlalchemy/dialects/mysql/",
+    "sqlalchemy/dialects/oracle/",
+    "sqlalchemy/dialects/mssql/",
 )
 
 
@@ -312,7 +335,7 @@ def _put(zf: zipfile.ZipFile, arc: str, data: bytes) -> None:
 
 
 #: bumped when what a repacked wheel leaves out changes, so a cache of older wheels is not reused
-REPACK_REVISION = 4
+REPACK_REVISION = 5
 
 
 def collect(

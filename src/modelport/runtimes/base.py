@@ -53,6 +53,8 @@ class Runtime(ABC):
     #: inputs the model takes as category codes (XGBoost's categorical features); registration
     #: gives those it cannot name the categories of the sample's pandas ``category`` columns
     categorical: frozenset[str] = frozenset()
+    #: the model is fed pandas DataFrames (columns selected by name, strings): its server needs pandas
+    takes_frames: bool = False
     #: the load options this runtime understands, name → meaning; :func:`load_runtime` refuses others
     #: asked for explicitly and passes a shared setting (``Settings.runtime_options``) only when named here
     options: ClassVar[Mapping[str, str]] = {}

@@ -80,14 +80,14 @@ class SklearnRuntime(Runtime):
         super().__init__(signature)
         self.model = model
         self.classes = np.asarray(classes) if classes is not None else None
-        self._by_name = getattr(model, "feature_names_in_", None) is not None
-        self.names_from_model = self._by_name
+        self.takes_frames = getattr(model, "feature_names_in_", None) is not None
+        self.names_from_model = self.takes_frames
         self.dtypes_from_model = False
         self._names = signature.input_names
-        if self._by_name and self._names and not self._codes and self._arrays_suffice():
-            self._by_name = False
+        if self.takes_frames and self._names and not self._codes and self._arrays_suffice():
+            self.takes_frames = False
         # forests skip predict_proba's per-call bookkeeping once a trial proves the results identical
-        forest = None if self._by_name or not self._names else forest_scorer(model, len(self._names))
+        forest = None if self.takes_frames or not self._names else forest_scorer(model, len(self._names))
         self._score = forest or (model.predict_proba if self.is_classifier else model.predict)
 
     def _arrays_suffice(self) -> bool:
@@ -134,7 +134,7 @@ class SklearnRuntime(Runtime):
         return cls(model, signature or Signature())
 
     def model_input(self, batch: Batch) -> Any:
-        if self._by_name:
+        if self.takes_frames:
             import pandas as pd
 
             codes = self._codes
