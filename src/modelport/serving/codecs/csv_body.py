@@ -11,6 +11,13 @@
 - Numbers are parsed per column by pandas' C parser (a 6 MiB body takes tens of
   milliseconds); empty cells and ``NA``/``NaN``/``null`` are missing values in
   numeric columns, and only empty cells are missing in string columns.
+- Where pandas is not installed (the slim image of an ONNX endpoint),
+  :func:`_read_columns` reads the body with the ``csv`` module and numpy and
+  returns the same columns (dtypes, values bit for bit, errors), pinned by
+  tests/serving/test_csv_without_pandas.py; plain numbers take a vectorised
+  path (a 6 MiB body in ~0.3 s).  Two bodies pandas types erratically are
+  refused there instead: an integer beyond 64 bits in a non-string column, and
+  a row starting with an empty value after a skipped line ending in a lone CR.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ _INT = re.compile(rf"{_SPACE}[+-]?[0-9]+{_SPACE}")
 _FLOAT = re.compile(rf"{_SPACE}[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?{_SPACE}")
 _INF = {sign + word: (-np.inf if sign == "-" else np.inf) for sign in ("", "+", "-") for word in ("inf", "infinity")}
 _NOT_PLAIN = re.compile(r"[^0-9.eE+\-,\n]")
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
 _INT64_MIN, _INT64_MAX, _UINT64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
 # after a skipped line (the header, a blank line) ending in a lone CR, pandas drops a comma or not
 # depending on the character after it: such a body is refused rather than guessed at
@@ -168,7 +176,7 @@ def _read_columns(body: bytes, header: bool, specs: list[ColumnSpec | None], nam
         if text[: len(text) - len(rest)].endswith("\r") and rest.startswith(","):
             raise InvalidArgument(_LONE_CR)
         text = rest
-    if _BLANK_LINE_CR_COMMA.search(text):
+    if "\r," in text and _BLANK_LINE_CR_COMMA.search(text):
         raise InvalidArgument(_LONE_CR)
     plain = None if any(map(_is_string, specs)) else _plain_numbers(text)
     if plain is not None:
@@ -223,11 +231,12 @@ def _plain_numbers(text: str) -> list[np.ndarray] | None:
     columns = []
     for i in range(width):
         column = cells[i::width]
+        joined = "".join(column)
+        integers = "." not in joined and "e" not in joined and "E" not in joined
+        if not integers and _LONG_DIGITS.search(joined):
+            return None  # maybe an integer beyond int64 among floats: the general path decides
         try:
-            try:
-                columns.append(np.array(column, dtype=np.int64))
-            except ValueError:
-                columns.append(np.array(column, dtype=np.float64))
+            columns.append(np.array(column, dtype=np.int64 if integers else np.float64))
         except (ValueError, OverflowError):
             return None
     return columns
