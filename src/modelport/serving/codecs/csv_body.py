@@ -231,7 +231,7 @@ def _plain_numbers(text: str) -> list[np.ndarray] | None:
     columns = []
     for i in range(width):
         column = cells[i::width]
-        joined = "".join(column)
+        joined = ",".join(column)
         integers = "." not in joined and "e" not in joined and "E" not in joined
         if not integers and _LONG_DIGITS.search(joined):
             return None  # maybe an integer beyond int64 among floats: the general path decides
