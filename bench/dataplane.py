@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/dataplane.py                 # µs per request at c=1 and c=64, ONNX and pickle
     .venv/bin/python bench/dataplane.py --profile onnx  # plus cProfile's top functions for that path
+    .venv/bin/python bench/dataplane.py --body csv      # the row as text/csv: pandas' C parser vs as served
 
 The app modelport serves (`create_app`, on RSGI as `modelport server`
 runs it, or on ASGI) is called directly with the request wrk sends in bench/online.py (one row of the same RandomForest, as
@@ -55,7 +56,7 @@ def build(workdir: Path) -> tuple[Settings, bytes]:
         )
     finally:
         svc.close()
-    return settings, orjson.dumps({"instances": [model.row]})
+    return settings, orjson.dumps({"instances": [model.row]}), (",".join(repr(float(v)) for v in model.row) + "\n").encode()
 
 
 class RsgiScope:
@@ -93,7 +94,7 @@ class RsgiCall:
         from modelport.api.rsgi import RSGIApp
 
         self.app = RSGIApp(app)
-        headers = {"host": "127.0.0.1", "content-type": "application/json", "content-length": str(len(body))}
+        headers = {"host": "127.0.0.1", "content-type": _content_type(body), "content-length": str(len(body))}
         self.scope = RsgiScope(path, {**headers, **(extra or {})})
         self.body = body
 
@@ -111,7 +112,7 @@ class Call:
         self.scope = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-            "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+            "headers": [(b"host", b"127.0.0.1"), (b"content-type", _content_type(body).encode()),
                         (b"content-length", str(len(body)).encode())],
             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8080),
         }
@@ -131,6 +132,10 @@ class Call:
 
         await self.app(dict(self.scope), receive, send)
         return status
+
+
+def _content_type(body: bytes) -> str:
+    return "application/json" if body.startswith(b"{") else "text/csv"
 
 
 async def measure(app: Any, endpoint: str, body: bytes, concurrency: int, seconds: float, interface: str = "rsgi") -> float:
@@ -170,13 +175,23 @@ async def lifespan(app: Any, phase: str) -> None:
 
 
 async def run(args: argparse.Namespace, settings: Settings, body: bytes) -> list[tuple[str, int, float]]:
+    from modelport.serving.codecs import csv_body
+
     app = create_app(settings)
     await lifespan(app, "startup")
     rows = []
+    served = csv_body.SMALL_BODY
+    # a CSV body is measured read both ways, alternating: by pandas' C parser (every body, as before 2026-12-07)
+    # and as served (a body this small by modelport's own reader)
+    readers = [("pandas", -1), ("served", served)] if args.body == "csv" else [("", served)]
     try:
         for endpoint in args.paths:
             for c in (1, 64):
-                rows.append((endpoint, c, await measure(app, endpoint, body, c, args.seconds, args.interface)))
+                for label, limit in readers:
+                    csv_body.SMALL_BODY = limit
+                    us = await measure(app, endpoint, body, c, args.seconds, args.interface)
+                    rows.append((f"{endpoint} {label}".strip(), c, us))
+        csv_body.SMALL_BODY = served
         if args.profile:
             prof = cProfile.Profile()
             prof.enable()
@@ -195,6 +210,7 @@ def main() -> int:
     p.add_argument("--profile", choices=("onnx", "pickle", "onnx-capture", "onnx-sticky"), help="also print cProfile's top functions at c=64")
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--interface", choices=("rsgi", "asgi"), default="rsgi", help="how the server hands requests over (default rsgi, as modelport server runs)")
+    p.add_argument("--body", choices=("json", "csv"), default="json", help="the row as {\"instances\": [...]} or as one CSV line")
     args = p.parse_args()
     args.paths = [s for s in args.paths.split(",") if s]
     try:
@@ -204,8 +220,8 @@ def main() -> int:
     except ImportError:
         pass
     with tempfile.TemporaryDirectory(prefix="modelport-dp-") as tmp:
-        settings, body = build(Path(tmp))
-        rows = asyncio.run(run(args, settings, body))
+        settings, json_body, csv_line = build(Path(tmp))
+        rows = asyncio.run(run(args, settings, csv_line if args.body == "csv" else json_body))
     from rich.console import Console
     from rich.table import Table
 

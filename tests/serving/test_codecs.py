@@ -323,7 +323,7 @@ def test_csv_missing_numbers() -> None:
     [
         ("1,2\n3,4\n", "CSV rows have 2 values, expected 3 (a, b, c)"),
         ("1,2,x,9\n", "CSV rows have 4 values, expected 3 (a, b, c)"),
-        ("1,2,x\n3,4,y,5\n", "invalid CSV: Error tokenizing data. C error: Expected 3 fields in line 2, saw 4"),
+        ("1,2,x\n3,4,y,5\n", "invalid CSV: row 1 has 4 values where the first row has 3"),
         ("1,2,x\n3,four,y\n", "CSV column 'b': 'four' at row 1 is not a number (float64)"),
         ("1.5,2,x\n", "column 'a': expected int64, got fractional numbers"),
         ("a,b,c\n", "the CSV body has a header but no rows"),

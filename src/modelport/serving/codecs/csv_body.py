@@ -8,16 +8,19 @@
   (RFC 4180's parameter) overrides the guess.  For a model whose only input is a
   numeric tensor (``X`` of shape ``[-1, 4]``), a first row that is not all
   numbers is a header.
-- Numbers are parsed per column by pandas' C parser (a 6 MiB body takes tens of
-  milliseconds); empty cells and ``NA``/``NaN``/``null`` are missing values in
+- Larger bodies are parsed per column by pandas' C parser (a 6 MiB body takes
+  tens of milliseconds); empty cells and ``NA``/``NaN``/``null`` are missing values in
   numeric columns, and only empty cells are missing in string columns.
-- Where pandas is not installed (the slim image of an ONNX endpoint),
-  :func:`_read_columns` reads the body with the ``csv`` module and numpy and
-  returns the same columns (dtypes, values bit for bit, errors), pinned by
-  tests/serving/test_csv_without_pandas.py; plain numbers take a vectorised
-  path (a 6 MiB body in ~0.3 s).  Two bodies pandas types erratically are
-  refused there instead: an integer beyond 64 bits in a non-string column, and
-  a row starting with an empty value after a skipped line ending in a lone CR.
+- Bodies up to :data:`SMALL_BODY` (8 KiB: a real-time request of a few rows),
+  and every body where pandas is not installed (the slim image of an ONNX
+  endpoint), are read by :func:`_read_columns` with the ``csv`` module and
+  numpy: the same columns as pandas' (dtypes, values bit for bit, errors),
+  pinned by tests/serving/test_csv_without_pandas.py, in ~20 µs for a few rows
+  where pandas takes ~0.5 ms; plain numbers take a vectorised path (a 6 MiB
+  body in ~0.3 s).  Two bodies pandas types erratically are left to pandas,
+  and refused where it is not installed: an integer beyond 64 bits in a
+  non-string column, and a row starting with an empty value after a skipped
+  line ending in a lone CR.
 """
 
 from __future__ import annotations
@@ -54,6 +57,13 @@ _INT64_MIN, _INT64_MAX, _UINT64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
 _BLANK_LINE_CR_COMMA = re.compile(r"(?:\A|[\r\n])[ \t]*\r,")
 _LONE_CR = "invalid CSV: a row starts with an empty value after a line ending in a lone CR: end lines with \\n"
 _END = '\x1e"\r\n'  # a last line no CSV record ends with: see _rows
+#: bodies up to this size are read by the pandas-free reader even where pandas is installed: a call of pandas'
+#: C parser costs ~0.5 ms whatever the size, the pandas-free reader ~20 µs for a few rows; they cross at 8-15 KiB
+SMALL_BODY = 8 * 1024
+
+
+class _Erratic(InvalidArgument):
+    """A body the pandas-free reader refuses because pandas reads it erratically (see the module's docstring)."""
 
 
 def _first_row(text: str) -> list[str]:
@@ -120,9 +130,16 @@ def decode_csv(body: bytes, signature: Signature, header: bool | None = None) ->
     try:
         import pandas as pd
     except ImportError:
-        parsed = _read_columns(body, bool(header), specs, order)
-    else:
+        pd = None
+    if pd is not None and len(body) > SMALL_BODY:
         parsed = _read_columns_pandas(pd, body, bool(header), specs)
+    else:
+        try:
+            parsed = _read_columns(body, bool(header), specs, order)
+        except _Erratic:
+            if pd is None:
+                raise
+            parsed = _read_columns_pandas(pd, body, bool(header), specs)  # what the server always answered
     if len(parsed) != len(order):
         raise InvalidArgument(f"CSV rows have {len(parsed)} values, expected {len(order)} ({', '.join(order)})")
 
@@ -174,10 +191,10 @@ def _read_columns(body: bytes, header: bool, specs: list[ColumnSpec | None], nam
         next(csv.reader(lines), None)
         rest = lines.read()
         if text[: len(text) - len(rest)].endswith("\r") and rest.startswith(","):
-            raise InvalidArgument(_LONE_CR)
+            raise _Erratic(_LONE_CR)
         text = rest
     if "\r," in text and _BLANK_LINE_CR_COMMA.search(text):
-        raise InvalidArgument(_LONE_CR)
+        raise _Erratic(_LONE_CR)
     plain = None if any(map(_is_string, specs)) else _plain_numbers(text)
     if plain is not None:
         return plain
@@ -187,7 +204,7 @@ def _read_columns(body: bytes, header: bool, specs: list[ColumnSpec | None], nam
     width = len(rows[0])
     for i, row in enumerate(rows):
         if len(row) > width:
-            raise InvalidArgument(f"invalid CSV: row {i} has {len(row)} values, the first row {width}")
+            raise InvalidArgument(f"invalid CSV: row {i} has {len(row)} values where the first row has {width}")
         if len(row) < width:
             rows[i] = row + [None] * (width - len(row))  # pandas pads a short row with missing values
     specs = specs + [None] * (width - len(specs))  # a width that does not fit the signature is refused later
@@ -248,7 +265,7 @@ def _parse_cells(cells: list[str | None], string: bool, name: str) -> np.ndarray
         return np.array([np.nan if c is None or c == "" else c for c in cells], dtype=object)
     missing = [c is None or c in _NA for c in cells]
     present: list[str] = [c for c, m in zip(cells, missing, strict=True) if not m]  # type: ignore[misc]
-    ints = [int(c) if _INT.fullmatch(c) else None for c in present]
+    ints = [_int(c) for c in present]
     wide = [i for i in ints if i is not None and not _INT64_MIN <= i <= _INT64_MAX]
     if None not in ints and not any(missing):
         whole = cast(list[int], ints)
@@ -257,8 +274,8 @@ def _parse_cells(cells: list[str | None], string: bool, name: str) -> np.ndarray
         if min(whole) >= 0 and max(whole) <= _UINT64_MAX:
             return np.array(whole, dtype=np.uint64)
     if wide:  # pandas types these by the order of the cells (text, Python ints or floats): refuse them
-        row = next(r for r, c in enumerate(cells) if c is not None and _INT.fullmatch(c) and int(c) in wide)
-        raise InvalidArgument(
+        row = next(r for r, c in enumerate(cells) if c is not None and _int(c) in wide)
+        raise _Erratic(
             f"CSV column {name!r}: {cells[row]!r} at row {row} is an integer beyond 64 bits: "
             "write it as a float (with a decimal point) or send it as a string"
         )
@@ -275,6 +292,14 @@ def _parse_cells(cells: list[str | None], string: bool, name: str) -> np.ndarray
             return np.fromiter(flags, dtype=bool, count=len(cells))
         return np.array([np.nan if m else next(flags) for m in missing], dtype=object)
     return np.array([np.nan if m else c for c, m in zip(cells, missing, strict=True)], dtype=object)
+
+
+def _int(cell: str) -> int | None:
+    """An integer as pandas' C parser reads it; one of more than 20 digits stands as 2**64 (beyond 64 bits either
+    way: ``int()`` refuses more than 4,300 digits); None = not an integer."""
+    if not _INT.fullmatch(cell):
+        return None
+    return int(cell) if len(cell.strip()) <= 21 else _UINT64_MAX + 1
 
 
 def _float(cell: str | None) -> float | None:
