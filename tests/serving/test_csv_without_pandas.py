@@ -111,10 +111,12 @@ SIGNATURES = {
 def pandas_unimportable() -> Iterator[None]:
     saved = sys.modules.get("pandas")
     sys.modules["pandas"] = None  # type: ignore[assignment]  # `import pandas` raises ImportError
+    csv_body._pandas.cache_clear()
     try:
         yield
     finally:
         sys.modules["pandas"] = saved  # type: ignore[assignment]
+        csv_body._pandas.cache_clear()
 
 
 def outcome(body: bytes, signature: Signature, header: bool | None) -> Any:

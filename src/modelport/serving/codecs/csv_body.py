@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 from collections.abc import Iterator
@@ -64,6 +65,17 @@ SMALL_BODY = 8 * 1024
 
 class _Erratic(InvalidArgument):
     """A body the pandas-free reader refuses because pandas reads it erratically (see the module's docstring)."""
+
+
+@functools.cache
+def _pandas() -> Any:
+    """pandas, or None where it is not installed: looked up once (a failed ``import`` searches sys.path each
+    time, ~50 µs a request in an image without pandas)."""
+    try:
+        import pandas
+    except ImportError:
+        return None
+    return pandas
 
 
 def _first_row(text: str) -> list[str]:
@@ -127,10 +139,7 @@ def decode_csv(body: bytes, signature: Signature, header: bool | None = None) ->
         order = names
         specs = list(signature.inputs)
 
-    try:
-        import pandas as pd
-    except ImportError:
-        pd = None
+    pd = _pandas()
     if pd is not None and len(body) > SMALL_BODY:
         parsed = _read_columns_pandas(pd, body, bool(header), specs)
     else:
@@ -313,11 +322,8 @@ def _float(cell: str | None) -> float | None:
 
 def _numbers(values: np.ndarray) -> np.ndarray:
     """``pd.to_numeric(values, errors="coerce")`` of an object column: NaN where a cell is not a number."""
-    try:
-        import pandas as pd
-    except ImportError:
-        pass
-    else:
+    pd = _pandas()
+    if pd is not None:
         return np.asarray(pd.to_numeric(values, errors="coerce"))
     out = [v if isinstance(v, float) else float(v) if isinstance(v, int) else _float(v) for v in values]
     return np.array([np.nan if v is None else v for v in out], dtype=np.float64)
