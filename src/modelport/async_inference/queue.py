@@ -29,7 +29,7 @@ from modelport.db.database import Database
 from modelport.db.tables import async_inferences_table, leases_table, utcnow
 from modelport.domain import Page
 from modelport.errors import Conflict, InvalidArgument, NotFound
-from modelport.registry.reads import check_limit, decode_token, encode_token
+from modelport.registry.reads import check_limit, newest_first, next_token
 
 AsyncStatus = Literal["queued", "running", "completed", "failed", "expired", "cancelled", "dead_letter"]
 STATUSES: tuple[str, ...] = ("queued", "running", "completed", "failed", "expired", "cancelled", "dead_letter")
@@ -167,22 +167,15 @@ class AsyncQueue:
         check_limit(limit)
         if status is not None and status not in STATUSES:
             raise InvalidArgument(f"invalid async status {status!r}: expected one of {', '.join(STATUSES)}")
-        before = decode_token(page_token)
         a = async_inferences_table.c
-        q = sa.select(async_inferences_table).order_by(a.seq.desc()).limit(limit + 1)
-        if before is not None:
-            if not isinstance(before, int):
-                raise InvalidArgument("invalid page token: pass back the next_page_token of a previous page")
-            q = q.where(a.seq < before)
+        q = newest_first(sa.select(async_inferences_table), a.seq, page_token, limit)
         if endpoint:
             q = q.where(a.endpoint == endpoint)
         if status:
             q = q.where(a.status == status)
         with self.db.read() as conn:
             rows = list(conn.execute(q))
-        items = [_inference(r) for r in rows[:limit]]
-        token = encode_token(rows[limit - 1].seq) if len(rows) > limit else None
-        return Page[AsyncInference](items=items, next_page_token=token)
+        return Page[AsyncInference](items=[_inference(r) for r in rows[:limit]], next_page_token=next_token(rows, limit, "seq"))
 
     def backlog(self, now: datetime | None = None) -> builtins.list[Backlog]:
         """Per endpoint with anything queued or running."""
@@ -281,16 +274,9 @@ class AsyncQueue:
     def heartbeat(self, inference_id: str, holder: str, lease_s: float, **values: Any) -> AsyncInference | None:
         """Renew the lease (and record ``values``); None when ``holder`` no longer has the row."""
         now = utcnow()
-        a = async_inferences_table.c
-        with self.db.write() as conn:
-            done = conn.execute(
-                sa.update(async_inferences_table)
-                .where(a.id == inference_id, a.lease_holder == holder, a.status == "running")
-                .values(lease_expires_at=now + timedelta(seconds=lease_s), updated_at=now, **values)
-            )
-            if not done.rowcount:
-                return None
-            return self._get(conn, inference_id)
+        return self._as_holder(
+            inference_id, holder, lease_expires_at=now + timedelta(seconds=lease_s), updated_at=now, **values
+        )
 
     def finish(
         self,
@@ -306,37 +292,32 @@ class AsyncQueue:
         if status not in FINAL:
             raise ValueError(f"not a final status: {status}")
         now = utcnow()
-        a = async_inferences_table.c
         values: dict[str, Any] = {
             "status": status, "error_code": error_code, "error": error, "finished_at": now, "updated_at": now,
             "lease_holder": None, "lease_expires_at": None,
         }  # fmt: skip
         if result is not None:
             values["result"] = result
-        with self.db.write() as conn:
-            done = conn.execute(
-                sa.update(async_inferences_table)
-                .where(a.id == inference_id, a.lease_holder == holder, a.status == "running")
-                .values(**values)
-            )
-            if not done.rowcount:
-                return None
-            return self._get(conn, inference_id)
+        return self._as_holder(inference_id, holder, **values)
 
     def retry(
         self, inference_id: str, holder: str, *, delay_s: float, error_code: str, error: str
     ) -> AsyncInference | None:
         """Back in the queue, due in ``delay_s`` (the backoff); None when ``holder`` lost the row."""
         now = utcnow()
+        return self._as_holder(
+            inference_id, holder, status="queued", lease_holder=None, lease_expires_at=None, error_code=error_code,
+            error=error, not_before=now + timedelta(seconds=delay_s), updated_at=now,
+        )  # fmt: skip
+
+    def _as_holder(self, inference_id: str, holder: str, **values: Any) -> AsyncInference | None:
+        """Update a running request while ``holder`` still has its lease; None when it lost it meanwhile."""
         a = async_inferences_table.c
         with self.db.write() as conn:
             done = conn.execute(
                 sa.update(async_inferences_table)
                 .where(a.id == inference_id, a.lease_holder == holder, a.status == "running")
-                .values(
-                    status="queued", lease_holder=None, lease_expires_at=None, error_code=error_code, error=error,
-                    not_before=now + timedelta(seconds=delay_s), updated_at=now,
-                )
+                .values(**values)
             )
             if not done.rowcount:
                 return None

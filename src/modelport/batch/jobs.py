@@ -14,7 +14,7 @@ from modelport.db.database import Database
 from modelport.db.tables import jobs_table, utcnow
 from modelport.domain import Page
 from modelport.errors import Conflict, InvalidArgument, NotFound
-from modelport.registry.reads import check_limit, decode_token, encode_token
+from modelport.registry.reads import check_limit, newest_first, next_token
 
 
 class JobStore:
@@ -60,20 +60,14 @@ class JobStore:
         check_limit(limit)
         if status is not None and status not in JOB_STATUSES:
             raise InvalidArgument(f"invalid job status {status!r}: expected one of {', '.join(JOB_STATUSES)}")
-        before = decode_token(page_token)
         j = jobs_table.c
-        q = sa.select(jobs_table).order_by(j.seq.desc()).limit(limit + 1)
-        if before is not None:
-            if not isinstance(before, int):
-                raise InvalidArgument("invalid page token: pass back the next_page_token of a previous page")
-            q = q.where(j.seq < before)
+        q = newest_first(sa.select(jobs_table), j.seq, page_token, limit)
         if status:
             q = q.where(j.status == status)
         with self.db.read() as conn:
             rows = list(conn.execute(q))
             items = [self._job(r) for r in rows[:limit]]
-            token = encode_token(rows[limit - 1].seq) if len(rows) > limit else None
-        return Page[TransformJob](items=items, next_page_token=token)
+        return Page[TransformJob](items=items, next_page_token=next_token(rows, limit, "seq"))
 
     def claim(self, job_id: str, *, seen: TransformJob, host: str, pid: int) -> TransformJob:
         """Become the job's runner, if nobody changed it since ``seen`` (two resumes: one wins)."""

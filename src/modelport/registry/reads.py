@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -42,6 +42,23 @@ def decode_token(token: str | None) -> Any:
         shown = token if len(token) <= 40 else token[:40] + "…"
         raise InvalidArgument(f"invalid page token {shown!r}: pass back the next_page_token of a previous page")
     return value
+
+
+def newest_first(query: Any, key: Any, page_token: str | None, limit: int) -> Any:
+    """A SQLAlchemy ``query`` newest first by the integer column ``key``, from where the page ``page_token``
+    ended, one row past ``limit`` (so :func:`next_token` can tell whether another page follows)."""
+    before = decode_token(page_token)
+    query = query.order_by(key.desc()).limit(limit + 1)
+    if before is not None:
+        if not isinstance(before, int):
+            raise InvalidArgument("invalid page token: pass back the next_page_token of a previous page")
+        query = query.where(key < before)
+    return query
+
+
+def next_token(rows: Sequence[Any], limit: int, key: str) -> str | None:
+    """The token of the page after ``rows`` (fetched by :func:`newest_first`), None on the last page."""
+    return encode_token(getattr(rows[limit - 1], key)) if len(rows) > limit else None
 
 
 def check_limit(limit: int) -> int:

@@ -19,7 +19,7 @@ from modelport.db.database import Database
 from modelport.db.tables import tuning_jobs_table, tuning_trials_table, utcnow
 from modelport.domain import Page, validate_name
 from modelport.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
-from modelport.registry.reads import check_limit, decode_token, encode_token
+from modelport.registry.reads import check_limit, newest_first, next_token
 from modelport.tuning.job import TUNING_STATUSES, Trial, TuningJob
 from modelport.tuning.spec import TuningSpec
 from modelport.tuning.trials import TrialResult
@@ -79,19 +79,13 @@ class TuningStore:
         check_limit(limit)
         if status is not None and status not in TUNING_STATUSES:
             raise InvalidArgument(f"invalid tuning job status {status!r}: expected one of {', '.join(TUNING_STATUSES)}")
-        before = decode_token(page_token)
-        q = sa.select(tuning_jobs_table).order_by(J.id.desc()).limit(limit + 1)
-        if before is not None:
-            if not isinstance(before, int):
-                raise InvalidArgument("invalid page token: pass back the next_page_token of a previous page")
-            q = q.where(J.id < before)
+        q = newest_first(sa.select(tuning_jobs_table), J.id, page_token, limit)
         if status:
             q = q.where(J.status == status)
         with self.db.read() as conn:
             rows = list(conn.execute(q))
             items = [self._job(r, self._trials(conn, r.id) if trials else []) for r in rows[:limit]]
-            token = encode_token(rows[limit - 1].id) if len(rows) > limit else None
-        return Page[TuningJob](items=items, next_page_token=token)
+        return Page[TuningJob](items=items, next_page_token=next_token(rows, limit, "id"))
 
     def changes(self, name: str) -> tuple[Any, ...]:
         """What a job's page depends on, in one cheap query: it differs once a trial starts or ends or the
