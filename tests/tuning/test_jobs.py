@@ -118,8 +118,10 @@ def test_stop_kills_running_trials_and_resume_goes_on(
     job = wait_for(lambda: (j := svc.get("halt")).done and j, what="the job to stop")
     assert job.status == "stopped" and job.outcome["reason"] == "stopped"
     assert job.finished_trials < 30
+    svc.store.set_outcome("halt", {**job.outcome, "registered_versions": ["halt-model:1"]})  # `tune register` between
     job = svc.run("halt")
     assert job.status == "completed" and job.finished_trials == 30
+    assert job.outcome["registered_versions"] == ["halt-model:1"]  # the resumed run's outcome keeps what was registered
 
 
 @pytest.mark.slow

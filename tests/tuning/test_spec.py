@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from modelport.errors import InvalidArgument
-from modelport.tuning.spec import Bound, Objective, ParamRange, TuningSpec, parse_duration
+from modelport.tuning.spec import Bound, Objective, ParamRange, TuningSpec, parse_duration, spec_fields
 
 
 def test_params_parse_every_kind() -> None:
@@ -33,6 +33,17 @@ def test_params_parse_every_kind() -> None:
         ({"timeout_s": "soon"}, "invalid duration 'soon'"),
         ({"trial": None}, "give the trial to run"),
         ({"early_stop": "mean"}, "unknown --early-stop 'mean'"),
+        # as the API and YAML send them: a mapping per parameter, metric definitions, limits
+        ({"params": [{"name": "x", "kind": "int"}]}, "parameter x: an int range needs min and max"),
+        ({"params": [{"name": "x", "kind": "bogus"}]}, "invalid parameter 'x': kind:"),
+        ({"metric_definitions": [{"name": "loss", "regex": "loss: ("}]}, "metric loss: invalid regex 'loss: ('"),
+        ({"metric_definitions": [{"name": "loss", "regex": "loss: [0-9.]+"}]}, "needs a group around the number"),
+        ({"metric_definitions": [{"regex": "x"}]}, "invalid metric definition: name:"),
+        ({"metric_definitions": ["loss"]}, "invalid metric definition 'loss'"),
+        ({"parallel": 100_000}, "--parallel must be from 1 to 256"),
+        ({"timeout_s": 0}, "invalid duration 0: must be > 0"),
+        ({"not_improving": 0}, "--not-improving must be at least 1"),
+        ({"objectives": [Objective(metric="a b", direction="maximize")]}, "invalid metric name 'a b'"),
     ],
 )
 def test_bad_input_is_one_line_before_any_trial(fields: dict[str, object], message: str) -> None:
@@ -41,6 +52,31 @@ def test_bad_input_is_one_line_before_any_trial(fields: dict[str, object], messa
         TuningSpec.build(**{**base, **fields})
     assert message in info.value.message
     assert "\n" not in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"ParameterRanges": {"IntegerParameterRanges": [{"Name": "n"}]}}, "invalid SageMaker tuning config: MinValue is missing"),
+        ({"ParameterRanges": "all"}, "invalid SageMaker tuning config: 'str' object has no attribute 'get'"),
+        ({"ResourceLimits": {"MaxNumberOfTrainingJobs": "many"}}, "invalid SageMaker tuning config: invalid literal"),
+    ],
+)
+def test_a_bad_sagemaker_tuning_config_is_one_line(doc: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        spec_fields({"HyperParameterTuningJobConfig": doc})
+    assert info.value.message.startswith(message) and "\n" not in info.value.message
+
+
+def test_a_spec_sent_as_json_gets_the_same_checks_as_flags() -> None:
+    spec = TuningSpec.build(objectives=["val_auc:max"], params=["max_depth=int:2:12"], trial="m:f")
+    for field, value, message in [
+        ("timeout_s", -1.0, "--timeout must be > 0"),
+        ("parallel", 0, "--parallel must be from 1 to 256"),
+        ("objectives", [Objective(metric="a b", direction="maximize")], "invalid metric name 'a b'"),
+    ]:
+        with pytest.raises(InvalidArgument, match=message):
+            TuningSpec.model_validate({**spec.model_dump(), field: value}).check()
 
 
 def test_a_command_template_must_match_the_parameters_and_its_script_exist(tmp_path: Path) -> None:

@@ -154,7 +154,7 @@ class TuningService:
         if status == "completed" and spec.register_best:
             try:
                 version = self.register(job.name, model_name=spec.register_best, alias=spec.alias, isolate=isolate)
-                outcome.update(registered=version.ref, registered_versions=[version.ref])
+                outcome["registered"] = version.ref  # register() added it to the job's registered_versions
             except ModelportError as exc:
                 return self.store.finish(job.name, "failed", outcome=outcome, code=exc.code, reason=f"registering the best trial: {exc.message}")
         code = "FAILED_PRECONDITION" if status == "failed" else None

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelport.errors import InvalidArgument
 
@@ -27,8 +27,8 @@ EARLY_STOP = ("median", "off")
 #: what modelport measures on a trial's model as it would be served (tuning/serving.py)
 SERVING_METRICS = ("latency_p50_ms", "latency_p99_ms", "model_size_bytes", "parity_error")
 
-_SAGEMAKER_STRATEGY = {"bayesian": "bayesian", "random": "random", "grid": "grid", "hyperband": "hyperband"}
-_SAGEMAKER_DIRECTION = {"maximize": "maximize", "minimize": "minimize"}
+#: trials run at once, at most (each is a process on the local engine)
+MAX_PARALLEL = 256
 
 
 class _Spec(BaseModel):
@@ -81,7 +81,10 @@ class ParamRange(_Spec):
 
     @classmethod
     def build(cls, **fields: Any) -> ParamRange:
-        p = cls(**fields)
+        try:
+            p = cls(**fields)
+        except ValidationError as exc:
+            raise _one_line(exc, f"parameter {fields.get('name')!r}") from None
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", p.name):
             raise InvalidArgument(f"invalid parameter name {p.name!r}: letters, digits, _ . - (not first)")
         if p.kind == "cat":
@@ -90,7 +93,8 @@ class ParamRange(_Spec):
             if len({repr(c) for c in p.choices}) != len(p.choices):
                 raise InvalidArgument(f"parameter {p.name}: categorical values repeat")
             return p
-        assert p.low is not None and p.high is not None
+        if p.low is None or p.high is None:
+            raise InvalidArgument(f"parameter {p.name}: an {p.kind} range needs min and max")
         if p.low > p.high:
             raise InvalidArgument(f"parameter {p.name}: min {p.low:g} is greater than max {p.high:g}")
         if p.log and p.low <= 0:
@@ -171,6 +175,15 @@ class MetricDefinition(_Spec):
     name: str
     regex: str
 
+    def compiled(self) -> re.Pattern[str]:
+        try:
+            rx = re.compile(self.regex)
+        except re.error as exc:
+            raise InvalidArgument(f"metric {self.name}: invalid regex {self.regex!r}: {exc}") from None
+        if rx.groups < 1:
+            raise InvalidArgument(f"metric {self.name}: the regex {self.regex!r} needs a group around the number, e.g. loss: ([0-9.]+)")
+        return rx
+
 
 class TuningSpec(_Spec):
     """A tuning job's definition (stored with the job; ``tune resume`` reruns it unchanged)."""
@@ -239,20 +252,12 @@ class TuningSpec(_Spec):
             fields["timeout_s"] = parse_duration(fields["timeout_s"])
         if isinstance(fields.get("warm_start"), str):
             fields["warm_start"] = [w.strip() for w in fields["warm_start"].split(",") if w.strip()]
-        fields["metric_definitions"] = [
-            m if isinstance(m, MetricDefinition) else MetricDefinition(name=m.get("name", m.get("Name")), regex=m.get("regex", m.get("Regex")))
-            for m in _listed(fields.get("metric_definitions"))
-        ]
+        fields["metric_definitions"] = [_metric_definition(m) for m in _listed(fields.get("metric_definitions"))]
         fields.setdefault("workdir", str(Path.cwd()))
         try:
             spec = cls(**fields)
-        except Exception as exc:  # pydantic: name the first bad field in one line
-            errors = getattr(exc, "errors", None)
-            if callable(errors):
-                first = errors()[0]
-                where = ".".join(str(p) for p in first["loc"])
-                raise InvalidArgument(f"invalid tuning spec: {where}: {first['msg']}") from None
-            raise
+        except ValidationError as exc:
+            raise _one_line(exc, "tuning spec") from None
         spec.check()
         return spec
 
@@ -272,8 +277,16 @@ class TuningSpec(_Spec):
             raise InvalidArgument("an objective metric is named twice")
         if self.trials < 1:
             raise InvalidArgument("--trials must be at least 1")
-        if self.parallel < 1:
-            raise InvalidArgument("--parallel must be at least 1")
+        if not 1 <= self.parallel <= MAX_PARALLEL:
+            raise InvalidArgument(f"--parallel must be from 1 to {MAX_PARALLEL}")
+        if self.timeout_s is not None and self.timeout_s <= 0:
+            raise InvalidArgument("--timeout must be > 0")
+        if self.not_improving is not None and self.not_improving < 1:
+            raise InvalidArgument("--not-improving must be at least 1")
+        for o in self.objectives:  # a spec that arrives as JSON (the API) gets the same checks as flags
+            _metric_name(o.metric)
+        for m in self.metric_definitions:
+            m.compiled()
         if self.max_failed is not None and self.max_failed < 1:
             raise InvalidArgument("--max-failed must be at least 1")
         if (self.trial is None) == (self.command is None):
@@ -410,6 +423,15 @@ def spec_fields(data: Mapping[str, Any]) -> dict[str, Any]:
 def from_sagemaker(doc: Mapping[str, Any]) -> dict[str, Any]:
     """SageMaker's ``HyperParameterTuningJobConfig`` (and ``WarmStartConfig``, ``TrainingJobDefinition``
     metric definitions) as spec fields — without its caps on categorical values."""
+    try:
+        return _from_sagemaker(doc)
+    except KeyError as exc:
+        raise InvalidArgument(f"invalid SageMaker tuning config: {exc.args[0]} is missing") from None
+    except (TypeError, AttributeError, ValueError) as exc:
+        raise InvalidArgument(f"invalid SageMaker tuning config: {exc}") from None
+
+
+def _from_sagemaker(doc: Mapping[str, Any]) -> dict[str, Any]:
     cfg = dict(doc.get("HyperParameterTuningJobConfig", {}))
     for key in doc:
         if key not in ("HyperParameterTuningJobConfig", "WarmStartConfig", "TrainingJobDefinition", "HyperParameterTuningJobName"):
@@ -428,8 +450,8 @@ def from_sagemaker(doc: Mapping[str, Any]) -> dict[str, Any]:
         fields["strategy"] = str(cfg["Strategy"]).lower()
     obj = cfg.get("HyperParameterTuningJobObjective")
     if obj:
-        direction = _SAGEMAKER_DIRECTION.get(str(obj.get("Type", "")).lower())
-        if direction is None:
+        direction = str(obj.get("Type", "")).lower()
+        if direction not in ("maximize", "minimize"):
             raise InvalidArgument(f"HyperParameterTuningJobObjective.Type {obj.get('Type')!r}: expected Maximize or Minimize")
         fields["objectives"] = [Objective(metric=_metric_name(str(obj.get("MetricName", ""))), direction=direction)]  # type: ignore[arg-type]
     ranges = cfg.get("ParameterRanges") or {}
@@ -497,6 +519,24 @@ def _objective(value: Any) -> Objective:
     if isinstance(value, Mapping):
         return Objective.parse(f"{value.get('metric')}:{value.get('direction', 'max')}")
     return Objective.parse(str(value))
+
+
+def _one_line(exc: ValidationError, what: str) -> InvalidArgument:
+    """pydantic's first complaint, in one line naming the field."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return InvalidArgument(f"invalid {what}: {where + ': ' if where else ''}{first['msg']}")
+
+
+def _metric_definition(value: Any) -> MetricDefinition:
+    if isinstance(value, MetricDefinition):
+        return value
+    if not isinstance(value, Mapping):
+        raise InvalidArgument(f"invalid metric definition {value!r}: expected name and regex")
+    try:
+        return MetricDefinition(name=value.get("name", value.get("Name")), regex=value.get("regex", value.get("Regex")))
+    except ValidationError as exc:
+        raise _one_line(exc, "metric definition") from None
 
 
 def _param(value: Any) -> ParamRange:

@@ -144,10 +144,10 @@ class TuningStore:
             "finished_at": utcnow(),
             "updated_at": utcnow(),
         }
-        if outcome is not None:
-            values["outcome"] = outcome
         with self.db.write() as conn:
-            self._row(conn, name)
+            row = self._row(conn, name)
+            if outcome is not None:  # a run's outcome over the job's: versions registered before are kept
+                values["outcome"] = {**(row.outcome or {}), **outcome}
             conn.execute(sa.update(tuning_jobs_table).where(J.name == name).values(**values))
         return self.get(name)
 
