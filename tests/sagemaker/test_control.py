@@ -117,6 +117,16 @@ def test_members_are_checked_and_named(svc: Services, iris: str) -> None:
     assert err.value.details["aws_error"] == "UnknownOperationException"
 
 
+def test_a_variant_weight_sent_as_null_is_the_default_weight(svc: Services, iris: str) -> None:
+    """A raw JSON client may send null where boto3 leaves a member out: not a 500."""
+    call(svc, "CreateEndpointConfig", EndpointConfigName="nulls",
+         ProductionVariants=[{"VariantName": "a", "ModelName": "iris", "InitialVariantWeight": None, "InitialInstanceCount": None}])  # fmt: skip
+    described = call(svc, "DescribeEndpointConfig", EndpointConfigName="nulls")["ProductionVariants"]
+    assert described == [{"InitialVariantWeight": 1.0, "VariantName": "a", "ModelName": "iris"}]
+    call(svc, "CreateEndpoint", EndpointName="nulls", EndpointConfigName="nulls")
+    assert [v.weight for v in svc.endpoints.get("nulls").config.variants] == [1.0]
+
+
 def test_a_config_becomes_an_endpoint(svc: Services, iris: str) -> None:
     call(svc, "CreateModel", ModelName="iris-b", PrimaryContainer={"ModelDataUrl": "iris:1"})
     config(

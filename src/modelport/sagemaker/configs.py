@@ -127,7 +127,8 @@ def describe_endpoint_config(ctx: Context, req: Members) -> dict[str, Any]:
 
 
 def _with_defaults(variant: dict[str, Any]) -> dict[str, Any]:
-    return {"InitialVariantWeight": 1.0, **variant}
+    """A variant as AWS describes it: the weight 1.0 when not given (or given as null), null members left out."""
+    return {"InitialVariantWeight": 1.0, **{k: v for k, v in variant.items() if v is not None}}
 
 
 def list_endpoint_configs(ctx: Context, req: Members) -> dict[str, Any]:
@@ -165,15 +166,15 @@ class EndpointSpec:
 
 
 def endpoint_spec(ctx: Context, body: dict[str, Any]) -> EndpointSpec:
-    live = body.get("ProductionVariants", [])
+    live = [_with_defaults(v) for v in body.get("ProductionVariants", [])]
     variants: list[dict[str, Any]] = []
     instances: dict[str, int] = {}
     for v in live:
-        variants.append({"name": v["VariantName"], "requested": _model_ref(ctx, v["ModelName"]), "weight": float(v.get("InitialVariantWeight", 1.0))})
+        variants.append({"name": v["VariantName"], "requested": _model_ref(ctx, v["ModelName"]), "weight": float(v["InitialVariantWeight"])})
         instances[v["VariantName"]] = int(v.get("InitialInstanceCount") or 1)
-    first = float(live[0].get("InitialVariantWeight", 1.0)) if live else 0.0
-    for v in body.get("ShadowProductionVariants", []):
-        weight = float(v.get("InitialVariantWeight", 1.0))
+    first = float(live[0]["InitialVariantWeight"]) if live else 0.0
+    for v in map(_with_defaults, body.get("ShadowProductionVariants", [])):
+        weight = float(v["InitialVariantWeight"])
         share = 100.0 if first <= 0 else min(100.0, 100.0 * weight / first)
         variants.append({"name": v["VariantName"], "requested": _model_ref(ctx, v["ModelName"]), "shadow": True, "sample_percent": share})
         instances[v["VariantName"]] = int(v.get("InitialInstanceCount") or 1)
