@@ -22,6 +22,7 @@ from sklearn.linear_model import LinearRegression
 
 from modelport.client import Client
 from modelport.domain import NewToken
+from modelport.errors import ModelportError
 from modelport.monitoring.alerts import verify
 from modelport.services import Services
 from modelport.settings import Settings
@@ -92,6 +93,7 @@ class Live:
     root: Path
     reader: NewToken
     admin: NewToken
+    other: NewToken
 
     @property
     def read_headers(self) -> dict[str, str]:
@@ -149,11 +151,12 @@ def live(tmp_path_factory: pytest.TempPathFactory, s3: infra.S3Server, hooks: Ho
         token = svc.tokens.create("invoke", "async-app")
         reader = svc.tokens.create("read", "dashboards")
         admin = svc.tokens.create("admin", "ops")
+        other = svc.tokens.create("invoke", "other-app")
     finally:
         svc.close()
     env = {"MODELPORT_HOME": str(home), "MODELPORT_ASYNC_POLL_S": "0.2", **s3.env()}
     with infra.live_server(env) as server:
-        yield Live(server, bucket, s3, token, root, reader, admin)
+        yield Live(server, bucket, s3, token, root, reader, admin, other)
 
 
 def test_boto3_invoke_endpoint_async_of_a_200_mb_csv_writes_the_output_to_s3(live: Live, hooks: Hooks) -> None:
@@ -281,6 +284,15 @@ def test_the_sdk_uploads_a_file_and_follows_the_request(live: Live) -> None:
         assert done.progress is not None and done.progress["fraction"] == 1.0
         assert [i.id for i in remote.async_inference.list(status="completed").items if i.id == item.id] == [item.id]
     assert live.wait_for_object(f"out/{item.id}.out", 10).count(b"\n") == rows
+    # another caller's invoke token neither sees nor cancels it (its input and output locations); a read token sees it
+    with Client(url=live.server.url, token=live.other.secret) as other:
+        assert item.id not in {i.id for i in other.async_inference.list().items}
+        for attempt in (lambda: other.async_inference.show(item.id), lambda: other.async_inference.cancel(item.id)):
+            with pytest.raises(ModelportError) as refused:
+                attempt()
+            assert refused.value.code == "NOT_FOUND" and item.id in refused.value.message
+    with Client(url=live.server.url, token=live.reader.secret) as reader:
+        assert item.id in {i.id for i in reader.async_inference.list().items}
 
 
 def test_metrics_show_the_backlog(live: Live) -> None:

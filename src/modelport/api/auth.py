@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from modelport.auth import GRANTS
 from modelport.errors import Unauthenticated
 from modelport.services import Services
 
@@ -48,6 +49,11 @@ def authorize(services: Services, authorization: str | None, user_hint: str | No
         return Principal(name=user_hint or "anonymous", scope=None)
     token = services.tokens.verify(bearer(authorization), permission)
     return Principal(name=token.name, scope=token.scope)
+
+
+def may_read_server_files(scope: str | None) -> bool:
+    """Whether a caller may name any file the server can read as an input: auth off, or an admin's token."""
+    return scope is None or scope in GRANTS["admin"]
 
 
 def require(permission: str) -> Callable[[Request], Principal]:

@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelport import __version__
 from modelport.api import sigv4
-from modelport.api.auth import auth_enabled, bearer
+from modelport.api.auth import auth_enabled, bearer, may_read_server_files
 from modelport.api.deadlines import BodyDeadlines
 from modelport.api.errors import http_status
 from modelport.domain import Token, parse_version
@@ -413,7 +413,7 @@ class DataPlaneApp:
                     timeout_s=timeout,
                     output_extension=headers.get("x-amzn-sagemaker-s3outputpathextension"),
                     filename=headers.get("x-amzn-sagemaker-filename"),
-                    may_read_files=token is None or token.scope in ("admin", "trust-code"),
+                    may_read_files=may_read_server_files(None if token is None else token.scope),
                     created_by="" if token is None else token.name,
                 )
 

@@ -161,6 +161,7 @@ class AsyncQueue:
         *,
         endpoint: str | None = None,
         status: str | None = None,
+        created_by: str | None = None,
         limit: int = 100,
         page_token: str | None = None,
     ) -> Page[AsyncInference]:
@@ -173,6 +174,8 @@ class AsyncQueue:
             q = q.where(a.endpoint == endpoint)
         if status:
             q = q.where(a.status == status)
+        if created_by is not None:
+            q = q.where(a.created_by == created_by)
         with self.db.read() as conn:
             rows = list(conn.execute(q))
         return Page[AsyncInference](items=[_inference(r) for r in rows[:limit]], next_page_token=next_token(rows, limit, "seq"))

@@ -13,19 +13,19 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from modelport.api.auth import Principal, require
+from modelport.api.auth import Principal, may_read_server_files, require
 from modelport.api.bodies import RequestBody, StrictJSONRoute, spooled
 from modelport.api.routes.models import Svc
 from modelport.async_inference.queue import AsyncInference
 from modelport.domain import Page
-from modelport.errors import PermissionDenied
+from modelport.errors import NotFound, PermissionDenied
 
 router = APIRouter(tags=["async inference"], route_class=StrictJSONRoute)
 Invoke = Annotated[Principal, Depends(require("invoke"))]
 
 
 def _reader_or_invoker(request: Request) -> Principal:
-    """Read tokens see requests; so do invoke tokens (they follow what they submitted)."""
+    """Read tokens see every request; invoke tokens only those they submitted (:func:`_owned`)."""
     try:
         return require("read")(request)
     except PermissionDenied:
@@ -33,6 +33,17 @@ def _reader_or_invoker(request: Request) -> Principal:
 
 
 Read = Annotated[Principal, Depends(_reader_or_invoker)]
+
+
+def _only_own(who: Principal) -> bool:
+    """An invoke token follows and cancels what it submitted, not other callers' requests (their inputs and outputs)."""
+    return who.scope == "invoke"
+
+
+def _owned(item: AsyncInference, who: Principal) -> AsyncInference:
+    if _only_own(who) and item.created_by != who.name:
+        raise NotFound(f"async inference {item.id!r} does not exist")  # as for an id nobody used
+    return item
 
 _RAW_BODY = {
     "requestBody": {
@@ -81,7 +92,7 @@ def submit(name: str, body: AsyncRequest, svc: Svc, who: Invoke) -> AsyncInferen
         ttl_s=body.ttl_s,
         timeout_s=body.timeout_s,
         created_by=who.name,
-        may_read_files=who.scope in (None, "admin", "trust-code"),
+        may_read_files=may_read_server_files(who.scope),
     )
     return item
 
@@ -89,22 +100,24 @@ def submit(name: str, body: AsyncRequest, svc: Svc, who: Invoke) -> AsyncInferen
 @router.get("/async-invocations", response_model=Page[AsyncInference])
 def list_async(
     svc: Svc,
-    _: Read,
+    who: Read,
     endpoint: str | None = None,
     status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     page_token: str | None = None,
 ) -> Page[AsyncInference]:
     return svc.async_inference.list(  # type: ignore[no-any-return]
-        endpoint=endpoint, status=status, limit=limit, page_token=page_token
-    )
+        endpoint=endpoint, status=status, created_by=who.name if _only_own(who) else None, limit=limit,
+        page_token=page_token,
+    )  # fmt: skip
 
 
 @router.get("/async-invocations/{inference_id}", response_model=AsyncInference)
-def get_async(inference_id: str, svc: Svc, _: Read) -> AsyncInference:
-    return svc.async_inference.get(inference_id)
+def get_async(inference_id: str, svc: Svc, who: Read) -> AsyncInference:
+    return _owned(svc.async_inference.get(inference_id), who)
 
 
 @router.post("/async-invocations/{inference_id}/cancel", response_model=AsyncInference)
-def cancel_async(inference_id: str, svc: Svc, _: Invoke) -> AsyncInference:
+def cancel_async(inference_id: str, svc: Svc, who: Invoke) -> AsyncInference:
+    _owned(svc.async_inference.queue.get(inference_id), who)
     return svc.async_inference.cancel(inference_id)
