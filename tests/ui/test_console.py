@@ -160,6 +160,14 @@ def test_an_admin_rolls_back_from_the_history(console: InProcess) -> None:
     )
     assert answer.status_code == 303
     assert {v.name: v.weight for v in services.endpoints.get("churn-api").config.live} == {"a": 80, "b": 20}
+    revision = services.endpoints.get("churn-api").revision
+    for typo in ("x1", "²", "9" * 30):  # a mistyped revision is refused, never read as "the previous one"
+        refused = console.post(
+            "/ui/endpoints/churn-api/rollback",
+            content=f"csrf={csrf_of(page)}&revision={typo}",
+            headers={"Content-Type": "application/x-www-form-urlencoded", **cookie_header(admin)},
+        )
+        assert refused.status_code < 500 and services.endpoints.get("churn-api").revision == revision, refused.text
 
 
 def test_the_version_page_shows_the_signature_metrics_and_a_histogram_per_feature(console: InProcess) -> None:

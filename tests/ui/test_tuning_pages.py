@@ -103,8 +103,9 @@ def test_the_trials_table_pages_with_a_cursor_and_filters_by_state(tuned: InProc
     assert seen == list(range(8))  # three pages, nothing twice
     assert "<th scope=\"col\">x</th>" in page and "<th scope=\"col\" class=\"num\">score</th>" in page
     assert numbers(tuned.get("/ui/tuning/one?state=failed", headers=cookies).text) == []
-    bad = tuned.get("/ui/tuning/one?after=abc", headers=cookies)
-    assert bad.status_code == 400 and "invalid cursor" in bad.text
+    for cursor in ("abc", "--5", "²", "9" * 40):  # "--5" and "²" passed an isdigit() check and were a 500
+        bad = tuned.get("/ui/tuning/one", params={"after": cursor}, headers=cookies)
+        assert bad.status_code == 400 and "invalid cursor" in bad.text
     assert tuned.get("/ui/tuning/gone", headers=cookies).status_code == 404
 
 

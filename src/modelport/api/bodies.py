@@ -37,8 +37,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from modelport.api.dataplane import declared_length
 from modelport.api.errors import error_response
 
-#: paths whose bodies are not JSON and have a limit of their own
-UPLOAD_PREFIX = ("/api/v1/artifacts/", "/api/v1/async-inputs")
+#: paths whose bodies are not JSON and have a limit of their own: artifact uploads, and the one async input route
+UPLOAD_PREFIX = "/api/v1/artifacts/"
+UPLOAD_PATHS = frozenset({"/api/v1/async-inputs"})
 
 
 class RequestBody(BaseModel):
@@ -96,7 +97,7 @@ class RequestLimits:
             refusal = error_response("INVALID_ARGUMENT", "the path or query string holds a NUL character (%00)")
             await refusal(scope, receive, send)
             return
-        if scope["path"].startswith(UPLOAD_PREFIX):
+        if scope["path"].startswith(UPLOAD_PREFIX) or scope["path"] in UPLOAD_PATHS:
             await self.app(scope, receive, send)
             return
         length: int | None = None

@@ -285,12 +285,14 @@ STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; char
 
 
 @functools.cache
-def _static(name: str) -> bytes | None:
+def _static_files() -> dict[str, bytes]:
+    """The console's static files, read once (a cache keyed by the requested name grew with every unknown URL)."""
     folder = resources.files("modelport.ui") / "static"
-    target = folder / name
-    if "/" in name or name.startswith(".") or not target.is_file():
-        return None
-    return target.read_bytes()
+    return {f.name: f.read_bytes() for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")}
+
+
+def _static(name: str) -> bytes | None:
+    return _static_files().get(name)
 
 
 @router.get("/static/{name}")

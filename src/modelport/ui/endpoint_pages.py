@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 from starlette.responses import Response
 
+from modelport.domain import parse_version
 from modelport.endpoints.config import Endpoint, Variant
 from modelport.endpoints.stats import endpoint_stats
 from modelport.endpoints.store import EndpointStore
@@ -94,7 +95,7 @@ def change_weights(request: Request, viewer: Viewer, form: dict[str, str], name:
 @action
 def rollback(request: Request, viewer: Viewer, form: dict[str, str], name: str) -> tuple[str, str]:
     raw = form.get("revision") or ""
-    revision = int(raw) if raw.isdigit() else None
+    revision = parse_version(raw, "revision") if raw else None  # not "the previous one" for a mistyped number
     updated = services_of(request).endpoints.rollback(name, to_revision=revision, created_by=viewer.name)
     return f"/ui/endpoints/{name}", f"rolled back: now revision {updated.revision}"
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import logging
 import multiprocessing
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -224,7 +225,7 @@ def tuning_job(request: Request, viewer: Viewer, name: str) -> Response:
     if state and state not in STATES:
         raise InvalidArgument(f"invalid trial state {state!r}: expected one of {', '.join(STATES)}")
     after = request.query_params.get("after") or ""
-    if after and not after.lstrip("-").isdigit():
+    if after and not re.fullmatch(r"-?[0-9]{1,18}", after):
         raise InvalidArgument("invalid cursor: follow the page's own Next link")
     trials, next_after = trial_page(view, state=state or None, after=int(after) if after else None)
     job = view.job
