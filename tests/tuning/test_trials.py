@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 
-from modelport.tuning.trials import TrialTask, run_trial
+from modelport.tuning.engines import LocalEngine
+from modelport.tuning.trials import TrialResult, TrialTask, run_trial
 from tests.tuning.fixtures import MODULE
 
 PY = sys.executable
@@ -78,3 +81,50 @@ def test_serving_costs_are_measured_on_the_model_as_it_would_be_served(workdir: 
 
     no_model = run_trial(_task(workdir, trial=f"{MODULE}:quadratic", serving=("latency_p99_ms",)), lambda s, v: False)
     assert (no_model.state, no_model.reason) == ("failed", "latency_p99_ms needs the trial's model: return (metrics, model)")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_stopping_a_command_trial_kills_what_the_command_started_too(workdir: Path) -> None:
+    """The shell, the training process and its own children: `tune stop`, a timeout or a lost heartbeat
+    used to kill only the trial's worker, and the training went on."""
+    (workdir / "train.py").write_text(
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', sys.argv[0]])\n"
+        "time.sleep(300)\n"
+    )
+    engine = LocalEngine(1)
+    try:
+        engine.submit(_task(workdir, command=f"{PY} {workdir / 'train.py'} {{x}}"))  # its path marks its child
+        deadline = time.monotonic() + 30
+        child = None
+        while child is None and time.monotonic() < deadline:
+            engine.poll(0.1)
+            found = [p for p in _processes() if "time.sleep(300)" in p[1] and str(workdir) in p[1]]
+            child = found[0][0] if found else None
+        assert child is not None, "the command's child did not start"
+        engine.stop(0, "stopped")
+        assert [e.reason for e in engine.poll(0.1) if isinstance(e, TrialResult)] == ["stopped"]
+        deadline = time.monotonic() + 5
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child)
+    finally:
+        engine.close()
+
+
+def _processes() -> list[tuple[int, str]]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                out.append((int(entry.name), (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()))
+            except OSError:
+                pass
+    return out

@@ -77,6 +77,10 @@ class _Worker:
     last_beat: float = 0.0
 
 
+#: how long a worker told to stop (SIGTERM) has to kill its trial's command before it is killed itself
+STOP_GRACE_S = 2.0
+
+
 class LocalEngine(Engine):
     """``parallel`` worker processes, each ``python -m modelport.tuning.worker`` on a socket pair.
 
@@ -184,7 +188,11 @@ class LocalEngine(Engine):
         if w is None:
             return
         if w.process.poll() is None:
-            w.process.kill()
+            w.process.terminate()  # the worker kills its trial's command and all it started, then exits
+            try:
+                w.process.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:  # stuck in a trial function's native code
+                w.process.kill()
         w.process.wait(5)
         w.conn.close()
         self._slots[slot] = None

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -156,17 +157,21 @@ def _command(task: TrialTask, reported: Callable[[int, float], None]) -> tuple[d
         proc = subprocess.Popen(
             line, shell=True, cwd=task.workdir, stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1,
             env={**os.environ, "MODELPORT_TRIAL": str(task.number), "MODELPORT_TRIAL_DIR": task.out_dir},
+            process_group=0,  # the shell, the training process and whatever it starts: killed together
         )  # fmt: skip
         assert proc.stdout is not None
+        COMMANDS.add(proc.pid)
         try:
             for text in proc.stdout:
                 step = _parse_line(text, regexes, metrics, artifacts)
                 if step is not None and task.objectives and task.objectives[0] in step[1]:
                     reported(step[0], step[1][task.objectives[0]])
         except TrialPruned:
-            proc.kill()
+            _kill_group(proc.pid)
             proc.wait()
             raise
+        finally:
+            COMMANDS.discard(proc.pid)
         code = proc.wait()
         if code != 0:
             err.seek(0)
@@ -176,6 +181,21 @@ def _command(task: TrialTask, reported: Callable[[int, float], None]) -> tuple[d
     if "model" in artifacts and not Path(artifacts["model"]).is_absolute():
         artifacts["model"] = str(Path(task.workdir) / artifacts["model"])
     return metrics, artifacts
+
+
+#: process groups of the trial commands running in this process (a worker told to stop kills them first)
+COMMANDS: set[int] = set()
+
+
+def kill_commands() -> None:
+    """Kill every running trial command with all it started (not only the shell ``proc.kill()`` would reach)."""
+    for group in list(COMMANDS):
+        _kill_group(group)
+
+
+def _kill_group(group: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signal.SIGKILL)
 
 
 def _render(template: str, params: dict[str, Any]) -> str:
