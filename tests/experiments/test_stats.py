@@ -561,3 +561,12 @@ def test_thompson_sampling_simulation_moves_traffic_to_the_better_arm() -> None:
         weights = thompson_weights(arms, kind="proportion", rng=rng, draws=2000)
     assert weights["b"] == pytest.approx(0.95)
     assert arms["a"].n >= 0.05 * 200 * 100 * 0.5  # explored throughout
+
+
+def test_an_srm_block_names_the_test_the_experiment_chose() -> None:
+    """A 60/40 split is far below the bar on both tests: the reason names the one that decides."""
+    for sequential, named in ((False, "chi-square p = "), (True, "anytime-valid p = ")):
+        result = srm({"a": 6000, "b": 4000}, {"a": 0.5, "b": 0.5}, sequential=sequential)
+        assert result.flagged and result.p_value < result.threshold and result.sequential_p_value < result.threshold
+        reason = decide(primary=None, srm=result).reasons[0]
+        assert f"({named}" in reason, reason

@@ -117,7 +117,7 @@ def _fmt_ci(ci: Interval) -> str:
 
 
 def _srm_p(srm: SRMResult) -> str:
-    """The p-value that flagged it: the chi-square's, or (when only it is below) the anytime-valid one."""
-    if srm.p_value < srm.threshold:
-        return f"chi-square p = {srm.p_value:.2g}"
-    return f"anytime-valid p = {srm.sequential_p_value:.2g}"
+    """The p-value that flagged it: the test the experiment chose."""
+    if srm.sequential:
+        return f"anytime-valid p = {srm.sequential_p_value:.2g}"
+    return f"chi-square p = {srm.p_value:.2g}"

@@ -31,6 +31,8 @@ class SRMResult:
     sequential_p_value: float = 1.0
     """Anytime-valid p-value of the same hypothesis (Dirichlet-multinomial Bayes factor): valid at every
     look without correction, where the chi-square's false flags accumulate over looks (docs)."""
+    sequential: bool = False
+    """``flagged`` reads ``sequential_p_value`` (``--srm sequential``), not the chi-square's."""
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -68,7 +70,7 @@ def srm(
     n = sum(counts.values())
     expected = {arm: n * expected_weights[arm] / weight_total for arm in arms}
     if n == 0:
-        return SRMResult(1.0, 0.0, False, threshold, counts, expected)
+        return SRMResult(1.0, 0.0, False, threshold, counts, expected, sequential=sequential)
     chi2 = 0.0
     for arm in arms:
         if expected[arm] > 0:
@@ -85,7 +87,7 @@ def srm(
             [counts[a] for a in shares], [shares[a] for a in shares], SRM_PRIOR_CONCENTRATION
         )
     flagged = (seq_p if sequential else p_value) < threshold
-    return SRMResult(p_value, chi2, flagged, threshold, counts, expected, seq_p)
+    return SRMResult(p_value, chi2, flagged, threshold, counts, expected, seq_p, sequential)
 
 
 def _dirichlet_multinomial_p(counts: Sequence[int], shares: Sequence[float], concentration: float) -> float:
