@@ -272,9 +272,11 @@ def test_charts_are_down_sampled_to_2000_points_keeping_spikes() -> None:
     xs = [float(i) for i in range(100_000)]
     ys: list[float | None] = [0.0] * 100_000
     ys[77_777] = 9.0
-    x, y = downsample(xs, ys)
-    assert len(x) == len(y) <= MAX_POINTS
+    bounds = [v - 1 if v is not None else None for v in ys]
+    x, (y, low) = downsample(xs, ys, bounds)
+    assert len(x) == len(y) == len(low) <= MAX_POINTS
     assert 9.0 in y
+    assert all(lo == v - 1 for v, lo in zip(y, low, strict=True))  # every series at the same points as the first
 
 
 def test_without_auth_the_console_is_open_and_actions_still_need_the_csrf_echo(
@@ -372,16 +374,14 @@ def test_monitoring_experiment_and_jobs_pages_show_what_ran(
     assert "Stop the experiment" not in experiment  # a read token
 
 
-def test_later_sections_appear_once_their_service_exists(console: InProcess, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Asynchronous jobs (P11): the hook the console leaves for them. (Tuning has its pages: test_tuning_pages.py.)"""
-    from types import SimpleNamespace
-
-    from modelport.services import Services
-
-    request = SimpleNamespace(model_dump=lambda mode: {"id": "req-1", "endpoint": "churn-api", "status": "done"})
-    monkeypatch.setattr(Services, "async_inference", property(lambda self: SimpleNamespace(list=lambda: [request])), raising=False)
-    cookies = cookie_header(login(console, "read"))
-    assert "req-1" in console.get("/ui/jobs", headers=cookies).text
+def test_the_jobs_page_lists_asynchronous_requests(console: InProcess, tmp_path: Path) -> None:
+    services = console.app.state.services
+    services.endpoints.update("churn-api", async_inference={"output_path": str(tmp_path / "out")}, created_by="test")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("age,income,plan\n30,1000,pro\n")
+    item, _ = services.async_inference.submit("churn-api", str(rows), content_type="text/csv", created_by="test")
+    page = console.get("/ui/jobs", headers=cookie_header(login(console, "read")))
+    assert page.status_code == 200 and item.id in page.text and "churn-api" in page.text
 
 
 def test_an_admin_stops_an_experiment_restoring_the_weights(console: InProcess, tmp_path: Path) -> None:

@@ -154,7 +154,6 @@ async def spooled(
     received pass it; an invalid Content-Length and an empty body are 400.  ``what`` names the body in
     the messages ("upload", "input"), ``carries`` what it must hold ("the artifact bytes").
     """
-    from modelport.api.dataplane import declared_length
     from modelport.errors import InvalidArgument, PayloadTooLarge
     from modelport.spool import spool_path
 

@@ -346,10 +346,6 @@ class TuningSpec(_Spec):
     def multi_objective(self) -> bool:
         return len(self.objectives) > 1
 
-    def render_command(self, params: Mapping[str, Any]) -> str:
-        assert self.command is not None
-        return self.command.format(**{k: shlex.quote(str(v)) for k, v in params.items()})
-
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> TuningSpec:
         """A YAML or JSON spec (modelport's keys or SageMaker's), with flags over it."""

@@ -26,10 +26,13 @@ class Bar:
     other: float | None = None  # the second series (current), on the same scale
 
 
-def downsample(xs: Sequence[float], ys: Sequence[float | None], limit: int = MAX_POINTS) -> tuple[list[float], list[float | None]]:
-    """At most ``limit`` points: per bucket of consecutive points, its minimum and maximum (spikes survive)."""
-    keep = downsample_indices(ys, limit)
-    return [xs[i] for i in keep], [ys[i] for i in keep]
+def downsample(
+    xs: Sequence[float], *columns: Sequence[float | None], limit: int = MAX_POINTS
+) -> tuple[list[float], list[list[float | None]]]:
+    """At most ``limit`` points of series sharing the x axis ``xs``: per bucket of consecutive points, the first
+    series' minimum and maximum (spikes survive), the same points of every series."""
+    keep = downsample_indices(columns[0], limit)
+    return [xs[i] for i in keep], [[ys[i] for i in keep] for ys in columns]
 
 
 def downsample_indices(ys: Sequence[float | None], limit: int = MAX_POINTS) -> list[int]:

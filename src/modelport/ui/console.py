@@ -62,12 +62,10 @@ templates.filters["brief"] = brief
 
 @dataclass(frozen=True)
 class Section:
-    """A top-level page of the console; ``needs`` names the Services attribute it needs (later issues' pages
-    appear once that service exists)."""
+    """A top-level page of the console."""
 
     title: str
     path: str
-    needs: str | None = None
 
 
 SECTIONS: tuple[Section, ...] = (
@@ -75,13 +73,9 @@ SECTIONS: tuple[Section, ...] = (
     Section("Endpoints", "/ui/endpoints"),
     Section("Monitoring", "/ui/monitoring"),
     Section("Experiments", "/ui/experiments"),
-    Section("Tuning", "/ui/tuning", needs="tuning"),
+    Section("Tuning", "/ui/tuning"),
     Section("Jobs", "/ui/jobs"),
 )
-
-
-def sections(services: Services) -> list[Section]:
-    return [s for s in SECTIONS if s.needs is None or hasattr(type(services), s.needs)]
 
 
 def services_of(request: Request) -> Services:
@@ -93,11 +87,10 @@ def viewer_of(request: Request) -> Viewer:
 
 
 def render(request: Request, template: str, status_code: int = 200, viewer: Viewer | None = None, **context: Any) -> HTMLResponse:
-    services = services_of(request)
     html = templates.get_template(template).render(
         request=request,
         viewer=viewer,
-        sections=sections(services),
+        sections=SECTIONS,
         path=request.url.path,
         version=__version__,
         message=request.query_params.get("msg"),

@@ -54,11 +54,8 @@ def trace_series(state: dict[str, Any]) -> dict[str, Any] | None:
     trace = state.get("trace") or []
     if len(trace) < 2:
         return None
-    xs = [float(p[0]) for p in trace]
-    series = []
-    for k, label in ((1, "lift"), (2, "lower bound"), (3, "upper bound")):
-        x, y = downsample(xs, [p[k] for p in trace])
-        series.append({"label": label, "y": y, "dash": k > 1})
+    x, ys = downsample([float(p[0]) for p in trace], *([p[k] for p in trace] for k in (1, 2, 3)))
+    series = [{"label": label, "y": y, "dash": k > 0} for k, (label, y) in enumerate(zip(("lift", "lower bound", "upper bound"), ys, strict=True))]
     return {"x": x, "series": series, "ylabel": "treatment - control"}
 
 

@@ -18,12 +18,7 @@ def jobs(request: Request, viewer: Viewer) -> Response:
     status = request.query_params.get("status") or None
     svc = services_of(request)
     result = svc.transforms.list(limit=PAGE_SIZE, page_token=cursor, status=status)
-    # asynchronous inference (P11): listed here once Services has it, with the fields its requests carry
-    async_rows: list[dict[str, object]] | None = None
-    if hasattr(type(svc), "async_inference"):
-        listed = svc.async_inference.list()
-        items = getattr(listed, "items", listed)
-        async_rows = [i.model_dump(mode="json") if hasattr(i, "model_dump") else dict(i) for i in list(items)[:PAGE_SIZE]]
+    async_rows = [i.model_dump(mode="json") for i in svc.async_inference.list(limit=PAGE_SIZE).items]
     return render(
         request,
         "jobs.html",

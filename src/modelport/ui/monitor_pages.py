@@ -69,12 +69,10 @@ def quality_series(runs: list[MonitorRun], variant: str) -> dict[str, Any] | Non
     metric = next((m for m in ("accuracy", "roc_auc", "f1", "rmse", "mae") if m in measured or m in estimated), None)
     if metric is None:
         return None
-    series = []
-    for label, source, dash in ((f"{metric} (labels)", measured, False), (f"{metric} (estimated, no labels)", estimated, True)):
-        if metric in source:
-            x, y = downsample(xs, source[metric])
-            series.append({"label": label, "y": y, "dash": dash})
-    return {"x": x, "series": series, "ylabel": metric}
+    shown = [(label, source[metric], dash) for label, source, dash in (
+        (f"{metric} (labels)", measured, False), (f"{metric} (estimated, no labels)", estimated, True)) if metric in source]  # fmt: skip
+    x, ys = downsample(xs, *(values for _, values, _ in shown))  # every series at the same runs
+    return {"x": x, "series": [{"label": label, "y": y, "dash": dash} for (label, _, dash), y in zip(shown, ys, strict=True)], "ylabel": metric}
 
 
 def distributions(svc: Any, run: MonitorRun | None, variant: str, baseline_features: dict[str, Any]) -> list[tuple[str, Any]]:
