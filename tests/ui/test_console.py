@@ -134,6 +134,16 @@ def test_an_admin_changes_weights_with_the_csrf_echo_and_a_read_token_cannot(con
     assert done.status_code == 303
     assert weights() == {"a": 50, "b": 50}
     assert "revision 2" in console.get(done.headers["location"], headers=cookie_header(admin)).text
+    # the same form sent again from the tab that still shows revision 1: refused, the newer weights stay
+    seen = re.search(r'name="seen" value="(\d+)"', page.text)
+    assert seen is not None and seen.group(1) == "1"
+    again = console.post(
+        "/ui/endpoints/churn-api/weights",
+        content=f"csrf={csrf_of(page)}&seen=1&weight.a=90&weight.b=10",
+        headers={**form, **cookie_header(admin)},
+    )
+    assert again.status_code == 303 and weights() == {"a": 50, "b": 50}
+    assert "changed meanwhile" in parse_qs(urlsplit(again.headers["location"]).query)["error"][0]
 
     reader = login(console, "read")
     page = console.get("/ui/endpoints/churn-api", headers=cookie_header(reader))

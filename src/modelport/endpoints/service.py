@@ -103,10 +103,7 @@ class EndpointService:
         ``expected_revision``: change the endpoint only if that is still its current revision (else CONFLICT).
         """
         endpoint = self.store.get(name)
-        if expected_revision is not None and endpoint.revision != expected_revision:
-            raise Conflict(
-                f"endpoint {name!r} changed meanwhile: revision {endpoint.revision} is current, not {expected_revision}"
-            )
+        _check_expected(endpoint, expected_revision)
         current = endpoint.config
         by_name: dict[str, Variant] = {v.name: v for v in current.variants}
         pinned: set[str] = set()
@@ -146,9 +143,13 @@ class EndpointService:
             name, config, action=action, created_by=created_by, expected_revision=expected_revision
         )
 
-    def rollback(self, name: str, *, to_revision: int | None = None, created_by: str) -> Endpoint:
-        """Make the previous revision (or ``to_revision``) current again, as a new revision."""
+    def rollback(
+        self, name: str, *, to_revision: int | None = None, created_by: str, expected_revision: int | None = None
+    ) -> Endpoint:
+        """Make the previous revision (or ``to_revision``) current again, as a new revision;
+        ``expected_revision`` as for :meth:`update`."""
         endpoint = self.store.get(name)
+        _check_expected(endpoint, expected_revision)
         target = to_revision if to_revision is not None else endpoint.revision - 1
         if target < 1:
             raise InvalidArgument(f"endpoint {name!r} has no earlier configuration to roll back to")
@@ -206,8 +207,9 @@ class EndpointService:
     def list(self) -> list[Endpoint]:
         return self.store.list()
 
-    def history(self, name: str) -> builtins.list[ConfigRevision]:
-        return self.store.history(name)
+    def history(self, name: str, *, limit: int | None = None) -> builtins.list[ConfigRevision]:
+        """Newest first; ``limit``: only the latest (a bandit writes a revision per weight move)."""
+        return self.store.history(name, limit=limit)
 
     def delete(self, name: str) -> None:
         self.store.delete(name)
@@ -216,3 +218,11 @@ class EndpointService:
 
 def _routing(routing: RoutingConfig | Mapping[str, Any]) -> RoutingConfig:
     return routing if isinstance(routing, RoutingConfig) else RoutingConfig.model_validate(routing)
+
+
+def _check_expected(endpoint: Endpoint, expected_revision: int | None) -> None:
+    """CONFLICT when the endpoint is no longer at the revision the caller saw (a stale form, a concurrent change)."""
+    if expected_revision is not None and endpoint.revision != expected_revision:
+        raise Conflict(
+            f"endpoint {endpoint.name!r} changed meanwhile: revision {endpoint.revision} is current, not {expected_revision}"
+        )

@@ -98,12 +98,15 @@ class EndpointStore:
         with self.db.read() as conn:
             return {name: rev for name, rev in conn.execute(sa.select(e.name, e.revision))}
 
-    def history(self, name: str) -> builtins.list[ConfigRevision]:
+    def history(self, name: str, *, limit: int | None = None) -> builtins.list[ConfigRevision]:
         c = endpoint_configs_table.c
         with self.db.read() as conn:
             row = self._row(conn, name)
             configs = conn.execute(
-                sa.select(endpoint_configs_table).where(c.endpoint_id == row.id).order_by(c.revision.desc())
+                sa.select(endpoint_configs_table)
+                .where(c.endpoint_id == row.id)
+                .order_by(c.revision.desc())
+                .limit(limit)
             )
             return [
                 ConfigRevision(

@@ -37,7 +37,7 @@ def endpoints(request: Request, viewer: Viewer) -> Response:
 def endpoint(request: Request, viewer: Viewer, name: str) -> Response:
     svc = services_of(request)
     ep = svc.endpoints.get(name)
-    history = svc.endpoints.history(name)[:50]  # newest first
+    history = svc.endpoints.history(name, limit=50)  # newest first
     return render(request, "endpoint.html", viewer=viewer, ep=ep, history=history)
 
 
@@ -86,7 +86,7 @@ def change_weights(request: Request, viewer: Viewer, form: dict[str, str], name:
             raise InvalidArgument(f"weight of {v.name!r} must be a number, not {raw!r}") from None
     if not weights:
         raise InvalidArgument("no weights given")
-    updated = svc.endpoints.update(name, weights=weights, created_by=viewer.name)
+    updated = svc.endpoints.update(name, weights=weights, created_by=viewer.name, expected_revision=_seen(form))
     shown = ", ".join(f"{k}={_w(v)}" for k, v in weights.items())
     return f"/ui/endpoints/{name}", f"weights set to {shown} (revision {updated.revision})"
 
@@ -96,8 +96,16 @@ def change_weights(request: Request, viewer: Viewer, form: dict[str, str], name:
 def rollback(request: Request, viewer: Viewer, form: dict[str, str], name: str) -> tuple[str, str]:
     raw = form.get("revision") or ""
     revision = parse_version(raw, "revision") if raw else None  # not "the previous one" for a mistyped number
-    updated = services_of(request).endpoints.rollback(name, to_revision=revision, created_by=viewer.name)
+    updated = services_of(request).endpoints.rollback(
+        name, to_revision=revision, created_by=viewer.name, expected_revision=_seen(form)
+    )
     return f"/ui/endpoints/{name}", f"rolled back: now revision {updated.revision}"
+
+
+def _seen(form: dict[str, str]) -> int | None:
+    """The revision the page showed: a form from a stale tab is refused rather than undoing newer changes."""
+    seen = form.get("seen") or ""
+    return parse_version(seen, "revision") if seen else None
 
 
 def _w(value: float) -> str:
