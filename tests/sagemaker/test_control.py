@@ -261,7 +261,10 @@ def test_transform_jobs_map_onto_modelport_jobs(svc: Services, iris: str, tmp_pa
     assert refused(svc, "DescribeTransformJob", TransformJobName="nope") == ("ResourceNotFound", "Could not find requested job with name nope")
     call(svc, "StopTransformJob", TransformJobName="batch-1")
     assert call(svc, "DescribeTransformJob", TransformJobName="batch-1")["TransformJobStatus"] == "Stopped"
-    # a job made with the CLI describes under its id
+    # a job made with the CLI describes under its id; an asynchronous request's own job is not listed
+    from modelport.batch.job import ASYNC_JOB_CREATOR
+
+    svc.transforms.create(job.spec, created_by=f"{ASYNC_JOB_CREATOR}some-inference-id")
     listed = call(svc, "ListTransformJobs")["TransformJobSummaries"]
     assert [(j["TransformJobName"], j["TransformJobStatus"]) for j in listed] == [("batch-1", "Stopped")]
     manifest = {**request, "TransformJobName": "batch-2"}

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from modelport.async_inference.queue import AsyncInference, AsyncQueue
+from modelport.batch.job import ASYNC_JOB_CREATOR
 from modelport.db.tables import utcnow
 from modelport.endpoints.config import AsyncInferenceConfig
 from modelport.errors import Conflict, InvalidArgument, ModelportError, NotFound, PermissionDenied, Unavailable
@@ -317,7 +318,7 @@ class AsyncInferenceService:
             accept=item.request.get("accept"),
             max_payload_mb=6.0,
         )
-        return self.services.transforms.create(spec, created_by=f"async:{item.id}")
+        return self.services.transforms.create(spec, created_by=f"{ASYNC_JOB_CREATOR}{item.id}")
 
     def _run(
         self,

@@ -12,6 +12,8 @@ from modelport.batch.spec import TransformSpec
 JobStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
 JOB_STATUSES: tuple[str, ...] = ("pending", "running", "completed", "failed", "cancelled")
 TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+#: ``created_by`` of the transform job an asynchronous request runs as (followed by its inference id)
+ASYNC_JOB_CREATOR = "async:"
 
 
 class JobProgress(BaseModel):

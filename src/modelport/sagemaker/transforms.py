@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from modelport.batch.job import TransformJob
+from modelport.batch.job import ASYNC_JOB_CREATOR, TransformJob
 from modelport.batch.spec import TransformSpec
 from modelport.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from modelport.sagemaker.context import Context, Listed, drop_none, epoch, listing
@@ -197,6 +197,8 @@ def list_transform_jobs(ctx: Context, req: Members) -> dict[str, Any]:
     names = {r.target: r.name for r in ctx.records.list(KIND)}
     items = []
     for job in jobs:
+        if job.created_by.startswith(ASYNC_JOB_CREATOR):
+            continue  # an asynchronous request's own transform job: not a TransformJob of the caller's
         name = names.get(job.id, job.id)
         status = _status(job)
         summary = drop_none(
