@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from modelport.client import Client
+from modelport.domain import ModelRef
 from modelport.errors import FailedPrecondition, InvalidArgument, NotFound
+from modelport.services import Services
+from modelport.settings import Settings
 from tests.monitoring.conftest import CONFIG, FEATURES, draw, send
 
 
@@ -177,7 +180,10 @@ def test_a_dataset_baseline_replaces_the_registration_one(deployed: Callable[...
         client.monitors.baseline("clf:1", data=tmp_path / "short.csv")
 
 
-def test_sagemaker_baseline_files_are_imported(deployed: Callable[..., Client], tmp_path: Path) -> None:
+def test_sagemaker_baseline_files_are_imported(
+    deployed: Callable[..., Client], tmp_path: Path, sqlite_settings: Settings
+) -> None:
+    settings = sqlite_settings
     client = deployed()
     data = tmp_path / "train.csv"
     draw(2000, seed=9).to_csv(data, index=False)
@@ -188,6 +194,15 @@ def test_sagemaker_baseline_files_are_imported(deployed: Callable[..., Client], 
         "clf:1", statistics=tmp_path / "statistics.json", constraints=tmp_path / "constraints.json"
     )
     assert imported.statistics == made.statistics and imported.source == "imported statistics.json"
+    # what the console draws as the baseline is what drift is judged against: the dataset's, not the sample's
+    svc = Services.open(settings)
+    try:
+        mv = svc.registry.get_version(ModelRef.parse("clf:1"))
+        baseline, source, _ = svc.monitors.judged_against(mv)
+        assert source.startswith(f"dataset baseline {imported.id}") and baseline != mv.baseline
+        assert [f["name"] for f in baseline["features"]] == [f["name"] for f in made.statistics["features"]]
+    finally:
+        svc.close()
     wrong = {**made.statistics, "features": [{**made.statistics["features"][0], "name": "income"}]}
     with pytest.raises(InvalidArgument, match="'income' that clf:1 does not take"):
         client.monitors.baseline("clf:1", statistics=wrong)

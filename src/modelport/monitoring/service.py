@@ -175,19 +175,21 @@ class MonitorService:
 
     def _reference(self, mv: ModelVersion) -> tuple[Reference | None, str, dict[str, Any] | None]:
         """The reference a version's capture is judged against, where it comes from, and its constraints."""
+        baseline, source, constraints = self.judged_against(mv)
+        return (Reference.from_baseline(baseline) if source else None), source, constraints
+
+    def judged_against(self, mv: ModelVersion) -> tuple[dict[str, Any], str, dict[str, Any] | None]:
+        """The baseline (features and their bins) a version's capture is judged against — the latest dataset
+        baseline, else the registration sample's — where it comes from ("" when there is none), and its constraints."""
         dataset = self.store.latest_baseline(mv.name, mv.version)
         if dataset is not None:
             from modelport.monitoring.sagemaker import baseline_from_statistics
 
             baseline = baseline_from_statistics(dataset.statistics, dataset.constraints)
-            return (
-                Reference.from_baseline(baseline),
-                f"dataset baseline {dataset.id} ({dataset.source})",
-                dataset.constraints,
-            )
+            return baseline, f"dataset baseline {dataset.id} ({dataset.source})", dataset.constraints
         if mv.baseline.get("features"):
-            return Reference.from_baseline(mv.baseline), "registration sample", None
-        return None, "", None
+            return mv.baseline, "registration sample", None
+        return {}, "", None
 
     def baseline(
         self,

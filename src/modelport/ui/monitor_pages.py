@@ -146,7 +146,8 @@ def monitor(request: Request, viewer: Viewer, name: str) -> Response:
             from modelport.domain import ModelRef
 
             mv = svc.registry.get_version(ModelRef.parse(section.get("model", "")))
-            baseline_features = {f.get("name"): f for f in mv.baseline.get("features") or []}
+            baseline, _, _ = svc.monitors.judged_against(mv)  # the drift's own reference, a dataset baseline first
+            baseline_features = {f.get("name"): f for f in baseline.get("features") or []}
         except ModelportError:  # the version was deleted since: no baseline to draw
             baseline_features = {}
     dists = distributions(svc, last, variant, baseline_features)
