@@ -8,6 +8,7 @@ import pytest
 
 from modelport.errors import InvalidArgument
 from modelport.tuning.spec import Bound, Objective, ParamRange, TuningSpec, parse_duration, spec_fields
+from modelport.tuning.trials import render_command
 
 
 def test_params_parse_every_kind() -> None:
@@ -83,7 +84,9 @@ def test_a_command_template_must_match_the_parameters_and_its_script_exist(tmp_p
     (tmp_path / "train.py").write_text("print('val_auc=1')\n")
     base: dict[str, object] = {"objectives": ["val_auc:max"], "params": ["max_depth=int:2:12"], "workdir": str(tmp_path)}
     ok = TuningSpec.build(**base, command="python train.py --max-depth {max_depth}")
-    assert ok.render_command({"max_depth": 3}) == "python train.py --max-depth 3"
+    assert ok.command is not None
+    assert render_command(ok.command, {"max_depth": 3}) == "python train.py --max-depth 3"
+    assert render_command(ok.command, {"max_depth": "3; rm -rf /"}) == "python train.py --max-depth '3; rm -rf /'"
     with pytest.raises(InvalidArgument, match=r"script 'missing.py' does not exist"):
         TuningSpec.build(**base, command="python missing.py --max-depth {max_depth}")
     with pytest.raises(InvalidArgument, match=r"uses \{depth\}, which is not a parameter"):

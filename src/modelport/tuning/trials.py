@@ -146,7 +146,7 @@ def _call(task: TrialTask, reported: Callable[[int, float], None]) -> tuple[dict
 
 def _command(task: TrialTask, reported: Callable[[int, float], None]) -> tuple[dict[str, float], dict[str, str]]:
     assert task.command is not None
-    line = _render(task.command, task.params)
+    line = render_command(task.command, task.params)
     regexes = [(name, re.compile(rx)) for name, rx in task.metric_definitions]
     metrics: dict[str, float] = {}
     artifacts: dict[str, str] = {}
@@ -198,7 +198,8 @@ def _kill_group(group: int) -> None:
         os.killpg(group, signal.SIGKILL)
 
 
-def _render(template: str, params: dict[str, Any]) -> str:
+def render_command(template: str, params: dict[str, Any]) -> str:
+    """The trial's command line: the template's ``{name}`` fields filled with shell-quoted parameter values."""
     import shlex
 
     return template.format(**{k: shlex.quote(str(v)) for k, v in params.items()})
